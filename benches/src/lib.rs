@@ -1,0 +1,1 @@
+//! Flink-shaped workload generation shared by eddy's benchmarks.

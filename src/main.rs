@@ -1,0 +1,5 @@
+//! The eddy server binary.
+
+fn main() {
+    println!("eddy");
+}

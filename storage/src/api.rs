@@ -1,0 +1,202 @@
+//! The storage API that the other crates use: write batches in, series out.
+//!
+//! `ingest` fills a [`WriteBatch`] (borrowing label strings from the request body where it can)
+//! and hands it to the database's append; `query` reads through the [`Querier`] trait, which the
+//! head, each block and the merged view implement.
+
+use std::borrow::Cow;
+
+use crate::error::Result;
+use crate::labels::{Labels, Matcher};
+
+/// The Prometheus stale marker: a NaN with this exact bit pattern ends a series.
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+/// True if `v` is the stale marker (compared by bits, as NaN != NaN).
+#[inline]
+pub fn is_stale_nan(v: f64) -> bool {
+    v.to_bits() == STALE_NAN_BITS
+}
+
+/// The stale marker as an `f64`.
+#[inline]
+pub fn stale_nan() -> f64 {
+    f64::from_bits(STALE_NAN_BITS)
+}
+
+/// One series of a [`WriteBatch`]: ranges into the batch's flat label and sample arrays.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BatchSeries {
+    /// Range of this series' labels in [`WriteBatch::labels`].
+    pub labels: (u32, u32),
+    /// Range of this series' samples in the timestamp and value columns.
+    pub samples: (u32, u32),
+}
+
+/// Samples grouped by series, in flat arrays so that decoding allocates per batch, not per
+/// sample. Labels may be in any order; storage canonicalizes them.
+#[derive(Debug, Default)]
+pub struct WriteBatch<'a> {
+    /// All label pairs of all series, concatenated.
+    pub labels: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    /// Series in arrival order.
+    pub series: Vec<BatchSeries>,
+    /// Sample timestamps (ms since epoch).
+    pub timestamps: Vec<i64>,
+    /// Sample values, parallel to `timestamps`.
+    pub values: Vec<f64>,
+}
+
+impl<'a> WriteBatch<'a> {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Empties the batch, keeping capacity.
+    pub fn clear(&mut self) {
+        self.labels.clear();
+        self.series.clear();
+        self.timestamps.clear();
+        self.values.clear();
+    }
+
+    /// Starts a new series; following `push_label` / `push_sample` calls belong to it.
+    pub fn start_series(&mut self) {
+        let l = self.labels.len() as u32;
+        let s = self.timestamps.len() as u32;
+        self.series.push(BatchSeries { labels: (l, l), samples: (s, s) });
+    }
+
+    /// Adds a label to the current series.
+    #[inline]
+    pub fn push_label(&mut self, name: impl Into<Cow<'a, str>>, value: impl Into<Cow<'a, str>>) {
+        self.labels.push((name.into(), value.into()));
+        if let Some(s) = self.series.last_mut() {
+            s.labels.1 = self.labels.len() as u32;
+        }
+    }
+
+    /// Adds a sample to the current series.
+    #[inline]
+    pub fn push_sample(&mut self, ts: i64, value: f64) {
+        self.timestamps.push(ts);
+        self.values.push(value);
+        if let Some(s) = self.series.last_mut() {
+            s.samples.1 = self.timestamps.len() as u32;
+        }
+    }
+
+    /// Convenience: adds a whole series.
+    pub fn add_series<N, V>(&mut self, labels: impl IntoIterator<Item = (N, V)>, samples: &[(i64, f64)])
+    where
+        N: Into<Cow<'a, str>>,
+        V: Into<Cow<'a, str>>,
+    {
+        self.start_series();
+        for (n, v) in labels {
+            self.push_label(n, v);
+        }
+        for &(t, v) in samples {
+            self.push_sample(t, v);
+        }
+    }
+
+    /// Labels of series `i`.
+    pub fn series_labels(&self, i: usize) -> &[(Cow<'a, str>, Cow<'a, str>)] {
+        let (a, b) = self.series[i].labels;
+        &self.labels[a as usize..b as usize]
+    }
+
+    /// Samples of series `i` as (timestamps, values).
+    pub fn series_samples(&self, i: usize) -> (&[i64], &[f64]) {
+        let (a, b) = self.series[i].samples;
+        (&self.timestamps[a as usize..b as usize], &self.values[a as usize..b as usize])
+    }
+
+    /// Number of samples in the batch.
+    pub fn sample_count(&self) -> usize {
+        self.timestamps.len()
+    }
+
+    /// True when the batch carries no series.
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+}
+
+/// Why a sample or series was not stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RejectReason {
+    /// Older than the newest sample minus the out-of-order window.
+    OutOfOrder,
+    /// Same timestamp as a stored sample but a different value.
+    DuplicateTimestamp,
+    /// Older than the oldest time the head still accepts (already cut into a block).
+    TooOld,
+    /// The label set is not valid (no metric name, bad name, duplicate names…).
+    InvalidLabels,
+    /// A series limit stopped a new series.
+    SeriesLimit,
+}
+
+impl RejectReason {
+    /// Short snake_case name, used as a metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::OutOfOrder => "out_of_order",
+            RejectReason::DuplicateTimestamp => "duplicate_timestamp",
+            RejectReason::TooOld => "too_old",
+            RejectReason::InvalidLabels => "invalid_labels",
+            RejectReason::SeriesLimit => "series_limit",
+        }
+    }
+}
+
+/// What happened to a batch: counts, plus the first few rejections spelled out for the client.
+#[derive(Debug, Clone, Default)]
+pub struct AppendOutcome {
+    /// Samples stored.
+    pub accepted: u64,
+    /// Samples rejected, by reason.
+    pub rejected: Vec<(RejectReason, u64)>,
+    /// New series created by this batch.
+    pub new_series: u64,
+    /// Human-readable descriptions of the first rejections (bounded).
+    pub messages: Vec<String>,
+}
+
+impl AppendOutcome {
+    /// Total rejected samples.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.iter().map(|r| r.1).sum()
+    }
+}
+
+/// One series read back: canonical labels and its samples, time-ordered.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Series {
+    /// Canonical labels.
+    pub labels: Labels,
+    /// Timestamps in ms, strictly increasing.
+    pub timestamps: Vec<i64>,
+    /// Values parallel to `timestamps` (stale markers included).
+    pub values: Vec<f64>,
+}
+
+/// Read access to stored series. Implementations: the head, a block, and the merged view.
+/// Methods are safe to call concurrently; results are a consistent snapshot at call time.
+pub trait Querier: Send + Sync {
+    /// Series matching all `matchers` that have samples in `[mint, maxt]` (inclusive, ms),
+    /// with those samples, sorted by labels.
+    fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>>;
+
+    /// Label sets (no samples) of series matching `matchers` with data in `[mint, maxt]`.
+    fn series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Labels>>;
+
+    /// Sorted label names of series matching `matchers` (all series if empty) in `[mint, maxt]`.
+    fn label_names(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>>;
+
+    /// Sorted values of label `name` among series matching `matchers` in `[mint, maxt]`.
+    fn label_values(&self, name: &str, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>>;
+}

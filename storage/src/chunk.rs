@@ -1,0 +1,1 @@
+//! Columnar sample codecs: timestamps and values as separate columns per chunk.

@@ -1,0 +1,295 @@
+//! The data model's identity: label sets, canonical form, and label matchers.
+//!
+//! A series is identified by its canonical label set: labels sorted by name, no empty values,
+//! no duplicate names. The metric name is the label `__name__`.
+
+use std::fmt;
+
+use regex::Regex;
+
+use crate::error::{Error, Result};
+
+/// The label that carries the metric name.
+pub const METRIC_NAME: &str = "__name__";
+
+/// One `name="value"` pair.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Label {
+    /// Label name, e.g. `job`.
+    pub name: String,
+    /// Label value; never empty in a canonical label set.
+    pub value: String,
+}
+
+/// A canonical label set: sorted by name, unique names, no empty values.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Labels(Vec<Label>);
+
+impl Labels {
+    /// Builds a canonical label set from pairs in any order; empty values are dropped.
+    /// When a name repeats, the last value wins.
+    pub fn from_pairs<N: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (N, V)>) -> Self {
+        let mut v: Vec<Label> = pairs
+            .into_iter()
+            .map(|(n, v)| Label { name: n.into(), value: v.into() })
+            .filter(|l| !l.value.is_empty())
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        // Keep the last occurrence of a repeated name.
+        let mut out: Vec<Label> = Vec::with_capacity(v.len());
+        for l in v {
+            match out.last_mut() {
+                Some(last) if last.name == l.name => *last = l,
+                _ => out.push(l),
+            }
+        }
+        Labels(out)
+    }
+
+    /// Wraps labels that the caller guarantees are already canonical.
+    pub fn from_sorted_unchecked(v: Vec<Label>) -> Self {
+        debug_assert!(v.windows(2).all(|w| w[0].name < w[1].name), "BUG: labels not sorted/unique");
+        Labels(v)
+    }
+
+    /// The value of `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|l| l.name.as_str().cmp(name))
+            .ok()
+            .map(|i| self.0[i].value.as_str())
+    }
+
+    /// The metric name, if present.
+    pub fn metric_name(&self) -> Option<&str> {
+        self.get(METRIC_NAME)
+    }
+
+    /// Iterates the labels in name order.
+    pub fn iter(&self) -> std::slice::Iter<'_, Label> {
+        self.0.iter()
+    }
+
+    /// Number of labels.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True if there are no labels.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The labels as a slice.
+    pub fn as_slice(&self) -> &[Label] {
+        &self.0
+    }
+
+    /// Consumes the set, returning the sorted vector.
+    pub fn into_vec(self) -> Vec<Label> {
+        self.0
+    }
+
+    /// Sets `name` to `value` (removes it when `value` is empty), keeping the set canonical.
+    pub fn set(&mut self, name: &str, value: &str) {
+        match self.0.binary_search_by(|l| l.name.as_str().cmp(name)) {
+            Ok(i) if value.is_empty() => {
+                self.0.remove(i);
+            }
+            Ok(i) => self.0[i].value = value.to_string(),
+            Err(_) if value.is_empty() => {}
+            Err(i) => self.0.insert(i, Label { name: name.to_string(), value: value.to_string() }),
+        }
+    }
+
+    /// Removes `name` if present.
+    pub fn remove(&mut self, name: &str) {
+        if let Ok(i) = self.0.binary_search_by(|l| l.name.as_str().cmp(name)) {
+            self.0.remove(i);
+        }
+    }
+
+    /// A stable 64-bit hash of the canonical form (xxh3 over names and values with separators).
+    pub fn hash64(&self) -> u64 {
+        hash_label_pairs(self.0.iter().map(|l| (l.name.as_str(), l.value.as_str())))
+    }
+}
+
+/// Hashes label pairs that are already in canonical order. Used for series lookup, so the
+/// borrowed pairs of an ingest batch and an owned [`Labels`] hash the same.
+pub fn hash_label_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for (n, v) in pairs {
+        h.update(n.as_bytes());
+        h.update(&[0xff]);
+        h.update(v.as_bytes());
+        h.update(&[0xff]);
+    }
+    h.digest()
+}
+
+impl fmt::Display for Labels {
+    /// Prometheus notation: `name{a="b", c="d"}`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.metric_name();
+        if let Some(n) = name {
+            f.write_str(n)?;
+        }
+        let mut first = true;
+        let mut any = false;
+        for l in self.0.iter().filter(|l| l.name != METRIC_NAME) {
+            if first {
+                f.write_str("{")?;
+                first = false;
+            } else {
+                f.write_str(", ")?;
+            }
+            any = true;
+            write!(f, "{}={:?}", l.name, l.value)?;
+        }
+        if any {
+            f.write_str("}")?;
+        } else if name.is_none() {
+            f.write_str("{}")?;
+        }
+        Ok(())
+    }
+}
+
+impl<'a> IntoIterator for &'a Labels {
+    type Item = &'a Label;
+    type IntoIter = std::slice::Iter<'a, Label>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+/// The four Prometheus matcher operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MatchOp {
+    /// `=`
+    Equal,
+    /// `!=`
+    NotEqual,
+    /// `=~` (fully anchored regex)
+    RegexMatch,
+    /// `!~` (fully anchored regex)
+    RegexNoMatch,
+}
+
+impl MatchOp {
+    /// The operator as written in PromQL.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchOp::Equal => "=",
+            MatchOp::NotEqual => "!=",
+            MatchOp::RegexMatch => "=~",
+            MatchOp::RegexNoMatch => "!~",
+        }
+    }
+}
+
+/// A label matcher with Prometheus semantics: a missing label has the value `""`, so a matcher
+/// that matches the empty string also selects series without the label; regexes are anchored.
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    /// Label name.
+    pub name: String,
+    /// Operator.
+    pub op: MatchOp,
+    /// Value or regex source as written.
+    pub value: String,
+    regex: Option<Regex>,
+}
+
+impl PartialEq for Matcher {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.op == other.op && self.value == other.value
+    }
+}
+
+impl Matcher {
+    /// Builds a matcher; regexes are compiled anchored (`^(?:value)$`).
+    pub fn new(op: MatchOp, name: impl Into<String>, value: impl Into<String>) -> Result<Self> {
+        let name = name.into();
+        let value = value.into();
+        let regex = match op {
+            MatchOp::RegexMatch | MatchOp::RegexNoMatch => Some(
+                regex::RegexBuilder::new(&format!("^(?s:{value})$"))
+                    .build()
+                    .map_err(|e| Error::BadRegex { regex: value.clone(), reason: e.to_string() })?,
+            ),
+            _ => None,
+        };
+        Ok(Matcher { name, op, value, regex })
+    }
+
+    /// Shorthand for an `=` matcher (cannot fail).
+    pub fn equal(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Matcher { name: name.into(), op: MatchOp::Equal, value: value.into(), regex: None }
+    }
+
+    /// Whether `value` (`""` for a missing label) satisfies the matcher.
+    pub fn matches(&self, value: &str) -> bool {
+        match self.op {
+            MatchOp::Equal => self.value == value,
+            MatchOp::NotEqual => self.value != value,
+            MatchOp::RegexMatch => self.regex.as_ref().is_some_and(|r| r.is_match(value)),
+            MatchOp::RegexNoMatch => !self.regex.as_ref().is_some_and(|r| r.is_match(value)),
+        }
+    }
+
+    /// Whether the matcher selects series that lack the label.
+    pub fn matches_empty(&self) -> bool {
+        self.matches("")
+    }
+
+    /// Whether the matcher accepts every label set with a given label value set, e.g. `=~".*"`.
+    pub fn is_match_all(&self) -> bool {
+        matches!(self.op, MatchOp::RegexMatch) && (self.value == ".*")
+    }
+
+    /// The compiled regex for `=~` / `!~` matchers.
+    pub fn regex(&self) -> Option<&Regex> {
+        self.regex.as_ref()
+    }
+}
+
+impl fmt::Display for Matcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}{:?}", self.name, self.op.as_str(), self.value)
+    }
+}
+
+/// True when `labels` satisfies every matcher.
+pub fn matches_all(labels: &Labels, matchers: &[Matcher]) -> bool {
+    matchers.iter().all(|m| m.matches(labels.get(&m.name).unwrap_or("")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_form_sorts_and_drops_empty() {
+        let l = Labels::from_pairs([("b", "2"), ("a", "1"), ("c", ""), ("__name__", "m")]);
+        assert_eq!(l.to_string(), r#"m{a="1", b="2"}"#);
+        assert_eq!(l.len(), 3);
+    }
+
+    #[test]
+    fn regex_is_anchored_and_empty_matches_missing() {
+        let m = Matcher::new(MatchOp::RegexMatch, "job", "foo|").unwrap();
+        assert!(m.matches("foo"));
+        assert!(!m.matches("foobar"));
+        assert!(m.matches_empty());
+        let l = Labels::from_pairs([("x", "y")]);
+        assert!(matches_all(&l, &[m]));
+    }
+
+    #[test]
+    fn hash_matches_borrowed_pairs() {
+        let l = Labels::from_pairs([("a", "1"), ("b", "2")]);
+        assert_eq!(l.hash64(), hash_label_pairs([("a", "1"), ("b", "2")].into_iter()));
+    }
+}

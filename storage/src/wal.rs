@@ -1,0 +1,1 @@
+//! Write-ahead log: append-only segment files that make accepted samples durable before they reach a block.
