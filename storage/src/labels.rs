@@ -128,6 +128,19 @@ pub fn hash_label_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> 
     h.digest()
 }
 
+/// 128-bit hash of canonical label pairs: the head's series key. At 128 bits a collision among
+/// even billions of series is far less likely than a memory error, so the head compares hashes only.
+pub fn hash_label_pairs128<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> u128 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for (n, v) in pairs {
+        h.update(n.as_bytes());
+        h.update(&[0xff]);
+        h.update(v.as_bytes());
+        h.update(&[0xff]);
+    }
+    h.digest128()
+}
+
 impl fmt::Display for Labels {
     /// Prometheus notation: `name{a="b", c="d"}`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,0 +1,637 @@
+//! The head: recent samples in memory, sharded by series so that writers scale with cores.
+//!
+//! A series lives in the shard chosen by its label hash; its id encodes the shard
+//! (`id = local * shards + shard`), so reads go from id to shard without a lookup table.
+//! Locks: a shard mutex guards its series; `symbols` and `postings` have their own locks and are
+//! always taken after a shard lock, never before one (reads release `postings` before locking
+//! shards). New series become visible to queries once their postings are added, at the end of
+//! the batch that created them.
+
+mod series;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use croaring::Bitmap;
+use parking_lot::{Mutex, RwLock};
+
+use crate::api::{AppendOutcome, RejectReason, Series, WriteBatch};
+use crate::error::Result;
+use crate::index::{self, MemPostings, Symbols};
+use crate::labels::{hash_label_pairs128, Label, Labels, Matcher};
+
+pub(crate) use series::{AppendLimits, Appended, MemSeries, Scratch};
+
+/// Messages kept per append outcome (the rest are only counted).
+const MAX_MESSAGES: usize = 10;
+
+/// Head configuration.
+#[derive(Debug, Clone)]
+pub struct HeadOptions {
+    /// How far (ms) behind a series' newest sample an older sample is still accepted.
+    pub ooo_window_ms: i64,
+    /// Number of shards (rounded up to a power of two).
+    pub shards: usize,
+    /// Maximum number of active series; new series beyond it are rejected (0 = no limit).
+    pub max_series: u64,
+}
+
+impl Default for HeadOptions {
+    fn default() -> Self {
+        HeadOptions { ooo_window_ms: 10 * 60 * 1000, shards: 128, max_series: 0 }
+    }
+}
+
+struct Entry {
+    id: u32,
+    labels: Box<[(u32, u32)]>,
+    series: MemSeries,
+}
+
+#[derive(Default)]
+struct Shard {
+    by_key: HashMap<u128, Entry>,
+    key_of: HashMap<u32, u128>,
+    next_local: u32,
+    scratch: Scratch,
+}
+
+/// Head statistics.
+#[derive(Debug, Clone, Default)]
+pub struct HeadStats {
+    /// Active series.
+    pub series: u64,
+    /// Oldest sample time (ms), `i64::MAX` when empty.
+    pub min_t: i64,
+    /// Newest sample time (ms), `i64::MIN` when empty.
+    pub max_t: i64,
+    /// Samples appended since start.
+    pub samples_appended: u64,
+    /// Series created since start.
+    pub series_created: u64,
+    /// Series removed by garbage collection since start.
+    pub series_removed: u64,
+}
+
+/// The in-memory head.
+pub struct Head {
+    shards: Box<[Mutex<Shard>]>,
+    shard_bits: u32,
+    symbols: RwLock<Symbols>,
+    postings: RwLock<MemPostings>,
+    opts: HeadOptions,
+    min_valid_t: AtomicI64,
+    min_t: AtomicI64,
+    max_t: AtomicI64,
+    num_series: AtomicU64,
+    samples_appended: AtomicU64,
+    series_created: AtomicU64,
+    series_removed: AtomicU64,
+}
+
+impl std::fmt::Debug for Head {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Head").field("stats", &self.stats()).finish()
+    }
+}
+
+/// A new series created by an append, reported so the caller can log it to the WAL.
+#[derive(Debug, Clone)]
+pub struct NewSeries {
+    /// Series id.
+    pub id: u32,
+    /// Canonical labels.
+    pub labels: Labels,
+}
+
+/// What one append did, in the form the WAL needs: the new series and the stored samples.
+#[derive(Debug, Default)]
+pub struct AppendLog {
+    /// Series created by this batch.
+    pub new_series: Vec<NewSeries>,
+    /// Series id of each stored sample.
+    pub refs: Vec<u32>,
+    /// Timestamps of stored samples.
+    pub ts: Vec<i64>,
+    /// Values of stored samples.
+    pub vals: Vec<f64>,
+}
+
+impl AppendLog {
+    /// Empties the log, keeping capacity.
+    pub fn clear(&mut self) {
+        self.new_series.clear();
+        self.refs.clear();
+        self.ts.clear();
+        self.vals.clear();
+    }
+}
+
+impl Head {
+    /// An empty head.
+    pub fn new(opts: HeadOptions) -> Self {
+        let n = opts.shards.max(1).next_power_of_two();
+        let shards = (0..n).map(|_| Mutex::new(Shard::default())).collect();
+        Head {
+            shards,
+            shard_bits: n.trailing_zeros(),
+            symbols: RwLock::new(Symbols::new()),
+            postings: RwLock::new(MemPostings::new()),
+            opts,
+            min_valid_t: AtomicI64::new(i64::MIN),
+            min_t: AtomicI64::new(i64::MAX),
+            max_t: AtomicI64::new(i64::MIN),
+            num_series: AtomicU64::new(0),
+            samples_appended: AtomicU64::new(0),
+            series_created: AtomicU64::new(0),
+            series_removed: AtomicU64::new(0),
+        }
+    }
+
+    /// The options the head was built with.
+    pub fn options(&self) -> &HeadOptions {
+        &self.opts
+    }
+
+    fn shard_of_key(&self, key: u128) -> usize {
+        (key as usize) & (self.shards.len() - 1)
+    }
+
+    fn shard_of_id(&self, id: u32) -> usize {
+        (id as usize) & (self.shards.len() - 1)
+    }
+
+    /// Samples older than this are rejected as too old (they belong to blocks).
+    pub fn min_valid_t(&self) -> i64 {
+        self.min_valid_t.load(Ordering::Acquire)
+    }
+
+    /// Raises the minimum valid time (after the head was cut into a block).
+    pub fn set_min_valid_t(&self, t: i64) {
+        self.min_valid_t.fetch_max(t, Ordering::AcqRel);
+    }
+
+    /// Appends a batch: canonicalises each series' labels in place, creates missing series and
+    /// stores the samples that pass the checks. Records what was stored in `log` (for the WAL)
+    /// and returns counts of accepted and rejected samples.
+    pub fn append(&self, batch: &mut WriteBatch<'_>, log: &mut AppendLog) -> Result<AppendOutcome> {
+        let mut outcome = AppendOutcome::default();
+        let mut rejected: [u64; 5] = [0; 5];
+        let limits = AppendLimits { ooo_window: self.opts.ooo_window_ms, min_valid_t: self.min_valid_t() };
+        // Canonicalise and key every series, then visit shards in order so each is locked once.
+        let mut keyed: Vec<(usize, u128, u32)> = Vec::with_capacity(batch.series.len());
+        for i in 0..batch.series.len() {
+            match canonicalize(batch, i) {
+                Ok(key) => keyed.push((self.shard_of_key(key), key, i as u32)),
+                Err(msg) => {
+                    let n = batch.series_samples(i).0.len() as u64;
+                    rejected[reason_slot(RejectReason::InvalidLabels)] += n;
+                    push_message(&mut outcome.messages, || msg);
+                }
+            }
+        }
+        keyed.sort_unstable_by_key(|k| k.0);
+        let mut min_t = i64::MAX;
+        let mut max_t = i64::MIN;
+        let mut start = 0;
+        while start < keyed.len() {
+            let shard_no = keyed[start].0;
+            let end = start + keyed[start..].iter().take_while(|k| k.0 == shard_no).count();
+            let mut shard = self.shards[shard_no].lock();
+            let shard = &mut *shard;
+            for &(_, key, i) in &keyed[start..end] {
+                let i = i as usize;
+                let (ts, vals) = batch.series_samples(i);
+                if ts.is_empty() {
+                    continue;
+                }
+                let entry = match shard.by_key.get_mut(&key) {
+                    Some(e) => e,
+                    None => {
+                        if self.opts.max_series > 0 && self.num_series.load(Ordering::Relaxed) >= self.opts.max_series {
+                            rejected[reason_slot(RejectReason::SeriesLimit)] += ts.len() as u64;
+                            push_message(&mut outcome.messages, || {
+                                format!(
+                                    "series limit of {} active series reached; new series {} rejected",
+                                    self.opts.max_series,
+                                    display_pairs(batch.series_labels(i))
+                                )
+                            });
+                            continue;
+                        }
+                        let id = (shard.next_local << self.shard_bits) | shard_no as u32;
+                        shard.next_local += 1;
+                        let labels = self.intern(batch.series_labels(i));
+                        log.new_series.push(NewSeries { id, labels: owned_labels(batch.series_labels(i)) });
+                        shard.key_of.insert(id, key);
+                        self.num_series.fetch_add(1, Ordering::Relaxed);
+                        shard.by_key.entry(key).or_insert(Entry { id, labels, series: MemSeries::new() })
+                    }
+                };
+                for (&t, &v) in ts.iter().zip(vals) {
+                    match entry.series.append(t, v, limits, &mut shard.scratch)? {
+                        Appended::Stored => {
+                            log.refs.push(entry.id);
+                            log.ts.push(t);
+                            log.vals.push(v);
+                            min_t = min_t.min(t);
+                            max_t = max_t.max(t);
+                            outcome.accepted += 1;
+                        }
+                        Appended::Duplicate => outcome.accepted += 1,
+                        Appended::Rejected(r) => {
+                            rejected[reason_slot(r)] += 1;
+                            push_message(&mut outcome.messages, || {
+                                reject_message(r, batch.series_labels(i), t, entry.series.max_t(), limits)
+                            });
+                        }
+                    }
+                }
+            }
+            start = end;
+        }
+        self.publish_new_series(&log.new_series);
+        self.note_times(min_t, max_t, log.ts.len() as u64);
+        outcome.new_series = log.new_series.len() as u64;
+        outcome.rejected = ALL_REASONS
+            .iter()
+            .zip(rejected)
+            .filter(|(_, n)| *n > 0)
+            .map(|(r, n)| (*r, n))
+            .collect();
+        Ok(outcome)
+    }
+
+    fn note_times(&self, min_t: i64, max_t: i64, samples: u64) {
+        if samples > 0 {
+            self.min_t.fetch_min(min_t, Ordering::AcqRel);
+            self.max_t.fetch_max(max_t, Ordering::AcqRel);
+            self.samples_appended.fetch_add(samples, Ordering::Relaxed);
+        }
+    }
+
+    fn intern(&self, pairs: &[(Cow<'_, str>, Cow<'_, str>)]) -> Box<[(u32, u32)]> {
+        let mut symbols = self.symbols.write();
+        pairs
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(n, v)| (symbols.intern(n), symbols.intern(v)))
+            .collect()
+    }
+
+    fn publish_new_series(&self, new: &[NewSeries]) {
+        if new.is_empty() {
+            return;
+        }
+        self.series_created.fetch_add(new.len() as u64, Ordering::Relaxed);
+        let mut postings = self.postings.write();
+        for s in new {
+            postings.add(s.id, &s.labels);
+        }
+    }
+
+    /// Recreates a series from the WAL. Returns the id the series has now: the WAL's id when
+    /// it is free and fits this head's shard layout, else an existing or fresh id (the caller
+    /// maps the WAL's id onto it).
+    pub fn restore_series(&self, wal_id: u32, labels: &Labels) -> u32 {
+        let key = hash_label_pairs128(labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
+        let shard_no = self.shard_of_key(key);
+        let mut shard = self.shards[shard_no].lock();
+        if let Some(e) = shard.by_key.get(&key) {
+            return e.id;
+        }
+        let id = if self.shard_of_id(wal_id) == shard_no && !shard.key_of.contains_key(&wal_id) {
+            wal_id
+        } else {
+            (shard.next_local << self.shard_bits) | shard_no as u32
+        };
+        shard.next_local = shard.next_local.max((id >> self.shard_bits) + 1);
+        let interned = {
+            let mut symbols = self.symbols.write();
+            labels.iter().map(|l| (symbols.intern(&l.name), symbols.intern(&l.value))).collect()
+        };
+        shard.key_of.insert(id, key);
+        shard.by_key.insert(key, Entry { id, labels: interned, series: MemSeries::new() });
+        self.num_series.fetch_add(1, Ordering::Relaxed);
+        drop(shard);
+        self.publish_new_series(&[NewSeries { id, labels: labels.clone() }]);
+        id
+    }
+
+    /// Appends samples by series id (WAL replay): any order is accepted, except data older than
+    /// the minimum valid time (already in blocks). Unknown ids are counted and skipped.
+    pub fn append_by_ref(&self, refs: &[u32], ts: &[i64], vals: &[f64]) -> Result<ReplayCounts> {
+        let limits = AppendLimits { ooo_window: i64::MAX, min_valid_t: self.min_valid_t() };
+        let mut counts = ReplayCounts::default();
+        let mut min_t = i64::MAX;
+        let mut max_t = i64::MIN;
+        for ((&id, &t), &v) in refs.iter().zip(ts).zip(vals) {
+            let mut shard = self.shards[self.shard_of_id(id)].lock();
+            let shard = &mut *shard;
+            let Some(entry) = shard.key_of.get(&id).and_then(|k| shard.by_key.get_mut(k)) else {
+                counts.unknown_series += 1;
+                continue;
+            };
+            match entry.series.append(t, v, limits, &mut shard.scratch)? {
+                Appended::Stored => {
+                    counts.stored += 1;
+                    min_t = min_t.min(t);
+                    max_t = max_t.max(t);
+                }
+                Appended::Duplicate => counts.duplicate += 1,
+                Appended::Rejected(_) => counts.rejected += 1,
+            }
+        }
+        self.note_times(min_t, max_t, counts.stored);
+        Ok(counts)
+    }
+
+    /// Head statistics.
+    pub fn stats(&self) -> HeadStats {
+        HeadStats {
+            series: self.num_series.load(Ordering::Relaxed),
+            min_t: self.min_t.load(Ordering::Acquire),
+            max_t: self.max_t.load(Ordering::Acquire),
+            samples_appended: self.samples_appended.load(Ordering::Relaxed),
+            series_created: self.series_created.load(Ordering::Relaxed),
+            series_removed: self.series_removed.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Ids of series matching all matchers (all series when empty).
+    pub fn select_ids(&self, matchers: &[Matcher]) -> Result<Bitmap> {
+        let postings = self.postings.read();
+        if matchers.is_empty() {
+            return index::PostingsSource::all(&*postings);
+        }
+        index::select(&*postings, matchers)
+    }
+
+    /// Visits the series `ids` shard by shard: `f(id, labels, series, scratch)`. Labels are
+    /// resolved through the symbol table.
+    fn for_each_series(
+        &self,
+        ids: &Bitmap,
+        f: &mut dyn FnMut(u32, Labels, &MemSeries, &mut Scratch) -> Result<()>,
+    ) -> Result<()> {
+        let mut by_shard: Vec<Vec<u32>> = vec![Vec::new(); self.shards.len()];
+        for id in ids.iter() {
+            by_shard[self.shard_of_id(id)].push(id);
+        }
+        for (shard_no, ids) in by_shard.iter().enumerate().filter(|(_, v)| !v.is_empty()) {
+            let mut shard = self.shards[shard_no].lock();
+            let shard = &mut *shard;
+            let symbols = self.symbols.read();
+            for &id in ids {
+                let Some(entry) = shard.key_of.get(&id).and_then(|k| shard.by_key.get(k)) else { continue };
+                let Some(labels) = symbols.resolve_labels(&entry.labels) else { continue };
+                f(id, labels, &entry.series, &mut shard.scratch)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Series matching `matchers` with samples in `[mint, maxt]`, sorted by labels.
+    pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>> {
+        let ids = self.select_ids(matchers)?;
+        let mut out = Vec::new();
+        self.for_each_series(&ids, &mut |_, labels, s, scratch| {
+            if s.max_t() < mint || s.min_t() > maxt {
+                return Ok(());
+            }
+            let mut series = Series { labels, timestamps: Vec::new(), values: Vec::new() };
+            s.read(mint, maxt, &mut series.timestamps, &mut series.values, scratch)?;
+            if !series.timestamps.is_empty() {
+                out.push(series);
+            }
+            Ok(())
+        })?;
+        out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
+        Ok(out)
+    }
+
+    /// Label sets of series matching `matchers` with samples in `[mint, maxt]`, sorted.
+    pub fn series_labels(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Labels>> {
+        let ids = self.select_ids(matchers)?;
+        let mut out = Vec::new();
+        self.for_each_series(&ids, &mut |_, labels, s, _| {
+            if s.max_t() >= mint && s.min_t() <= maxt {
+                out.push(labels);
+            }
+            Ok(())
+        })?;
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    /// Ids of series matching `matchers` that have data in `[mint, maxt]`.
+    fn ids_in_range(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Bitmap> {
+        let ids = self.select_ids(matchers)?;
+        let mut keep = Bitmap::new();
+        self.for_each_series(&ids, &mut |id, _, s, _| {
+            if s.max_t() >= mint && s.min_t() <= maxt {
+                keep.add(id);
+            }
+            Ok(())
+        })?;
+        Ok(keep)
+    }
+
+    /// Sorted label names of matching series with data in `[mint, maxt]`.
+    pub fn label_names(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>> {
+        let ids = self.ids_in_range(matchers, mint, maxt)?;
+        index::label_names(&*self.postings.read(), Some(&ids))
+    }
+
+    /// Sorted values of `name` among matching series with data in `[mint, maxt]`.
+    pub fn label_values(&self, name: &str, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>> {
+        let ids = self.ids_in_range(matchers, mint, maxt)?;
+        index::label_values(&*self.postings.read(), name, Some(&ids))
+    }
+
+    /// Visits every series in label order with its samples in `[mint, maxt)` (half-open: the
+    /// block range). Used to write blocks; `f` gets labels and the sample columns.
+    pub fn for_each_sorted(
+        &self,
+        mint: i64,
+        maxt_exclusive: i64,
+        f: &mut dyn FnMut(&Labels, &[i64], &[f64]) -> Result<()>,
+    ) -> Result<()> {
+        // Snapshot ids and labels, sort outside any lock, then read samples series by series.
+        let all = self.select_ids(&[])?;
+        let mut order: Vec<(Labels, u32)> = Vec::with_capacity(all.cardinality() as usize);
+        self.for_each_series(&all, &mut |id, labels, s, _| {
+            if s.max_t() >= mint && s.min_t() < maxt_exclusive {
+                order.push((labels, id));
+            }
+            Ok(())
+        })?;
+        order.sort_unstable();
+        let (mut ts, mut vals) = (Vec::new(), Vec::new());
+        for (labels, id) in &order {
+            ts.clear();
+            vals.clear();
+            {
+                let mut shard = self.shards[self.shard_of_id(*id)].lock();
+                let shard = &mut *shard;
+                let Some(entry) = shard.key_of.get(id).and_then(|k| shard.by_key.get(k)) else { continue };
+                entry.series.read(mint, maxt_exclusive - 1, &mut ts, &mut vals, &mut shard.scratch)?;
+            }
+            if !ts.is_empty() {
+                f(labels, &ts, &vals)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops samples older than `t` and removes series left empty. Returns removed ids.
+    pub fn truncate_before(&self, t: i64) -> Result<Bitmap> {
+        self.set_min_valid_t(t);
+        let mut removed = Bitmap::new();
+        let mut new_min = i64::MAX;
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock();
+            let shard = &mut *shard;
+            let mut gone = Vec::new();
+            for (key, e) in shard.by_key.iter_mut() {
+                if e.series.truncate_before(t, &mut shard.scratch)? {
+                    gone.push((*key, e.id));
+                } else {
+                    new_min = new_min.min(e.series.min_t());
+                }
+            }
+            for (key, id) in gone {
+                shard.by_key.remove(&key);
+                shard.key_of.remove(&id);
+                removed.add(id);
+            }
+        }
+        if !removed.is_empty() {
+            self.postings.write().remove(&removed);
+            let n = removed.cardinality();
+            self.num_series.fetch_sub(n, Ordering::Relaxed);
+            self.series_removed.fetch_add(n, Ordering::Relaxed);
+        }
+        self.min_t.store(new_min, Ordering::Release);
+        if new_min == i64::MAX {
+            self.max_t.store(i64::MIN, Ordering::Release);
+        }
+        Ok(removed)
+    }
+
+    /// Every live series id with its labels (for WAL checkpoints).
+    pub fn live_series(&self) -> Result<Vec<(u32, Labels)>> {
+        let all = self.select_ids(&[])?;
+        let mut out = Vec::with_capacity(all.cardinality() as usize);
+        self.for_each_series(&all, &mut |id, labels, _, _| {
+            out.push((id, labels));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Approximate heap bytes used by samples, series entries and the index.
+    pub fn memory_bytes(&self) -> usize {
+        let mut bytes = 0;
+        for shard in self.shards.iter() {
+            let shard = shard.lock();
+            bytes += shard.by_key.capacity() * (std::mem::size_of::<Entry>() + 17);
+            bytes += shard.key_of.capacity() * 21;
+            for e in shard.by_key.values() {
+                bytes += e.labels.len() * 8 + e.series.heap_bytes();
+            }
+        }
+        bytes + self.symbols.read().string_bytes()
+    }
+}
+
+/// What WAL replay did with a samples record.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReplayCounts {
+    /// Samples stored.
+    pub stored: u64,
+    /// Samples already present with the same value.
+    pub duplicate: u64,
+    /// Samples rejected (older than the head's minimum valid time, or conflicting).
+    pub rejected: u64,
+    /// Samples for ids with no series record.
+    pub unknown_series: u64,
+}
+
+const ALL_REASONS: [RejectReason; 5] = [
+    RejectReason::OutOfOrder,
+    RejectReason::DuplicateTimestamp,
+    RejectReason::TooOld,
+    RejectReason::InvalidLabels,
+    RejectReason::SeriesLimit,
+];
+
+fn reason_slot(r: RejectReason) -> usize {
+    ALL_REASONS.iter().position(|x| *x == r).unwrap_or(0)
+}
+
+fn push_message(messages: &mut Vec<String>, f: impl FnOnce() -> String) {
+    if messages.len() < MAX_MESSAGES {
+        messages.push(f());
+    }
+}
+
+fn reject_message(r: RejectReason, labels: &[(Cow<'_, str>, Cow<'_, str>)], t: i64, max_t: i64, l: AppendLimits) -> String {
+    let series = display_pairs(labels);
+    match r {
+        RejectReason::OutOfOrder => format!(
+            "out of order sample for series {series}: timestamp {t} is more than {} ms older than the newest sample {max_t}",
+            l.ooo_window
+        ),
+        RejectReason::DuplicateTimestamp => {
+            format!("duplicate sample for timestamp {t} with a different value for series {series}")
+        }
+        RejectReason::TooOld => format!(
+            "sample for series {series} at timestamp {t} is too old: data before {} is already in blocks",
+            l.min_valid_t
+        ),
+        RejectReason::InvalidLabels | RejectReason::SeriesLimit => format!("{} for series {series}", r.as_str()),
+    }
+}
+
+fn display_pairs(pairs: &[(Cow<'_, str>, Cow<'_, str>)]) -> String {
+    owned_labels(pairs).to_string()
+}
+
+fn owned_labels(pairs: &[(Cow<'_, str>, Cow<'_, str>)]) -> Labels {
+    Labels::from_sorted_unchecked(
+        pairs
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(n, v)| Label { name: n.to_string(), value: v.to_string() })
+            .collect(),
+    )
+}
+
+/// Sorts series `i`'s labels by name in place, checks them, and returns the series key.
+fn canonicalize(batch: &mut WriteBatch<'_>, i: usize) -> std::result::Result<u128, String> {
+    let (a, b) = batch.series[i].labels;
+    let labels = &mut batch.labels[a as usize..b as usize];
+    labels.sort_unstable_by(|x, y| x.0.cmp(&y.0));
+    let mut non_empty = 0;
+    for w in 0..labels.len() {
+        let (name, value) = &labels[w];
+        if name.is_empty() {
+            return Err(format!("empty label name in series {}", display_pairs(labels)));
+        }
+        if w > 0 && labels[w - 1].0 == *name {
+            return Err(format!("duplicate label name {name:?} in series {}", display_pairs(labels)));
+        }
+        if !value.is_empty() {
+            non_empty += 1;
+        }
+    }
+    if non_empty == 0 {
+        return Err("series without labels".to_string());
+    }
+    Ok(hash_label_pairs128(labels.iter().filter(|(_, v)| !v.is_empty()).map(|(n, v)| (n.as_ref(), v.as_ref()))))
+}
+
+#[cfg(test)]
+mod tests;

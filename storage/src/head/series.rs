@@ -1,0 +1,302 @@
+//! One series in the head: an open buffer of raw samples, sealed compressed chunks behind it,
+//! and a sorted side buffer for out-of-order samples.
+//!
+//! The open buffer is sealed every [`OPEN_SAMPLES`] samples; a sealed chunk keeps absorbing
+//! sealed buffers until it holds [`SEALED_TARGET`] samples, so the head keeps few, well-compressed
+//! chunks per series while the raw buffer stays small (memory per active series is a budget).
+
+use crate::api::RejectReason;
+use crate::chunk::{decode_chunk, encode_chunk};
+use crate::error::Result;
+
+/// Raw samples kept per series before they are compressed.
+pub(crate) const OPEN_SAMPLES: usize = 32;
+/// A sealed chunk grows by merging until it holds about this many samples.
+pub(crate) const SEALED_TARGET: u32 = 128;
+
+/// Reusable decode/encode buffers, owned by the shard that holds the series lock.
+#[derive(Debug, Default)]
+pub(crate) struct Scratch {
+    pub(crate) ts: Vec<i64>,
+    pub(crate) vals: Vec<f64>,
+    pub(crate) bytes: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub(crate) struct SealedChunk {
+    pub(crate) min_t: i64,
+    pub(crate) max_t: i64,
+    pub(crate) count: u32,
+    pub(crate) data: Box<[u8]>,
+}
+
+/// What the head accepts at the moment of an append.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AppendLimits {
+    /// How far behind a series' newest sample an older sample may land (ms).
+    pub(crate) ooo_window: i64,
+    /// Samples older than this are already covered by blocks.
+    pub(crate) min_valid_t: i64,
+}
+
+/// Outcome of appending one sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Appended {
+    /// Stored.
+    Stored,
+    /// Same timestamp and same value as a stored sample: nothing to do.
+    Duplicate,
+    /// Not stored.
+    Rejected(RejectReason),
+}
+
+#[derive(Debug)]
+pub(crate) struct MemSeries {
+    open_ts: Vec<i64>,
+    open_vals: Vec<f64>,
+    sealed: Vec<SealedChunk>,
+    /// Out-of-order samples older than the newest sealed chunk's end, sorted by time.
+    ooo: Vec<(i64, f64)>,
+    /// Newest in-order timestamp (`i64::MIN` when empty).
+    max_t: i64,
+}
+
+impl MemSeries {
+    pub(crate) fn new() -> Self {
+        MemSeries { open_ts: Vec::new(), open_vals: Vec::new(), sealed: Vec::new(), ooo: Vec::new(), max_t: i64::MIN }
+    }
+
+    /// Newest timestamp, or `i64::MIN` if the series holds no samples.
+    pub(crate) fn max_t(&self) -> i64 {
+        self.max_t
+    }
+
+    /// Oldest timestamp held, or `i64::MAX` if empty.
+    pub(crate) fn min_t(&self) -> i64 {
+        let mut m = i64::MAX;
+        if let Some(c) = self.sealed.first() {
+            m = c.min_t;
+        } else if let Some(&t) = self.open_ts.first() {
+            m = t;
+        }
+        if let Some(&(t, _)) = self.ooo.first() {
+            m = m.min(t);
+        }
+        m
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.open_ts.is_empty() && self.sealed.is_empty() && self.ooo.is_empty()
+    }
+
+    /// Appends one sample under `limits` (WAL replay passes an unbounded out-of-order window:
+    /// the sample was accepted once already).
+    pub(crate) fn append(&mut self, t: i64, v: f64, limits: AppendLimits, scratch: &mut Scratch) -> Result<Appended> {
+        if t < limits.min_valid_t {
+            return Ok(Appended::Rejected(RejectReason::TooOld));
+        }
+        if t > self.max_t {
+            self.open_ts.push(t);
+            self.open_vals.push(v);
+            self.max_t = t;
+            if self.open_ts.len() >= OPEN_SAMPLES {
+                self.seal(scratch)?;
+            }
+            return Ok(Appended::Stored);
+        }
+        if t == self.max_t {
+            return Ok(match self.open_vals.last() {
+                Some(last) if last.to_bits() == v.to_bits() => Appended::Duplicate,
+                Some(_) => Appended::Rejected(RejectReason::DuplicateTimestamp),
+                // The newest sample sits in a sealed chunk (just sealed): look it up.
+                None => self.check_existing(t, v, scratch)?.unwrap_or(Appended::Rejected(RejectReason::OutOfOrder)),
+            });
+        }
+        if t < self.max_t.saturating_sub(limits.ooo_window) {
+            return Ok(Appended::Rejected(RejectReason::OutOfOrder));
+        }
+        self.insert_out_of_order(t, v, scratch)
+    }
+
+    /// Inserts an older sample: into the open buffer when it falls inside it, otherwise into the
+    /// out-of-order side buffer, after checking for a duplicate anywhere.
+    fn insert_out_of_order(&mut self, t: i64, v: f64, scratch: &mut Scratch) -> Result<Appended> {
+        if let Some(found) = self.check_existing(t, v, scratch)? {
+            return Ok(found);
+        }
+        let sealed_end = self.sealed.last().map_or(i64::MIN, |c| c.max_t);
+        if t > sealed_end {
+            let i = self.open_ts.partition_point(|&x| x < t);
+            self.open_ts.insert(i, t);
+            self.open_vals.insert(i, v);
+            if self.open_ts.len() >= OPEN_SAMPLES {
+                self.seal(scratch)?;
+            }
+        } else {
+            let i = self.ooo.partition_point(|&(x, _)| x < t);
+            self.ooo.insert(i, (t, v));
+        }
+        Ok(Appended::Stored)
+    }
+
+    /// If a sample at `t` exists: `Some(Duplicate)` for the same value, `Some(Rejected)` otherwise.
+    fn check_existing(&self, t: i64, v: f64, scratch: &mut Scratch) -> Result<Option<Appended>> {
+        let same = |old: f64| {
+            Some(if old.to_bits() == v.to_bits() {
+                Appended::Duplicate
+            } else {
+                Appended::Rejected(RejectReason::DuplicateTimestamp)
+            })
+        };
+        if let Ok(i) = self.open_ts.binary_search(&t) {
+            return Ok(same(self.open_vals[i]));
+        }
+        if let Ok(i) = self.ooo.binary_search_by(|&(x, _)| x.cmp(&t)) {
+            return Ok(same(self.ooo[i].1));
+        }
+        for c in self.sealed.iter().filter(|c| c.min_t <= t && t <= c.max_t) {
+            scratch.ts.clear();
+            scratch.vals.clear();
+            decode_chunk(&c.data, &mut scratch.ts, &mut scratch.vals)?;
+            if let Ok(i) = scratch.ts.binary_search(&t) {
+                return Ok(same(scratch.vals[i]));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Compresses the open buffer, merging it into the last sealed chunk while that is small.
+    fn seal(&mut self, scratch: &mut Scratch) -> Result<()> {
+        if self.open_ts.is_empty() {
+            return Ok(());
+        }
+        scratch.ts.clear();
+        scratch.vals.clear();
+        let merge = self.sealed.last().is_some_and(|c| c.count < SEALED_TARGET);
+        if merge {
+            if let Some(last) = self.sealed.last() {
+                decode_chunk(&last.data, &mut scratch.ts, &mut scratch.vals)?;
+            }
+        }
+        scratch.ts.extend_from_slice(&self.open_ts);
+        scratch.vals.extend_from_slice(&self.open_vals);
+        scratch.bytes.clear();
+        encode_chunk(&mut scratch.bytes, &scratch.ts, &scratch.vals);
+        let chunk = SealedChunk {
+            min_t: scratch.ts[0],
+            max_t: scratch.ts[scratch.ts.len() - 1],
+            count: scratch.ts.len() as u32,
+            data: scratch.bytes.as_slice().into(),
+        };
+        if merge {
+            if let Some(last) = self.sealed.last_mut() {
+                *last = chunk;
+            }
+        } else {
+            self.sealed.push(chunk);
+        }
+        self.open_ts.clear();
+        self.open_vals.clear();
+        Ok(())
+    }
+
+    /// Appends this series' samples with `mint <= t <= maxt` to `ts`/`vals` in time order.
+    pub(crate) fn read(&self, mint: i64, maxt: i64, ts: &mut Vec<i64>, vals: &mut Vec<f64>, scratch: &mut Scratch) -> Result<()> {
+        let start = ts.len();
+        for c in self.sealed.iter().filter(|c| c.max_t >= mint && c.min_t <= maxt) {
+            if c.min_t >= mint && c.max_t <= maxt {
+                decode_chunk(&c.data, ts, vals)?;
+            } else {
+                scratch.ts.clear();
+                scratch.vals.clear();
+                decode_chunk(&c.data, &mut scratch.ts, &mut scratch.vals)?;
+                push_range(&scratch.ts, &scratch.vals, mint, maxt, ts, vals);
+            }
+        }
+        push_range(&self.open_ts, &self.open_vals, mint, maxt, ts, vals);
+        let in_range = self.ooo.iter().filter(|(t, _)| *t >= mint && *t <= maxt);
+        if in_range.clone().next().is_some() {
+            merge_sorted(ts, vals, start, in_range.copied(), scratch);
+        }
+        Ok(())
+    }
+
+    /// Drops every sample older than `t`. Returns true if the series is now empty.
+    pub(crate) fn truncate_before(&mut self, t: i64, scratch: &mut Scratch) -> Result<bool> {
+        self.sealed.retain(|c| c.max_t >= t);
+        if let Some(first) = self.sealed.first_mut() {
+            if first.min_t < t {
+                scratch.ts.clear();
+                scratch.vals.clear();
+                decode_chunk(&first.data, &mut scratch.ts, &mut scratch.vals)?;
+                let keep = scratch.ts.partition_point(|&x| x < t);
+                scratch.bytes.clear();
+                encode_chunk(&mut scratch.bytes, &scratch.ts[keep..], &scratch.vals[keep..]);
+                *first = SealedChunk {
+                    min_t: scratch.ts[keep],
+                    max_t: scratch.ts[scratch.ts.len() - 1],
+                    count: (scratch.ts.len() - keep) as u32,
+                    data: scratch.bytes.as_slice().into(),
+                };
+            }
+        }
+        let keep = self.open_ts.partition_point(|&x| x < t);
+        self.open_ts.drain(..keep);
+        self.open_vals.drain(..keep);
+        let keep = self.ooo.partition_point(|&(x, _)| x < t);
+        self.ooo.drain(..keep);
+        if self.open_ts.capacity() > OPEN_SAMPLES * 2 {
+            self.open_ts.shrink_to(OPEN_SAMPLES);
+            self.open_vals.shrink_to(OPEN_SAMPLES);
+        }
+        Ok(self.is_empty())
+    }
+
+    /// Approximate heap bytes held by this series' samples (for head statistics).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.open_ts.capacity() * 16
+            + self.sealed.iter().map(|c| c.data.len() + std::mem::size_of::<SealedChunk>()).sum::<usize>()
+            + self.ooo.capacity() * 16
+    }
+}
+
+fn push_range(src_t: &[i64], src_v: &[f64], mint: i64, maxt: i64, ts: &mut Vec<i64>, vals: &mut Vec<f64>) {
+    let a = src_t.partition_point(|&x| x < mint);
+    let b = src_t.partition_point(|&x| x <= maxt);
+    if a < b {
+        ts.extend_from_slice(&src_t[a..b]);
+        vals.extend_from_slice(&src_v[a..b]);
+    }
+}
+
+/// Merges the sorted samples of `extra` into `ts[start..]`/`vals[start..]`, which is sorted;
+/// on equal timestamps the existing sample wins.
+fn merge_sorted(
+    ts: &mut Vec<i64>,
+    vals: &mut Vec<f64>,
+    start: usize,
+    extra: impl Iterator<Item = (i64, f64)>,
+    scratch: &mut Scratch,
+) {
+    scratch.ts.clear();
+    scratch.vals.clear();
+    scratch.ts.extend_from_slice(&ts[start..]);
+    scratch.vals.extend_from_slice(&vals[start..]);
+    ts.truncate(start);
+    vals.truncate(start);
+    let mut i = 0;
+    for (t, v) in extra {
+        while i < scratch.ts.len() && scratch.ts[i] < t {
+            ts.push(scratch.ts[i]);
+            vals.push(scratch.vals[i]);
+            i += 1;
+        }
+        if i < scratch.ts.len() && scratch.ts[i] == t {
+            continue;
+        }
+        ts.push(t);
+        vals.push(v);
+    }
+    ts.extend_from_slice(&scratch.ts[i..]);
+    vals.extend_from_slice(&scratch.vals[i..]);
+}

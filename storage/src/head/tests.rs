@@ -1,0 +1,151 @@
+use super::*;
+use crate::api::{is_stale_nan, stale_nan};
+use crate::labels::MatchOp;
+
+fn head() -> Head {
+    Head::new(HeadOptions { ooo_window_ms: 60_000, shards: 4, max_series: 0 })
+}
+
+fn append(h: &Head, name: &str, extra: (&str, &str), samples: &[(i64, f64)]) -> AppendOutcome {
+    let mut b = WriteBatch::new();
+    b.add_series([("job", "flink"), extra, ("__name__", name)], samples);
+    let mut log = AppendLog::default();
+    h.append(&mut b, &mut log).unwrap()
+}
+
+#[test]
+fn append_then_select_round_trips_many_samples() {
+    let h = head();
+    let samples: Vec<(i64, f64)> = (0..1000).map(|i| (i * 10_000, i as f64 * 1.5)).collect();
+    for chunk in samples.chunks(7) {
+        let o = append(&h, "up", ("instance", "a"), chunk);
+        assert_eq!(o.accepted, chunk.len() as u64);
+    }
+    let got = h.select(&[Matcher::equal("__name__", "up")], 0, i64::MAX).unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].labels.to_string(), r#"up{instance="a", job="flink"}"#);
+    assert_eq!(got[0].timestamps, samples.iter().map(|s| s.0).collect::<Vec<_>>());
+    assert_eq!(got[0].values, samples.iter().map(|s| s.1).collect::<Vec<_>>());
+    let part = h.select(&[Matcher::equal("__name__", "up")], 50_000, 100_000).unwrap();
+    assert_eq!(part[0].timestamps, vec![50_000, 60_000, 70_000, 80_000, 90_000, 100_000]);
+}
+
+#[test]
+fn duplicates_same_value_accepted_different_rejected() {
+    let h = head();
+    append(&h, "m", ("a", "1"), &[(1000, 1.0), (2000, 2.0)]);
+    let o = append(&h, "m", ("a", "1"), &[(2000, 2.0)]);
+    assert_eq!((o.accepted, o.rejected_total()), (1, 0));
+    let o = append(&h, "m", ("a", "1"), &[(2000, 3.0)]);
+    assert_eq!(o.rejected, vec![(RejectReason::DuplicateTimestamp, 1)]);
+    assert!(o.messages[0].contains("duplicate sample for timestamp 2000"), "{:?}", o.messages);
+    // Duplicate of an older, sealed sample.
+    let many: Vec<(i64, f64)> = (3..100).map(|i| (i * 1000, i as f64)).collect();
+    append(&h, "m", ("a", "1"), &many);
+    let o = append(&h, "m", ("a", "1"), &[(5000, 5.0), (6000, 7.0)]);
+    assert_eq!(o.accepted, 1);
+    assert_eq!(o.rejected, vec![(RejectReason::DuplicateTimestamp, 1)]);
+}
+
+#[test]
+fn out_of_order_inside_window_accepted_outside_rejected() {
+    let h = head();
+    let many: Vec<(i64, f64)> = (0..200).map(|i| (1_000_000 + i * 1000, i as f64)).collect();
+    append(&h, "m", ("a", "1"), &many);
+    // newest = 1_199_000; window 60 s
+    let o = append(&h, "m", ("a", "1"), &[(1_150_500, -1.0), (1_198_500, -2.0), (1_000_500, -3.0)]);
+    assert_eq!(o.accepted, 2);
+    assert_eq!(o.rejected, vec![(RejectReason::OutOfOrder, 1)]);
+    let got = h.select(&[Matcher::equal("a", "1")], 1_150_000, 1_151_000).unwrap();
+    assert_eq!(got[0].timestamps, vec![1_150_000, 1_150_500, 1_151_000]);
+    assert_eq!(got[0].values, vec![150.0, -1.0, 151.0]);
+    let got = h.select(&[Matcher::equal("a", "1")], 1_198_000, 1_199_000).unwrap();
+    assert_eq!(got[0].values, vec![198.0, -2.0, 199.0]);
+}
+
+#[test]
+fn stale_markers_and_special_values_round_trip_bit_exact() {
+    let h = head();
+    let vals = [stale_nan(), f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 5e-324, 1.7976931348623157e308, -9.223372036854776e18];
+    let samples: Vec<(i64, f64)> = vals.iter().enumerate().map(|(i, &v)| (i as i64 * 1000, v)).collect();
+    append(&h, "m", ("a", "1"), &samples);
+    let got = h.select(&[], 0, i64::MAX).unwrap();
+    let bits: Vec<u64> = got[0].values.iter().map(|v| v.to_bits()).collect();
+    assert_eq!(bits, vals.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    assert!(is_stale_nan(got[0].values[0]));
+}
+
+#[test]
+fn invalid_labels_rejected_with_message() {
+    let h = head();
+    let mut b = WriteBatch::new();
+    b.add_series([("__name__", "m"), ("a", "1"), ("a", "2")], &[(1, 1.0)]);
+    b.add_series([("", "x"), ("__name__", "m")], &[(1, 1.0)]);
+    b.add_series([("__name__", "ok")], &[(1, 1.0)]);
+    let o = h.append(&mut b, &mut AppendLog::default()).unwrap();
+    assert_eq!(o.accepted, 1);
+    assert_eq!(o.rejected, vec![(RejectReason::InvalidLabels, 2)]);
+    assert!(o.messages[0].contains("duplicate label name \"a\""), "{:?}", o.messages);
+    assert!(o.messages[1].contains("empty label name"), "{:?}", o.messages);
+}
+
+#[test]
+fn matchers_label_names_and_values() {
+    let h = head();
+    append(&h, "m", ("pod", "a"), &[(1000, 1.0)]);
+    append(&h, "m", ("pod", "b"), &[(5000, 1.0)]);
+    append(&h, "n", ("zone", "z"), &[(1000, 1.0)]);
+    let re = Matcher::new(MatchOp::RegexMatch, "pod", "a|b").unwrap();
+    assert_eq!(h.select(&[re], 0, 10_000).unwrap().len(), 2);
+    let not = Matcher::new(MatchOp::NotEqual, "pod", "a").unwrap();
+    // != also selects series without the label.
+    let names: Vec<String> =
+        h.select(&[not], 0, 10_000).unwrap().iter().map(|s| s.labels.to_string()).collect();
+    assert_eq!(names, vec![r#"m{job="flink", pod="b"}"#, r#"n{job="flink", zone="z"}"#]);
+    assert_eq!(h.label_names(&[], 0, 10_000).unwrap(), vec!["__name__", "job", "pod", "zone"]);
+    assert_eq!(h.label_values("pod", &[], 0, 2000).unwrap(), vec!["a"]);
+    assert_eq!(h.label_values("pod", &[], 0, 10_000).unwrap(), vec!["a", "b"]);
+}
+
+#[test]
+fn truncate_removes_old_samples_and_empty_series() {
+    let h = head();
+    append(&h, "old", ("a", "1"), &[(1000, 1.0), (2000, 2.0)]);
+    let many: Vec<(i64, f64)> = (0..300).map(|i| (i * 100, i as f64)).collect();
+    append(&h, "keep", ("a", "1"), &many);
+    let removed = h.truncate_before(10_000).unwrap();
+    assert_eq!(removed.cardinality(), 1);
+    assert_eq!(h.stats().series, 1);
+    let got = h.select(&[], 0, i64::MAX).unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].timestamps.first(), Some(&10_000));
+    assert_eq!(got[0].timestamps.len(), 200);
+    let o = append(&h, "keep", ("a", "1"), &[(9_000, 1.0)]);
+    assert_eq!(o.rejected, vec![(RejectReason::TooOld, 1)]);
+}
+
+#[test]
+fn series_limit_rejects_new_series_only() {
+    let h = Head::new(HeadOptions { max_series: 2, ..HeadOptions::default() });
+    append(&h, "a", ("x", "1"), &[(1, 1.0)]);
+    append(&h, "b", ("x", "1"), &[(1, 1.0)]);
+    let o = append(&h, "c", ("x", "1"), &[(1, 1.0)]);
+    assert_eq!(o.rejected, vec![(RejectReason::SeriesLimit, 1)]);
+    assert!(o.messages[0].contains("series limit of 2"), "{:?}", o.messages);
+    assert_eq!(append(&h, "a", ("x", "1"), &[(2, 1.0)]).accepted, 1);
+}
+
+#[test]
+fn restore_and_replay_by_ref() {
+    let h = head();
+    let labels = Labels::from_pairs([("__name__", "m"), ("a", "1"), ("job", "flink")]);
+    let id = h.restore_series(4097, &labels);
+    assert_eq!(h.restore_series(id, &labels), id);
+    let c = h.append_by_ref(&[id, id, id, 999], &[3000, 1000, 2000, 1], &[3.0, 1.0, 2.0, 0.0]).unwrap();
+    assert_eq!((c.stored, c.unknown_series), (3, 1));
+    let got = h.select(&[], 0, i64::MAX).unwrap();
+    assert_eq!(got[0].timestamps, vec![1000, 2000, 3000]);
+    // A batch append finds the restored series rather than creating a new one.
+    let o = append(&h, "m", ("a", "1"), &[(4000, 4.0)]);
+    assert_eq!(o.new_series, 0);
+}
