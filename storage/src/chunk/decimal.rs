@@ -119,8 +119,11 @@ pub(crate) fn plan(src: &[f64], scratch: &mut Scratch) -> Option<DecimalPlan> {
         }
     }
     fill_patch_slots(ms, &scratch.patches);
-    let patch_bits: u64 =
-        8 * (uvarint_len(scratch.patches.len() as u64) as u64 + 10 * scratch.patches.len() as u64);
+    let patch_bits = match scratch.patches.len() {
+        0 => 0,
+        // count, then per patch a 1–2 byte index gap and 8 raw bytes.
+        k => 8 * (uvarint_len(k as u64) + 10 * k) as u64,
+    };
     let (transform, ints) = plan_transform(scratch);
     let bits = 16 + patch_bits + ints.bits;
     Some(DecimalPlan {
@@ -255,9 +258,10 @@ pub(crate) fn decode(r: &mut Reader<'_>, mode: u8, n: usize, dst: &mut Vec<f64>)
         dst.push(conv(acc));
     }
     let mut buf = [0i64; BLOCK];
+    let mut ints = stream.decoder();
     for start in (0..stream_n).step_by(BLOCK) {
         let buf = &mut buf[..BLOCK.min(stream_n - start)];
-        stream.decode(start, buf);
+        ints.next(buf);
         // Serial prefix sums; the conversion below is a separate, vectorisable pass.
         match transform {
             DELTA => {

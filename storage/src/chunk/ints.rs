@@ -1,23 +1,25 @@
-//! Integer streams: frame-of-reference bit packing with a few patched exceptions (PFOR).
+//! Integer streams: frame-of-reference bit packing with patched exceptions (PFOR).
 //!
 //! A stream holds `n` i64 values (`n` is known from context). Values are stored as
-//! `x - base` in `width` bits; up to [`MAX_EXCEPTIONS`] outliers (a counter reset, a missed
-//! scrape) are stored separately so they do not widen every other value. All arithmetic
-//! wraps, so any i64 sequence round-trips.
+//! `x - base` in `width` bits; a few outliers (a counter reset, a missed scrape) are stored
+//! separately so they do not widen every other value. All arithmetic wraps, so any i64
+//! sequence round-trips.
 //!
 //! ```text
-//! ┌───────────────────────────┬──────────────────┬─────────────────────────────┬─────────────────────┐
-//! │ width <7 bit> exc? <1 bit>│ base <varint>    │ [n_exc <uvarint>, n_exc ×   │ packed              │
-//! │                           │                  │  (gap <uvarint>, v <varint>)]│ <ceil(n·width/8) B> │
-//! └───────────────────────────┴──────────────────┴─────────────────────────────┴─────────────────────┘
+//! ┌─────────────────────┬──────────────┬───────────────────────────────┬─────────────────────┐
+//! │ width <7 bit>       │ base         │ [n_exc <uvarint>, n_exc ×     │ packed              │
+//! │ has_exc <1 bit, top>│ <varint>     │  (gap <uvarint>, v <varint>)] │ <ceil(n·width/8) B> │
+//! └─────────────────────┴──────────────┴───────────────────────────────┴─────────────────────┘
 //! ```
 
 use super::bitpack::{pack, packed_len, unpack_add};
 use super::varint::{put_uvarint, put_varint, uvarint_len, zigzag, Reader};
 use crate::error::{Error, Result};
 
-/// Most outliers one stream may patch.
-pub(crate) const MAX_EXCEPTIONS: usize = 16;
+/// Most outliers a stream of `n` values may patch: 16, or one in 64 for long streams.
+pub(crate) fn max_exceptions(n: usize) -> usize {
+    (n / 64).max(16)
+}
 
 /// How a stream will be written: the frame and which values become exceptions.
 #[derive(Debug, Clone, Copy)]
@@ -42,25 +44,16 @@ fn width_of(lo: i64, hi: i64) -> u32 {
     64 - (hi.wrapping_sub(lo) as u64).leading_zeros()
 }
 
-/// Bits one exception costs: index gap (estimated at 1 byte, 2 for long streams) and value.
-fn exception_bits(x: i64, base: i64, n: usize) -> u64 {
-    let gap = if n > 128 { 2 } else { 1 };
-    8 * (gap + uvarint_len(zigzag(x.wrapping_sub(base))) as u64)
-}
-
 /// Chooses base, width and exceptions for `xs`. `scratch` is reused between calls.
+///
+/// Only the `e` smallest and `e` largest values can become exceptions, so a partial sort
+/// of both ends suffices; every split (a below, b above) with `a + b ≤ e` is priced.
 pub(crate) fn plan(xs: &[i64], scratch: &mut Vec<i64>) -> Plan {
     let n = xs.len();
-    if n == 0 {
-        return Plan {
-            lo: 0,
-            hi: 0,
-            width: 0,
-            bits: 8,
-        };
+    if n < 8 {
+        return plan_small(xs);
     }
-    // Only the few smallest and largest values can become exceptions: partially sort them.
-    let e = MAX_EXCEPTIONS.min(n / 4);
+    let e = max_exceptions(n).min(n / 4);
     scratch.clear();
     scratch.extend_from_slice(xs);
     if n > 2 * (e + 1) {
@@ -74,27 +67,35 @@ pub(crate) fn plan(xs: &[i64], scratch: &mut Vec<i64>) -> Plan {
         scratch.sort_unstable();
     }
     let s = &scratch[..];
+    // Exception cost: index gap (1 byte, 2 in long streams) plus the value's varint,
+    // estimated against a middle value so the sums below need not depend on the base.
+    let gap = if n > 128 { 2 } else { 1 };
+    let mid = s[e.min(n - 1)];
+    let cost = |x: i64| 8 * (gap + uvarint_len(zigzag(x.wrapping_sub(mid))) as u64);
+    let mut low = Vec::with_capacity(e + 1); // low[a] = cost of the a smallest as exceptions
+    let mut high = Vec::with_capacity(e + 1);
+    let (mut l, mut h) = (0, 0);
+    for i in 0..=e {
+        low.push(l);
+        high.push(h);
+        if i < e {
+            l += cost(s[i]);
+            h += cost(s[n - 1 - i]);
+        }
+    }
     let header = |lo: i64| 8 + 8 * uvarint_len(zigzag(lo)) as u64;
     let mut best = Plan {
         lo: s[0],
         hi: s[n - 1],
         width: width_of(s[0], s[n - 1]),
-        bits: 0,
+        bits: u64::MAX,
     };
-    best.bits = header(s[0]) + n as u64 * u64::from(best.width);
     for a in 0..=e {
         for b in 0..=(e - a) {
-            if a + b == 0 {
-                continue;
-            }
             let (lo, hi) = (s[a], s[n - 1 - b]);
             let width = width_of(lo, hi);
-            let exc: u64 = s[..a]
-                .iter()
-                .chain(&s[n - b..])
-                .map(|&x| exception_bits(x, lo, n))
-                .sum();
-            let bits = header(lo) + 8 + exc + n as u64 * u64::from(width);
+            let exc = if a + b == 0 { 0 } else { 8 + low[a] + high[b] };
+            let bits = header(lo) + exc + n as u64 * u64::from(width);
             if bits < best.bits {
                 best = Plan {
                     lo,
@@ -108,12 +109,29 @@ pub(crate) fn plan(xs: &[i64], scratch: &mut Vec<i64>) -> Plan {
     best
 }
 
+/// Plain frame of reference for streams too short for exceptions to pay.
+fn plan_small(xs: &[i64]) -> Plan {
+    let lo = xs.iter().copied().min().unwrap_or(0);
+    let hi = xs.iter().copied().max().unwrap_or(0);
+    let width = width_of(lo, hi);
+    let bits = 8 + 8 * uvarint_len(zigzag(lo)) as u64 + xs.len() as u64 * u64::from(width);
+    Plan {
+        lo,
+        hi,
+        width,
+        bits,
+    }
+}
+
 /// Appends `xs` as a stream laid out by `plan` (from [`plan`] on the same `xs`).
 pub(crate) fn encode(dst: &mut Vec<u8>, xs: &[i64], plan: &Plan, scratch: &mut Vec<u64>) {
     let Plan { lo, hi, width, .. } = *plan;
     let is_exc = |x: i64| x < lo || x > hi;
     let n_exc = xs.iter().filter(|&&x| is_exc(x)).count();
-    debug_assert!(n_exc <= MAX_EXCEPTIONS, "BUG: plan left {n_exc} exceptions");
+    debug_assert!(
+        n_exc <= max_exceptions(xs.len()),
+        "BUG: plan left {n_exc} exceptions"
+    );
     dst.push(width as u8 | if n_exc > 0 { 0x80 } else { 0 });
     put_varint(dst, lo);
     if n_exc > 0 {
@@ -136,13 +154,14 @@ pub(crate) fn encode(dst: &mut Vec<u8>, xs: &[i64], plan: &Plan, scratch: &mut V
     pack(dst, scratch, width);
 }
 
-/// A parsed stream, borrowing its packed bytes. Exceptions are held inline (at most 16).
+/// A parsed, validated stream borrowing its bytes.
 #[derive(Debug, Clone)]
 pub(crate) struct Stream<'a> {
     width: u32,
     base: i64,
     n_exc: usize,
-    exc: [(usize, i64); MAX_EXCEPTIONS],
+    /// The exception list (already validated).
+    exc: &'a [u8],
     packed: &'a [u8],
 }
 
@@ -155,48 +174,98 @@ impl<'a> Stream<'a> {
             return Err(Error::ChunkDecode("int stream bit width above 64"));
         }
         let base = r.varint("truncated int stream base")?;
-        let mut s = Stream {
-            width,
-            base,
-            n_exc: 0,
-            exc: [(0, 0); MAX_EXCEPTIONS],
-            packed: &[],
-        };
+        let mut n_exc = 0;
+        let exc_start = r.rest();
         if head & 0x80 != 0 {
-            let n_exc = r.uvarint("truncated exception count")?;
-            if n_exc == 0 || n_exc > MAX_EXCEPTIONS as u64 || n_exc > n as u64 {
+            let count = r.uvarint("truncated exception count")?;
+            if count == 0 || count > max_exceptions(n) as u64 || count > n as u64 {
                 return Err(Error::ChunkDecode("bad exception count in int stream"));
             }
-            s.n_exc = n_exc as usize;
+            n_exc = count as usize;
             let mut next = 0u64;
-            for slot in &mut s.exc[..s.n_exc] {
+            for _ in 0..n_exc {
                 let idx = next.saturating_add(r.uvarint("truncated exception index")?);
                 if idx >= n as u64 {
                     return Err(Error::ChunkDecode(
                         "exception index past the end of the stream",
                     ));
                 }
-                *slot = (
-                    idx as usize,
-                    base.wrapping_add(r.varint("truncated exception value")?),
-                );
+                r.varint("truncated exception value")?;
                 next = idx + 1;
             }
         }
-        s.packed = r.bytes(packed_len(n, width), "truncated packed ints")?;
-        Ok(s)
+        let exc = &exc_start[..exc_start.len() - r.remaining()];
+        let packed = r.bytes(packed_len(n, width), "truncated packed ints")?;
+        Ok(Stream {
+            width,
+            base,
+            n_exc,
+            exc,
+            packed,
+        })
     }
 
-    /// Writes values `start..start + out.len()` into `out`, exceptions patched in.
-    /// `start` must be a multiple of 8.
-    pub(crate) fn decode(&self, start: usize, out: &mut [i64]) {
-        unpack_add(self.packed, self.width, start, self.base, out);
-        let end = start + out.len();
-        for &(i, x) in &self.exc[..self.n_exc] {
-            if (start..end).contains(&i) {
-                out[i - start] = x;
-            }
+    /// A cursor that decodes the stream front to back.
+    pub(crate) fn decoder(&self) -> Decoder<'a> {
+        let mut exc = Reader::new(self.exc);
+        if self.n_exc > 0 {
+            // The count was validated by `parse`; skip it.
+            let _ = exc.uvarint("exception count");
         }
+        let mut d = Decoder {
+            s: self.clone(),
+            pos: 0,
+            exc,
+            left: self.n_exc,
+            next: None,
+            next_from: 0,
+        };
+        d.advance();
+        d
+    }
+}
+
+/// Decodes a stream in consecutive pieces, patching exceptions as it goes.
+#[derive(Debug)]
+pub(crate) struct Decoder<'a> {
+    s: Stream<'a>,
+    pos: usize,
+    exc: Reader<'a>,
+    left: usize,
+    /// The next exception: (index, value).
+    next: Option<(usize, i64)>,
+    next_from: usize,
+}
+
+impl Decoder<'_> {
+    fn advance(&mut self) {
+        self.next = None;
+        if self.left == 0 {
+            return;
+        }
+        self.left -= 1;
+        // Validated by `Stream::parse`, so these reads succeed.
+        let (Ok(gap), Ok(v)) = (
+            self.exc.uvarint("exception index"),
+            self.exc.varint("exception value"),
+        ) else {
+            return;
+        };
+        let idx = self.next_from + gap as usize;
+        self.next = Some((idx, self.s.base.wrapping_add(v)));
+        self.next_from = idx + 1;
+    }
+
+    /// Writes the next `out.len()` values. Every call but the last must decode a
+    /// multiple of 8 values.
+    pub(crate) fn next(&mut self, out: &mut [i64]) {
+        unpack_add(self.s.packed, self.s.width, self.pos, self.s.base, out);
+        let end = self.pos + out.len();
+        while let Some((i, x)) = self.next.filter(|&(i, _)| i < end) {
+            out[i - self.pos] = x;
+            self.advance();
+        }
+        self.pos = end;
     }
 }
 
@@ -212,7 +281,13 @@ mod tests {
         let s = Stream::parse(&mut r, xs.len()).unwrap();
         assert_eq!(r.remaining(), 0);
         let mut out = vec![0; xs.len()];
-        s.decode(0, &mut out);
+        s.decoder().next(&mut out);
+        let mut pieces = vec![0; xs.len()];
+        let mut d = s.decoder();
+        for c in pieces.chunks_mut(16) {
+            d.next(c);
+        }
+        assert_eq!(pieces, xs);
         assert_eq!(out, xs);
         dst
     }
