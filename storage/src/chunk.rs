@@ -1,1 +1,218 @@
-//! Columnar sample codecs: timestamps and values as separate columns per chunk.
+//! Columnar sample codecs: a chunk holds one series' samples for a time span as two
+//! columns, timestamps (i64 ms) and values (f64), each compressed with the cheapest of a
+//! few layouts chosen per chunk. The byte layout is drawn in `docs/format/chunk.md`.
+//!
+//! ```text
+//! chunk  = version <1 byte = 1> │ timestamp column │ value column
+//! ```
+//!
+//! - Timestamps ([`encode_timestamps`]): count, first and last up front (so
+//!   [`chunk_header`] is cheap), then constant delta (0 bits/sample), deltas, deltas of
+//!   deltas, or residuals from a regular grid, bit-packed with a per-column width.
+//! - Values ([`encode_values`]): constant, decimal integers (delta / delta-of-delta /
+//!   frame of reference, bit-packed), Gorilla XOR, or raw. Every value round-trips bit
+//!   for bit, NaN payloads (the stale marker), ±Inf and -0.0 included.
+//!
+//! Decoding never panics on bad bytes: it returns [`Error::ChunkDecode`] and leaves the
+//! output buffers as they were.
+//!
+//! ```
+//! use eddy_storage::chunk::{chunk_header, decode_chunk, encode_chunk};
+//! let ts: Vec<i64> = (0..120).map(|i| 1_700_000_000_000 + i * 10_000).collect();
+//! let vals: Vec<f64> = (0..120).map(|i| (i * 37) as f64).collect();
+//! let mut buf = Vec::new();
+//! encode_chunk(&mut buf, &ts, &vals);
+//! assert!(buf.len() < 20);
+//! let h = chunk_header(&buf).unwrap();
+//! assert_eq!((h.count, h.min_t, h.max_t), (120, ts[0], ts[119]));
+//! let (mut ts2, mut vals2) = (Vec::new(), Vec::new());
+//! assert_eq!(decode_chunk(&buf, &mut ts2, &mut vals2).unwrap(), 120);
+//! assert_eq!((ts2, vals2), (ts, vals));
+//! ```
+
+mod bitpack;
+mod decimal;
+mod ints;
+mod timestamps;
+mod values;
+mod varint;
+mod xor;
+
+use crate::error::{Error, Result};
+use varint::Reader;
+
+/// The format version written as a chunk's first byte.
+pub const CHUNK_VERSION: u8 = 1;
+
+/// Most samples one chunk or column may hold. Decoders refuse larger counts, so corrupt
+/// input cannot make them allocate more than `MAX_CHUNK_SAMPLES × 8` bytes per column.
+pub const MAX_CHUNK_SAMPLES: usize = 1 << 20;
+
+/// What [`chunk_header`] reads without decoding the columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkHeader {
+    /// Number of samples.
+    pub count: u32,
+    /// First (smallest) timestamp.
+    pub min_t: i64,
+    /// Last (largest) timestamp.
+    pub max_t: i64,
+}
+
+/// Reusable encoder scratch. The free functions build one per call; a compactor that
+/// writes many chunks should keep one and call its methods, so encoding does not allocate.
+#[derive(Debug, Default)]
+pub struct ChunkEncoder {
+    scratch: Scratch,
+}
+
+/// Buffers the codecs share while encoding one column.
+#[derive(Debug, Default)]
+struct Scratch {
+    a: Vec<i64>,
+    b: Vec<i64>,
+    c: Vec<i64>,
+    sort: Vec<i64>,
+    packed: Vec<u64>,
+    patches: Vec<usize>,
+    bytes: Vec<u8>,
+}
+
+impl ChunkEncoder {
+    /// A new encoder with empty scratch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// See [`encode_chunk`].
+    pub fn encode_chunk(&mut self, dst: &mut Vec<u8>, ts: &[i64], vals: &[f64]) {
+        assert!(
+            !ts.is_empty() && ts.len() == vals.len() && ts.len() <= MAX_CHUNK_SAMPLES,
+            "BUG: encode_chunk needs 1..={MAX_CHUNK_SAMPLES} samples and equal columns, got {} timestamps and {} values",
+            ts.len(),
+            vals.len()
+        );
+        debug_assert!(
+            ts.windows(2).all(|w| w[0] < w[1]),
+            "BUG: chunk timestamps not strictly increasing"
+        );
+        dst.push(CHUNK_VERSION);
+        timestamps::encode(dst, ts, &mut self.scratch);
+        values::encode(dst, vals, &mut self.scratch);
+    }
+
+    /// See [`encode_timestamps`].
+    pub fn encode_timestamps(&mut self, dst: &mut Vec<u8>, src: &[i64]) {
+        assert!(
+            src.len() <= MAX_CHUNK_SAMPLES,
+            "BUG: {} timestamps exceed the column limit",
+            src.len()
+        );
+        timestamps::encode(dst, src, &mut self.scratch);
+    }
+
+    /// See [`encode_values`].
+    pub fn encode_values(&mut self, dst: &mut Vec<u8>, src: &[f64]) {
+        assert!(
+            src.len() <= MAX_CHUNK_SAMPLES,
+            "BUG: {} values exceed the column limit",
+            src.len()
+        );
+        values::encode(dst, src, &mut self.scratch);
+    }
+}
+
+/// Appends one encoded chunk to `dst` (never clears `dst`).
+///
+/// `ts` must be strictly increasing and `ts.len() == vals.len()`, between 1 and
+/// [`MAX_CHUNK_SAMPLES`]; a violated length contract panics (it is a caller bug).
+pub fn encode_chunk(dst: &mut Vec<u8>, ts: &[i64], vals: &[f64]) {
+    ChunkEncoder::new().encode_chunk(dst, ts, vals);
+}
+
+/// Decodes a chunk, appending to the column buffers; returns the sample count.
+/// Bytes after the chunk are ignored. On error both buffers keep their old length.
+pub fn decode_chunk(src: &[u8], ts: &mut Vec<i64>, vals: &mut Vec<f64>) -> Result<usize> {
+    let (ts_len, vals_len) = (ts.len(), vals.len());
+    let res = decode_chunk_inner(src, ts, vals);
+    if res.is_err() {
+        ts.truncate(ts_len);
+        vals.truncate(vals_len);
+    }
+    res
+}
+
+fn decode_chunk_inner(src: &[u8], ts: &mut Vec<i64>, vals: &mut Vec<f64>) -> Result<usize> {
+    let body = check_version(src)?;
+    let before = ts.len();
+    let used = timestamps::decode(body, ts)?;
+    let n = ts.len() - before;
+    if n == 0 {
+        return Err(Error::ChunkDecode("chunk holds no samples"));
+    }
+    values::decode(&body[used..], n, vals)?;
+    Ok(n)
+}
+
+fn check_version(src: &[u8]) -> Result<&[u8]> {
+    match src.split_first() {
+        Some((&CHUNK_VERSION, body)) => Ok(body),
+        Some(_) => Err(Error::ChunkDecode("unknown chunk version")),
+        None => Err(Error::ChunkDecode("empty chunk bytes")),
+    }
+}
+
+/// Reads only the header (cheap): count, first and last timestamp.
+pub fn chunk_header(src: &[u8]) -> Result<ChunkHeader> {
+    let mut r = Reader::new(check_version(src)?);
+    let h = timestamps::read_header(&mut r)?;
+    if h.count == 0 {
+        return Err(Error::ChunkDecode("chunk holds no samples"));
+    }
+    Ok(ChunkHeader {
+        count: h.count as u32,
+        min_t: h.first,
+        max_t: h.last,
+    })
+}
+
+/// Appends an encoded timestamp column (usable alone, e.g. one column shared by all the
+/// series of a scrape). Any i64 sequence round-trips; increasing ones compress well.
+pub fn encode_timestamps(dst: &mut Vec<u8>, src: &[i64]) {
+    ChunkEncoder::new().encode_timestamps(dst, src);
+}
+
+/// Decodes a timestamp column, appending to `dst`; returns the bytes consumed.
+/// On error `dst` keeps its old length.
+pub fn decode_timestamps(src: &[u8], dst: &mut Vec<i64>) -> Result<usize> {
+    let old = dst.len();
+    let res = timestamps::decode(src, dst);
+    if res.is_err() {
+        dst.truncate(old);
+    }
+    res
+}
+
+/// Appends an encoded value column. The count is not stored: the decoder is told it.
+pub fn encode_values(dst: &mut Vec<u8>, src: &[f64]) {
+    ChunkEncoder::new().encode_values(dst, src);
+}
+
+/// Decodes `n` values, appending to `dst`; returns the bytes consumed.
+/// On error `dst` keeps its old length.
+pub fn decode_values(src: &[u8], n: usize, dst: &mut Vec<f64>) -> Result<usize> {
+    let old = dst.len();
+    let res = values::decode(src, n, dst);
+    if res.is_err() {
+        dst.truncate(old);
+    }
+    res
+}
+
+/// Refuses counts above [`MAX_CHUNK_SAMPLES`] before anything is allocated for them.
+fn check_count(n: u64) -> Result<usize> {
+    if n > MAX_CHUNK_SAMPLES as u64 {
+        return Err(Error::ChunkDecode("sample count above the chunk limit"));
+    }
+    Ok(n as usize)
+}

@@ -1,0 +1,50 @@
+//! Read-only file bytes for blocks: the one place that memory-maps a file (the only `unsafe`
+//! mmap in the crate), plus an owned variant for tests and tiny files.
+
+use std::fs::File;
+use std::ops::Deref;
+use std::path::Path;
+
+use memmap2::Mmap;
+
+use crate::error::{Error, Result};
+
+/// The bytes of an immutable file: mapped, or owned.
+#[derive(Debug)]
+pub(crate) enum FileBytes {
+    /// A read-only shared mapping of the whole file.
+    Mapped(Mmap),
+    /// Bytes held in memory (empty files, which cannot be mapped, and tests).
+    Owned(Vec<u8>),
+}
+
+impl FileBytes {
+    /// Maps `path` read-only.
+    pub(crate) fn open(path: &Path) -> Result<FileBytes> {
+        let file = File::open(path).map_err(|e| Error::io("open block file", path, e))?;
+        let len = file.metadata().map_err(|e| Error::io("stat block file", path, e))?.len();
+        if len == 0 {
+            return Ok(FileBytes::Owned(Vec::new()));
+        }
+        // SAFETY: a mapping is only sound while nobody modifies the file. Block files are
+        // written once into `<id>.tmp/`, fsynced, and renamed into place; after that nothing in
+        // eddy opens them for writing, truncates or rewrites them. Retention and compaction
+        // delete a block by unlinking its files, which keeps the inode (and this mapping) alive
+        // until the last `Block` holding it is dropped. A process outside eddy that truncates a
+        // block file while it is mapped would make reads fault (SIGBUS); that is outside the
+        // contract, as for every mmap-based database.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io("mmap block file", path, e))?;
+        Ok(FileBytes::Mapped(map))
+    }
+}
+
+impl Deref for FileBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            FileBytes::Mapped(m) => m,
+            FileBytes::Owned(v) => v,
+        }
+    }
+}

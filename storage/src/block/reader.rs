@@ -1,0 +1,192 @@
+//! Opens a block: reads and checks `meta.json`, maps `index` and `chunks`, verifies every
+//! checksum, and serves series selection, labels and chunk bytes borrowed from the mapping.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use croaring::Bitmap;
+
+use crate::block::files::{CHUNKS_HEADER_LEN, CHUNKS_MAGIC, CHUNKS_VERSION};
+use crate::block::mmap::FileBytes;
+use crate::block::{BlockMeta, ChunkMeta, BLOCK_VERSION, CHUNKS_FILE, INDEX_FILE, META_FILE};
+use crate::error::{Error, Result};
+use crate::index::{self, IndexChunk, IndexReader};
+use crate::labels::{Labels, Matcher};
+
+/// An open, verified block. `Send + Sync`: all reads go through `&self`; chunk bytes are
+/// borrowed from the mapping and live as long as the `Block`.
+#[derive(Debug)]
+pub struct Block {
+    dir: PathBuf,
+    meta: BlockMeta,
+    index: IndexReader,
+    chunks: FileBytes,
+}
+
+impl Block {
+    /// Opens the block in `dir`, verifying `meta.json`, every index section, every series'
+    /// chunk checksum and both whole-file checksums. A failed check is `Error::Corruption`
+    /// naming the file and byte offset; a missing file is `Error::Io` (not found).
+    pub fn open(dir: &Path) -> Result<Block> {
+        let meta_path = dir.join(META_FILE);
+        let bytes = fs::read(&meta_path).map_err(|e| Error::io("read block meta", &meta_path, e))?;
+        let meta = BlockMeta::parse(&bytes, &meta_path)?;
+        let meta_err = |reason: String| Error::Corruption { path: meta_path.clone(), offset: 0, reason };
+        if meta.version != BLOCK_VERSION {
+            return Err(meta_err(format!("unsupported block version {}", meta.version)));
+        }
+
+        let index_path = dir.join(INDEX_FILE);
+        let index_bytes = FileBytes::open(&index_path)?;
+        check_size(&meta, INDEX_FILE, &index_bytes, &index_path)?;
+        let index = IndexReader::open(index_bytes, &index_path)?;
+
+        let chunks_path = dir.join(CHUNKS_FILE);
+        let chunks = FileBytes::open(&chunks_path)?;
+        check_size(&meta, CHUNKS_FILE, &chunks, &chunks_path)?;
+        let counted = check_chunks(&index, &chunks, &chunks_path)?;
+        let stats = meta.stats;
+        if (stats.num_series, stats.num_chunks, stats.num_samples) != (u64::from(index.num_series()), counted.0, counted.1)
+        {
+            return Err(meta_err(format!(
+                "counts disagree with index: meta has {} series, {} chunks, {} samples; index has {}, {}, {}",
+                stats.num_series,
+                stats.num_chunks,
+                stats.num_samples,
+                index.num_series(),
+                counted.0,
+                counted.1
+            )));
+        }
+        // The fine-grained checks above locate damage; the whole-file CRCs (which copies and
+        // uploads can check without parsing) must agree too.
+        verify_file_crc(&meta, INDEX_FILE, index.bytes(), &index_path)?;
+        verify_file_crc(&meta, CHUNKS_FILE, &chunks, &chunks_path)?;
+        Ok(Block { dir: dir.to_path_buf(), meta, index, chunks })
+    }
+
+    /// The block directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The block's metadata.
+    pub fn meta(&self) -> &BlockMeta {
+        &self.meta
+    }
+
+    /// The block's index (sizes, symbols, postings).
+    pub fn index(&self) -> &IndexReader {
+        &self.index
+    }
+
+    /// Ordinals of the series that match every matcher; ordinals follow label order.
+    pub fn select(&self, matchers: &[Matcher]) -> Result<Bitmap> {
+        index::select(&self.index, matchers)
+    }
+
+    /// The label set of series `ord`.
+    pub fn series_labels(&self, ord: u32) -> Result<Labels> {
+        self.index.series_labels(ord)
+    }
+
+    /// The chunks of series `ord` in time order, bytes borrowed from the mapping.
+    pub fn series_chunks(&self, ord: u32) -> Result<ChunkIter<'_>> {
+        let mut metas = Vec::new();
+        let off = self.index.series_chunks(ord, &mut metas)?;
+        Ok(ChunkIter { chunks: &self.chunks, metas: metas.into_iter(), off: off as usize })
+    }
+
+    /// Sorted label names of the series in `filter` (all series when `None`).
+    pub fn label_names(&self, filter: Option<&Bitmap>) -> Result<Vec<String>> {
+        index::label_names(&self.index, filter)
+    }
+
+    /// Sorted values of `name` among the series in `filter` (all series when `None`).
+    pub fn label_values(&self, name: &str, filter: Option<&Bitmap>) -> Result<Vec<String>> {
+        index::label_values(&self.index, name, filter)
+    }
+}
+
+/// Iterator over one series' chunks: `(meta, bytes)`, bytes borrowed from the chunks mapping.
+#[derive(Debug)]
+pub struct ChunkIter<'a> {
+    chunks: &'a [u8],
+    metas: std::vec::IntoIter<IndexChunk>,
+    off: usize,
+}
+
+impl<'a> Iterator for ChunkIter<'a> {
+    type Item = (ChunkMeta, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let c = self.metas.next()?;
+        let end = self.off + c.len as usize;
+        // `Block::open` checked that every chunk lies inside the file; stop rather than panic
+        // if that ever fails.
+        let bytes = self.chunks.get(self.off..end)?;
+        self.off = end;
+        Some((c.meta, bytes))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.metas.size_hint()
+    }
+}
+
+fn verify_file_crc(meta: &BlockMeta, name: &str, bytes: &[u8], path: &Path) -> Result<()> {
+    let want = meta.file(name).map_or(0, |f| f.crc32c);
+    if crc32c::crc32c(bytes) != want {
+        return Err(Error::Corruption { path: path.to_path_buf(), offset: 0, reason: "whole-file checksum mismatch".into() });
+    }
+    Ok(())
+}
+
+fn check_size(meta: &BlockMeta, name: &str, bytes: &[u8], path: &Path) -> Result<()> {
+    let want = meta.file(name).map(|f| f.size);
+    if want != Some(bytes.len() as u64) {
+        let reason = format!("file is {} bytes, meta.json says {want:?}", bytes.len());
+        return Err(Error::Corruption { path: path.to_path_buf(), offset: bytes.len() as u64, reason });
+    }
+    Ok(())
+}
+
+/// Checks the chunks file against the index: header, series regions tiling the file in order,
+/// and each region's CRC32C. Returns (chunks, samples).
+fn check_chunks(index: &IndexReader, chunks: &[u8], path: &Path) -> Result<(u64, u64)> {
+    let corrupt = |offset: u64, reason: String| Error::Corruption { path: path.to_path_buf(), offset, reason };
+    if chunks.len() < CHUNKS_HEADER_LEN || chunks[..4] != CHUNKS_MAGIC {
+        return Err(corrupt(0, "bad chunks file magic".into()));
+    }
+    if chunks[4] != CHUNKS_VERSION || chunks[5..8] != [0, 0, 0] {
+        return Err(corrupt(4, format!("unsupported chunks version {}", chunks[4])));
+    }
+    let mut expect = CHUNKS_HEADER_LEN as u64;
+    let (mut n_chunks, mut n_samples) = (0u64, 0u64);
+    index.check_series(|ord, off, metas| {
+        if metas.is_empty() {
+            return Ok(());
+        }
+        if off != expect {
+            return Err(corrupt(expect, format!("series {ord} chunks start at {off}, expected {expect}")));
+        }
+        let len: u64 = metas.iter().map(|c| u64::from(c.len)).sum();
+        let end = off + len;
+        let stored = usize::try_from(end)
+            .ok()
+            .and_then(|e| chunks.get(e..e.checked_add(4)?))
+            .ok_or_else(|| corrupt(off, format!("series {ord} chunks run past end of file")))?;
+        let want = u32::from_le_bytes([stored[0], stored[1], stored[2], stored[3]]);
+        if crc32c::crc32c(&chunks[off as usize..end as usize]) != want {
+            return Err(corrupt(off, format!("chunks of series {ord} checksum mismatch")));
+        }
+        n_chunks += metas.len() as u64;
+        n_samples += metas.iter().map(|c| u64::from(c.meta.count)).sum::<u64>();
+        expect = end + 4;
+        Ok(())
+    })?;
+    if expect != chunks.len() as u64 {
+        return Err(corrupt(expect, "bytes after the last series' chunks".into()));
+    }
+    Ok((n_chunks, n_samples))
+}

@@ -1,0 +1,325 @@
+//! The decimal value layout: floats that are short decimals become integers `m` with one
+//! common scale `k` (`v = m / 10^k`), then go through an int stream as raw values, deltas
+//! or deltas of deltas. Values that do not survive the round trip bit for bit (NaN, the
+//! stale marker, ±Inf, -0.0) are stored verbatim as patches, if there are few of them.
+//!
+//! A value is accepted only if the decoder's exact formula, `m as f64` (for `k = 0`) or
+//! `m as f64 / 10^k`, gives back the same bits. Both the conversion and the division are
+//! correctly rounded IEEE operations, so the check is deterministic on every platform.
+
+use super::ints::{self, Plan, Stream};
+use super::varint::{put_uvarint, put_varint, uvarint_len, zigzag, Reader};
+use super::Scratch;
+use crate::error::{Error, Result};
+
+/// Largest scale tried: 10^18 is exact in f64 and m·10^-18 covers nano-units of small values.
+pub(crate) const MAX_SCALE: usize = 18;
+
+const POW10: [f64; MAX_SCALE + 1] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18,
+];
+
+/// How the integers are stored (low bits of the mode byte).
+pub(crate) const FOR: u8 = 0;
+pub(crate) const DELTA: u8 = 1;
+pub(crate) const DOD: u8 = 2;
+/// Set in the mode byte when a patch list follows the scale.
+pub(crate) const HAS_PATCHES: u8 = 0x08;
+
+#[inline]
+fn to_f64(m: i64, scale: usize) -> f64 {
+    if scale == 0 {
+        m as f64
+    } else {
+        m as f64 / POW10[scale]
+    }
+}
+
+/// `v` as an integer at `scale`, if the decoder gets exactly `v` back.
+#[inline]
+fn mantissa(v: f64, scale: usize) -> Option<i64> {
+    let m = (v * POW10[scale]).round();
+    // In range for i64 (2^63 is exact in f64), so `as` does not saturate.
+    if !(-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18).contains(&m) {
+        return None;
+    }
+    let m = m as i64;
+    (to_f64(m, scale).to_bits() == v.to_bits()).then_some(m)
+}
+
+/// The smallest scale at which `v` round-trips, if any.
+fn min_scale(v: f64) -> Option<usize> {
+    if !v.is_finite() {
+        return None;
+    }
+    (0..=MAX_SCALE).find(|&k| mantissa(v, k).is_some())
+}
+
+/// A decimal encoding of one column, ready to write.
+#[derive(Debug)]
+pub(crate) struct DecimalPlan {
+    scale: usize,
+    transform: u8,
+    ints: Plan,
+    /// Estimated size in bits.
+    pub(crate) bits: u64,
+}
+
+/// Converts `src` to integers in `scratch.a` (patch slots hold a neighbour's value) and
+/// patch indices in `scratch.patches`; plans the cheapest int transform. None if too many
+/// values are not short decimals.
+pub(crate) fn plan(src: &[f64], scratch: &mut Scratch) -> Option<DecimalPlan> {
+    let n = src.len();
+    let max_patches = (n / 16).max(1);
+    scratch.patches.clear();
+    // The common scale is the largest any value needs.
+    let mut scale = 0;
+    for (i, &v) in src.iter().enumerate() {
+        if mantissa(v, scale).is_some() {
+            continue;
+        }
+        match min_scale(v) {
+            Some(k) => scale = scale.max(k),
+            None => {
+                scratch.patches.push(i);
+                if scratch.patches.len() > max_patches {
+                    return None;
+                }
+            }
+        }
+    }
+    if scratch.patches.len() == n {
+        return None;
+    }
+    let ms = &mut scratch.a;
+    ms.clear();
+    let mut patch_iter = scratch.patches.iter().peekable();
+    let mut extra = Vec::new();
+    for (i, &v) in src.iter().enumerate() {
+        if patch_iter.peek() == Some(&&i) {
+            patch_iter.next();
+            ms.push(i64::MIN); // filled below
+            continue;
+        }
+        match mantissa(v, scale) {
+            Some(m) => ms.push(m),
+            None => {
+                // Exact at a smaller scale but not at the common one (overflow): patch it.
+                extra.push(i);
+                ms.push(i64::MIN);
+            }
+        }
+    }
+    if !extra.is_empty() {
+        scratch.patches.extend(extra);
+        scratch.patches.sort_unstable();
+        if scratch.patches.len() > max_patches || scratch.patches.len() == n {
+            return None;
+        }
+    }
+    fill_patch_slots(ms, &scratch.patches);
+    let patch_bits = match scratch.patches.len() {
+        0 => 0,
+        // count, then per patch a 1–2 byte index gap and 8 raw bytes.
+        k => 8 * (uvarint_len(k as u64) + 10 * k) as u64,
+    };
+    let (transform, ints) = plan_transform(scratch);
+    let bits = 16 + patch_bits + ints.bits;
+    Some(DecimalPlan {
+        scale,
+        transform,
+        ints,
+        bits,
+    })
+}
+
+/// Gives each patched slot its left neighbour's integer (the right one for leading slots),
+/// so deltas stay small across a stale marker.
+fn fill_patch_slots(ms: &mut [i64], patches: &[usize]) {
+    let Some(first_good) = (0..ms.len()).find(|i| patches.binary_search(i).is_err()) else {
+        return;
+    };
+    let lead = ms[first_good];
+    let mut prev = lead;
+    let mut p = patches.iter().peekable();
+    for (i, m) in ms.iter_mut().enumerate() {
+        if p.peek() == Some(&&i) {
+            p.next();
+            *m = prev;
+        } else {
+            prev = *m;
+        }
+    }
+}
+
+/// Picks raw, delta or delta-of-delta for the integers in `scratch.a`, leaving the
+/// chosen stream's input in `scratch.b` and the first value(s) in `scratch.heads`.
+fn plan_transform(scratch: &mut Scratch) -> (u8, Plan) {
+    let ms = &scratch.a;
+    let for_plan = ints::plan(ms, &mut scratch.sort);
+    if ms.len() < 3 {
+        return (FOR, for_plan);
+    }
+    let deltas = &mut scratch.b;
+    deltas.clear();
+    deltas.extend(ms.windows(2).map(|w| w[1].wrapping_sub(w[0])));
+    let delta_plan = ints::plan(deltas, &mut scratch.sort);
+    let delta_bits = delta_plan.bits + 8 * uvarint_len(zigzag(ms[0])) as u64;
+    let dods = &mut scratch.c;
+    dods.clear();
+    dods.extend(deltas.windows(2).map(|w| w[1].wrapping_sub(w[0])));
+    let dod_plan = ints::plan(dods, &mut scratch.sort);
+    let dod_bits =
+        dod_plan.bits + 8 * (uvarint_len(zigzag(ms[0])) + uvarint_len(zigzag(deltas[0]))) as u64;
+    if for_plan.bits <= delta_bits && for_plan.bits <= dod_bits {
+        (FOR, for_plan)
+    } else if delta_bits <= dod_bits {
+        (DELTA, delta_plan.with_bits(delta_bits))
+    } else {
+        (DOD, dod_plan.with_bits(dod_bits))
+    }
+}
+
+/// Writes the column planned by [`plan`] (which must have run on the same `src` and
+/// `scratch` just before): mode byte, scale, patches, heads, int stream.
+pub(crate) fn encode(
+    dst: &mut Vec<u8>,
+    src: &[f64],
+    p: &DecimalPlan,
+    scratch: &mut Scratch,
+    mode: u8,
+) {
+    let patched = !scratch.patches.is_empty();
+    dst.push(mode | p.transform | if patched { HAS_PATCHES } else { 0 });
+    dst.push(p.scale as u8);
+    if patched {
+        put_uvarint(dst, scratch.patches.len() as u64);
+        let mut next = 0;
+        for &i in &scratch.patches {
+            put_uvarint(dst, (i - next) as u64);
+            dst.extend_from_slice(&src[i].to_bits().to_le_bytes());
+            next = i + 1;
+        }
+    }
+    let ms = &scratch.a;
+    let stream = match p.transform {
+        FOR => &scratch.a,
+        DELTA => {
+            put_varint(dst, ms[0]);
+            &scratch.b
+        }
+        _ => {
+            put_varint(dst, ms[0]);
+            put_varint(dst, scratch.b[0]);
+            &scratch.c
+        }
+    };
+    ints::encode(dst, stream, &p.ints, &mut scratch.packed);
+}
+
+/// Integers decoded per block: big enough to amortise the loop, small enough for the stack.
+const BLOCK: usize = 256;
+
+/// Decodes `n ≥ 1` values after the mode byte `mode`; appends to `dst`.
+pub(crate) fn decode(r: &mut Reader<'_>, mode: u8, n: usize, dst: &mut Vec<f64>) -> Result<()> {
+    let transform = mode & 0x07;
+    let scale = usize::from(r.u8("truncated decimal scale")?);
+    if scale > MAX_SCALE {
+        return Err(Error::ChunkDecode("decimal scale above 18"));
+    }
+    let patches = if mode & HAS_PATCHES != 0 {
+        Some(skip_patches(r, n)?)
+    } else {
+        None
+    };
+    let (heads, stream_n) = match transform {
+        FOR => ([0, 0], n),
+        DELTA if n >= 1 => ([r.varint("truncated first decimal")?, 0], n - 1),
+        DOD if n >= 2 => (
+            [
+                r.varint("truncated first decimal")?,
+                r.varint("truncated first decimal delta")?,
+            ],
+            n - 2,
+        ),
+        _ => return Err(Error::ChunkDecode("unknown decimal transform")),
+    };
+    let stream = Stream::parse(r, stream_n)?;
+    let old = dst.len();
+    dst.reserve(n);
+    let conv = |m: i64| to_f64(m, scale);
+    let (mut acc, mut delta) = (heads[0], heads[1]);
+    if transform != FOR {
+        dst.push(conv(acc));
+    }
+    if transform == DOD {
+        acc = acc.wrapping_add(delta);
+        dst.push(conv(acc));
+    }
+    let mut buf = [0i64; BLOCK];
+    let mut ints = stream.decoder();
+    for start in (0..stream_n).step_by(BLOCK) {
+        let buf = &mut buf[..BLOCK.min(stream_n - start)];
+        ints.next(buf);
+        // Serial prefix sums; the conversion below is a separate, vectorisable pass.
+        match transform {
+            DELTA => {
+                for x in buf.iter_mut() {
+                    acc = acc.wrapping_add(*x);
+                    *x = acc;
+                }
+            }
+            DOD => {
+                for x in buf.iter_mut() {
+                    delta = delta.wrapping_add(*x);
+                    acc = acc.wrapping_add(delta);
+                    *x = acc;
+                }
+            }
+            _ => {}
+        }
+        if scale == 0 {
+            dst.extend(buf.iter().map(|&m| m as f64));
+        } else {
+            let p = POW10[scale];
+            dst.extend(buf.iter().map(|&m| m as f64 / p));
+        }
+    }
+    if let Some(mut pr) = patches {
+        apply_patches(&mut pr, &mut dst[old..])?;
+    }
+    Ok(())
+}
+
+/// Validates the patch list and skips it; returns a reader positioned at its start.
+fn skip_patches<'a>(r: &mut Reader<'a>, n: usize) -> Result<Reader<'a>> {
+    let start = r.clone();
+    let count = r.uvarint("truncated patch count")?;
+    if count == 0 || count > n as u64 {
+        return Err(Error::ChunkDecode("bad patch count in decimal values"));
+    }
+    let mut next = 0u64;
+    for _ in 0..count {
+        let i = next.saturating_add(r.uvarint("truncated patch index")?);
+        if i >= n as u64 {
+            return Err(Error::ChunkDecode("patch index past the last value"));
+        }
+        r.skip(8, "truncated patch value")?;
+        next = i + 1;
+    }
+    Ok(start)
+}
+
+fn apply_patches(r: &mut Reader<'_>, out: &mut [f64]) -> Result<()> {
+    let count = r.uvarint("truncated patch count")?;
+    let mut next = 0usize;
+    for _ in 0..count {
+        let i = next.saturating_add(r.uvarint("truncated patch index")? as usize);
+        let v = r.u64_le("truncated patch value")?;
+        *out.get_mut(i)
+            .ok_or(Error::ChunkDecode("patch index past the last value"))? = f64::from_bits(v);
+        next = i + 1;
+    }
+    Ok(())
+}

@@ -1,0 +1,321 @@
+//! Integer streams: frame-of-reference bit packing with patched exceptions (PFOR).
+//!
+//! A stream holds `n` i64 values (`n` is known from context). Values are stored as
+//! `x - base` in `width` bits; a few outliers (a counter reset, a missed scrape) are stored
+//! separately so they do not widen every other value. All arithmetic wraps, so any i64
+//! sequence round-trips.
+//!
+//! ```text
+//! ┌─────────────────────┬──────────────┬───────────────────────────────┬─────────────────────┐
+//! │ width <7 bit>       │ base         │ [n_exc <uvarint>, n_exc ×     │ packed              │
+//! │ has_exc <1 bit, top>│ <varint>     │  (gap <uvarint>, v <varint>)] │ <ceil(n·width/8) B> │
+//! └─────────────────────┴──────────────┴───────────────────────────────┴─────────────────────┘
+//! ```
+
+use super::bitpack::{pack, packed_len, unpack_add};
+use super::varint::{put_uvarint, put_varint, uvarint_len, zigzag, Reader};
+use crate::error::{Error, Result};
+
+/// Most outliers a stream of `n` values may patch: 16, or one in 64 for long streams.
+pub(crate) fn max_exceptions(n: usize) -> usize {
+    (n / 64).max(16)
+}
+
+/// How a stream will be written: the frame and which values become exceptions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Plan {
+    /// Smallest value stored in the frame.
+    lo: i64,
+    /// Largest value stored in the frame.
+    hi: i64,
+    width: u32,
+    /// Estimated encoded size in bits, used to choose between codecs.
+    pub(crate) bits: u64,
+}
+
+impl Plan {
+    /// The same plan with a cost estimate that includes the caller's extra fields.
+    pub(crate) fn with_bits(self, bits: u64) -> Self {
+        Plan { bits, ..self }
+    }
+}
+
+fn width_of(lo: i64, hi: i64) -> u32 {
+    64 - (hi.wrapping_sub(lo) as u64).leading_zeros()
+}
+
+/// Chooses base, width and exceptions for `xs`. `scratch` is reused between calls.
+///
+/// Only the `e` smallest and `e` largest values can become exceptions, so a partial sort
+/// of both ends suffices; every split (a below, b above) with `a + b ≤ e` is priced.
+pub(crate) fn plan(xs: &[i64], scratch: &mut Vec<i64>) -> Plan {
+    let n = xs.len();
+    if n < 8 {
+        return plan_small(xs);
+    }
+    let e = max_exceptions(n).min(n / 4);
+    scratch.clear();
+    scratch.extend_from_slice(xs);
+    if n > 2 * (e + 1) {
+        scratch.select_nth_unstable(e);
+        scratch[..=e].sort_unstable();
+        let tail = &mut scratch[e + 1..];
+        let k = tail.len() - e - 1;
+        tail.select_nth_unstable(k);
+        tail[k..].sort_unstable();
+    } else {
+        scratch.sort_unstable();
+    }
+    let s = &scratch[..];
+    // Exception cost: index gap (1 byte, 2 in long streams) plus the value's varint,
+    // estimated against a middle value so the sums below need not depend on the base.
+    let gap = if n > 128 { 2 } else { 1 };
+    let mid = s[e.min(n - 1)];
+    let cost = |x: i64| 8 * (gap + uvarint_len(zigzag(x.wrapping_sub(mid))) as u64);
+    let mut low = Vec::with_capacity(e + 1); // low[a] = cost of the a smallest as exceptions
+    let mut high = Vec::with_capacity(e + 1);
+    let (mut l, mut h) = (0, 0);
+    for i in 0..=e {
+        low.push(l);
+        high.push(h);
+        if i < e {
+            l += cost(s[i]);
+            h += cost(s[n - 1 - i]);
+        }
+    }
+    let header = |lo: i64| 8 + 8 * uvarint_len(zigzag(lo)) as u64;
+    let mut best = Plan {
+        lo: s[0],
+        hi: s[n - 1],
+        width: width_of(s[0], s[n - 1]),
+        bits: u64::MAX,
+    };
+    for a in 0..=e {
+        for b in 0..=(e - a) {
+            let (lo, hi) = (s[a], s[n - 1 - b]);
+            let width = width_of(lo, hi);
+            let exc = if a + b == 0 { 0 } else { 8 + low[a] + high[b] };
+            let bits = header(lo) + exc + n as u64 * u64::from(width);
+            if bits < best.bits {
+                best = Plan {
+                    lo,
+                    hi,
+                    width,
+                    bits,
+                };
+            }
+        }
+    }
+    best
+}
+
+/// Plain frame of reference for streams too short for exceptions to pay.
+fn plan_small(xs: &[i64]) -> Plan {
+    let lo = xs.iter().copied().min().unwrap_or(0);
+    let hi = xs.iter().copied().max().unwrap_or(0);
+    let width = width_of(lo, hi);
+    let bits = 8 + 8 * uvarint_len(zigzag(lo)) as u64 + xs.len() as u64 * u64::from(width);
+    Plan {
+        lo,
+        hi,
+        width,
+        bits,
+    }
+}
+
+/// Appends `xs` as a stream laid out by `plan` (from [`plan`] on the same `xs`).
+pub(crate) fn encode(dst: &mut Vec<u8>, xs: &[i64], plan: &Plan, scratch: &mut Vec<u64>) {
+    let Plan { lo, hi, width, .. } = *plan;
+    let is_exc = |x: i64| x < lo || x > hi;
+    let n_exc = xs.iter().filter(|&&x| is_exc(x)).count();
+    debug_assert!(
+        n_exc <= max_exceptions(xs.len()),
+        "BUG: plan left {n_exc} exceptions"
+    );
+    dst.push(width as u8 | if n_exc > 0 { 0x80 } else { 0 });
+    put_varint(dst, lo);
+    if n_exc > 0 {
+        put_uvarint(dst, n_exc as u64);
+        let mut next = 0usize;
+        for (i, &x) in xs.iter().enumerate().filter(|&(_, &x)| is_exc(x)) {
+            put_uvarint(dst, (i - next) as u64);
+            put_varint(dst, x.wrapping_sub(lo));
+            next = i + 1;
+        }
+    }
+    scratch.clear();
+    scratch.extend(xs.iter().map(|&x| {
+        if is_exc(x) {
+            0
+        } else {
+            x.wrapping_sub(lo) as u64
+        }
+    }));
+    pack(dst, scratch, width);
+}
+
+/// A parsed, validated stream borrowing its bytes.
+#[derive(Debug, Clone)]
+pub(crate) struct Stream<'a> {
+    width: u32,
+    base: i64,
+    n_exc: usize,
+    /// The exception list (already validated).
+    exc: &'a [u8],
+    packed: &'a [u8],
+}
+
+impl<'a> Stream<'a> {
+    /// Parses a stream of `n` values at the reader's position and advances past it.
+    pub(crate) fn parse(r: &mut Reader<'a>, n: usize) -> Result<Self> {
+        let head = r.u8("truncated int stream header")?;
+        let width = u32::from(head & 0x7f);
+        if width > 64 {
+            return Err(Error::ChunkDecode("int stream bit width above 64"));
+        }
+        let base = r.varint("truncated int stream base")?;
+        let mut n_exc = 0;
+        let exc_start = r.rest();
+        if head & 0x80 != 0 {
+            let count = r.uvarint("truncated exception count")?;
+            if count == 0 || count > max_exceptions(n) as u64 || count > n as u64 {
+                return Err(Error::ChunkDecode("bad exception count in int stream"));
+            }
+            n_exc = count as usize;
+            let mut next = 0u64;
+            for _ in 0..n_exc {
+                let idx = next.saturating_add(r.uvarint("truncated exception index")?);
+                if idx >= n as u64 {
+                    return Err(Error::ChunkDecode(
+                        "exception index past the end of the stream",
+                    ));
+                }
+                r.varint("truncated exception value")?;
+                next = idx + 1;
+            }
+        }
+        let exc = &exc_start[..exc_start.len() - r.remaining()];
+        let packed = r.bytes(packed_len(n, width), "truncated packed ints")?;
+        Ok(Stream {
+            width,
+            base,
+            n_exc,
+            exc,
+            packed,
+        })
+    }
+
+    /// A cursor that decodes the stream front to back.
+    pub(crate) fn decoder(&self) -> Decoder<'a> {
+        let mut exc = Reader::new(self.exc);
+        if self.n_exc > 0 {
+            // The count was validated by `parse`; skip it.
+            let _ = exc.uvarint("exception count");
+        }
+        let mut d = Decoder {
+            s: self.clone(),
+            pos: 0,
+            exc,
+            left: self.n_exc,
+            next: None,
+            next_from: 0,
+        };
+        d.advance();
+        d
+    }
+}
+
+/// Decodes a stream in consecutive pieces, patching exceptions as it goes.
+#[derive(Debug)]
+pub(crate) struct Decoder<'a> {
+    s: Stream<'a>,
+    pos: usize,
+    exc: Reader<'a>,
+    left: usize,
+    /// The next exception: (index, value).
+    next: Option<(usize, i64)>,
+    next_from: usize,
+}
+
+impl Decoder<'_> {
+    fn advance(&mut self) {
+        self.next = None;
+        if self.left == 0 {
+            return;
+        }
+        self.left -= 1;
+        // Validated by `Stream::parse`, so these reads succeed.
+        let (Ok(gap), Ok(v)) = (
+            self.exc.uvarint("exception index"),
+            self.exc.varint("exception value"),
+        ) else {
+            return;
+        };
+        let idx = self.next_from + gap as usize;
+        self.next = Some((idx, self.s.base.wrapping_add(v)));
+        self.next_from = idx + 1;
+    }
+
+    /// Writes the next `out.len()` values. Every call but the last must decode a
+    /// multiple of 8 values.
+    pub(crate) fn next(&mut self, out: &mut [i64]) {
+        unpack_add(self.s.packed, self.s.width, self.pos, self.s.base, out);
+        let end = self.pos + out.len();
+        while let Some((i, x)) = self.next.filter(|&(i, _)| i < end) {
+            out[i - self.pos] = x;
+            self.advance();
+        }
+        self.pos = end;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(xs: &[i64]) -> Vec<u8> {
+        let p = plan(xs, &mut Vec::new());
+        let mut dst = Vec::new();
+        encode(&mut dst, xs, &p, &mut Vec::new());
+        let mut r = Reader::new(&dst);
+        let s = Stream::parse(&mut r, xs.len()).unwrap();
+        assert_eq!(r.remaining(), 0);
+        let mut out = vec![0; xs.len()];
+        s.decoder().next(&mut out);
+        let mut pieces = vec![0; xs.len()];
+        let mut d = s.decoder();
+        for c in pieces.chunks_mut(16) {
+            d.next(c);
+        }
+        assert_eq!(pieces, xs);
+        assert_eq!(out, xs);
+        dst
+    }
+
+    #[test]
+    fn constant_costs_no_packed_bits() {
+        assert_eq!(round_trip(&[7; 100]), [0x00, 0x0e]);
+    }
+
+    #[test]
+    fn outliers_become_exceptions() {
+        let mut xs: Vec<i64> = (0..120).map(|i| 100 + (i % 4)).collect();
+        xs[50] = -1_000_000;
+        let b = round_trip(&xs);
+        // width 2 with exceptions, base 100, one exception at index 50.
+        assert_eq!(&b[..3], [0x82, 0xc8, 0x01]);
+        // Count 1, index 50, value zigzag(-1_000_000 - 100) = 2_000_199 as a 3-byte varint.
+        assert_eq!(&b[3..8], [1, 50, 0xc7, 0x8a, 0x7a]);
+        assert_eq!(b.len(), 8 + 30);
+    }
+
+    #[test]
+    fn extremes_round_trip() {
+        round_trip(&[i64::MIN, i64::MAX, 0, -1, 1]);
+        round_trip(&[i64::MIN; 3]);
+        let xs: Vec<i64> = (0..100)
+            .map(|i| if i % 2 == 0 { i64::MIN } else { i64::MAX })
+            .collect();
+        round_trip(&xs);
+    }
+}

@@ -1,0 +1,89 @@
+//! The value column: one mode byte, then the cheapest layout for this chunk's floats.
+//!
+//! - `CONST` (0x00): all values have the same bits; 8 bytes follow.
+//! - `DECIMAL` (0x10 | transform | patches flag): short decimals as integers, see `decimal`.
+//! - `XOR` (0x20): Gorilla XOR stream, see `xor`.
+//! - `RAW` (0x30): 8 little-endian bytes per value; bounds the worst case.
+//!
+//! The count is not stored here: the chunk's timestamp column (or the caller) knows it.
+
+use super::varint::Reader;
+use super::{check_count, decimal, xor, Scratch};
+use crate::error::{Error, Result};
+
+const CONST: u8 = 0x00;
+const DECIMAL: u8 = 0x10;
+const XOR: u8 = 0x20;
+const RAW: u8 = 0x30;
+
+/// Above this many bits per value, the decimal layout is compared against XOR.
+const DECIMAL_GOOD_ENOUGH_BITS: u64 = 16;
+
+pub(crate) fn encode(dst: &mut Vec<u8>, src: &[f64], scratch: &mut Scratch) {
+    let Some(first) = src.first() else { return };
+    let n = src.len() as u64;
+    let b0 = first.to_bits();
+    if src.iter().all(|v| v.to_bits() == b0) {
+        dst.push(CONST);
+        dst.extend_from_slice(&b0.to_le_bytes());
+        return;
+    }
+    let dec = decimal::plan(src, scratch);
+    if let Some(p) = &dec {
+        if p.bits <= DECIMAL_GOOD_ENOUGH_BITS * n {
+            decimal::encode(dst, src, p, scratch, DECIMAL);
+            return;
+        }
+    }
+    let mut x = std::mem::take(&mut scratch.bytes);
+    x.clear();
+    x.push(XOR);
+    xor::encode(&mut x, src);
+    let raw_len = 1 + 8 * n;
+    let dec_len = dec.as_ref().map_or(u64::MAX, |p| p.bits.div_ceil(8));
+    match dec {
+        Some(p) if dec_len < x.len() as u64 && dec_len < raw_len => {
+            decimal::encode(dst, src, &p, scratch, DECIMAL);
+        }
+        _ if x.len() as u64 <= raw_len => dst.extend_from_slice(&x),
+        _ => {
+            dst.push(RAW);
+            for v in src {
+                dst.extend_from_slice(&v.to_bits().to_le_bytes());
+            }
+        }
+    }
+    scratch.bytes = x;
+}
+
+/// Decodes `n` values, appending to `dst`; returns bytes consumed. On error `dst` may have
+/// grown; the public wrapper truncates it.
+pub(crate) fn decode(src: &[u8], n: usize, dst: &mut Vec<f64>) -> Result<usize> {
+    if n == 0 {
+        return Ok(0);
+    }
+    check_count(n as u64)?;
+    let mut r = Reader::new(src);
+    let mode = r.u8("truncated value mode")?;
+    match mode & 0xf0 {
+        CONST if mode == CONST => {
+            let v = f64::from_bits(r.u64_le("truncated constant value")?);
+            dst.extend(std::iter::repeat_n(v, n));
+        }
+        DECIMAL => decimal::decode(&mut r, mode, n, dst)?,
+        XOR if mode == XOR => {
+            let used = xor::decode(r.rest(), n, dst)?;
+            r.skip(used, "truncated xor value stream")?;
+        }
+        RAW if mode == RAW => {
+            let b = r.bytes(n * 8, "truncated raw values")?;
+            dst.extend(b.chunks_exact(8).map(|c| {
+                let mut a = [0u8; 8];
+                a.copy_from_slice(c);
+                f64::from_bits(u64::from_le_bytes(a))
+            }));
+        }
+        _ => return Err(Error::ChunkDecode("unknown value mode")),
+    }
+    Ok(r.pos())
+}

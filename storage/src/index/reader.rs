@@ -1,0 +1,405 @@
+//! Reads a block's `index` file in place (from an mmap): verifies every section checksum and
+//! the structure on open, then answers symbol, series and postings lookups without copying.
+
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+
+use croaring::{Bitmap, BitmapView, Portable};
+
+use crate::block::mmap::FileBytes;
+use crate::block::ChunkMeta;
+use crate::error::{Error, Result};
+use crate::index::format::{
+    read_u32, read_u64, DecodeError, Decoder, Section, HEADER_LEN, MAGIC, SECTIONS, TOC_ENTRY_LEN, TOC_LEN, VERSION,
+};
+use crate::index::{IndexChunk, PostingsSource};
+use crate::labels::{Label, Labels};
+
+#[derive(Debug, Clone, Copy)]
+struct NameEntry {
+    sym: u32,
+    /// Range of this name's values in `IndexReader::values`.
+    values: (u32, u32),
+}
+
+/// A validated, memory-mapped index file.
+///
+/// Built by [`IndexReader::open`], which checks the header, the table of contents, every
+/// section's CRC32C, the symbol table and the label index; [`IndexReader::check_series`] walks
+/// the series table too (the block calls both). Lookups after a successful check cannot meet
+/// malformed bytes, but they still return `Error::Corruption` instead of panicking if they do.
+#[derive(Debug)]
+pub struct IndexReader {
+    data: FileBytes,
+    path: PathBuf,
+    /// `(offset, len)` of each section in file order.
+    sections: [(usize, usize); 5],
+    /// Offset (in the symbols section) of each symbol's length varint.
+    symbols: Vec<u32>,
+    names: Vec<NameEntry>,
+    /// `(value symbol, postings offset)` of every pair, grouped by name, plus an end sentinel.
+    values: Vec<(u32, u32)>,
+    num_series: u32,
+}
+
+impl IndexReader {
+    /// Validates and opens the index in `data`; `path` names the file in errors.
+    pub(crate) fn open(data: FileBytes, path: &Path) -> Result<IndexReader> {
+        let mut r = IndexReader {
+            data,
+            path: path.to_path_buf(),
+            sections: [(0, 0); 5],
+            symbols: Vec::new(),
+            names: Vec::new(),
+            values: Vec::new(),
+            num_series: 0,
+        };
+        r.read_header_and_toc()?;
+        for s in SECTIONS {
+            let (off, len) = r.sections[s as usize];
+            let want = read_u32(&r.data, r.toc_start() + s as usize * TOC_ENTRY_LEN + 16).unwrap_or(0);
+            if crc32c::crc32c(&r.data[off..off + len]) != want {
+                return Err(r.corrupt(off as u64, format!("{} section checksum mismatch", s.name())));
+            }
+        }
+        r.read_symbols().map_err(|e| r.decode_err(Section::Symbols, e))?;
+        let (_, len) = r.sections[Section::SeriesOffsets as usize];
+        if len % 4 != 0 {
+            let off = r.sections[Section::SeriesOffsets as usize].0;
+            return Err(r.corrupt(off as u64, "series offsets section length is not a multiple of 4".into()));
+        }
+        r.num_series = u32::try_from(len / 4).map_err(|_| r.corrupt(0, "too many series".into()))?;
+        r.read_label_index().map_err(|e| r.decode_err(Section::LabelIndex, e))?;
+        Ok(r)
+    }
+
+    fn toc_start(&self) -> usize {
+        self.data.len() - TOC_LEN
+    }
+
+    fn corrupt(&self, offset: u64, reason: String) -> Error {
+        Error::Corruption { path: self.path.clone(), offset, reason }
+    }
+
+    fn decode_err(&self, s: Section, e: DecodeError) -> Error {
+        self.corrupt(e.offset, format!("{} section: {}", s.name(), e.reason))
+    }
+
+    fn read_header_and_toc(&mut self) -> Result<()> {
+        let d = &self.data;
+        if d.len() < HEADER_LEN + TOC_LEN {
+            return Err(self.corrupt(0, format!("index file too short ({} bytes)", d.len())));
+        }
+        if d[..4] != MAGIC {
+            return Err(self.corrupt(0, "bad index magic".into()));
+        }
+        if d[4] != VERSION {
+            return Err(self.corrupt(4, format!("unsupported index version {}", d[4])));
+        }
+        if d[5..8] != [0, 0, 0] {
+            return Err(self.corrupt(5, "nonzero reserved header bytes".into()));
+        }
+        let toc = self.toc_start();
+        let want = read_u32(d, toc + TOC_LEN - 4).unwrap_or(0);
+        if crc32c::crc32c(&d[toc..toc + TOC_LEN - 4]) != want {
+            return Err(self.corrupt(toc as u64, "table of contents checksum mismatch".into()));
+        }
+        // Sections tile the file between header and TOC, so every byte is under a checksum.
+        let mut expect = HEADER_LEN as u64;
+        for s in SECTIONS {
+            let at = toc + s as usize * TOC_ENTRY_LEN;
+            let off = read_u64(d, at).unwrap_or(u64::MAX);
+            let len = read_u64(d, at + 8).unwrap_or(u64::MAX);
+            let end = off.checked_add(len).unwrap_or(u64::MAX);
+            if off != expect || end > toc as u64 {
+                return Err(self.corrupt(at as u64, format!("{} section at {off}+{len} out of place", s.name())));
+            }
+            self.sections[s as usize] = (off as usize, len as usize);
+            expect = end;
+        }
+        if expect != toc as u64 {
+            return Err(self.corrupt(toc as u64, "gap before table of contents".into()));
+        }
+        Ok(())
+    }
+
+    fn section(&self, s: Section) -> (&[u8], u64) {
+        let (off, len) = self.sections[s as usize];
+        (&self.data[off..off + len], off as u64)
+    }
+
+    fn read_symbols(&mut self) -> Result<(), DecodeError> {
+        let (buf, base) = self.section(Section::Symbols);
+        let mut d = Decoder::new(buf, base);
+        let n = d.uvarint32()?;
+        let mut symbols = Vec::with_capacity(n.min(1 << 20) as usize);
+        let mut prev: Option<&[u8]> = None;
+        for _ in 0..n {
+            let at = u32::try_from(d.pos()).map_err(|_| d.err("symbols section exceeds 4 GiB"))?;
+            let len = d.uvarint32()? as usize;
+            let s = d.bytes(len)?;
+            if std::str::from_utf8(s).is_err() {
+                return Err(d.err("symbol is not UTF-8"));
+            }
+            if prev.is_some_and(|p| p >= s) {
+                return Err(d.err("symbols not strictly sorted"));
+            }
+            prev = Some(s);
+            symbols.push(at);
+        }
+        if !d.is_empty() {
+            return Err(d.err("trailing bytes"));
+        }
+        self.symbols = symbols;
+        Ok(())
+    }
+
+    fn read_label_index(&mut self) -> Result<(), DecodeError> {
+        let (buf, base) = self.section(Section::LabelIndex);
+        let post_len = self.sections[Section::Postings as usize].1 as u64;
+        let nsyms = self.symbols.len() as u64;
+        let mut d = Decoder::new(buf, base);
+        let n = d.uvarint32()?;
+        let mut names = Vec::with_capacity(n.min(1 << 16) as usize);
+        let mut values: Vec<(u32, u32)> = Vec::new();
+        let mut post_off = 0u64;
+        for i in 0..n {
+            let sym = d.uvarint32()?;
+            if u64::from(sym) >= nsyms || (i > 0 && names.last().is_some_and(|p: &NameEntry| p.sym >= sym)) {
+                return Err(d.err("bad label name symbol"));
+            }
+            let nv = d.uvarint()?;
+            let first = values.len() as u32;
+            let mut v = 0u64;
+            for j in 0..nv {
+                let delta = d.uvarint()?;
+                v += delta;
+                if (j > 0 && delta == 0) || v >= nsyms {
+                    return Err(d.err("bad label value symbol"));
+                }
+                let len = d.uvarint()?;
+                if len == 0 || post_off + len > post_len {
+                    return Err(d.err("postings range outside postings section"));
+                }
+                values.push((v as u32, post_off as u32));
+                post_off += len;
+            }
+            names.push(NameEntry { sym, values: (first, values.len() as u32) });
+        }
+        if !d.is_empty() {
+            return Err(d.err("trailing bytes"));
+        }
+        if post_off != post_len {
+            return Err(d.err("postings section has unreferenced bytes"));
+        }
+        values.push((u32::MAX, post_off as u32));
+        self.names = names;
+        self.values = values;
+        Ok(())
+    }
+
+    /// Number of series (ordinals are `0..num_series`).
+    pub fn num_series(&self) -> u32 {
+        self.num_series
+    }
+
+    /// Number of symbols.
+    pub fn num_symbols(&self) -> u32 {
+        self.symbols.len() as u32
+    }
+
+    /// The whole index file.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// Byte length of the index file.
+    pub fn file_len(&self) -> u64 {
+        self.data.len() as u64
+    }
+
+    /// The string of symbol `id`.
+    pub fn symbol(&self, id: u32) -> Result<&str> {
+        let (buf, base) = self.section(Section::Symbols);
+        let at = *self.symbols.get(id as usize).ok_or_else(|| self.corrupt(base, format!("unknown symbol {id}")))?;
+        let mut d = Decoder::new(&buf[at as usize..], base + u64::from(at));
+        let s = d.uvarint32().and_then(|n| d.bytes(n as usize)).map_err(|e| self.decode_err(Section::Symbols, e))?;
+        std::str::from_utf8(s).map_err(|_| self.corrupt(base + u64::from(at), "symbol is not UTF-8".into()))
+    }
+
+    /// The first symbol id whose string is `>= s` (`num_symbols` if none).
+    fn lower_bound(&self, s: &str) -> Result<u32> {
+        let (mut lo, mut hi) = (0u32, self.symbols.len() as u32);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.symbol(mid)? < s {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        Ok(lo)
+    }
+
+    fn find_symbol(&self, s: &str) -> Result<Option<u32>> {
+        let i = self.lower_bound(s)?;
+        Ok((i < self.num_symbols() && self.symbol(i)? == s).then_some(i))
+    }
+
+    fn find_name(&self, name: &str) -> Result<Option<NameEntry>> {
+        let Some(sym) = self.find_symbol(name)? else { return Ok(None) };
+        Ok(self.names.binary_search_by_key(&sym, |n| n.sym).ok().map(|i| self.names[i]))
+    }
+
+    /// The postings bytes of value entry `j`.
+    fn postings_bytes(&self, j: usize) -> &[u8] {
+        let (buf, _) = self.section(Section::Postings);
+        let (a, b) = (self.values[j].1 as usize, self.values[j + 1].1 as usize);
+        &buf[a..b]
+    }
+
+    fn postings_view(&self, j: usize) -> BitmapView<'_> {
+        // SAFETY: `BitmapView::deserialize` requires bytes produced by the Portable serializer.
+        // These bytes were written by `IndexBuilder::finish` with `serialize_into_vec::<Portable>`
+        // and `open` verified the CRC32C of the whole postings section and that each range lies
+        // inside it, so they are the serializer's output unless a corruption also matched the
+        // checksum. The view borrows `self`, so the mapping outlives it.
+        unsafe { BitmapView::deserialize::<Portable>(self.postings_bytes(j)) }
+    }
+
+    fn entry(&self, ord: u32) -> Result<Decoder<'_>> {
+        let (buf, base) = self.section(Section::Series);
+        let at = read_u32(self.section(Section::SeriesOffsets).0, ord as usize * 4)
+            .ok_or_else(|| self.corrupt(base, format!("series ordinal {ord} out of range")))?;
+        let rest = buf.get(at as usize..).ok_or_else(|| self.corrupt(base, format!("series {ord} offset {at} out of range")))?;
+        Ok(Decoder::new(rest, base + u64::from(at)))
+    }
+
+    /// The label set of series `ord`.
+    pub fn series_labels(&self, ord: u32) -> Result<Labels> {
+        let mut d = self.entry(ord)?;
+        let mut refs = Vec::new();
+        self.decode_labels(&mut d, &mut refs).map_err(|e| self.decode_err(Section::Series, e))?;
+        let mut v = Vec::with_capacity(refs.len());
+        for (n, val) in refs {
+            v.push(Label { name: self.symbol(n)?.to_string(), value: self.symbol(val)?.to_string() });
+        }
+        Ok(Labels::from_sorted_unchecked(v))
+    }
+
+    /// Decodes a label list into `(name symbol, value symbol)` pairs, checking references.
+    fn decode_labels(&self, d: &mut Decoder<'_>, dst: &mut Vec<(u32, u32)>) -> Result<(), DecodeError> {
+        let n = d.uvarint()?;
+        let mut prev: Option<u32> = None;
+        for _ in 0..n {
+            let name = d.uvarint32()?;
+            let value = d.uvarint32()?;
+            if prev.is_some_and(|p| p >= name) || value as usize >= self.symbols.len() {
+                return Err(d.err("bad label reference"));
+            }
+            let entry = self.names.get(name as usize).ok_or_else(|| d.err("bad label name reference"))?;
+            prev = Some(name);
+            dst.push((entry.sym, value));
+        }
+        Ok(())
+    }
+
+    /// The chunk metas of series `ord`: `(file offset of the first chunk, chunks)` appended to
+    /// `dst`.
+    pub fn series_chunks(&self, ord: u32, dst: &mut Vec<IndexChunk>) -> Result<u64> {
+        let mut d = self.entry(ord)?;
+        let mut scratch = Vec::new();
+        self.decode_labels(&mut d, &mut scratch).map_err(|e| self.decode_err(Section::Series, e))?;
+        decode_chunks(&mut d, dst).map_err(|e| self.decode_err(Section::Series, e))
+    }
+
+    /// Walks every series entry in order, checking labels, chunk metas and that the offsets
+    /// table points at each entry; calls `visit(ord, chunks_off, chunks)` for each.
+    pub(crate) fn check_series(&self, mut visit: impl FnMut(u32, u64, &[IndexChunk]) -> Result<()>) -> Result<()> {
+        let (buf, base) = self.section(Section::Series);
+        let offsets = self.section(Section::SeriesOffsets).0;
+        let mut d = Decoder::new(buf, base);
+        let (mut refs, mut chunks) = (Vec::new(), Vec::new());
+        for ord in 0..self.num_series {
+            if read_u32(offsets, ord as usize * 4) != Some(d.pos() as u32) {
+                let at = self.sections[Section::SeriesOffsets as usize].0 + ord as usize * 4;
+                return Err(self.corrupt(at as u64, format!("series offsets section: wrong offset of series {ord}")));
+            }
+            refs.clear();
+            chunks.clear();
+            self.decode_labels(&mut d, &mut refs).map_err(|e| self.decode_err(Section::Series, e))?;
+            let off = decode_chunks(&mut d, &mut chunks).map_err(|e| self.decode_err(Section::Series, e))?;
+            visit(ord, off, &chunks)?;
+        }
+        if !d.is_empty() {
+            return Err(self.decode_err(Section::Series, d.err("trailing bytes")));
+        }
+        Ok(())
+    }
+}
+
+/// Decodes the chunk metas of one series entry (see `writer::encode_chunks`).
+fn decode_chunks(d: &mut Decoder<'_>, dst: &mut Vec<IndexChunk>) -> Result<u64, DecodeError> {
+    let n = d.uvarint()?;
+    if n == 0 {
+        return Ok(0);
+    }
+    let off = d.uvarint()?;
+    let mut prev_max: Option<i64> = None;
+    for _ in 0..n {
+        let min_t = match prev_max {
+            None => d.varint()?,
+            Some(p) => p.wrapping_add(d.varint()?),
+        };
+        let max_t = min_t.wrapping_add(d.uvarint()? as i64);
+        let count = d.uvarint32()?;
+        let len = d.uvarint32()?;
+        dst.push(IndexChunk { meta: ChunkMeta { min_t, max_t, count }, len });
+        prev_max = Some(max_t);
+    }
+    Ok(off)
+}
+
+impl PostingsSource for IndexReader {
+    fn all(&self) -> Result<Bitmap> {
+        Ok(Bitmap::from_range(0..self.num_series))
+    }
+
+    fn names(&self) -> Result<Vec<String>> {
+        self.names.iter().map(|n| self.symbol(n.sym).map(str::to_string)).collect()
+    }
+
+    fn postings(&self, name: &str, value: &str) -> Result<Option<Bitmap>> {
+        let Some(entry) = self.find_name(name)? else { return Ok(None) };
+        let Some(sym) = self.find_symbol(value)? else { return Ok(None) };
+        let vals = &self.values[entry.values.0 as usize..entry.values.1 as usize];
+        Ok(vals
+            .binary_search_by_key(&sym, |v| v.0)
+            .ok()
+            .map(|i| self.postings_view(entry.values.0 as usize + i).to_bitmap()))
+    }
+
+    fn for_each_value(
+        &self,
+        name: &str,
+        prefix: &str,
+        want: &mut dyn FnMut(&str) -> bool,
+        visit: &mut dyn FnMut(&str, &Bitmap) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let Some(entry) = self.find_name(name)? else { return Ok(()) };
+        let (a, b) = (entry.values.0 as usize, entry.values.1 as usize);
+        // Symbol ids follow byte order, so the values with `prefix` are one contiguous run.
+        let start = if prefix.is_empty() { 0 } else { self.lower_bound(prefix)? };
+        let first = a + self.values[a..b].partition_point(|v| v.0 < start);
+        for j in first..b {
+            let v = self.symbol(self.values[j].0)?;
+            if !v.starts_with(prefix) {
+                break;
+            }
+            if want(v) && visit(v, &self.postings_view(j)).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}

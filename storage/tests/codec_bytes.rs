@@ -1,0 +1,112 @@
+//! Pins the exact encoded bytes of small columns and chunks (the layouts in
+//! docs/format/chunk.md), and checks that encoders append after existing bytes.
+
+use eddy_storage::chunk::{
+    chunk_header, decode_chunk, decode_timestamps, decode_values, encode_chunk, encode_timestamps,
+    encode_values, ChunkHeader,
+};
+
+const PREFIX: &[u8] = b"prefix";
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[track_caller]
+fn check_ts(src: &[i64], want_hex: &str) {
+    let mut dst = PREFIX.to_vec();
+    encode_timestamps(&mut dst, src);
+    assert_eq!(&dst[..PREFIX.len()], PREFIX);
+    assert_eq!(hex(&dst[PREFIX.len()..]), want_hex);
+    let mut out = vec![-7];
+    assert_eq!(
+        decode_timestamps(&dst[PREFIX.len()..], &mut out).unwrap(),
+        dst.len() - PREFIX.len()
+    );
+    assert_eq!(out[0], -7, "decode must append");
+    assert_eq!(&out[1..], src);
+}
+
+#[track_caller]
+fn check_vals(src: &[f64], want_hex: &str) {
+    let mut dst = PREFIX.to_vec();
+    encode_values(&mut dst, src);
+    assert_eq!(&dst[..PREFIX.len()], PREFIX);
+    assert_eq!(hex(&dst[PREFIX.len()..]), want_hex);
+    let mut out = vec![-7.0];
+    assert_eq!(
+        decode_values(&dst[PREFIX.len()..], src.len(), &mut out).unwrap(),
+        dst.len() - PREFIX.len()
+    );
+    let bits: Vec<u64> = out[1..].iter().map(|v| v.to_bits()).collect();
+    let want: Vec<u64> = src.iter().map(|v| v.to_bits()).collect();
+    assert_eq!(bits, want);
+}
+
+#[test]
+fn timestamp_columns() {
+    // count 0.
+    check_ts(&[], "00");
+    // count 1, first = zigzag(1000) = 2000 → d0 0f.
+    check_ts(&[1000], "01d00f");
+    // count 2: first, then span 10.
+    check_ts(&[1000, 1010], "02d00f0a");
+    // Negative first: zigzag(-1) = 1.
+    check_ts(&[-1, 9, 19, 29], "04011e00");
+    // Constant delta: count 4, first 0, span 30, mode 0 (no payload).
+    check_ts(&[0, 10, 20, 30], "04001e00");
+    // Jitter: grid step 40/4 = 10, residuals [0, 1, 0, 0] in 1 bit each: mode 3,
+    // stream width 1, base 0, packed 0b0010.
+    check_ts(&[100, 110, 121, 130, 140], "05c8012803010002");
+}
+
+#[test]
+fn value_columns() {
+    check_vals(&[], "");
+    // Constant: mode 0, then the bits of 1.5 (0x3ff8…) little-endian.
+    check_vals(&[1.5, 1.5, 1.5], "00000000000000f83f");
+    // Decimal scale 0, deltas [1, 1, 1, 2]: mode 0x11 (decimal, delta), scale 0, first
+    // zigzag(1) = 2, stream width 1 base zigzag(1) = 2, packed [0, 0, 0, 1] = 0x08.
+    check_vals(&[1.0, 2.0, 3.0, 4.0, 6.0], "110002010208");
+    // Decimal scale 2: integers [10, 25, 40], deltas [15, 15]: width 0, base zigzag(15) = 0x1e.
+    check_vals(&[0.1, 0.25, 0.4], "110214001e");
+}
+
+#[test]
+fn whole_chunk() {
+    let mut dst = PREFIX.to_vec();
+    encode_chunk(&mut dst, &[1000, 2000, 3000], &[5.0, 5.0, 5.0]);
+    assert_eq!(&dst[..PREFIX.len()], PREFIX);
+    let chunk = &dst[PREFIX.len()..];
+    // version 1 │ count 3, first d00f, span d00f, const mode 00 │ const 00 + bits of 5.0.
+    assert_eq!(hex(chunk), concat!("0103d00fd00f00", "000000000000001440"));
+    assert_eq!(
+        chunk_header(chunk).unwrap(),
+        ChunkHeader {
+            count: 3,
+            min_t: 1000,
+            max_t: 3000
+        }
+    );
+    let (mut ts, mut vals) = (vec![1], vec![1.0]);
+    assert_eq!(decode_chunk(chunk, &mut ts, &mut vals).unwrap(), 3);
+    assert_eq!(ts, [1, 1000, 2000, 3000]);
+    assert_eq!(vals, [1.0, 5.0, 5.0, 5.0]);
+}
+
+#[test]
+fn stale_marker_is_a_patch_in_a_decimal_column() {
+    let stale = f64::from_bits(0x7ff0_0000_0000_0002);
+    let mut src: Vec<f64> = (0..32).map(|i| f64::from(i * 3)).collect();
+    src[31] = stale;
+    let mut dst = Vec::new();
+    encode_values(&mut dst, &src);
+    // mode 0x19 = decimal | patches | delta; scale 0; one patch at index 31 with raw bits.
+    assert_eq!(hex(&dst[..3]), "190001");
+    assert_eq!(dst[3], 31);
+    assert_eq!(hex(&dst[4..12]), "020000000000f07f");
+    let mut out = Vec::new();
+    decode_values(&dst, 32, &mut out).unwrap();
+    assert_eq!(out[31].to_bits(), 0x7ff0_0000_0000_0002);
+    assert_eq!(&out[..31], &src[..31]);
+}
