@@ -65,7 +65,10 @@ impl<'a> WriteBatch<'a> {
     pub fn start_series(&mut self) {
         let l = self.labels.len() as u32;
         let s = self.timestamps.len() as u32;
-        self.series.push(BatchSeries { labels: (l, l), samples: (s, s) });
+        self.series.push(BatchSeries {
+            labels: (l, l),
+            samples: (s, s),
+        });
     }
 
     /// Adds a label to the current series.
@@ -88,8 +91,11 @@ impl<'a> WriteBatch<'a> {
     }
 
     /// Convenience: adds a whole series.
-    pub fn add_series<N, V>(&mut self, labels: impl IntoIterator<Item = (N, V)>, samples: &[(i64, f64)])
-    where
+    pub fn add_series<N, V>(
+        &mut self,
+        labels: impl IntoIterator<Item = (N, V)>,
+        samples: &[(i64, f64)],
+    ) where
         N: Into<Cow<'a, str>>,
         V: Into<Cow<'a, str>>,
     {
@@ -111,7 +117,10 @@ impl<'a> WriteBatch<'a> {
     /// Samples of series `i` as (timestamps, values).
     pub fn series_samples(&self, i: usize) -> (&[i64], &[f64]) {
         let (a, b) = self.series[i].samples;
-        (&self.timestamps[a as usize..b as usize], &self.values[a as usize..b as usize])
+        (
+            &self.timestamps[a as usize..b as usize],
+            &self.values[a as usize..b as usize],
+        )
     }
 
     /// Number of samples in the batch.
@@ -198,5 +207,11 @@ pub trait Querier: Send + Sync {
     fn label_names(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>>;
 
     /// Sorted values of label `name` among series matching `matchers` in `[mint, maxt]`.
-    fn label_values(&self, name: &str, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>>;
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<String>>;
 }

@@ -39,7 +39,11 @@ pub struct HeadOptions {
 
 impl Default for HeadOptions {
     fn default() -> Self {
-        HeadOptions { ooo_window_ms: 10 * 60 * 1000, shards: 128, max_series: 0 }
+        HeadOptions {
+            ooo_window_ms: 10 * 60 * 1000,
+            shards: 128,
+            max_series: 0,
+        }
     }
 }
 
@@ -92,7 +96,9 @@ pub struct Head {
 
 impl std::fmt::Debug for Head {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Head").field("stats", &self.stats()).finish()
+        f.debug_struct("Head")
+            .field("stats", &self.stats())
+            .finish()
     }
 }
 
@@ -178,7 +184,10 @@ impl Head {
     pub fn append(&self, batch: &mut WriteBatch<'_>, log: &mut AppendLog) -> Result<AppendOutcome> {
         let mut outcome = AppendOutcome::default();
         let mut rejected: [u64; 5] = [0; 5];
-        let limits = AppendLimits { ooo_window: self.opts.ooo_window_ms, min_valid_t: self.min_valid_t() };
+        let limits = AppendLimits {
+            ooo_window: self.opts.ooo_window_ms,
+            min_valid_t: self.min_valid_t(),
+        };
         // Canonicalise and key every series, then visit shards in order so each is locked once.
         let mut keyed: Vec<(usize, u128, u32)> = Vec::with_capacity(batch.series.len());
         for i in 0..batch.series.len() {
@@ -197,7 +206,11 @@ impl Head {
         let mut start = 0;
         while start < keyed.len() {
             let shard_no = keyed[start].0;
-            let end = start + keyed[start..].iter().take_while(|k| k.0 == shard_no).count();
+            let end = start
+                + keyed[start..]
+                    .iter()
+                    .take_while(|k| k.0 == shard_no)
+                    .count();
             let mut shard = self.shards[shard_no].lock();
             let shard = &mut *shard;
             for &(_, key, i) in &keyed[start..end] {
@@ -209,7 +222,9 @@ impl Head {
                 let entry = match shard.by_key.get_mut(&key) {
                     Some(e) => e,
                     None => {
-                        if self.opts.max_series > 0 && self.num_series.load(Ordering::Relaxed) >= self.opts.max_series {
+                        if self.opts.max_series > 0
+                            && self.num_series.load(Ordering::Relaxed) >= self.opts.max_series
+                        {
                             rejected[reason_slot(RejectReason::SeriesLimit)] += ts.len() as u64;
                             push_message(&mut outcome.messages, || {
                                 format!(
@@ -223,10 +238,17 @@ impl Head {
                         let id = (shard.next_local << self.shard_bits) | shard_no as u32;
                         shard.next_local += 1;
                         let labels = self.intern(batch.series_labels(i));
-                        log.new_series.push(NewSeries { id, labels: owned_labels(batch.series_labels(i)) });
+                        log.new_series.push(NewSeries {
+                            id,
+                            labels: owned_labels(batch.series_labels(i)),
+                        });
                         shard.key_of.insert(id, key);
                         self.num_series.fetch_add(1, Ordering::Relaxed);
-                        shard.by_key.entry(key).or_insert(Entry { id, labels, series: MemSeries::new() })
+                        shard.by_key.entry(key).or_insert(Entry {
+                            id,
+                            labels,
+                            series: MemSeries::new(),
+                        })
                     }
                 };
                 for (&t, &v) in ts.iter().zip(vals) {
@@ -243,7 +265,13 @@ impl Head {
                         Appended::Rejected(r) => {
                             rejected[reason_slot(r)] += 1;
                             push_message(&mut outcome.messages, || {
-                                reject_message(r, batch.series_labels(i), t, entry.series.max_t(), limits)
+                                reject_message(
+                                    r,
+                                    batch.series_labels(i),
+                                    t,
+                                    entry.series.max_t(),
+                                    limits,
+                                )
                             });
                         }
                     }
@@ -284,7 +312,8 @@ impl Head {
         if new.is_empty() {
             return;
         }
-        self.series_created.fetch_add(new.len() as u64, Ordering::Relaxed);
+        self.series_created
+            .fetch_add(new.len() as u64, Ordering::Relaxed);
         let mut postings = self.postings.write();
         for s in new {
             postings.add(s.id, &s.labels);
@@ -309,20 +338,36 @@ impl Head {
         shard.next_local = shard.next_local.max((id >> self.shard_bits) + 1);
         let interned = {
             let mut symbols = self.symbols.write();
-            labels.iter().map(|l| (symbols.intern(&l.name), symbols.intern(&l.value))).collect()
+            labels
+                .iter()
+                .map(|l| (symbols.intern(&l.name), symbols.intern(&l.value)))
+                .collect()
         };
         shard.key_of.insert(id, key);
-        shard.by_key.insert(key, Entry { id, labels: interned, series: MemSeries::new() });
+        shard.by_key.insert(
+            key,
+            Entry {
+                id,
+                labels: interned,
+                series: MemSeries::new(),
+            },
+        );
         self.num_series.fetch_add(1, Ordering::Relaxed);
         drop(shard);
-        self.publish_new_series(&[NewSeries { id, labels: labels.clone() }]);
+        self.publish_new_series(&[NewSeries {
+            id,
+            labels: labels.clone(),
+        }]);
         id
     }
 
     /// Appends samples by series id (WAL replay): any order is accepted, except data older than
     /// the minimum valid time (already in blocks). Unknown ids are counted and skipped.
     pub fn append_by_ref(&self, refs: &[u32], ts: &[i64], vals: &[f64]) -> Result<ReplayCounts> {
-        let limits = AppendLimits { ooo_window: i64::MAX, min_valid_t: self.min_valid_t() };
+        let limits = AppendLimits {
+            ooo_window: i64::MAX,
+            min_valid_t: self.min_valid_t(),
+        };
         let mut counts = ReplayCounts::default();
         let mut min_t = i64::MAX;
         let mut max_t = i64::MIN;
@@ -384,8 +429,12 @@ impl Head {
             let shard = &mut *shard;
             let symbols = self.symbols.read();
             for &id in ids {
-                let Some(entry) = shard.key_of.get(&id).and_then(|k| shard.by_key.get(k)) else { continue };
-                let Some(labels) = symbols.resolve_labels(&entry.labels) else { continue };
+                let Some(entry) = shard.key_of.get(&id).and_then(|k| shard.by_key.get(k)) else {
+                    continue;
+                };
+                let Some(labels) = symbols.resolve_labels(&entry.labels) else {
+                    continue;
+                };
                 f(id, labels, &entry.series, &mut shard.scratch)?;
             }
         }
@@ -400,8 +449,18 @@ impl Head {
             if s.max_t() < mint || s.min_t() > maxt {
                 return Ok(());
             }
-            let mut series = Series { labels, timestamps: Vec::new(), values: Vec::new() };
-            s.read(mint, maxt, &mut series.timestamps, &mut series.values, scratch)?;
+            let mut series = Series {
+                labels,
+                timestamps: Vec::new(),
+                values: Vec::new(),
+            };
+            s.read(
+                mint,
+                maxt,
+                &mut series.timestamps,
+                &mut series.values,
+                scratch,
+            )?;
             if !series.timestamps.is_empty() {
                 out.push(series);
             }
@@ -445,7 +504,13 @@ impl Head {
     }
 
     /// Sorted values of `name` among matching series with data in `[mint, maxt]`.
-    pub fn label_values(&self, name: &str, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>> {
+    pub fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<String>> {
         let ids = self.ids_in_range(matchers, mint, maxt)?;
         index::label_values(&*self.postings.read(), name, Some(&ids))
     }
@@ -475,8 +540,16 @@ impl Head {
             {
                 let mut shard = self.shards[self.shard_of_id(*id)].lock();
                 let shard = &mut *shard;
-                let Some(entry) = shard.key_of.get(id).and_then(|k| shard.by_key.get(k)) else { continue };
-                entry.series.read(mint, maxt_exclusive - 1, &mut ts, &mut vals, &mut shard.scratch)?;
+                let Some(entry) = shard.key_of.get(id).and_then(|k| shard.by_key.get(k)) else {
+                    continue;
+                };
+                entry.series.read(
+                    mint,
+                    maxt_exclusive - 1,
+                    &mut ts,
+                    &mut vals,
+                    &mut shard.scratch,
+                )?;
             }
             if !ts.is_empty() {
                 f(labels, &ts, &vals)?;
@@ -577,7 +650,13 @@ fn push_message(messages: &mut Vec<String>, f: impl FnOnce() -> String) {
     }
 }
 
-fn reject_message(r: RejectReason, labels: &[(Cow<'_, str>, Cow<'_, str>)], t: i64, max_t: i64, l: AppendLimits) -> String {
+fn reject_message(
+    r: RejectReason,
+    labels: &[(Cow<'_, str>, Cow<'_, str>)],
+    t: i64,
+    max_t: i64,
+    l: AppendLimits,
+) -> String {
     let series = display_pairs(labels);
     match r {
         RejectReason::OutOfOrder => format!(
@@ -596,7 +675,7 @@ fn reject_message(r: RejectReason, labels: &[(Cow<'_, str>, Cow<'_, str>)], t: i
 }
 
 fn display_pairs(pairs: &[(Cow<'_, str>, Cow<'_, str>)]) -> String {
-    owned_labels(pairs).to_string()
+    Labels::from_pairs(pairs.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))).to_string()
 }
 
 fn owned_labels(pairs: &[(Cow<'_, str>, Cow<'_, str>)]) -> Labels {
@@ -604,7 +683,10 @@ fn owned_labels(pairs: &[(Cow<'_, str>, Cow<'_, str>)]) -> Labels {
         pairs
             .iter()
             .filter(|(_, v)| !v.is_empty())
-            .map(|(n, v)| Label { name: n.to_string(), value: v.to_string() })
+            .map(|(n, v)| Label {
+                name: n.to_string(),
+                value: v.to_string(),
+            })
             .collect(),
     )
 }
@@ -618,10 +700,16 @@ fn canonicalize(batch: &mut WriteBatch<'_>, i: usize) -> std::result::Result<u12
     for w in 0..labels.len() {
         let (name, value) = &labels[w];
         if name.is_empty() {
-            return Err(format!("empty label name in series {}", display_pairs(labels)));
+            return Err(format!(
+                "empty label name in series {}",
+                display_pairs(labels)
+            ));
         }
         if w > 0 && labels[w - 1].0 == *name {
-            return Err(format!("duplicate label name {name:?} in series {}", display_pairs(labels)));
+            return Err(format!(
+                "duplicate label name {name:?} in series {}",
+                display_pairs(labels)
+            ));
         }
         if !value.is_empty() {
             non_empty += 1;
@@ -630,7 +718,12 @@ fn canonicalize(batch: &mut WriteBatch<'_>, i: usize) -> std::result::Result<u12
     if non_empty == 0 {
         return Err("series without labels".to_string());
     }
-    Ok(hash_label_pairs128(labels.iter().filter(|(_, v)| !v.is_empty()).map(|(n, v)| (n.as_ref(), v.as_ref()))))
+    Ok(hash_label_pairs128(
+        labels
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(n, v)| (n.as_ref(), v.as_ref())),
+    ))
 }
 
 #[cfg(test)]

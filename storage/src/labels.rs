@@ -28,10 +28,15 @@ pub struct Labels(Vec<Label>);
 impl Labels {
     /// Builds a canonical label set from pairs in any order; empty values are dropped.
     /// When a name repeats, the last value wins.
-    pub fn from_pairs<N: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (N, V)>) -> Self {
+    pub fn from_pairs<N: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (N, V)>,
+    ) -> Self {
         let mut v: Vec<Label> = pairs
             .into_iter()
-            .map(|(n, v)| Label { name: n.into(), value: v.into() })
+            .map(|(n, v)| Label {
+                name: n.into(),
+                value: v.into(),
+            })
             .filter(|l| !l.value.is_empty())
             .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
@@ -48,7 +53,10 @@ impl Labels {
 
     /// Wraps labels that the caller guarantees are already canonical.
     pub fn from_sorted_unchecked(v: Vec<Label>) -> Self {
-        debug_assert!(v.windows(2).all(|w| w[0].name < w[1].name), "BUG: labels not sorted/unique");
+        debug_assert!(
+            v.windows(2).all(|w| w[0].name < w[1].name),
+            "BUG: labels not sorted/unique"
+        );
         Labels(v)
     }
 
@@ -98,7 +106,13 @@ impl Labels {
             }
             Ok(i) => self.0[i].value = value.to_string(),
             Err(_) if value.is_empty() => {}
-            Err(i) => self.0.insert(i, Label { name: name.to_string(), value: value.to_string() }),
+            Err(i) => self.0.insert(
+                i,
+                Label {
+                    name: name.to_string(),
+                    value: value.to_string(),
+                },
+            ),
         }
     }
 
@@ -230,16 +244,29 @@ impl Matcher {
             MatchOp::RegexMatch | MatchOp::RegexNoMatch => Some(
                 regex::RegexBuilder::new(&format!("^(?s:{value})$"))
                     .build()
-                    .map_err(|e| Error::BadRegex { regex: value.clone(), reason: e.to_string() })?,
+                    .map_err(|e| Error::BadRegex {
+                        regex: value.clone(),
+                        reason: e.to_string(),
+                    })?,
             ),
             _ => None,
         };
-        Ok(Matcher { name, op, value, regex })
+        Ok(Matcher {
+            name,
+            op,
+            value,
+            regex,
+        })
     }
 
     /// Shorthand for an `=` matcher (cannot fail).
     pub fn equal(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Matcher { name: name.into(), op: MatchOp::Equal, value: value.into(), regex: None }
+        Matcher {
+            name: name.into(),
+            op: MatchOp::Equal,
+            value: value.into(),
+            regex: None,
+        }
     }
 
     /// Whether `value` (`""` for a missing label) satisfies the matcher.
@@ -276,7 +303,9 @@ impl fmt::Display for Matcher {
 
 /// True when `labels` satisfies every matcher.
 pub fn matches_all(labels: &Labels, matchers: &[Matcher]) -> bool {
-    matchers.iter().all(|m| m.matches(labels.get(&m.name).unwrap_or("")))
+    matchers
+        .iter()
+        .all(|m| m.matches(labels.get(&m.name).unwrap_or("")))
 }
 
 #[cfg(test)]
@@ -303,6 +332,9 @@ mod tests {
     #[test]
     fn hash_matches_borrowed_pairs() {
         let l = Labels::from_pairs([("a", "1"), ("b", "2")]);
-        assert_eq!(l.hash64(), hash_label_pairs([("a", "1"), ("b", "2")].into_iter()));
+        assert_eq!(
+            l.hash64(),
+            hash_label_pairs([("a", "1"), ("b", "2")].into_iter())
+        );
     }
 }

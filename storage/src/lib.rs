@@ -17,11 +17,15 @@
 pub mod api;
 pub mod block;
 pub mod chunk;
+pub mod db;
 pub mod error;
+pub mod head;
 pub mod index;
 pub mod labels;
+pub mod querier;
 pub mod wal;
 
 pub use api::{is_stale_nan, stale_nan, AppendOutcome, Querier, RejectReason, Series, WriteBatch};
+pub use db::{Db, DbOptions};
 pub use error::{Error, Result};
 pub use labels::{Label, Labels, MatchOp, Matcher};

@@ -16,8 +16,11 @@ pub fn merge_series_sets(sets: Vec<Vec<Series>>) -> Vec<Series> {
         1 => return sets.pop().unwrap_or_default(),
         _ => {}
     }
-    let mut all: Vec<(usize, Series)> =
-        sets.into_iter().enumerate().flat_map(|(i, v)| v.into_iter().map(move |s| (i, s))).collect();
+    let mut all: Vec<(usize, Series)> = sets
+        .into_iter()
+        .enumerate()
+        .flat_map(|(i, v)| v.into_iter().map(move |s| (i, s)))
+        .collect();
     // Stable sort keeps source order among equal label sets.
     all.sort_by(|a, b| a.1.labels.cmp(&b.1.labels).then(a.0.cmp(&b.0)));
     let mut out: Vec<Series> = Vec::with_capacity(all.len());
@@ -32,12 +35,19 @@ pub fn merge_series_sets(sets: Vec<Vec<Series>>) -> Vec<Series> {
 
 /// Merges `src`'s samples into `dst` by timestamp; on equal timestamps `src` wins.
 fn merge_samples(dst: &mut Series, src: Series) {
-    if dst.timestamps.last().is_none_or(|&t| src.timestamps.first().is_some_and(|&f| f > t)) {
+    if dst
+        .timestamps
+        .last()
+        .is_none_or(|&t| src.timestamps.first().is_some_and(|&f| f > t))
+    {
         dst.timestamps.extend_from_slice(&src.timestamps);
         dst.values.extend_from_slice(&src.values);
         return;
     }
-    let (at, av) = (std::mem::take(&mut dst.timestamps), std::mem::take(&mut dst.values));
+    let (at, av) = (
+        std::mem::take(&mut dst.timestamps),
+        std::mem::take(&mut dst.values),
+    );
     let (bt, bv) = (src.timestamps, src.values);
     let (mut i, mut j) = (0, 0);
     let mut ts = Vec::with_capacity(at.len() + bt.len());
@@ -92,7 +102,10 @@ mod tests {
     #[test]
     fn merges_overlapping_sources_by_time() {
         let a = vec![s("a", &[(1, 1.0), (3, 3.0)]), s("b", &[(1, 1.0)])];
-        let b = vec![s("a", &[(2, 2.0), (3, 30.0), (4, 4.0)]), s("c", &[(9, 9.0)])];
+        let b = vec![
+            s("a", &[(2, 2.0), (3, 30.0), (4, 4.0)]),
+            s("c", &[(9, 9.0)]),
+        ];
         let m = merge_series_sets(vec![a, b]);
         assert_eq!(m.len(), 3);
         assert_eq!(m[0].timestamps, vec![1, 2, 3, 4]);

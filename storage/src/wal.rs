@@ -52,10 +52,10 @@ use crossbeam::channel::{self, RecvTimeoutError, Sender};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 pub use record::{
-    decode_record, decode_series, encode_samples, encode_series, DecodeError, DecodedRecord,
-    RecordType, SamplesRecord, SeriesEntry,
+    decode_record, decode_series, encode_samples, encode_series, record_type, DecodeError,
+    DecodedRecord, RecordType, SamplesRecord, SeriesEntry,
 };
-pub use replay::{replay, ReplayReport};
+pub use replay::{replay, replay_before, ReplayReport};
 pub use segment::MAX_RECORD_LEN;
 
 use crate::error::{Error, Result};

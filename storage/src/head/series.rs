@@ -63,7 +63,13 @@ pub(crate) struct MemSeries {
 
 impl MemSeries {
     pub(crate) fn new() -> Self {
-        MemSeries { open_ts: Vec::new(), open_vals: Vec::new(), sealed: Vec::new(), ooo: Vec::new(), max_t: i64::MIN }
+        MemSeries {
+            open_ts: Vec::new(),
+            open_vals: Vec::new(),
+            sealed: Vec::new(),
+            ooo: Vec::new(),
+            max_t: i64::MIN,
+        }
     }
 
     /// Newest timestamp, or `i64::MIN` if the series holds no samples.
@@ -91,7 +97,13 @@ impl MemSeries {
 
     /// Appends one sample under `limits` (WAL replay passes an unbounded out-of-order window:
     /// the sample was accepted once already).
-    pub(crate) fn append(&mut self, t: i64, v: f64, limits: AppendLimits, scratch: &mut Scratch) -> Result<Appended> {
+    pub(crate) fn append(
+        &mut self,
+        t: i64,
+        v: f64,
+        limits: AppendLimits,
+        scratch: &mut Scratch,
+    ) -> Result<Appended> {
         if t < limits.min_valid_t {
             return Ok(Appended::Rejected(RejectReason::TooOld));
         }
@@ -109,7 +121,9 @@ impl MemSeries {
                 Some(last) if last.to_bits() == v.to_bits() => Appended::Duplicate,
                 Some(_) => Appended::Rejected(RejectReason::DuplicateTimestamp),
                 // The newest sample sits in a sealed chunk (just sealed): look it up.
-                None => self.check_existing(t, v, scratch)?.unwrap_or(Appended::Rejected(RejectReason::OutOfOrder)),
+                None => self
+                    .check_existing(t, v, scratch)?
+                    .unwrap_or(Appended::Rejected(RejectReason::OutOfOrder)),
             });
         }
         if t < self.max_t.saturating_sub(limits.ooo_window) {
@@ -201,9 +215,20 @@ impl MemSeries {
     }
 
     /// Appends this series' samples with `mint <= t <= maxt` to `ts`/`vals` in time order.
-    pub(crate) fn read(&self, mint: i64, maxt: i64, ts: &mut Vec<i64>, vals: &mut Vec<f64>, scratch: &mut Scratch) -> Result<()> {
+    pub(crate) fn read(
+        &self,
+        mint: i64,
+        maxt: i64,
+        ts: &mut Vec<i64>,
+        vals: &mut Vec<f64>,
+        scratch: &mut Scratch,
+    ) -> Result<()> {
         let start = ts.len();
-        for c in self.sealed.iter().filter(|c| c.max_t >= mint && c.min_t <= maxt) {
+        for c in self
+            .sealed
+            .iter()
+            .filter(|c| c.max_t >= mint && c.min_t <= maxt)
+        {
             if c.min_t >= mint && c.max_t <= maxt {
                 decode_chunk(&c.data, ts, vals)?;
             } else {
@@ -231,7 +256,11 @@ impl MemSeries {
                 decode_chunk(&first.data, &mut scratch.ts, &mut scratch.vals)?;
                 let keep = scratch.ts.partition_point(|&x| x < t);
                 scratch.bytes.clear();
-                encode_chunk(&mut scratch.bytes, &scratch.ts[keep..], &scratch.vals[keep..]);
+                encode_chunk(
+                    &mut scratch.bytes,
+                    &scratch.ts[keep..],
+                    &scratch.vals[keep..],
+                );
                 *first = SealedChunk {
                     min_t: scratch.ts[keep],
                     max_t: scratch.ts[scratch.ts.len() - 1],
@@ -255,12 +284,23 @@ impl MemSeries {
     /// Approximate heap bytes held by this series' samples (for head statistics).
     pub(crate) fn heap_bytes(&self) -> usize {
         self.open_ts.capacity() * 16
-            + self.sealed.iter().map(|c| c.data.len() + std::mem::size_of::<SealedChunk>()).sum::<usize>()
+            + self
+                .sealed
+                .iter()
+                .map(|c| c.data.len() + std::mem::size_of::<SealedChunk>())
+                .sum::<usize>()
             + self.ooo.capacity() * 16
     }
 }
 
-fn push_range(src_t: &[i64], src_v: &[f64], mint: i64, maxt: i64, ts: &mut Vec<i64>, vals: &mut Vec<f64>) {
+fn push_range(
+    src_t: &[i64],
+    src_v: &[f64],
+    mint: i64,
+    maxt: i64,
+    ts: &mut Vec<i64>,
+    vals: &mut Vec<f64>,
+) {
     let a = src_t.partition_point(|&x| x < mint);
     let b = src_t.partition_point(|&x| x <= maxt);
     if a < b {

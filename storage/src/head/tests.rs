@@ -3,7 +3,11 @@ use crate::api::{is_stale_nan, stale_nan};
 use crate::labels::MatchOp;
 
 fn head() -> Head {
-    Head::new(HeadOptions { ooo_window_ms: 60_000, shards: 4, max_series: 0 })
+    Head::new(HeadOptions {
+        ooo_window_ms: 60_000,
+        shards: 4,
+        max_series: 0,
+    })
 }
 
 fn append(h: &Head, name: &str, extra: (&str, &str), samples: &[(i64, f64)]) -> AppendOutcome {
@@ -21,13 +25,29 @@ fn append_then_select_round_trips_many_samples() {
         let o = append(&h, "up", ("instance", "a"), chunk);
         assert_eq!(o.accepted, chunk.len() as u64);
     }
-    let got = h.select(&[Matcher::equal("__name__", "up")], 0, i64::MAX).unwrap();
+    let got = h
+        .select(&[Matcher::equal("__name__", "up")], 0, i64::MAX)
+        .unwrap();
     assert_eq!(got.len(), 1);
-    assert_eq!(got[0].labels.to_string(), r#"up{instance="a", job="flink"}"#);
-    assert_eq!(got[0].timestamps, samples.iter().map(|s| s.0).collect::<Vec<_>>());
-    assert_eq!(got[0].values, samples.iter().map(|s| s.1).collect::<Vec<_>>());
-    let part = h.select(&[Matcher::equal("__name__", "up")], 50_000, 100_000).unwrap();
-    assert_eq!(part[0].timestamps, vec![50_000, 60_000, 70_000, 80_000, 90_000, 100_000]);
+    assert_eq!(
+        got[0].labels.to_string(),
+        r#"up{instance="a", job="flink"}"#
+    );
+    assert_eq!(
+        got[0].timestamps,
+        samples.iter().map(|s| s.0).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        got[0].values,
+        samples.iter().map(|s| s.1).collect::<Vec<_>>()
+    );
+    let part = h
+        .select(&[Matcher::equal("__name__", "up")], 50_000, 100_000)
+        .unwrap();
+    assert_eq!(
+        part[0].timestamps,
+        vec![50_000, 60_000, 70_000, 80_000, 90_000, 100_000]
+    );
 }
 
 #[test]
@@ -38,11 +58,15 @@ fn duplicates_same_value_accepted_different_rejected() {
     assert_eq!((o.accepted, o.rejected_total()), (1, 0));
     let o = append(&h, "m", ("a", "1"), &[(2000, 3.0)]);
     assert_eq!(o.rejected, vec![(RejectReason::DuplicateTimestamp, 1)]);
-    assert!(o.messages[0].contains("duplicate sample for timestamp 2000"), "{:?}", o.messages);
+    assert!(
+        o.messages[0].contains("duplicate sample for timestamp 2000"),
+        "{:?}",
+        o.messages
+    );
     // Duplicate of an older, sealed sample.
     let many: Vec<(i64, f64)> = (3..100).map(|i| (i * 1000, i as f64)).collect();
     append(&h, "m", ("a", "1"), &many);
-    let o = append(&h, "m", ("a", "1"), &[(5000, 5.0), (6000, 7.0)]);
+    let o = append(&h, "m", ("a", "1"), &[(50_000, 50.0), (60_000, 61.0)]);
     assert_eq!(o.accepted, 1);
     assert_eq!(o.rejected, vec![(RejectReason::DuplicateTimestamp, 1)]);
 }
@@ -53,21 +77,43 @@ fn out_of_order_inside_window_accepted_outside_rejected() {
     let many: Vec<(i64, f64)> = (0..200).map(|i| (1_000_000 + i * 1000, i as f64)).collect();
     append(&h, "m", ("a", "1"), &many);
     // newest = 1_199_000; window 60 s
-    let o = append(&h, "m", ("a", "1"), &[(1_150_500, -1.0), (1_198_500, -2.0), (1_000_500, -3.0)]);
+    let o = append(
+        &h,
+        "m",
+        ("a", "1"),
+        &[(1_150_500, -1.0), (1_198_500, -2.0), (1_000_500, -3.0)],
+    );
     assert_eq!(o.accepted, 2);
     assert_eq!(o.rejected, vec![(RejectReason::OutOfOrder, 1)]);
-    let got = h.select(&[Matcher::equal("a", "1")], 1_150_000, 1_151_000).unwrap();
+    let got = h
+        .select(&[Matcher::equal("a", "1")], 1_150_000, 1_151_000)
+        .unwrap();
     assert_eq!(got[0].timestamps, vec![1_150_000, 1_150_500, 1_151_000]);
     assert_eq!(got[0].values, vec![150.0, -1.0, 151.0]);
-    let got = h.select(&[Matcher::equal("a", "1")], 1_198_000, 1_199_000).unwrap();
+    let got = h
+        .select(&[Matcher::equal("a", "1")], 1_198_000, 1_199_000)
+        .unwrap();
     assert_eq!(got[0].values, vec![198.0, -2.0, 199.0]);
 }
 
 #[test]
 fn stale_markers_and_special_values_round_trip_bit_exact() {
     let h = head();
-    let vals = [stale_nan(), f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.0, 5e-324, 1.7976931348623157e308, -9.223372036854776e18];
-    let samples: Vec<(i64, f64)> = vals.iter().enumerate().map(|(i, &v)| (i as i64 * 1000, v)).collect();
+    let vals = [
+        stale_nan(),
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        -0.0,
+        5e-324,
+        1.7976931348623157e308,
+        -9.223372036854776e18,
+    ];
+    let samples: Vec<(i64, f64)> = vals
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (i as i64 * 1000, v))
+        .collect();
     append(&h, "m", ("a", "1"), &samples);
     let got = h.select(&[], 0, i64::MAX).unwrap();
     let bits: Vec<u64> = got[0].values.iter().map(|v| v.to_bits()).collect();
@@ -85,8 +131,16 @@ fn invalid_labels_rejected_with_message() {
     let o = h.append(&mut b, &mut AppendLog::default()).unwrap();
     assert_eq!(o.accepted, 1);
     assert_eq!(o.rejected, vec![(RejectReason::InvalidLabels, 2)]);
-    assert!(o.messages[0].contains("duplicate label name \"a\""), "{:?}", o.messages);
-    assert!(o.messages[1].contains("empty label name"), "{:?}", o.messages);
+    assert!(
+        o.messages[0].contains("duplicate label name \"a\""),
+        "{:?}",
+        o.messages
+    );
+    assert!(
+        o.messages[1].contains("empty label name"),
+        "{:?}",
+        o.messages
+    );
 }
 
 #[test]
@@ -99,12 +153,25 @@ fn matchers_label_names_and_values() {
     assert_eq!(h.select(&[re], 0, 10_000).unwrap().len(), 2);
     let not = Matcher::new(MatchOp::NotEqual, "pod", "a").unwrap();
     // != also selects series without the label.
-    let names: Vec<String> =
-        h.select(&[not], 0, 10_000).unwrap().iter().map(|s| s.labels.to_string()).collect();
-    assert_eq!(names, vec![r#"m{job="flink", pod="b"}"#, r#"n{job="flink", zone="z"}"#]);
-    assert_eq!(h.label_names(&[], 0, 10_000).unwrap(), vec!["__name__", "job", "pod", "zone"]);
+    let names: Vec<String> = h
+        .select(&[not], 0, 10_000)
+        .unwrap()
+        .iter()
+        .map(|s| s.labels.to_string())
+        .collect();
+    assert_eq!(
+        names,
+        vec![r#"m{job="flink", pod="b"}"#, r#"n{job="flink", zone="z"}"#]
+    );
+    assert_eq!(
+        h.label_names(&[], 0, 10_000).unwrap(),
+        vec!["__name__", "job", "pod", "zone"]
+    );
     assert_eq!(h.label_values("pod", &[], 0, 2000).unwrap(), vec!["a"]);
-    assert_eq!(h.label_values("pod", &[], 0, 10_000).unwrap(), vec!["a", "b"]);
+    assert_eq!(
+        h.label_values("pod", &[], 0, 10_000).unwrap(),
+        vec!["a", "b"]
+    );
 }
 
 #[test]
@@ -126,12 +193,19 @@ fn truncate_removes_old_samples_and_empty_series() {
 
 #[test]
 fn series_limit_rejects_new_series_only() {
-    let h = Head::new(HeadOptions { max_series: 2, ..HeadOptions::default() });
+    let h = Head::new(HeadOptions {
+        max_series: 2,
+        ..HeadOptions::default()
+    });
     append(&h, "a", ("x", "1"), &[(1, 1.0)]);
     append(&h, "b", ("x", "1"), &[(1, 1.0)]);
     let o = append(&h, "c", ("x", "1"), &[(1, 1.0)]);
     assert_eq!(o.rejected, vec![(RejectReason::SeriesLimit, 1)]);
-    assert!(o.messages[0].contains("series limit of 2"), "{:?}", o.messages);
+    assert!(
+        o.messages[0].contains("series limit of 2"),
+        "{:?}",
+        o.messages
+    );
     assert_eq!(append(&h, "a", ("x", "1"), &[(2, 1.0)]).accepted, 1);
 }
 
@@ -141,7 +215,13 @@ fn restore_and_replay_by_ref() {
     let labels = Labels::from_pairs([("__name__", "m"), ("a", "1"), ("job", "flink")]);
     let id = h.restore_series(4097, &labels);
     assert_eq!(h.restore_series(id, &labels), id);
-    let c = h.append_by_ref(&[id, id, id, 999], &[3000, 1000, 2000, 1], &[3.0, 1.0, 2.0, 0.0]).unwrap();
+    let c = h
+        .append_by_ref(
+            &[id, id, id, 999],
+            &[3000, 1000, 2000, 1],
+            &[3.0, 1.0, 2.0, 0.0],
+        )
+        .unwrap();
     assert_eq!((c.stored, c.unknown_series), (3, 1));
     let got = h.select(&[], 0, i64::MAX).unwrap();
     assert_eq!(got[0].timestamps, vec![1000, 2000, 3000]);

@@ -39,6 +39,26 @@ pub struct ReplayReport {
 /// converted with `?` gets the segment path and the record's offset filled in. A missing
 /// directory replays nothing.
 pub fn replay(dir: &Path, f: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<ReplayReport> {
+    replay_segments(dir, None, f)
+}
+
+/// Reads the newest checkpoint and the finished segments below `before_segment`, without
+/// repairing anything (those segments are complete; damage there is an error). The live log
+/// keeps appending to later segments meanwhile: this is how a checkpoint collects what it must
+/// carry over from the segments it replaces.
+pub fn replay_before(
+    dir: &Path,
+    before_segment: u64,
+    f: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<ReplayReport> {
+    replay_segments(dir, Some(before_segment), f)
+}
+
+fn replay_segments(
+    dir: &Path,
+    before: Option<u64>,
+    f: &mut dyn FnMut(&[u8]) -> Result<()>,
+) -> Result<ReplayReport> {
     let listing = segment::list(dir)?;
     let mut report = ReplayReport::default();
     let mut first = None;
@@ -54,7 +74,7 @@ pub fn replay(dir: &Path, f: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<Repl
     let segments: Vec<u64> = listing
         .segments
         .into_iter()
-        .filter(|&s| s >= first.unwrap_or(0))
+        .filter(|&s| s >= first.unwrap_or(0) && before.is_none_or(|b| s < b))
         .collect();
     let mut expect = first;
     for (i, &n) in segments.iter().enumerate() {
@@ -68,7 +88,7 @@ pub fn replay(dir: &Path, f: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<Repl
         }
         expect = Some(n + 1);
         let path = segment::segment_path(dir, n);
-        let last = i + 1 == segments.len();
+        let last = before.is_none() && i + 1 == segments.len();
         let scan = scan_file(&path, SEGMENT_MAGIC, last, f)?;
         report.records += scan.records;
         report.segments += 1;
