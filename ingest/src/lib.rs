@@ -9,3 +9,4 @@
 #![warn(missing_docs)]
 
 pub mod influx;
+pub mod otlp;
