@@ -292,7 +292,12 @@ impl SummaryPoint {
 fn put_kv(dst: &mut Vec<u8>, (k, v): &KeyValue) {
     put_str(dst, 1, k);
     put_msg(dst, 2, |d| match v {
-        AnyValue::Str(s) => put_str(d, 1, s),
+        // A oneof member is written even when empty.
+        AnyValue::Str(s) => {
+            put_key(d, 1, 2);
+            put_varint(d, s.len() as u64);
+            d.extend_from_slice(s.as_bytes());
+        }
         AnyValue::Bool(b) => put_varint_field(d, 2, u64::from(*b)),
         AnyValue::Int(i) => put_varint_field(d, 3, *i as u64),
         AnyValue::Double(f) => put_fixed64(d, 4, f.to_bits()),
