@@ -1,0 +1,382 @@
+//! InfluxDB line protocol (`POST /write` of InfluxDB 1.x, `POST /api/v2/write` of 2.x) decoded
+//! into a [`WriteBatch`]: one series per (point, numeric field).
+//!
+//! Naming follows VictoriaMetrics: metric `{measurement}_{field}`, tags become labels, and the
+//! caller's extra labels (e.g. `db`) are added unless the line has a tag of that name. Lines
+//! from Flink's InfluxdbReporter can instead get the names of Flink's PrometheusReporter (see
+//! [`FlinkNames`] and `docs/ingest-influx.md`).
+//!
+//! Like InfluxDB 1.x, a bad line does not stop the body: valid lines are decoded and each bad
+//! line is reported in [`InfluxStats::errors`] with its line number; the HTTP layer answers 400
+//! naming them after writing the rest.
+
+mod error;
+mod naming;
+mod scan;
+
+use std::borrow::Cow;
+use std::io::Read;
+
+use eddy_storage::WriteBatch;
+
+pub use error::{InfluxError, LineErrorKind};
+
+use naming::FlinkShape;
+use scan::{FieldValue, Scanned, Scanner};
+
+/// Result type of this module.
+pub type Result<T, E = InfluxError> = std::result::Result<T, E>;
+
+/// At most this many line errors are kept in [`InfluxStats::errors`]; the rest are counted.
+pub const MAX_REPORTED_ERRORS: usize = 16;
+
+/// Longest line excerpt kept in an error message, in bytes.
+const MAX_ERROR_TEXT: usize = 256;
+
+/// Unit of the timestamps in a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// Nanoseconds (the default of both APIs).
+    #[default]
+    Ns,
+    /// Microseconds.
+    Us,
+    /// Milliseconds.
+    Ms,
+    /// Seconds.
+    S,
+    /// Minutes (1.x only).
+    M,
+    /// Hours (1.x only).
+    H,
+}
+
+impl Precision {
+    /// Converts a timestamp in this precision to milliseconds, rounding toward negative
+    /// infinity (so `-1ns` is `-1ms`, and `1ms + 999_999ns` is still `1ms`). `None` on overflow.
+    pub fn to_ms(self, ts: i64) -> Option<i64> {
+        match self {
+            Precision::Ns => Some(ts.div_euclid(1_000_000)),
+            Precision::Us => Some(ts.div_euclid(1_000)),
+            Precision::Ms => Some(ts),
+            Precision::S => ts.checked_mul(1_000),
+            Precision::M => ts.checked_mul(60_000),
+            Precision::H => ts.checked_mul(3_600_000),
+        }
+    }
+}
+
+/// Parses the `precision` query parameter: 1.x spells `n, u, ms, s, m, h`, 2.x spells
+/// `ns, us, ms, s`. Both spellings are accepted on both endpoints; `µ` is an alias of `u`.
+pub fn parse_precision(s: &str) -> Result<Precision> {
+    Ok(match s {
+        "n" | "ns" => Precision::Ns,
+        "u" | "us" | "µ" | "µs" => Precision::Us,
+        "ms" => Precision::Ms,
+        "s" => Precision::S,
+        "m" => Precision::M,
+        "h" => Precision::H,
+        _ => {
+            return Err(InfluxError::UnknownPrecision {
+                value: s.to_string(),
+            })
+        }
+    })
+}
+
+/// When lines get Flink's Prometheus-reporter names instead of `{measurement}_{field}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FlinkNames {
+    /// Never: every line is named `{measurement}_{field}`.
+    Off,
+    /// Lines whose measurement starts with `jobmanager_` or `taskmanager_` (every Flink logical
+    /// scope does). The default.
+    #[default]
+    Auto,
+    /// Every line.
+    On,
+}
+
+/// How to decode a request.
+#[derive(Debug, Clone, Default)]
+pub struct InfluxOptions {
+    /// Unit of the timestamps in the body.
+    pub precision: Precision,
+    /// Timestamp (ms) for lines without one: the server's clock when the request arrived.
+    pub now_ms: i64,
+    /// Labels added to every series unless the line has a tag of the same name, e.g.
+    /// `("db", "flink")` from the 1.x `db` parameter (as VictoriaMetrics does).
+    pub extra_labels: Vec<(String, String)>,
+    /// Flink naming; see [`FlinkNames`].
+    pub flink_names: FlinkNames,
+    /// For lines with Flink names, filter tag values like Flink's Prometheus reporter does
+    /// (`[^a-zA-Z0-9:_]` → `_`), so that they equal the scrape path's label values. Off by
+    /// default: the InfluxdbReporter sends raw values, and those are kept.
+    pub flink_sanitize_tag_values: bool,
+    /// Make metric and label names Prometheus-compatible (`[^a-zA-Z0-9_:]` → `_`), like
+    /// VictoriaMetrics' `-usePromCompatibleNaming`. Off by default: names are kept as sent.
+    pub prom_names: bool,
+}
+
+/// What one body contained.
+#[derive(Debug, Default)]
+pub struct InfluxStats {
+    /// Points (lines) decoded without error.
+    pub lines: u64,
+    /// Lines rejected; the first [`MAX_REPORTED_ERRORS`] are in `errors`.
+    pub bad_lines: u64,
+    /// Samples added to the batch.
+    pub samples: u64,
+    /// String field values, which have no numeric value and are not stored.
+    pub string_fields_skipped: u64,
+    /// The first rejected lines, in body order.
+    pub errors: Vec<InfluxError>,
+}
+
+impl InfluxStats {
+    /// The errors as one InfluxDB-style message (one line per error), or `None` if every line
+    /// was valid.
+    pub fn error_message(&self) -> Option<String> {
+        if self.bad_lines == 0 {
+            return None;
+        }
+        let mut msg = self
+            .errors
+            .iter()
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let more = self.bad_lines - self.errors.len() as u64;
+        if more > 0 {
+            msg.push_str(&format!("\n… and {more} more bad lines"));
+        }
+        Some(msg)
+    }
+}
+
+/// Decodes a body that may not be UTF-8: an invalid byte rejects the whole body (we cannot
+/// tell which line boundaries to trust), with its line and column.
+pub fn parse_body<'a>(
+    body: &'a [u8],
+    opts: &'a InfluxOptions,
+    batch: &mut WriteBatch<'a>,
+) -> Result<InfluxStats> {
+    let text = std::str::from_utf8(body).map_err(|e| {
+        let bad = e.valid_up_to();
+        let line = body[..bad].iter().filter(|&&c| c == b'\n').count() as u32 + 1;
+        let line_start = body[..bad]
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map_or(0, |p| p + 1);
+        InfluxError::InvalidUtf8 {
+            line,
+            column: (bad - line_start) as u32 + 1,
+        }
+    })?;
+    parse_lines(text, opts, batch)
+}
+
+/// Decodes line protocol into `batch`: for every valid line, one series per numeric or boolean
+/// field (booleans become 1/0), with labels borrowed from `body` (escaped strings are copied).
+/// `opts` is borrowed for `'a` so that extra labels are shared, not copied per series.
+///
+/// Bad lines are skipped and reported in the returned stats; `Err` only for a body that the
+/// batch cannot hold.
+pub fn parse_lines<'a>(
+    body: &'a str,
+    opts: &'a InfluxOptions,
+    batch: &mut WriteBatch<'a>,
+) -> Result<InfluxStats> {
+    // WriteBatch indexes with u32; every label and sample takes at least one body byte...
+    // except extra labels, so leave generous room.
+    let limit = (u32::MAX / 4) as usize;
+    if body.len() > limit {
+        return Err(InfluxError::BodyTooLarge {
+            len: body.len(),
+            limit,
+        });
+    }
+    let mut stats = InfluxStats::default();
+    let mut scanner = Scanner::new(body);
+    let mut extra_skip: Vec<bool> = vec![false; opts.extra_labels.len()];
+    while let Some((scanned, line_no)) = scanner.next_point() {
+        match scanned {
+            Scanned::Point(point) => {
+                let ts = match point.timestamp {
+                    None => Some(opts.now_ms),
+                    Some(t) => opts.precision.to_ms(t),
+                };
+                let Some(ts) = ts else {
+                    let kind = LineErrorKind::TimestampOutOfRange;
+                    record_error(&mut stats, body, point.start, point.start, line_no, kind);
+                    continue;
+                };
+                stats.lines += 1;
+                emit_point(
+                    &mut scanner,
+                    &point.measurement,
+                    ts,
+                    opts,
+                    &mut extra_skip,
+                    batch,
+                    &mut stats,
+                );
+            }
+            Scanned::Error { err, line_start } => {
+                record_error(&mut stats, body, line_start, err.pos, line_no, err.kind);
+            }
+        }
+    }
+    Ok(stats)
+}
+
+/// Adds one series per field of the scanned point.
+fn emit_point<'a>(
+    scanner: &mut Scanner<'a>,
+    measurement: &str,
+    ts: i64,
+    opts: &'a InfluxOptions,
+    extra_skip: &mut [bool],
+    batch: &mut WriteBatch<'a>,
+    stats: &mut InfluxStats,
+) {
+    let flink = match opts.flink_names {
+        FlinkNames::Off => false,
+        FlinkNames::Auto => naming::is_flink_measurement(measurement),
+        FlinkNames::On => true,
+    };
+    // Rewrite the tags once per line; each series then clones them (free for borrowed ones).
+    for (k, v) in scanner.tags.iter_mut() {
+        if opts.prom_names {
+            *k = naming::sanitize_label_name(k);
+        }
+        if flink && opts.flink_sanitize_tag_values {
+            *v = naming::sanitize_label_value(v);
+        }
+    }
+    for (skip, (name, _)) in extra_skip.iter_mut().zip(&opts.extra_labels) {
+        *skip = scanner.tags.iter().any(|(k, _)| k == name);
+    }
+    let shape = if flink {
+        naming::flink_shape(&scanner.fields)
+    } else {
+        FlinkShape::Plain
+    };
+    for (key, value) in &scanner.fields {
+        let v = match *value {
+            FieldValue::Float(v) => v,
+            FieldValue::Int(v) => v as f64,
+            FieldValue::UInt(v) => v as f64,
+            FieldValue::Bool(b) => f64::from(u8::from(b)),
+            // Flink's InfluxdbReporter sends boolean gauges as the strings "true"/"false"; the
+            // Prometheus reporter exports them as 1/0, so do the same for Flink lines.
+            FieldValue::Str("true") if flink => 1.0,
+            FieldValue::Str("false") if flink => 0.0,
+            FieldValue::Str(_) => {
+                stats.string_fields_skipped += 1;
+                continue;
+            }
+        };
+        let (name, quantile) = if flink {
+            naming::flink_name(measurement, key, shape)
+        } else {
+            (naming::plain_name(measurement, key, opts.prom_names), None)
+        };
+        batch.start_series();
+        batch.push_label("__name__", name);
+        if let Some(q) = quantile {
+            batch.push_label("quantile", q);
+        }
+        for (k, v) in &scanner.tags {
+            batch.push_label(k.clone(), v.clone());
+        }
+        for ((k, v), &skip) in opts.extra_labels.iter().zip(extra_skip.iter()) {
+            if !skip {
+                batch.push_label(k.as_str(), v.as_str());
+            }
+        }
+        batch.push_sample(ts, v);
+        stats.samples += 1;
+    }
+}
+
+/// Counts a bad line and keeps its description if there is room.
+fn record_error(
+    stats: &mut InfluxStats,
+    body: &str,
+    line_start: usize,
+    pos: usize,
+    line_no: u32,
+    kind: LineErrorKind,
+) {
+    stats.bad_lines += 1;
+    if stats.errors.len() >= MAX_REPORTED_ERRORS {
+        return;
+    }
+    let b = body.as_bytes();
+    let pos = pos.min(b.len());
+    // The error may sit on a later physical line than the point's first (multi-line strings).
+    let line = line_no
+        + b[line_start.min(pos)..pos]
+            .iter()
+            .filter(|&&c| c == b'\n')
+            .count() as u32;
+    let phys_start = b[..pos]
+        .iter()
+        .rposition(|&c| c == b'\n')
+        .map_or(0, |p| p + 1);
+    let column = (pos - phys_start) as u32 + 1;
+    let first_line_end = b[line_start..]
+        .iter()
+        .position(|&c| c == b'\n')
+        .map_or(b.len(), |p| line_start + p);
+    let mut text = body[line_start..first_line_end].trim_end_matches('\r');
+    if text.len() > MAX_ERROR_TEXT {
+        let mut cut = MAX_ERROR_TEXT;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text = &text[..cut];
+    }
+    stats.errors.push(InfluxError::Line {
+        line,
+        column,
+        kind,
+        text: text.to_string(),
+    });
+}
+
+/// Inflates a gzip body (one or more members) into `dst`, refusing to produce more than
+/// `max_len` bytes so that a small bomb cannot exhaust memory. `dst` is appended to.
+pub fn gunzip(src: &[u8], dst: &mut Vec<u8>, max_len: usize) -> Result<()> {
+    let start = dst.len();
+    let mut decoder = flate2::read::MultiGzDecoder::new(src).take(max_len as u64 + 1);
+    decoder
+        .read_to_end(dst)
+        .map_err(|source| InfluxError::Gzip { source })?;
+    if dst.len() - start > max_len {
+        dst.truncate(start);
+        return Err(InfluxError::GzipTooLarge { limit: max_len });
+    }
+    Ok(())
+}
+
+/// Unescapes a string field value (`\"`, `\\`); string fields are not stored, but callers that
+/// want them (e.g. logs of bad data) can decode them with this.
+pub fn unescape_string_field(raw: &str) -> Cow<'_, str> {
+    scan::unescape_string_field(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precision_to_ms_floors() {
+        assert_eq!(Precision::Ns.to_ms(1_999_999), Some(1));
+        assert_eq!(Precision::Ns.to_ms(-1), Some(-1));
+        assert_eq!(Precision::Us.to_ms(-1_001), Some(-2));
+        assert_eq!(Precision::H.to_ms(2), Some(7_200_000));
+        assert_eq!(Precision::S.to_ms(i64::MAX), None);
+    }
+}

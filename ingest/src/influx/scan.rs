@@ -1,0 +1,581 @@
+//! The line protocol scanner: splits a body into points (measurement, tags, fields, timestamp)
+//! without copying, unescaping only the strings that contain backslashes.
+//!
+//! Grammar (InfluxDB 1.x/2.x line protocol):
+//! `measurement[,tag=value...] field=value[,field=value...] [timestamp]`, one point per line.
+//! A backslash escapes the next byte while scanning; when unescaping, `\,` `\ ` (measurement)
+//! and `\,` `\=` `\ ` (keys, tag values) and `\\` lose their backslash, any other backslash
+//! stays literal. String field values are double-quoted with `\"` and `\\` escapes and may span
+//! lines. Lines that are blank or start with `#` are skipped. `\r\n` ends a line like `\n`.
+
+use std::borrow::Cow;
+
+use super::error::LineErrorKind;
+
+/// Characters whose escapes are removed in a measurement.
+const MEASUREMENT_SPECIALS: &[u8] = b", ";
+/// Characters whose escapes are removed in tag keys, tag values and field keys.
+const KEY_SPECIALS: &[u8] = b",= ";
+
+/// A field value as written. String values stay raw (still escaped); they are counted, not stored.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum FieldValue<'a> {
+    Float(f64),
+    Int(i64),
+    UInt(u64),
+    Bool(bool),
+    Str(&'a str),
+}
+
+/// A rejected line: what was wrong and where (byte offset into the body).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ScanError {
+    pub kind: LineErrorKind,
+    pub pos: usize,
+    /// Where scanning resumes when this line is skipped.
+    pub resume_from: usize,
+}
+
+impl ScanError {
+    fn at(kind: LineErrorKind, pos: usize) -> Self {
+        ScanError {
+            kind,
+            pos,
+            resume_from: pos,
+        }
+    }
+}
+
+/// One scanned point. Tags and fields are in the scanner's scratch vectors.
+#[derive(Debug)]
+pub(crate) struct Point<'a> {
+    pub measurement: Cow<'a, str>,
+    /// Offset of the point's first byte in the body.
+    pub start: usize,
+    /// The raw timestamp in the request's precision, if the line has one.
+    pub timestamp: Option<i64>,
+}
+
+/// What [`Scanner::next_point`] found.
+#[derive(Debug)]
+pub(crate) enum Scanned<'a> {
+    /// A valid point; tags and fields are in the scanner.
+    Point(Point<'a>),
+    /// A bad line, already skipped. `line_start` is the offset of its first byte.
+    Error { err: ScanError, line_start: usize },
+}
+
+/// Walks a body point by point. Scratch vectors are reused across points, so a body costs
+/// allocations only for escaped strings.
+#[derive(Debug)]
+pub(crate) struct Scanner<'a> {
+    src: &'a str,
+    pos: usize,
+    /// 1-based number of the line that `pos` is on.
+    line_no: u32,
+    /// Newlines consumed inside string fields of the current point.
+    nl_in_strings: u32,
+    pub tags: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    pub fields: Vec<(Cow<'a, str>, FieldValue<'a>)>,
+    sort_scratch: Vec<u32>,
+}
+
+type Res<T> = Result<T, ScanError>;
+
+impl<'a> Scanner<'a> {
+    pub(crate) fn new(src: &'a str) -> Self {
+        Scanner {
+            src,
+            pos: 0,
+            line_no: 1,
+            nl_in_strings: 0,
+            tags: Vec::new(),
+            fields: Vec::new(),
+            sort_scratch: Vec::new(),
+        }
+    }
+
+    /// The next point or bad line with the 1-based number of its first line; `None` at the end
+    /// of the body.
+    pub(crate) fn next_point(&mut self) -> Option<(Scanned<'a>, u32)> {
+        let b = self.src.as_bytes();
+        loop {
+            let mut i = self.pos;
+            while i < b.len() && (b[i] == b' ' || b[i] == b'\t' || b[i] == 0) {
+                i += 1;
+            }
+            if i >= b.len() {
+                self.pos = i;
+                return None;
+            }
+            match b[i] {
+                b'\n' => {
+                    self.pos = i + 1;
+                    self.line_no += 1;
+                    continue;
+                }
+                b'\r' if i + 1 >= b.len() || b[i + 1] == b'\n' => {
+                    self.pos = i + 1;
+                    continue;
+                }
+                b'#' => {
+                    self.pos = skip_past_newline(b, i);
+                    if self.pos <= b.len() && self.pos > 0 && b[self.pos - 1] == b'\n' {
+                        self.line_no += 1;
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let line_no = self.line_no;
+            self.tags.clear();
+            self.fields.clear();
+            self.nl_in_strings = 0;
+            return Some(match self.parse_point(i) {
+                Ok((point, end)) => {
+                    self.line_no += self.nl_in_strings;
+                    self.pos = end;
+                    if end > 0 && b[end - 1] == b'\n' {
+                        self.line_no += 1;
+                    }
+                    (Scanned::Point(point), line_no)
+                }
+                Err(err) => {
+                    let end = skip_past_newline(b, err.resume_from.max(i));
+                    self.line_no += count_newlines(&b[i..end]);
+                    self.pos = end;
+                    (Scanned::Error { err, line_start: i }, line_no)
+                }
+            });
+        }
+    }
+
+    /// Parses one point starting at `i` (not blank, not a comment). Returns the point and the
+    /// offset just past its line end.
+    fn parse_point(&mut self, i: usize) -> Res<(Point<'a>, usize)> {
+        let b = self.src.as_bytes();
+        if b[i] == b',' {
+            return Err(ScanError::at(LineErrorKind::MissingMeasurement, i));
+        }
+        let (end, stop) = scan_token(b, i, b", ");
+        if stop == Stop::Eol {
+            return Err(ScanError::at(LineErrorKind::MissingFields, end));
+        }
+        let measurement = unescape(&self.src[i..end], MEASUREMENT_SPECIALS);
+        let mut j = end;
+        if stop == Stop::Comma {
+            j = self.parse_tags(j + 1)?;
+        }
+        j = self.parse_fields(j)?;
+        let (timestamp, end) = parse_timestamp(b, j)?;
+        Ok((
+            Point {
+                measurement,
+                start: i,
+                timestamp,
+            },
+            end,
+        ))
+    }
+
+    /// Parses `k=v[,k=v]*` starting at `i`; returns the offset of the space before the fields.
+    fn parse_tags(&mut self, mut i: usize) -> Res<usize> {
+        let b = self.src.as_bytes();
+        loop {
+            let (kend, stop) = scan_token(b, i, b",= ");
+            if kend == i {
+                return Err(ScanError::at(LineErrorKind::MissingTagKey, i));
+            }
+            if stop != Stop::Equals {
+                return Err(ScanError::at(LineErrorKind::MissingTagValue, kend));
+            }
+            let vstart = kend + 1;
+            let (vend, stop) = scan_token(b, vstart, b",= ");
+            if vend == vstart {
+                return Err(ScanError::at(LineErrorKind::MissingTagValue, vstart));
+            }
+            let key = unescape(&self.src[i..kend], KEY_SPECIALS);
+            if key == "__name__" {
+                return Err(ScanError::at(LineErrorKind::ReservedKey, i));
+            }
+            let value = unescape(&self.src[vstart..vend], KEY_SPECIALS);
+            self.tags.push((key, value));
+            match stop {
+                Stop::Comma => i = vend + 1,
+                Stop::Space => break self.check_duplicate_tags(i).map(|_| vend),
+                Stop::Equals => return Err(ScanError::at(LineErrorKind::InvalidTagFormat, vend)),
+                Stop::Eol => return Err(ScanError::at(LineErrorKind::MissingFields, vend)),
+            }
+        }
+    }
+
+    /// InfluxDB rejects a point that names a tag twice; so do we (storage would keep only one).
+    fn check_duplicate_tags(&mut self, pos: usize) -> Res<()> {
+        let tags = &self.tags;
+        let dup = if tags.len() <= 16 {
+            (1..tags.len()).any(|a| (0..a).any(|c| tags[a].0 == tags[c].0))
+        } else {
+            // Sort indices rather than the tags: the tags' order is what the client sent.
+            self.sort_scratch.clear();
+            self.sort_scratch.extend(0..tags.len() as u32);
+            self.sort_scratch
+                .sort_unstable_by(|&x, &y| tags[x as usize].0.cmp(&tags[y as usize].0));
+            self.sort_scratch
+                .windows(2)
+                .any(|w| tags[w[0] as usize].0 == tags[w[1] as usize].0)
+        };
+        if dup {
+            return Err(ScanError::at(LineErrorKind::DuplicateTags, pos));
+        }
+        Ok(())
+    }
+
+    /// Parses the field set starting at `i` (at the separating space); returns the offset just
+    /// past the field set.
+    fn parse_fields(&mut self, i: usize) -> Res<usize> {
+        let b = self.src.as_bytes();
+        let mut i = skip_spaces(b, i);
+        if at_eol(b, i) {
+            return Err(ScanError::at(LineErrorKind::MissingFields, i));
+        }
+        loop {
+            let (kend, stop) = scan_token(b, i, b",= ");
+            if kend == i {
+                return Err(ScanError::at(LineErrorKind::MissingFieldKey, i));
+            }
+            if stop != Stop::Equals {
+                return Err(ScanError::at(LineErrorKind::InvalidFieldFormat, kend));
+            }
+            let key = unescape(&self.src[i..kend], KEY_SPECIALS);
+            let vstart = kend + 1;
+            if at_eol(b, vstart) || b[vstart] == b',' || b[vstart] == b' ' {
+                return Err(ScanError::at(LineErrorKind::MissingFieldValue, vstart));
+            }
+            let (value, vend) = if b[vstart] == b'"' {
+                self.scan_string(vstart)?
+            } else {
+                let (vend, _) = scan_value_token(b, vstart);
+                let value =
+                    parse_value(&self.src[vstart..vend]).map_err(|k| ScanError::at(k, vstart))?;
+                (value, vend)
+            };
+            self.fields.push((key, value));
+            if at_eol(b, vend) || b[vend] == b' ' {
+                return Ok(vend);
+            }
+            if b[vend] != b',' {
+                return Err(ScanError::at(LineErrorKind::InvalidFieldFormat, vend));
+            }
+            i = vend + 1;
+        }
+    }
+
+    /// Scans a double-quoted string starting at the opening quote `q`.
+    fn scan_string(&mut self, q: usize) -> Res<(FieldValue<'a>, usize)> {
+        let b = self.src.as_bytes();
+        let mut j = q + 1;
+        let mut newlines = 0;
+        while j < b.len() {
+            match b[j] {
+                b'\\' if j + 1 < b.len() && (b[j + 1] == b'"' || b[j + 1] == b'\\') => j += 2,
+                b'"' => {
+                    self.nl_in_strings += newlines;
+                    return Ok((FieldValue::Str(&self.src[q + 1..j]), j + 1));
+                }
+                b'\n' => {
+                    newlines += 1;
+                    j += 1;
+                }
+                _ => j += 1,
+            }
+        }
+        // No closing quote: report the line and resume on the line after the opening quote,
+        // so one bad line does not swallow the rest of the body.
+        Err(ScanError {
+            kind: LineErrorKind::UnbalancedQuotes,
+            pos: q,
+            resume_from: q,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Comma,
+    Space,
+    Equals,
+    Eol,
+}
+
+/// Scans from `i` to the first unescaped byte of `stops` or the line end.
+#[inline]
+fn scan_token(b: &[u8], mut i: usize, stops: &[u8]) -> (usize, Stop) {
+    while i < b.len() {
+        let c = b[i];
+        if c == b'\\' && i + 1 < b.len() && b[i + 1] != b'\n' {
+            i += 2;
+            continue;
+        }
+        if c == b'\n' || (c == b'\r' && (i + 1 >= b.len() || b[i + 1] == b'\n')) {
+            return (i, Stop::Eol);
+        }
+        if stops.contains(&c) {
+            let stop = match c {
+                b',' => Stop::Comma,
+                b' ' => Stop::Space,
+                _ => Stop::Equals,
+            };
+            return (i, stop);
+        }
+        i += 1;
+    }
+    (b.len(), Stop::Eol)
+}
+
+/// Scans an unquoted field value: up to `,`, space or line end.
+#[inline]
+fn scan_value_token(b: &[u8], mut i: usize) -> (usize, Stop) {
+    while i < b.len() {
+        match b[i] {
+            b',' => return (i, Stop::Comma),
+            b' ' => return (i, Stop::Space),
+            b'\n' => return (i, Stop::Eol),
+            b'\r' if i + 1 >= b.len() || b[i + 1] == b'\n' => return (i, Stop::Eol),
+            _ => i += 1,
+        }
+    }
+    (b.len(), Stop::Eol)
+}
+
+#[inline]
+fn at_eol(b: &[u8], i: usize) -> bool {
+    i >= b.len() || b[i] == b'\n' || (b[i] == b'\r' && (i + 1 >= b.len() || b[i + 1] == b'\n'))
+}
+
+fn skip_spaces(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && b[i] == b' ' {
+        i += 1;
+    }
+    i
+}
+
+/// The offset just past the next `\n` at or after `i`, or the end of the body.
+fn skip_past_newline(b: &[u8], i: usize) -> usize {
+    match b[i.min(b.len())..].iter().position(|&c| c == b'\n') {
+        Some(p) => i + p + 1,
+        None => b.len(),
+    }
+}
+
+fn count_newlines(b: &[u8]) -> u32 {
+    b.iter().filter(|&&c| c == b'\n').count() as u32
+}
+
+/// Parses the optional timestamp at `i` (just past the field set) and the line end.
+fn parse_timestamp(b: &[u8], i: usize) -> Res<(Option<i64>, usize)> {
+    let mut i = skip_spaces(b, i);
+    let mut ts = None;
+    if !at_eol(b, i) {
+        let start = i;
+        let neg = b[i] == b'-';
+        if neg {
+            i += 1;
+        }
+        let digits = i;
+        let mut v: i64 = 0;
+        while i < b.len() && b[i].is_ascii_digit() {
+            let d = i64::from(b[i] - b'0');
+            // Accumulate negatively so that i64::MIN parses too.
+            v = v
+                .checked_mul(10)
+                .and_then(|v| v.checked_sub(d))
+                .ok_or(ScanError::at(LineErrorKind::TimestampOutOfRange, start))?;
+            i += 1;
+        }
+        if i == digits || !(at_eol(b, i) || b[i] == b' ') {
+            return Err(ScanError::at(LineErrorKind::BadTimestamp, start));
+        }
+        ts = Some(if neg {
+            v
+        } else {
+            v.checked_neg()
+                .ok_or(ScanError::at(LineErrorKind::TimestampOutOfRange, start))?
+        });
+        i = skip_spaces(b, i);
+        if !at_eol(b, i) {
+            return Err(ScanError::at(LineErrorKind::TrailingGarbage, i));
+        }
+    }
+    if i < b.len() && b[i] == b'\r' {
+        i += 1;
+    }
+    if i < b.len() && b[i] == b'\n' {
+        i += 1;
+    }
+    Ok((ts, i))
+}
+
+/// Parses an unquoted field value: integer `12i`, unsigned `12u`, float, or boolean.
+pub(crate) fn parse_value(tok: &str) -> Result<FieldValue<'_>, LineErrorKind> {
+    let b = tok.as_bytes();
+    let Some(&first) = b.first() else {
+        return Err(LineErrorKind::MissingFieldValue);
+    };
+    if !(first.is_ascii_digit()
+        || first == b'-'
+        || first == b'.'
+        || first == b'+'
+        || first == b'n'
+        || first == b'N')
+    {
+        return parse_bool(tok);
+    }
+    match b[b.len() - 1] {
+        b'i' => parse_int(&tok[..tok.len() - 1]),
+        b'u' => parse_uint(&tok[..tok.len() - 1]),
+        _ => parse_float(tok),
+    }
+}
+
+fn parse_int(s: &str) -> Result<FieldValue<'_>, LineErrorKind> {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(LineErrorKind::InvalidNumber);
+    }
+    s.parse::<i64>()
+        .map(FieldValue::Int)
+        .map_err(|_| LineErrorKind::IntegerOutOfRange)
+}
+
+fn parse_uint(s: &str) -> Result<FieldValue<'_>, LineErrorKind> {
+    if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(LineErrorKind::InvalidNumber);
+    }
+    s.parse::<u64>()
+        .map(FieldValue::UInt)
+        .map_err(|_| LineErrorKind::IntegerOutOfRange)
+}
+
+/// Validates InfluxDB's float syntax first: Rust's parser also takes `inf`, `nan` and `+1`,
+/// which InfluxDB rejects.
+fn parse_float(s: &str) -> Result<FieldValue<'_>, LineErrorKind> {
+    let b = s.as_bytes();
+    let body = if b[0] == b'-' { &b[1..] } else { b };
+    let mut digits = 0;
+    let mut dot = false;
+    let mut exp = false;
+    for (k, &c) in body.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => digits += 1,
+            b'.' if !dot && !exp => dot = true,
+            b'e' | b'E' if !exp && digits > 0 => exp = true,
+            b'+' | b'-' if k > 0 && matches!(body[k - 1], b'e' | b'E') => {}
+            _ => return Err(LineErrorKind::InvalidNumber),
+        }
+    }
+    if digits == 0 {
+        return Err(LineErrorKind::InvalidNumber);
+    }
+    let v: f64 = s.parse().map_err(|_| LineErrorKind::InvalidNumber)?;
+    if !v.is_finite() {
+        return Err(LineErrorKind::InvalidFloat);
+    }
+    Ok(FieldValue::Float(v))
+}
+
+fn parse_bool(s: &str) -> Result<FieldValue<'_>, LineErrorKind> {
+    match s {
+        "t" | "T" | "true" | "True" | "TRUE" => Ok(FieldValue::Bool(true)),
+        "f" | "F" | "false" | "False" | "FALSE" => Ok(FieldValue::Bool(false)),
+        _ => Err(LineErrorKind::InvalidBoolean),
+    }
+}
+
+/// Removes the backslash of `\X` for X in `specials` or `\`; borrows when nothing changes.
+pub(crate) fn unescape<'a>(s: &'a str, specials: &[u8]) -> Cow<'a, str> {
+    let b = s.as_bytes();
+    let Some(first) = b.iter().position(|&c| c == b'\\') else {
+        return Cow::Borrowed(s);
+    };
+    let mut out: Option<String> = None;
+    let mut last = 0;
+    let mut i = first;
+    while i + 1 < b.len() {
+        if b[i] == b'\\' && (specials.contains(&b[i + 1]) || b[i + 1] == b'\\') {
+            let o = out.get_or_insert_with(|| String::with_capacity(s.len()));
+            o.push_str(&s[last..i]);
+            last = i + 1;
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    match out {
+        Some(mut o) => {
+            o.push_str(&s[last..]);
+            Cow::Owned(o)
+        }
+        None => Cow::Borrowed(s),
+    }
+}
+
+/// Unescapes a string field value (`\"` and `\\`).
+pub(crate) fn unescape_string_field(s: &str) -> Cow<'_, str> {
+    unescape(s, b"\"")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unescape_rules() {
+        assert_eq!(unescape(r"a\,b\ c", MEASUREMENT_SPECIALS), "a,b c");
+        assert_eq!(unescape(r"a\=b", MEASUREMENT_SPECIALS), r"a\=b");
+        assert_eq!(unescape(r"a\=b", KEY_SPECIALS), "a=b");
+        assert_eq!(unescape(r"a\\b", KEY_SPECIALS), r"a\b");
+        assert_eq!(unescape(r"a\xb", KEY_SPECIALS), r"a\xb");
+        assert!(matches!(unescape(r"a\xb", KEY_SPECIALS), Cow::Borrowed(_)));
+        assert_eq!(unescape("trailing\\", KEY_SPECIALS), "trailing\\");
+        assert_eq!(
+            unescape_string_field(r#"say \"hi\" \\o/"#),
+            r#"say "hi" \o/"#
+        );
+    }
+
+    #[test]
+    fn values() {
+        let f = |s: &'static str| parse_value(s);
+        assert_eq!(f("1"), Ok(FieldValue::Float(1.0)));
+        assert_eq!(f("-1.5"), Ok(FieldValue::Float(-1.5)));
+        assert_eq!(f("1e3"), Ok(FieldValue::Float(1000.0)));
+        assert_eq!(f("1.E+78"), Ok(FieldValue::Float(1e78)));
+        assert_eq!(f(".5"), Ok(FieldValue::Float(0.5)));
+        assert_eq!(f("1."), Ok(FieldValue::Float(1.0)));
+        assert_eq!(f("12i"), Ok(FieldValue::Int(12)));
+        assert_eq!(f("-9223372036854775808i"), Ok(FieldValue::Int(i64::MIN)));
+        assert_eq!(
+            f("9223372036854775808i"),
+            Err(LineErrorKind::IntegerOutOfRange)
+        );
+        assert_eq!(f("18446744073709551615u"), Ok(FieldValue::UInt(u64::MAX)));
+        assert_eq!(f("-1u"), Err(LineErrorKind::InvalidNumber));
+        assert_eq!(f("1.5i"), Err(LineErrorKind::InvalidNumber));
+        assert_eq!(f("NaN"), Err(LineErrorKind::InvalidNumber));
+        assert_eq!(f("nan"), Err(LineErrorKind::InvalidNumber));
+        assert_eq!(f("inf"), Err(LineErrorKind::InvalidBoolean));
+        assert_eq!(f("-inf"), Err(LineErrorKind::InvalidNumber));
+        assert_eq!(f("+1"), Err(LineErrorKind::InvalidNumber));
+        assert_eq!(f("1e400"), Err(LineErrorKind::InvalidFloat));
+        assert_eq!(f("1.2.3"), Err(LineErrorKind::InvalidNumber));
+        assert_eq!(f("-"), Err(LineErrorKind::InvalidNumber));
+        assert_eq!(f("e5"), Err(LineErrorKind::InvalidBoolean));
+        for t in ["t", "T", "true", "True", "TRUE"] {
+            assert_eq!(f(t), Ok(FieldValue::Bool(true)), "{t}");
+        }
+        for t in ["f", "F", "false", "False", "FALSE"] {
+            assert_eq!(f(t), Ok(FieldValue::Bool(false)), "{t}");
+        }
+        assert_eq!(f("tRUE"), Err(LineErrorKind::InvalidBoolean));
+    }
+}

@@ -1,0 +1,959 @@
+//! OTLP/HTTP metrics (`POST /v1/metrics`, protobuf `ExportMetricsServiceRequest`) decoded into
+//! a [`WriteBatch`] with Prometheus names, by a hand-written zero-copy protobuf walk.
+//!
+//! Mapping (OpenTelemetry's Prometheus compatibility spec, as Prometheus's OTLP receiver with
+//! `UnderscoreEscapingWithSuffixes` does; see `docs/ingest-influx.md` § OTLP):
+//! - names: invalid characters → `_`, unit suffix, `_total` on monotonic sums;
+//! - gauges and non-monotonic cumulative sums → gauges; monotonic sums → counters, DELTA ones
+//!   accumulated into cumulative totals by a [`DeltaAccumulator`];
+//! - summaries → `{quantile=…}`, `_sum`, `_count`; histograms → `_bucket{le=…}`, `_sum`,
+//!   `_count`; exponential histograms and delta histograms are skipped and counted;
+//! - data point attributes → labels; resource `service.namespace/service.name` → `job`,
+//!   `service.instance.id` → `instance`, the other resource attributes → one `target_info`.
+//!
+//! Flink 2.x's OpenTelemetry reporter (scope `io.confluent.flink.common.metrics`, names
+//! `flink.<scope>.<metric>`) gets no suffixes by default, so its series carry the names of
+//! Flink's Prometheus reporter (see [`FlinkNames`]).
+
+mod delta;
+pub mod encode;
+mod error;
+mod naming;
+mod proto;
+
+use std::borrow::Cow;
+
+use eddy_storage::api::stale_nan;
+use eddy_storage::api::BatchSeries;
+use eddy_storage::WriteBatch;
+
+pub use delta::{DeltaAccumulator, DeltaOutcome};
+pub use error::OtlpError;
+
+use naming::{format_float, Kind, Suffixes};
+use proto::{expect, repeated_fixed64, Reader, Wire};
+
+/// Result type of this module.
+pub type Result<T, E = OtlpError> = std::result::Result<T, E>;
+
+/// The instrumentation scope of Flink's OpenTelemetry metric reporter.
+pub const FLINK_SCOPE: &str = "io.confluent.flink.common.metrics";
+
+/// Nesting limit for AnyValue arrays and lists; a metrics request needs 2.
+const MAX_DEPTH: u32 = 8;
+
+/// When metrics keep Flink's Prometheus-reporter names (no unit or `_total` suffix, meter
+/// `<name>.rate` under `<name>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FlinkNames {
+    /// Never: every metric follows the spec.
+    Off,
+    /// Metrics of scope [`FLINK_SCOPE`] or named `flink.*`. The default.
+    #[default]
+    Auto,
+    /// Every metric.
+    On,
+}
+
+/// How to decode a request.
+#[derive(Debug, Clone)]
+pub struct OtlpOptions {
+    /// Server clock (ms): timestamp for points without one, and delta-series idle eviction.
+    pub now_ms: i64,
+    /// Append the unit (`_seconds`, `_bytes`, `_ratio`…) to names. Default true.
+    pub unit_suffixes: bool,
+    /// Append `_total` to monotonic sums. Default true.
+    pub total_suffix: bool,
+    /// Flink naming; see [`FlinkNames`].
+    pub flink_names: FlinkNames,
+    /// Emit `target_info{job, instance, <other resource attributes>} 1` per resource. Default
+    /// true.
+    pub target_info: bool,
+    /// Add `otel_scope_name` and `otel_scope_version` labels to every series. Default false (as
+    /// Prometheus; it would also split Flink series from the scrape path's).
+    pub scope_labels: bool,
+    /// Resource attributes copied onto every series as labels (sanitized names).
+    pub promote_resource_attributes: Vec<String>,
+}
+
+impl Default for OtlpOptions {
+    fn default() -> Self {
+        OtlpOptions {
+            now_ms: 0,
+            unit_suffixes: true,
+            total_suffix: true,
+            flink_names: FlinkNames::Auto,
+            target_info: true,
+            scope_labels: false,
+            promote_resource_attributes: Vec::new(),
+        }
+    }
+}
+
+/// What one request contained.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OtlpStats {
+    /// `ResourceMetrics` messages.
+    pub resource_metrics: u64,
+    /// `Metric` messages.
+    pub metrics: u64,
+    /// Data points decoded (all types).
+    pub data_points: u64,
+    /// Samples added to the batch.
+    pub samples: u64,
+    /// Exponential histogram points, skipped.
+    pub exponential_histogram_points_skipped: u64,
+    /// Points dropped because eddy cannot store them faithfully: delta non-monotonic sums,
+    /// delta histograms, unspecified temporality, number points without a value.
+    pub points_dropped: u64,
+    /// Delta points not newer than their series' last point.
+    pub delta_out_of_order: u64,
+    /// Delta points of new series refused because the accumulator is full.
+    pub delta_limit_dropped: u64,
+    /// Attributes with empty keys or values that do not map to a label (bytes, arrays, maps).
+    pub attributes_dropped: u64,
+    /// Histogram points whose bucket counts do not match their bounds (only `+Inf` is kept).
+    pub invalid_histograms: u64,
+}
+
+/// Decodes one `ExportMetricsServiceRequest` into `batch`, accumulating DELTA sums in `acc`.
+/// On error the batch and the accumulator are left as they were. `opts` is borrowed for `'a`
+/// so that promoted label names are shared, not copied per series.
+pub fn decode_metrics_request<'a>(
+    body: &'a [u8],
+    opts: &'a OtlpOptions,
+    acc: &mut DeltaAccumulator,
+    batch: &mut WriteBatch<'a>,
+) -> Result<OtlpStats> {
+    let mark = (
+        batch.labels.len(),
+        batch.series.len(),
+        batch.timestamps.len(),
+    );
+    let mut d = Decoder::new(opts, batch);
+    if let Err(e) = d.request(body) {
+        batch.labels.truncate(mark.0);
+        batch.series.truncate(mark.1);
+        batch.timestamps.truncate(mark.2);
+        batch.values.truncate(mark.2);
+        return Err(e);
+    }
+    let (mut stats, pending) = (d.stats, d.pending);
+    apply_deltas(batch, &pending, mark.1, acc, opts.now_ms, &mut stats);
+    acc.maybe_evict(opts.now_ms, false);
+    Ok(stats)
+}
+
+/// A delta point waiting for the accumulator: it is applied only once the whole request has
+/// decoded, so a malformed request changes nothing.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    series: u32,
+    start_ns: u64,
+    time_ns: u64,
+}
+
+/// How the points of one metric become series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Plain,
+    Delta,
+}
+
+type LabelVec<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+
+struct Decoder<'a, 'b> {
+    opts: &'a OtlpOptions,
+    batch: &'b mut WriteBatch<'a>,
+    stats: OtlpStats,
+    /// Labels of the current resource (job, instance, promoted) then scope labels.
+    res_labels: LabelVec<'a>,
+    /// Resource attributes for `target_info`.
+    res_other: LabelVec<'a>,
+    /// Labels of the current data point, and their attribute keys as sent.
+    point_labels: LabelVec<'a>,
+    raw_keys: Vec<&'a str>,
+    sanitized_keys: bool,
+    buckets: Vec<u64>,
+    bounds: Vec<u64>,
+    quantiles: Vec<(f64, f64)>,
+    pending: Vec<Pending>,
+    max_ts: Option<i64>,
+}
+
+impl<'a, 'b> Decoder<'a, 'b> {
+    fn new(opts: &'a OtlpOptions, batch: &'b mut WriteBatch<'a>) -> Self {
+        Decoder {
+            opts,
+            batch,
+            stats: OtlpStats::default(),
+            res_labels: Vec::new(),
+            res_other: Vec::new(),
+            point_labels: Vec::new(),
+            raw_keys: Vec::new(),
+            sanitized_keys: false,
+            buckets: Vec::new(),
+            bounds: Vec::new(),
+            quantiles: Vec::new(),
+            pending: Vec::new(),
+            max_ts: None,
+        }
+    }
+
+    fn request(&mut self, body: &'a [u8]) -> Result<()> {
+        let mut r = Reader::new(body, 0);
+        while let Some((f, w, at)) = r.field()? {
+            match f {
+                1 => {
+                    expect(w, Wire::Len, "resource_metrics", at)?;
+                    self.resource_metrics(r.message("resource_metrics")?)?;
+                }
+                _ => r.skip(w)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn resource_metrics(&mut self, r: Reader<'a>) -> Result<()> {
+        self.stats.resource_metrics += 1;
+        self.res_labels.clear();
+        self.res_other.clear();
+        self.max_ts = None;
+        // The resource may follow its metrics on the wire; read it first.
+        let mut pass = r;
+        while let Some((f, w, at)) = pass.field()? {
+            if f == 1 {
+                expect(w, Wire::Len, "resource", at)?;
+                self.resource(pass.message("resource")?)?;
+            } else {
+                pass.skip(w)?;
+            }
+        }
+        let mut pass = r;
+        while let Some((f, w, at)) = pass.field()? {
+            if f == 2 {
+                expect(w, Wire::Len, "scope_metrics", at)?;
+                self.scope_metrics(pass.message("scope_metrics")?)?;
+            } else {
+                pass.skip(w)?;
+            }
+        }
+        self.target_info();
+        Ok(())
+    }
+
+    fn resource(&mut self, mut r: Reader<'a>) -> Result<()> {
+        let (mut name, mut namespace, mut instance) = (None, None, None);
+        while let Some((f, w, at)) = r.field()? {
+            if f != 1 {
+                r.skip(w)?;
+                continue;
+            }
+            expect(w, Wire::Len, "resource attribute", at)?;
+            let Some((key, value)) = self.key_value(r.message("resource attribute")?)? else {
+                continue;
+            };
+            match key {
+                "service.name" => name = Some(value),
+                "service.namespace" => namespace = Some(value),
+                "service.instance.id" => instance = Some(value),
+                _ => {
+                    let Some(label) = naming::label_name(key) else {
+                        continue;
+                    };
+                    if let Some(p) = self
+                        .opts
+                        .promote_resource_attributes
+                        .iter()
+                        .find(|p| p.as_str() == key)
+                    {
+                        let promoted = naming::sanitize(p, false);
+                        self.res_labels.push((promoted, value.clone()));
+                    }
+                    self.res_other.push((label, value));
+                }
+            }
+        }
+        let job = match (namespace, name) {
+            (Some(ns), Some(n)) if !ns.is_empty() => Some(Cow::Owned(format!("{ns}/{n}"))),
+            (_, n) => n,
+        };
+        if let Some(job) = job {
+            self.res_labels.push((Cow::Borrowed("job"), job));
+        }
+        if let Some(instance) = instance {
+            self.res_labels.push((Cow::Borrowed("instance"), instance));
+        }
+        Ok(())
+    }
+
+    /// `target_info` for the resource just decoded, at the newest timestamp of its points.
+    fn target_info(&mut self) {
+        let (Some(ts), true) = (self.max_ts, self.opts.target_info) else {
+            return;
+        };
+        if self.res_other.is_empty() {
+            return;
+        }
+        self.batch.start_series();
+        self.batch.push_label("__name__", "target_info");
+        for (n, v) in &self.res_labels {
+            if n == "job" || n == "instance" {
+                self.batch.push_label(n.clone(), v.clone());
+            }
+        }
+        for (n, v) in &self.res_other {
+            self.batch.push_label(n.clone(), v.clone());
+        }
+        self.batch.push_sample(ts, 1.0);
+        self.stats.samples += 1;
+    }
+
+    fn scope_metrics(&mut self, r: Reader<'a>) -> Result<()> {
+        let (mut scope_name, mut scope_version) = ("", "");
+        let mut pass = r;
+        while let Some((f, w, at)) = pass.field()? {
+            if f != 1 {
+                pass.skip(w)?;
+                continue;
+            }
+            expect(w, Wire::Len, "scope", at)?;
+            let mut s = pass.message("scope")?;
+            while let Some((f, w, at)) = s.field()? {
+                match f {
+                    1 => {
+                        scope_name = expect(w, Wire::Len, "scope name", at)
+                            .and_then(|_| s.str("scope name"))?
+                    }
+                    2 => {
+                        scope_version = expect(w, Wire::Len, "scope version", at)
+                            .and_then(|_| s.str("scope version"))?
+                    }
+                    _ => s.skip(w)?,
+                }
+            }
+        }
+        let res_len = self.res_labels.len();
+        if self.opts.scope_labels {
+            if !scope_name.is_empty() {
+                self.res_labels
+                    .push((Cow::Borrowed("otel_scope_name"), Cow::Borrowed(scope_name)));
+            }
+            if !scope_version.is_empty() {
+                self.res_labels.push((
+                    Cow::Borrowed("otel_scope_version"),
+                    Cow::Borrowed(scope_version),
+                ));
+            }
+        }
+        let flink_scope = scope_name == FLINK_SCOPE;
+        let mut pass = r;
+        let mut res = Ok(());
+        while let Some((f, w, at)) = pass.field()? {
+            if f == 2 {
+                expect(w, Wire::Len, "metric", at)?;
+                res = self.metric(pass.message("metric")?, flink_scope);
+                if res.is_err() {
+                    break;
+                }
+            } else {
+                pass.skip(w)?;
+            }
+        }
+        self.res_labels.truncate(res_len);
+        res
+    }
+
+    fn metric(&mut self, mut r: Reader<'a>, flink_scope: bool) -> Result<()> {
+        self.stats.metrics += 1;
+        let (mut name, mut unit, mut data) = ("", "", None);
+        while let Some((f, w, at)) = r.field()? {
+            match f {
+                1 => {
+                    name = expect(w, Wire::Len, "metric name", at)
+                        .and_then(|_| r.str("metric name"))?
+                }
+                3 => {
+                    unit = expect(w, Wire::Len, "metric unit", at)
+                        .and_then(|_| r.str("metric unit"))?
+                }
+                5 | 7 | 9 | 10 | 11 => {
+                    expect(w, Wire::Len, "metric data", at)?;
+                    data = Some((f, r.message("metric data")?));
+                }
+                _ => r.skip(w)?,
+            }
+        }
+        let Some((kind, data)) = data else {
+            return Ok(());
+        };
+        let flink = match self.opts.flink_names {
+            FlinkNames::Off => false,
+            FlinkNames::On => true,
+            FlinkNames::Auto => flink_scope || name.starts_with("flink."),
+        };
+        let sfx = if flink {
+            Suffixes {
+                unit: false,
+                total: false,
+            }
+        } else {
+            Suffixes {
+                unit: self.opts.unit_suffixes,
+                total: self.opts.total_suffix,
+            }
+        };
+        match kind {
+            5 => {
+                // Flink meters arrive as `<name>.rate` (gauge) + `<name>.count` (sum); the
+                // Prometheus reporter exports the rate under `<name>`.
+                let base = if flink {
+                    name.strip_suffix(".rate").unwrap_or(name)
+                } else {
+                    name
+                };
+                let n = naming::metric_name(base, unit, Kind::Gauge, sfx);
+                self.number_points(data, &n, Mode::Plain)
+            }
+            7 => self.sum(data, name, unit, sfx),
+            9 => self.histogram(data, name, unit, sfx),
+            10 => {
+                self.stats.exponential_histogram_points_skipped += count_points(data)?;
+                Ok(())
+            }
+            _ => self.summary(data, name, unit, sfx),
+        }
+    }
+
+    fn sum(&mut self, data: Reader<'a>, name: &'a str, unit: &str, sfx: Suffixes) -> Result<()> {
+        let (mut temporality, mut monotonic) = (0, false);
+        let mut pass = data;
+        while let Some((f, w, at)) = pass.field()? {
+            match f {
+                2 => {
+                    temporality = expect(w, Wire::Varint, "temporality", at)
+                        .and_then(|_| pass.varint("temporality"))?
+                }
+                3 => {
+                    monotonic = expect(w, Wire::Varint, "is_monotonic", at)
+                        .and_then(|_| pass.varint("is_monotonic"))?
+                        != 0
+                }
+                _ => pass.skip(w)?,
+            }
+        }
+        let (kind, mode) = match (temporality, monotonic) {
+            (2, true) => (Kind::Counter, Mode::Plain),
+            (1, true) => (Kind::Counter, Mode::Delta),
+            (2, false) => (Kind::Gauge, Mode::Plain),
+            _ => {
+                self.stats.points_dropped += count_points(data)?;
+                return Ok(());
+            }
+        };
+        let n = naming::metric_name(name, unit, kind, sfx);
+        self.number_points(data, &n, mode)
+    }
+
+    // `&Cow` (not `&str`): cloning keeps a borrowed name borrowed for `'a`.
+    #[allow(clippy::ptr_arg)]
+    fn number_points(
+        &mut self,
+        mut data: Reader<'a>,
+        name: &Cow<'a, str>,
+        mode: Mode,
+    ) -> Result<()> {
+        while let Some((f, w, at)) = data.field()? {
+            if f != 1 {
+                data.skip(w)?;
+                continue;
+            }
+            expect(w, Wire::Len, "data point", at)?;
+            self.number_point(data.message("data point")?, name, mode)?;
+        }
+        Ok(())
+    }
+
+    // `&Cow` (not `&str`): cloning keeps a borrowed name borrowed for `'a`.
+    #[allow(clippy::ptr_arg)]
+    fn number_point(&mut self, mut r: Reader<'a>, name: &Cow<'a, str>, mode: Mode) -> Result<()> {
+        self.begin_point();
+        let (mut start, mut time, mut value, mut flags) = (0, 0, None, 0);
+        while let Some((f, w, at)) = r.field()? {
+            match f {
+                7 => self.attribute(&mut r, w, at, None)?,
+                2 => {
+                    start = expect(w, Wire::I64, "start_time_unix_nano", at)
+                        .and_then(|_| r.fixed64("start time"))?
+                }
+                3 => {
+                    time = expect(w, Wire::I64, "time_unix_nano", at)
+                        .and_then(|_| r.fixed64("time"))?
+                }
+                4 => {
+                    value = Some(
+                        expect(w, Wire::I64, "as_double", at).and_then(|_| r.f64("as_double"))?,
+                    )
+                }
+                6 => {
+                    value = Some(
+                        expect(w, Wire::I64, "as_int", at).and_then(|_| r.fixed64("as_int"))? as i64
+                            as f64,
+                    )
+                }
+                8 => {
+                    flags = expect(w, Wire::Varint, "flags", at).and_then(|_| r.varint("flags"))?
+                }
+                _ => r.skip(w)?,
+            }
+        }
+        self.stats.data_points += 1;
+        let no_value = flags & 1 != 0;
+        let v = match value {
+            _ if no_value => stale_nan(),
+            Some(v) => v,
+            None => {
+                self.stats.points_dropped += 1;
+                return Ok(());
+            }
+        };
+        self.finish_labels();
+        let ts = self.ts_ms(time);
+        let series = self.emit(name.clone(), None, ts, v);
+        if mode == Mode::Delta && !no_value {
+            self.pending.push(Pending {
+                series,
+                start_ns: start,
+                time_ns: time,
+            });
+        }
+        Ok(())
+    }
+
+    fn histogram(
+        &mut self,
+        data: Reader<'a>,
+        name: &'a str,
+        unit: &str,
+        sfx: Suffixes,
+    ) -> Result<()> {
+        let mut temporality = 0;
+        let mut pass = data;
+        while let Some((f, w, at)) = pass.field()? {
+            match f {
+                2 => {
+                    temporality = expect(w, Wire::Varint, "temporality", at)
+                        .and_then(|_| pass.varint("temporality"))?
+                }
+                _ => pass.skip(w)?,
+            }
+        }
+        if temporality != 2 {
+            // Delta histograms would need bucket-wise accumulation; Flink never sends them.
+            self.stats.points_dropped += count_points(data)?;
+            return Ok(());
+        }
+        let base = naming::metric_name(name, unit, Kind::Other, sfx);
+        let names = [
+            format!("{base}_bucket"),
+            format!("{base}_sum"),
+            format!("{base}_count"),
+        ];
+        let mut pass = data;
+        while let Some((f, w, at)) = pass.field()? {
+            if f != 1 {
+                pass.skip(w)?;
+                continue;
+            }
+            expect(w, Wire::Len, "histogram point", at)?;
+            self.histogram_point(pass.message("histogram point")?, &names)?;
+        }
+        Ok(())
+    }
+
+    fn histogram_point(&mut self, mut r: Reader<'a>, names: &[String; 3]) -> Result<()> {
+        self.begin_point();
+        self.buckets.clear();
+        self.bounds.clear();
+        let (mut time, mut count, mut sum, mut flags) = (0, 0, None, 0);
+        while let Some((f, w, at)) = r.field()? {
+            match f {
+                9 => self.attribute(&mut r, w, at, Some("le"))?,
+                3 => {
+                    time = expect(w, Wire::I64, "time_unix_nano", at)
+                        .and_then(|_| r.fixed64("time"))?
+                }
+                4 => count = expect(w, Wire::I64, "count", at).and_then(|_| r.fixed64("count"))?,
+                5 => sum = Some(expect(w, Wire::I64, "sum", at).and_then(|_| r.f64("sum"))?),
+                6 => repeated_fixed64(&mut r, w, "bucket_counts", at, &mut self.buckets)?,
+                7 => repeated_fixed64(&mut r, w, "explicit_bounds", at, &mut self.bounds)?,
+                10 => {
+                    flags = expect(w, Wire::Varint, "flags", at).and_then(|_| r.varint("flags"))?
+                }
+                _ => r.skip(w)?,
+            }
+        }
+        self.stats.data_points += 1;
+        self.finish_labels();
+        let ts = self.ts_ms(time);
+        let stale = flags & 1 != 0;
+        let val = |v: f64| if stale { stale_nan() } else { v };
+        if self.buckets.len() == self.bounds.len() + 1 {
+            let mut cumulative = 0u64;
+            for i in 0..self.bounds.len() {
+                cumulative = cumulative.saturating_add(self.buckets[i]);
+                let le = format_float(f64::from_bits(self.bounds[i]));
+                self.emit(
+                    Cow::Owned(names[0].clone()),
+                    Some(("le", le)),
+                    ts,
+                    val(cumulative as f64),
+                );
+            }
+        } else if !self.buckets.is_empty() {
+            self.stats.invalid_histograms += 1;
+        }
+        self.emit(
+            Cow::Owned(names[0].clone()),
+            Some(("le", Cow::Borrowed("+Inf"))),
+            ts,
+            val(count as f64),
+        );
+        if let Some(s) = sum {
+            self.emit(Cow::Owned(names[1].clone()), None, ts, val(s));
+        }
+        self.emit(Cow::Owned(names[2].clone()), None, ts, val(count as f64));
+        Ok(())
+    }
+
+    fn summary(
+        &mut self,
+        data: Reader<'a>,
+        name: &'a str,
+        unit: &str,
+        sfx: Suffixes,
+    ) -> Result<()> {
+        let base = naming::metric_name(name, unit, Kind::Other, sfx);
+        let names = [format!("{base}_sum"), format!("{base}_count")];
+        let mut pass = data;
+        while let Some((f, w, at)) = pass.field()? {
+            if f != 1 {
+                pass.skip(w)?;
+                continue;
+            }
+            expect(w, Wire::Len, "summary point", at)?;
+            self.summary_point(pass.message("summary point")?, &base, &names)?;
+        }
+        Ok(())
+    }
+
+    // `&Cow` (not `&str`): cloning keeps a borrowed name borrowed for `'a`.
+    #[allow(clippy::ptr_arg)]
+    fn summary_point(
+        &mut self,
+        mut r: Reader<'a>,
+        base: &Cow<'a, str>,
+        names: &[String; 2],
+    ) -> Result<()> {
+        self.begin_point();
+        self.quantiles.clear();
+        let (mut time, mut count, mut sum, mut flags) = (0, 0, 0.0, 0);
+        while let Some((f, w, at)) = r.field()? {
+            match f {
+                7 => self.attribute(&mut r, w, at, Some("quantile"))?,
+                3 => {
+                    time = expect(w, Wire::I64, "time_unix_nano", at)
+                        .and_then(|_| r.fixed64("time"))?
+                }
+                4 => count = expect(w, Wire::I64, "count", at).and_then(|_| r.fixed64("count"))?,
+                5 => sum = expect(w, Wire::I64, "sum", at).and_then(|_| r.f64("sum"))?,
+                6 => {
+                    expect(w, Wire::Len, "quantile_values", at)?;
+                    let mut q = r.message("quantile_values")?;
+                    let (mut qq, mut qv) = (0.0, 0.0);
+                    while let Some((f, w, at)) = q.field()? {
+                        match f {
+                            1 => {
+                                qq = expect(w, Wire::I64, "quantile", at)
+                                    .and_then(|_| q.f64("quantile"))?
+                            }
+                            2 => {
+                                qv = expect(w, Wire::I64, "value", at)
+                                    .and_then(|_| q.f64("value"))?
+                            }
+                            _ => q.skip(w)?,
+                        }
+                    }
+                    self.quantiles.push((qq, qv));
+                }
+                8 => {
+                    flags = expect(w, Wire::Varint, "flags", at).and_then(|_| r.varint("flags"))?
+                }
+                _ => r.skip(w)?,
+            }
+        }
+        self.stats.data_points += 1;
+        self.finish_labels();
+        let ts = self.ts_ms(time);
+        let stale = flags & 1 != 0;
+        let val = |v: f64| if stale { stale_nan() } else { v };
+        // Lowest quantile first; Flink repeats quantile 1, keep the first of equal quantiles.
+        self.quantiles.sort_by(|a, b| a.0.total_cmp(&b.0));
+        self.quantiles
+            .dedup_by(|b, a| a.0.to_bits() == b.0.to_bits());
+        for i in 0..self.quantiles.len() {
+            let (q, v) = self.quantiles[i];
+            self.emit(
+                base.clone(),
+                Some(("quantile", format_float(q))),
+                ts,
+                val(v),
+            );
+        }
+        self.emit(Cow::Owned(names[0].clone()), None, ts, val(sum));
+        self.emit(Cow::Owned(names[1].clone()), None, ts, val(count as f64));
+        Ok(())
+    }
+
+    fn begin_point(&mut self) {
+        self.point_labels.clear();
+        self.raw_keys.clear();
+        self.sanitized_keys = false;
+    }
+
+    /// Reads one attribute `KeyValue` into the point's labels. Attributes named like a resource
+    /// label (`job`, `instance`, promoted) or `reserved` (`le`, `quantile`) are dropped: the
+    /// series' own value wins.
+    fn attribute(
+        &mut self,
+        r: &mut Reader<'a>,
+        w: Wire,
+        at: usize,
+        reserved: Option<&str>,
+    ) -> Result<()> {
+        expect(w, Wire::Len, "attribute", at)?;
+        let Some((key, value)) = self.key_value(r.message("attribute")?)? else {
+            return Ok(());
+        };
+        let Some(name) = naming::label_name(key) else {
+            self.stats.attributes_dropped += 1;
+            return Ok(());
+        };
+        if reserved == Some(name.as_ref()) || self.res_labels.iter().any(|(n, _)| *n == name) {
+            self.stats.attributes_dropped += 1;
+            return Ok(());
+        }
+        self.sanitized_keys |= matches!(name, Cow::Owned(_));
+        self.point_labels.push((name, value));
+        self.raw_keys.push(key);
+        Ok(())
+    }
+
+    /// Merges attributes whose sanitized names collide: values joined with `;` in the order of
+    /// the original keys (spec). Only sanitized names can collide, so this is rare.
+    fn finish_labels(&mut self) {
+        if !self.sanitized_keys || self.point_labels.len() < 2 {
+            return;
+        }
+        let mut items: Vec<_> = self
+            .point_labels
+            .drain(..)
+            .zip(self.raw_keys.drain(..))
+            .collect();
+        items.sort_by(|a, b| (a.0 .0.as_ref(), a.1).cmp(&(b.0 .0.as_ref(), b.1)));
+        for ((name, value), key) in items {
+            match self.point_labels.last_mut() {
+                Some((last, v)) if *last == name => {
+                    let joined = format!("{v};{value}");
+                    *v = Cow::Owned(joined);
+                }
+                _ => {
+                    self.point_labels.push((name, value));
+                    self.raw_keys.push(key);
+                }
+            }
+        }
+    }
+
+    /// Parses a `KeyValue`; `None` (counted) when the value has no label form.
+    fn key_value(&mut self, mut r: Reader<'a>) -> Result<Option<(&'a str, Cow<'a, str>)>> {
+        let (mut key, mut value) = ("", None);
+        while let Some((f, w, at)) = r.field()? {
+            match f {
+                1 => {
+                    key = expect(w, Wire::Len, "attribute key", at)
+                        .and_then(|_| r.str("attribute key"))?
+                }
+                2 => {
+                    expect(w, Wire::Len, "attribute value", at)?;
+                    value = any_value(r.message("attribute value")?, 0)?;
+                }
+                _ => r.skip(w)?,
+            }
+        }
+        match value {
+            Some(v) if !key.is_empty() => Ok(Some((key, v))),
+            _ => {
+                self.stats.attributes_dropped += 1;
+                Ok(None)
+            }
+        }
+    }
+
+    fn ts_ms(&mut self, time_ns: u64) -> i64 {
+        let ts = if time_ns == 0 {
+            self.opts.now_ms
+        } else {
+            (time_ns / 1_000_000) as i64
+        };
+        self.max_ts = Some(self.max_ts.map_or(ts, |m| m.max(ts)));
+        ts
+    }
+
+    /// Adds one series with the current resource and point labels; returns its index.
+    fn emit(
+        &mut self,
+        name: Cow<'a, str>,
+        extra: Option<(&'static str, Cow<'a, str>)>,
+        ts: i64,
+        v: f64,
+    ) -> u32 {
+        let idx = self.batch.series.len() as u32;
+        self.batch.start_series();
+        self.batch.push_label("__name__", name);
+        if let Some((n, value)) = extra {
+            self.batch.push_label(n, value);
+        }
+        for (n, value) in self.res_labels.iter().chain(self.point_labels.iter()) {
+            self.batch.push_label(n.clone(), value.clone());
+        }
+        self.batch.push_sample(ts, v);
+        self.stats.samples += 1;
+        idx
+    }
+}
+
+/// Renders an `AnyValue` as a label value: strings borrowed, bool/int/double formatted;
+/// bytes, arrays and key-value lists have no label form (`None`).
+fn any_value(mut r: Reader<'_>, depth: u32) -> Result<Option<Cow<'_, str>>> {
+    if depth > MAX_DEPTH {
+        return Err(OtlpError::TooDeep {
+            offset: r.offset(),
+            limit: MAX_DEPTH,
+        });
+    }
+    let mut out = None;
+    while let Some((f, w, at)) = r.field()? {
+        out = match f {
+            1 => Some(Cow::Borrowed(
+                expect(w, Wire::Len, "string_value", at).and_then(|_| r.str("string_value"))?,
+            )),
+            2 => {
+                let b = expect(w, Wire::Varint, "bool_value", at)
+                    .and_then(|_| r.varint("bool_value"))?;
+                Some(Cow::Borrowed(if b != 0 { "true" } else { "false" }))
+            }
+            3 => {
+                let i = expect(w, Wire::Varint, "int_value", at)
+                    .and_then(|_| r.varint("int_value"))? as i64;
+                Some(Cow::Owned(i.to_string()))
+            }
+            4 => {
+                let d =
+                    expect(w, Wire::I64, "double_value", at).and_then(|_| r.f64("double_value"))?;
+                Some(Cow::Owned(format!("{d}")))
+            }
+            _ => {
+                r.skip(w)?;
+                None
+            }
+        };
+    }
+    Ok(out)
+}
+
+/// Number of data points (field 1) in a Gauge/Sum/Histogram/Summary message.
+fn count_points(mut r: Reader<'_>) -> Result<u64> {
+    let mut n = 0;
+    while let Some((f, w, _)) = r.field()? {
+        if f == 1 {
+            n += 1;
+        }
+        r.skip(w)?;
+    }
+    Ok(n)
+}
+
+/// Replaces the raw delta values of the request's delta series with running totals, and
+/// removes the series whose points the accumulator refused.
+fn apply_deltas(
+    batch: &mut WriteBatch<'_>,
+    pending: &[Pending],
+    first_series: usize,
+    acc: &mut DeltaAccumulator,
+    now_ms: i64,
+    stats: &mut OtlpStats,
+) {
+    let mut drop: Vec<bool> = Vec::new();
+    for p in pending {
+        let idx = p.series as usize;
+        let key = delta::series_key(
+            batch
+                .series_labels(idx)
+                .iter()
+                .map(|(n, v)| (n.as_ref(), v.as_ref())),
+        );
+        let sample = batch.series[idx].samples.0 as usize;
+        match acc.add(key, p.start_ns, p.time_ns, batch.values[sample], now_ms) {
+            DeltaOutcome::Total(t) => batch.values[sample] = t,
+            outcome => {
+                if outcome == DeltaOutcome::OutOfOrder {
+                    stats.delta_out_of_order += 1;
+                } else {
+                    stats.delta_limit_dropped += 1;
+                }
+                if drop.is_empty() {
+                    drop.resize(batch.series.len() - first_series, false);
+                }
+                drop[idx - first_series] = true;
+            }
+        }
+    }
+    if !drop.is_empty() {
+        stats.samples -= drop.iter().filter(|&&d| d).count() as u64;
+        remove_series(batch, first_series, &drop);
+    }
+}
+
+/// Removes series `first + i` for every `drop[i]`, moving the rest down in place.
+fn remove_series(batch: &mut WriteBatch<'_>, first: usize, drop: &[bool]) {
+    let Some(s0) = batch.series.get(first).copied() else {
+        return;
+    };
+    let (mut lw, mut sw, mut w) = (s0.labels.0 as usize, s0.samples.0 as usize, first);
+    for (i, &dropped) in drop.iter().enumerate() {
+        let s = batch.series[first + i];
+        if dropped {
+            continue;
+        }
+        let (la, lb) = (s.labels.0 as usize, s.labels.1 as usize);
+        let (sa, sb) = (s.samples.0 as usize, s.samples.1 as usize);
+        for k in la..lb {
+            batch.labels.swap(lw + k - la, k);
+        }
+        batch.timestamps.copy_within(sa..sb, sw);
+        batch.values.copy_within(sa..sb, sw);
+        let (ln, sn) = (lb - la, sb - sa);
+        batch.series[w] = BatchSeries {
+            labels: (lw as u32, (lw + ln) as u32),
+            samples: (sw as u32, (sw + sn) as u32),
+        };
+        lw += ln;
+        sw += sn;
+        w += 1;
+    }
+    batch.labels.truncate(lw);
+    batch.timestamps.truncate(sw);
+    batch.values.truncate(sw);
+    batch.series.truncate(w);
+}
