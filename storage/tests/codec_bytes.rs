@@ -20,7 +20,7 @@ fn check_ts(src: &[i64], want_hex: &str) {
     assert_eq!(hex(&dst[PREFIX.len()..]), want_hex);
     let mut out = vec![-7];
     assert_eq!(
-        decode_timestamps(&dst[PREFIX.len()..], &mut out).unwrap(),
+        decode_timestamps(&dst[PREFIX.len()..], &mut out).expect("decode"),
         dst.len() - PREFIX.len()
     );
     assert_eq!(out[0], -7, "decode must append");
@@ -35,7 +35,7 @@ fn check_vals(src: &[f64], want_hex: &str) {
     assert_eq!(hex(&dst[PREFIX.len()..]), want_hex);
     let mut out = vec![-7.0];
     assert_eq!(
-        decode_values(&dst[PREFIX.len()..], src.len(), &mut out).unwrap(),
+        decode_values(&dst[PREFIX.len()..], src.len(), &mut out).expect("decode"),
         dst.len() - PREFIX.len()
     );
     let bits: Vec<u64> = out[1..].iter().map(|v| v.to_bits()).collect();

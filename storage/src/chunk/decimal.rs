@@ -40,8 +40,8 @@ fn to_f64(m: i64, scale: usize) -> f64 {
 #[inline]
 fn mantissa(v: f64, scale: usize) -> Option<i64> {
     let m = (v * POW10[scale]).round();
-    // In range for i64 (2^63 is exact in f64), so `as` does not saturate.
-    if !(-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18).contains(&m) {
+    // In range for i64 (±2^63 are exact in f64), so `as` does not saturate.
+    if !(i64::MIN as f64..-(i64::MIN as f64)).contains(&m) {
         return None;
     }
     let m = m as i64;
