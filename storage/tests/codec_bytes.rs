@@ -73,6 +73,19 @@ fn value_columns() {
 }
 
 #[test]
+fn meter_rates_divide_by_sixty() {
+    // Flink's MeterView reports `(double) count / 60`; 50407 / 60 = 840.1166666666667.
+    // m / 60 = 5m / 300, so the divisor 3·10^2 (scale byte 1 << 5 | 2 = 0x22) gives the
+    // integers [252035, 252040, 252045]: first zigzag(252035) = 86e21e, deltas all 5.
+    let src: Vec<f64> = [50407.0, 50408.0, 50409.0]
+        .iter()
+        .map(|c| c / 60.0)
+        .collect();
+    assert_eq!(src[0], 840.116_666_666_666_7);
+    check_vals(&src, "112286e21e000a");
+}
+
+#[test]
 fn whole_chunk() {
     let mut dst = PREFIX.to_vec();
     encode_chunk(&mut dst, &[1000, 2000, 3000], &[5.0, 5.0, 5.0]);

@@ -87,7 +87,7 @@ fn flink_shapes_round_trip_within_size_budgets() {
         ("cpu-load", 2.0, 2.0),
         ("heap-bytes", 4.0, 4.0),
         ("constant", 0.1, 0.01),
-        ("per-second", 8.5, 8.5),
+        ("per-second", 2.6, 2.6),
         ("watermark", 1.2, 1.2),
         ("random-bits", 8.1, 8.01),
     ];
