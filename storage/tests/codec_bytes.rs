@@ -20,7 +20,7 @@ fn check_ts(src: &[i64], want_hex: &str) {
     assert_eq!(hex(&dst[PREFIX.len()..]), want_hex);
     let mut out = vec![-7];
     assert_eq!(
-        decode_timestamps(&dst[PREFIX.len()..], &mut out).unwrap(),
+        decode_timestamps(&dst[PREFIX.len()..], &mut out).expect("decode"),
         dst.len() - PREFIX.len()
     );
     assert_eq!(out[0], -7, "decode must append");
@@ -35,7 +35,7 @@ fn check_vals(src: &[f64], want_hex: &str) {
     assert_eq!(hex(&dst[PREFIX.len()..]), want_hex);
     let mut out = vec![-7.0];
     assert_eq!(
-        decode_values(&dst[PREFIX.len()..], src.len(), &mut out).unwrap(),
+        decode_values(&dst[PREFIX.len()..], src.len(), &mut out).expect("decode"),
         dst.len() - PREFIX.len()
     );
     let bits: Vec<u64> = out[1..].iter().map(|v| v.to_bits()).collect();
@@ -70,6 +70,19 @@ fn value_columns() {
     check_vals(&[1.0, 2.0, 3.0, 4.0, 6.0], "110002010208");
     // Decimal scale 2: integers [10, 25, 40], deltas [15, 15]: width 0, base zigzag(15) = 0x1e.
     check_vals(&[0.1, 0.25, 0.4], "110214001e");
+}
+
+#[test]
+fn meter_rates_divide_by_sixty() {
+    // Flink's MeterView reports `(double) count / 60`; 50407 / 60 = 840.1166666666667.
+    // m / 60 = 5m / 300, so the divisor 3·10^2 (scale byte 1 << 5 | 2 = 0x22) gives the
+    // integers [252035, 252040, 252045]: first zigzag(252035) = 86e21e, deltas all 5.
+    let src: Vec<f64> = [50407.0, 50408.0, 50409.0]
+        .iter()
+        .map(|c| c / 60.0)
+        .collect();
+    assert_eq!(src[0], 840.116_666_666_666_7);
+    check_vals(&src, "112286e21e000a");
 }
 
 #[test]

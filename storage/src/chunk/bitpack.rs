@@ -90,6 +90,8 @@ fn unpack_w<const W: usize>(packed: &[u8], start: usize, base: i64, out: &mut [i
 }
 
 /// Unpacks 8 values of `W` bits from exactly `W` bytes. All offsets are constants.
+// Index loops on purpose: with constant bounds LLVM unrolls them into fixed loads.
+#[allow(clippy::needless_range_loop)]
 #[inline(always)]
 fn unpack_group<const W: usize>(g: &[u8; W], base: i64, out: &mut [i64; 8]) {
     let mask = mask(W as u32);

@@ -1,24 +1,30 @@
 //! The decimal value layout: floats that are short decimals become integers `m` with one
-//! common scale `k` (`v = m / 10^k`), then go through an int stream as raw values, deltas
-//! or deltas of deltas. Values that do not survive the round trip bit for bit (NaN, the
-//! stale marker, ±Inf, -0.0) are stored verbatim as patches, if there are few of them.
+//! common divisor `d = b·10^k`, `b ∈ {1, 3, 9}` (`v = m / d`), then go through an int
+//! stream as raw values, deltas or deltas of deltas. Values that do not survive the round
+//! trip bit for bit (NaN, the stale marker, ±Inf, -0.0) are stored verbatim as patches, if
+//! there are few of them.
 //!
-//! A value is accepted only if the decoder's exact formula, `m as f64` (for `k = 0`) or
-//! `m as f64 / 10^k`, gives back the same bits. Both the conversion and the division are
-//! correctly rounded IEEE operations, so the check is deterministic on every platform.
+//! A value is accepted only if the decoder's exact formula, `m as f64 / d`, gives back the
+//! same bits. Both the conversion and the division are correctly rounded IEEE operations,
+//! so the check is deterministic on every platform.
 
 use super::ints::{self, Plan, Stream};
 use super::varint::{put_uvarint, put_varint, uvarint_len, zigzag, Reader};
 use super::Scratch;
 use crate::error::{Error, Result};
 
-/// Largest scale tried: 10^18 is exact in f64 and m·10^-18 covers nano-units of small values.
+/// Largest decimal exponent tried: 10^18 is exact in f64 and covers nano-units.
 pub(crate) const MAX_SCALE: usize = 18;
 
 const POW10: [f64; MAX_SCALE + 1] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
     1e17, 1e18,
 ];
+
+/// Factors in front of the power of ten. A Flink `MeterView` rate is `(double) count /
+/// 60`; since `m / 60 = 5m / 300`, the divisor `3·10^2` makes every such rate a small
+/// integer. Base 9 covers windows like 45 s, 90 s and 3,600 s.
+const BASES: [f64; 3] = [1.0, 3.0, 9.0];
 
 /// How the integers are stored (low bits of the mode byte).
 pub(crate) const FOR: u8 = 0;
@@ -27,60 +33,119 @@ pub(crate) const DOD: u8 = 2;
 /// Set in the mode byte when a patch list follows the scale.
 pub(crate) const HAS_PATCHES: u8 = 0x08;
 
-#[inline]
-fn to_f64(m: i64, scale: usize) -> f64 {
-    if scale == 0 {
-        m as f64
-    } else {
-        m as f64 / POW10[scale]
+/// The divisor `BASES[base] · 10^k`, stored as one byte `base << 5 | k`. Every divisor is
+/// an integer below 2^63 that f64 represents exactly.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Scale {
+    base: usize,
+    k: usize,
+}
+
+impl Scale {
+    fn divisor(self) -> f64 {
+        BASES[self.base] * POW10[self.k]
+    }
+
+    fn byte(self) -> u8 {
+        (self.base << 5 | self.k) as u8
+    }
+
+    fn from_byte(b: u8) -> Result<Self> {
+        let (base, k) = (usize::from(b >> 5), usize::from(b & 0x1f));
+        if base >= BASES.len() || k > MAX_SCALE {
+            return Err(Error::ChunkDecode("decimal scale out of range"));
+        }
+        Ok(Scale { base, k })
     }
 }
 
-/// `v` as an integer at `scale`, if the decoder gets exactly `v` back.
+/// The decoder's formula. Dividing by 1.0 is exact, so one formula serves every scale.
 #[inline]
-fn mantissa(v: f64, scale: usize) -> Option<i64> {
-    let m = (v * POW10[scale]).round();
-    // In range for i64 (2^63 is exact in f64), so `as` does not saturate.
-    if !(-9.223_372_036_854_775_808e18..9.223_372_036_854_775_808e18).contains(&m) {
+fn to_f64(m: i64, divisor: f64) -> f64 {
+    m as f64 / divisor
+}
+
+/// `v` as an integer at `divisor`, if the decoder gets exactly `v` back.
+#[inline]
+fn mantissa(v: f64, divisor: f64) -> Option<i64> {
+    let m = (v * divisor).round();
+    // In range for i64 (±2^63 are exact in f64), so `as` does not saturate.
+    if !(i64::MIN as f64..-(i64::MIN as f64)).contains(&m) {
         return None;
     }
     let m = m as i64;
-    (to_f64(m, scale).to_bits() == v.to_bits()).then_some(m)
+    (to_f64(m, divisor).to_bits() == v.to_bits()).then_some(m)
 }
 
-/// The smallest scale at which `v` round-trips, if any.
-fn min_scale(v: f64) -> Option<usize> {
+/// The smallest power of ten (for `base`) at which `v` round-trips, if any.
+fn min_k(v: f64, base: usize) -> Option<usize> {
     if !v.is_finite() {
         return None;
     }
-    (0..=MAX_SCALE).find(|&k| mantissa(v, k).is_some())
+    (0..=MAX_SCALE).find(|&k| mantissa(v, Scale { base, k }.divisor()).is_some())
 }
 
 /// A decimal encoding of one column, ready to write.
 #[derive(Debug)]
 pub(crate) struct DecimalPlan {
-    scale: usize,
+    scale: Scale,
     transform: u8,
     ints: Plan,
     /// Estimated size in bits.
     pub(crate) bits: u64,
 }
 
-/// Converts `src` to integers in `scratch.a` (patch slots hold a neighbour's value) and
-/// patch indices in `scratch.patches`; plans the cheapest int transform. None if too many
-/// values are not short decimals.
+/// Above this many bits per value, bases 3 and 9 are tried as well.
+const BASE_1_GOOD_ENOUGH_BITS: u64 = 12;
+
+/// Plans the decimal layout with the base that gives the fewest bits. On return,
+/// `scratch` holds the integers and patches of the returned plan.
 pub(crate) fn plan(src: &[f64], scratch: &mut Scratch) -> Option<DecimalPlan> {
+    let n = src.len() as u64;
+    let first = plan_base(src, 0, scratch);
+    if first
+        .as_ref()
+        .is_some_and(|p| p.bits <= BASE_1_GOOD_ENOUGH_BITS * n)
+    {
+        return first;
+    }
+    let mut best = first;
+    let mut last_base = 0;
+    for base in 1..BASES.len() {
+        let p = plan_base(src, base, scratch);
+        last_base = base;
+        if let Some(p) = p {
+            if best.as_ref().is_none_or(|b| p.bits < b.bits) {
+                best = Some(p);
+            }
+        }
+    }
+    // Re-plan the winner if a later attempt overwrote its scratch state.
+    match best {
+        Some(p) if p.scale.base != last_base => plan_base(src, p.scale.base, scratch),
+        other => other,
+    }
+}
+
+/// Converts `src` to integers at one base in `scratch.a` (patch slots hold a neighbour's
+/// value) and patch indices in `scratch.patches`; plans the cheapest int transform.
+/// None if too many values are not short decimals at this base.
+fn plan_base(src: &[f64], base: usize, scratch: &mut Scratch) -> Option<DecimalPlan> {
     let n = src.len();
     let max_patches = (n / 16).max(1);
     scratch.patches.clear();
-    // The common scale is the largest any value needs.
-    let mut scale = 0;
+    // The common power of ten is the largest any value needs.
+    let mut scale = Scale { base, k: 0 };
+    let mut divisor = scale.divisor();
     for (i, &v) in src.iter().enumerate() {
-        if mantissa(v, scale).is_some() {
+        if mantissa(v, divisor).is_some() {
             continue;
         }
-        match min_scale(v) {
-            Some(k) => scale = scale.max(k),
+        match min_k(v, base) {
+            Some(k) => {
+                scale.k = scale.k.max(k);
+                divisor = scale.divisor();
+            }
             None => {
                 scratch.patches.push(i);
                 if scratch.patches.len() > max_patches {
@@ -102,7 +167,7 @@ pub(crate) fn plan(src: &[f64], scratch: &mut Scratch) -> Option<DecimalPlan> {
             ms.push(i64::MIN); // filled below
             continue;
         }
-        match mantissa(v, scale) {
+        match mantissa(v, divisor) {
             Some(m) => ms.push(m),
             None => {
                 // Exact at a smaller scale but not at the common one (overflow): patch it.
@@ -192,7 +257,7 @@ pub(crate) fn encode(
 ) {
     let patched = !scratch.patches.is_empty();
     dst.push(mode | p.transform | if patched { HAS_PATCHES } else { 0 });
-    dst.push(p.scale as u8);
+    dst.push(p.scale.byte());
     if patched {
         put_uvarint(dst, scratch.patches.len() as u64);
         let mut next = 0;
@@ -224,10 +289,7 @@ const BLOCK: usize = 256;
 /// Decodes `n ≥ 1` values after the mode byte `mode`; appends to `dst`.
 pub(crate) fn decode(r: &mut Reader<'_>, mode: u8, n: usize, dst: &mut Vec<f64>) -> Result<()> {
     let transform = mode & 0x07;
-    let scale = usize::from(r.u8("truncated decimal scale")?);
-    if scale > MAX_SCALE {
-        return Err(Error::ChunkDecode("decimal scale above 18"));
-    }
+    let divisor = Scale::from_byte(r.u8("truncated decimal scale")?)?.divisor();
     let patches = if mode & HAS_PATCHES != 0 {
         Some(skip_patches(r, n)?)
     } else {
@@ -248,7 +310,7 @@ pub(crate) fn decode(r: &mut Reader<'_>, mode: u8, n: usize, dst: &mut Vec<f64>)
     let stream = Stream::parse(r, stream_n)?;
     let old = dst.len();
     dst.reserve(n);
-    let conv = |m: i64| to_f64(m, scale);
+    let conv = |m: i64| to_f64(m, divisor);
     let (mut acc, mut delta) = (heads[0], heads[1]);
     if transform != FOR {
         dst.push(conv(acc));
@@ -279,11 +341,10 @@ pub(crate) fn decode(r: &mut Reader<'_>, mode: u8, n: usize, dst: &mut Vec<f64>)
             }
             _ => {}
         }
-        if scale == 0 {
+        if divisor == 1.0 {
             dst.extend(buf.iter().map(|&m| m as f64));
         } else {
-            let p = POW10[scale];
-            dst.extend(buf.iter().map(|&m| m as f64 / p));
+            dst.extend(buf.iter().map(|&m| m as f64 / divisor));
         }
     }
     if let Some(mut pr) = patches {

@@ -136,7 +136,7 @@ pub(crate) fn decode(src: &[u8], dst: &mut Vec<i64>) -> Result<usize> {
     // Parse everything before growing dst, so bad input cannot make us allocate.
     let (d0, stream) = match mode {
         CONST => {
-            if span % steps != 0 {
+            if span / steps * steps != span {
                 return Err(Error::ChunkDecode(
                     "constant-delta timestamps with uneven span",
                 ));

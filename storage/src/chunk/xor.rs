@@ -1,9 +1,9 @@
 //! Gorilla XOR float compression, the fallback for values that are not short decimals.
 //!
-//! Each value is XORed with the previous one. The bit stream (MSB-first within bytes) is:
-//! the first value's 64 bits; then per value `0` when equal to the previous, `10` + the
-//! meaningful bits when they fit in the previous window of leading/trailing zeros, or `11`
-//! + 5 bits of leading zeros (capped at 31) + 6 bits of length (64 written as 0) + bits.
+//! Each value is XORed with the previous one. The bit stream (MSB-first within bytes) is
+//! the first value's 64 bits, then per value: `0` when equal to the previous; `10` and the
+//! meaningful bits when they fit in the previous window of leading/trailing zeros; else
+//! `11`, 5 bits of leading zeros (capped at 31), 6 bits of length (64 written as 0), bits.
 //! Decoding is bit-serial, hence slow; the decimal path is preferred whenever it applies.
 
 use crate::error::{Error, Result};
