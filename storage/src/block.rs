@@ -66,7 +66,10 @@ pub fn open_blocks(dir: &Path) -> Result<(Vec<Block>, Vec<QuarantinedBlock>)> {
     let mut names = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| Error::io("list blocks", dir, e))?;
-        let is_dir = entry.file_type().map_err(|e| Error::io("stat block", entry.path(), e))?.is_dir();
+        let is_dir = entry
+            .file_type()
+            .map_err(|e| Error::io("stat block", entry.path(), e))?
+            .is_dir();
         if let (true, Ok(name)) = (is_dir, entry.file_name().into_string()) {
             names.push(name);
         }
@@ -77,7 +80,8 @@ pub fn open_blocks(dir: &Path) -> Result<(Vec<Block>, Vec<QuarantinedBlock>)> {
         if let Some(id) = name.strip_suffix(TMP_SUFFIX) {
             if id.parse::<BlockId>().is_ok() {
                 tracing::info!(path = ?path, "removing unfinished block directory");
-                fs::remove_dir_all(&path).map_err(|e| Error::io("remove unfinished block", &path, e))?;
+                fs::remove_dir_all(&path)
+                    .map_err(|e| Error::io("remove unfinished block", &path, e))?;
             }
             continue;
         }
@@ -89,7 +93,11 @@ pub fn open_blocks(dir: &Path) -> Result<(Vec<Block>, Vec<QuarantinedBlock>)> {
             Err(e) if is_quarantinable(&e) => {
                 let to = quarantine(dir, &name)?;
                 tracing::error!(block = %name, moved_to = ?to, error = %e, "corrupt block quarantined; continuing without it");
-                quarantined.push(QuarantinedBlock { name, path: to, error: e });
+                quarantined.push(QuarantinedBlock {
+                    name,
+                    path: to,
+                    error: e,
+                });
             }
             Err(e) => return Err(e),
         }
@@ -123,5 +131,7 @@ fn quarantine(dir: &Path, name: &str) -> Result<PathBuf> {
 
 /// Fsyncs a directory so that renames and creations in it are durable.
 pub(crate) fn sync_dir(path: &Path) -> Result<()> {
-    fs::File::open(path).and_then(|f| f.sync_all()).map_err(|e| Error::io("sync directory", path, e))
+    fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io("sync directory", path, e))
 }

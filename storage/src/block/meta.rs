@@ -26,7 +26,9 @@ impl BlockId {
 
     /// A fresh id for now; randomness comes from std's per-process random hasher keys.
     pub fn generate() -> Self {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
         let rand = |salt: u64| {
             let mut h = std::collections::hash_map::RandomState::new().build_hasher();
             h.write_u64(salt);
@@ -73,7 +75,10 @@ impl FromStr for BlockId {
         }
         let mut v = 0u128;
         for (i, b) in s.bytes().enumerate() {
-            let d = CROCKFORD.iter().position(|&c| c == b.to_ascii_uppercase()).ok_or_else(bad)? as u128;
+            let d = CROCKFORD
+                .iter()
+                .position(|&c| c == b.to_ascii_uppercase())
+                .ok_or_else(bad)? as u128;
             // 26 digits hold 130 bits: the first may only use its low 3.
             if i == 0 && d > 7 {
                 return Err(bad());
@@ -176,19 +181,45 @@ impl BlockMeta {
     /// Parses and checks `meta.json` bytes read from `path`: the JSON must be exactly the
     /// canonical form and its checksum must match, so any changed byte is caught.
     pub(crate) fn parse(bytes: &[u8], path: &Path) -> Result<BlockMeta> {
-        let corrupt = |offset: u64, reason: String| Error::Corruption { path: path.to_path_buf(), offset, reason };
-        let meta: BlockMeta = serde_json::from_slice(bytes)
-            .map_err(|e| corrupt(offset_of(bytes, e.line(), e.column()), format!("parse block meta: {e}")))?;
-        let canonical = meta.to_bytes().map_err(|e| corrupt(0, format!("re-encode block meta: {e}")))?;
+        let corrupt = |offset: u64, reason: String| Error::Corruption {
+            path: path.to_path_buf(),
+            offset,
+            reason,
+        };
+        let meta: BlockMeta = serde_json::from_slice(bytes).map_err(|e| {
+            corrupt(
+                offset_of(bytes, e.line(), e.column()),
+                format!("parse block meta: {e}"),
+            )
+        })?;
+        let canonical = meta
+            .to_bytes()
+            .map_err(|e| corrupt(0, format!("re-encode block meta: {e}")))?;
         if canonical != bytes {
-            let at = canonical.iter().zip(bytes).position(|(a, b)| a != b).unwrap_or(canonical.len().min(bytes.len()));
-            return Err(corrupt(at as u64, "block meta is not in canonical form".into()));
+            let at = canonical
+                .iter()
+                .zip(bytes)
+                .position(|(a, b)| a != b)
+                .unwrap_or(canonical.len().min(bytes.len()));
+            return Err(corrupt(
+                at as u64,
+                "block meta is not in canonical form".into(),
+            ));
         }
         let mut zeroed = meta.clone();
         zeroed.checksum = 0;
-        let crc = zeroed.to_bytes().map(|b| crc32c::crc32c(&b)).map_err(|e| corrupt(0, format!("re-encode block meta: {e}")))?;
+        let crc = zeroed
+            .to_bytes()
+            .map(|b| crc32c::crc32c(&b))
+            .map_err(|e| corrupt(0, format!("re-encode block meta: {e}")))?;
         if crc != meta.checksum {
-            return Err(corrupt(0, format!("block meta checksum mismatch: computed {crc:#010x}, stored {:#010x}", meta.checksum)));
+            return Err(corrupt(
+                0,
+                format!(
+                    "block meta checksum mismatch: computed {crc:#010x}, stored {:#010x}",
+                    meta.checksum
+                ),
+            ));
         }
         Ok(meta)
     }

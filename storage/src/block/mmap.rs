@@ -22,7 +22,10 @@ impl FileBytes {
     /// Maps `path` read-only.
     pub(crate) fn open(path: &Path) -> Result<FileBytes> {
         let file = File::open(path).map_err(|e| Error::io("open block file", path, e))?;
-        let len = file.metadata().map_err(|e| Error::io("stat block file", path, e))?.len();
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("stat block file", path, e))?
+            .len();
         if len == 0 {
             return Ok(FileBytes::Owned(Vec::new()));
         }

@@ -29,11 +29,19 @@ impl Block {
     /// naming the file and byte offset; a missing file is `Error::Io` (not found).
     pub fn open(dir: &Path) -> Result<Block> {
         let meta_path = dir.join(META_FILE);
-        let bytes = fs::read(&meta_path).map_err(|e| Error::io("read block meta", &meta_path, e))?;
+        let bytes =
+            fs::read(&meta_path).map_err(|e| Error::io("read block meta", &meta_path, e))?;
         let meta = BlockMeta::parse(&bytes, &meta_path)?;
-        let meta_err = |reason: String| Error::Corruption { path: meta_path.clone(), offset: 0, reason };
+        let meta_err = |reason: String| Error::Corruption {
+            path: meta_path.clone(),
+            offset: 0,
+            reason,
+        };
         if meta.version != BLOCK_VERSION {
-            return Err(meta_err(format!("unsupported block version {}", meta.version)));
+            return Err(meta_err(format!(
+                "unsupported block version {}",
+                meta.version
+            )));
         }
 
         let index_path = dir.join(INDEX_FILE);
@@ -46,7 +54,8 @@ impl Block {
         check_size(&meta, CHUNKS_FILE, &chunks, &chunks_path)?;
         let counted = check_chunks(&index, &chunks, &chunks_path)?;
         let stats = meta.stats;
-        if (stats.num_series, stats.num_chunks, stats.num_samples) != (u64::from(index.num_series()), counted.0, counted.1)
+        if (stats.num_series, stats.num_chunks, stats.num_samples)
+            != (u64::from(index.num_series()), counted.0, counted.1)
         {
             return Err(meta_err(format!(
                 "counts disagree with index: meta has {} series, {} chunks, {} samples; index has {}, {}, {}",
@@ -62,7 +71,12 @@ impl Block {
         // uploads can check without parsing) must agree too.
         verify_file_crc(&meta, INDEX_FILE, index.bytes(), &index_path)?;
         verify_file_crc(&meta, CHUNKS_FILE, &chunks, &chunks_path)?;
-        Ok(Block { dir: dir.to_path_buf(), meta, index, chunks })
+        Ok(Block {
+            dir: dir.to_path_buf(),
+            meta,
+            index,
+            chunks,
+        })
     }
 
     /// The block directory.
@@ -94,7 +108,11 @@ impl Block {
     pub fn series_chunks(&self, ord: u32) -> Result<ChunkIter<'_>> {
         let mut metas = Vec::new();
         let off = self.index.series_chunks(ord, &mut metas)?;
-        Ok(ChunkIter { chunks: &self.chunks, metas: metas.into_iter(), off: off as usize })
+        Ok(ChunkIter {
+            chunks: &self.chunks,
+            metas: metas.into_iter(),
+            off: off as usize,
+        })
     }
 
     /// Sorted label names of the series in `filter` (all series when `None`).
@@ -137,7 +155,11 @@ impl<'a> Iterator for ChunkIter<'a> {
 fn verify_file_crc(meta: &BlockMeta, name: &str, bytes: &[u8], path: &Path) -> Result<()> {
     let want = meta.file(name).map_or(0, |f| f.crc32c);
     if crc32c::crc32c(bytes) != want {
-        return Err(Error::Corruption { path: path.to_path_buf(), offset: 0, reason: "whole-file checksum mismatch".into() });
+        return Err(Error::Corruption {
+            path: path.to_path_buf(),
+            offset: 0,
+            reason: "whole-file checksum mismatch".into(),
+        });
     }
     Ok(())
 }
@@ -146,7 +168,11 @@ fn check_size(meta: &BlockMeta, name: &str, bytes: &[u8], path: &Path) -> Result
     let want = meta.file(name).map(|f| f.size);
     if want != Some(bytes.len() as u64) {
         let reason = format!("file is {} bytes, meta.json says {want:?}", bytes.len());
-        return Err(Error::Corruption { path: path.to_path_buf(), offset: bytes.len() as u64, reason });
+        return Err(Error::Corruption {
+            path: path.to_path_buf(),
+            offset: bytes.len() as u64,
+            reason,
+        });
     }
     Ok(())
 }
@@ -154,12 +180,19 @@ fn check_size(meta: &BlockMeta, name: &str, bytes: &[u8], path: &Path) -> Result
 /// Checks the chunks file against the index: header, series regions tiling the file in order,
 /// and each region's CRC32C. Returns (chunks, samples).
 fn check_chunks(index: &IndexReader, chunks: &[u8], path: &Path) -> Result<(u64, u64)> {
-    let corrupt = |offset: u64, reason: String| Error::Corruption { path: path.to_path_buf(), offset, reason };
+    let corrupt = |offset: u64, reason: String| Error::Corruption {
+        path: path.to_path_buf(),
+        offset,
+        reason,
+    };
     if chunks.len() < CHUNKS_HEADER_LEN || chunks[..4] != CHUNKS_MAGIC {
         return Err(corrupt(0, "bad chunks file magic".into()));
     }
     if chunks[4] != CHUNKS_VERSION || chunks[5..8] != [0, 0, 0] {
-        return Err(corrupt(4, format!("unsupported chunks version {}", chunks[4])));
+        return Err(corrupt(
+            4,
+            format!("unsupported chunks version {}", chunks[4]),
+        ));
     }
     let mut expect = CHUNKS_HEADER_LEN as u64;
     let (mut n_chunks, mut n_samples) = (0u64, 0u64);
@@ -168,7 +201,10 @@ fn check_chunks(index: &IndexReader, chunks: &[u8], path: &Path) -> Result<(u64,
             return Ok(());
         }
         if off != expect {
-            return Err(corrupt(expect, format!("series {ord} chunks start at {off}, expected {expect}")));
+            return Err(corrupt(
+                expect,
+                format!("series {ord} chunks start at {off}, expected {expect}"),
+            ));
         }
         let len: u64 = metas.iter().map(|c| u64::from(c.len)).sum();
         let end = off + len;
@@ -178,7 +214,10 @@ fn check_chunks(index: &IndexReader, chunks: &[u8], path: &Path) -> Result<(u64,
             .ok_or_else(|| corrupt(off, format!("series {ord} chunks run past end of file")))?;
         let want = u32::from_le_bytes([stored[0], stored[1], stored[2], stored[3]]);
         if crc32c::crc32c(&chunks[off as usize..end as usize]) != want {
-            return Err(corrupt(off, format!("chunks of series {ord} checksum mismatch")));
+            return Err(corrupt(
+                off,
+                format!("chunks of series {ord} checksum mismatch"),
+            ));
         }
         n_chunks += metas.len() as u64;
         n_samples += metas.iter().map(|c| u64::from(c.meta.count)).sum::<u64>();
@@ -186,7 +225,10 @@ fn check_chunks(index: &IndexReader, chunks: &[u8], path: &Path) -> Result<(u64,
         Ok(())
     })?;
     if expect != chunks.len() as u64 {
-        return Err(corrupt(expect, "bytes after the last series' chunks".into()));
+        return Err(corrupt(
+            expect,
+            "bytes after the last series' chunks".into(),
+        ));
     }
     Ok((n_chunks, n_samples))
 }

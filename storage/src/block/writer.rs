@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use crate::block::files::{CHUNKS_HEADER_LEN, CHUNKS_MAGIC, CHUNKS_VERSION};
 use crate::block::{
-    sync_dir, BlockId, BlockMeta, BlockStats, ChunkMeta, Compaction, FileMeta, BLOCK_VERSION, CHUNKS_FILE, INDEX_FILE,
-    META_FILE, TMP_SUFFIX,
+    sync_dir, BlockId, BlockMeta, BlockStats, ChunkMeta, Compaction, FileMeta, BLOCK_VERSION,
+    CHUNKS_FILE, INDEX_FILE, META_FILE, TMP_SUFFIX,
 };
 use crate::error::{Error, Result};
 use crate::index::{IndexBuilder, IndexChunk};
@@ -47,7 +47,8 @@ impl BlockWriter {
     ) -> Result<BlockWriter> {
         let tmp = parent_dir.join(format!("{id}{TMP_SUFFIX}"));
         if tmp.exists() {
-            fs::remove_dir_all(&tmp).map_err(|e| Error::io("remove stale block temp dir", &tmp, e))?;
+            fs::remove_dir_all(&tmp)
+                .map_err(|e| Error::io("remove stale block temp dir", &tmp, e))?;
         }
         fs::create_dir_all(&tmp).map_err(|e| Error::io("create block temp dir", &tmp, e))?;
         let path = tmp.join(CHUNKS_FILE);
@@ -73,7 +74,9 @@ impl BlockWriter {
     }
 
     fn write_chunk_bytes(&mut self, b: &[u8]) -> Result<()> {
-        self.chunks.write_all(b).map_err(|e| Error::io("write chunks file", self.tmp.join(CHUNKS_FILE), e))?;
+        self.chunks
+            .write_all(b)
+            .map_err(|e| Error::io("write chunks file", self.tmp.join(CHUNKS_FILE), e))?;
         self.chunks_crc = crc32c::crc32c_append(self.chunks_crc, b);
         self.chunks_len += b.len() as u64;
         Ok(())
@@ -81,7 +84,13 @@ impl BlockWriter {
 
     /// Adds the next series and its chunks (opaque encoded bytes with their metadata).
     pub fn add_series(&mut self, labels: &Labels, chunks: &[(ChunkMeta, &[u8])]) -> Result<()> {
-        let bad = |msg: String| Error::io("add series to block", &self.tmp, io::Error::new(io::ErrorKind::InvalidInput, msg));
+        let bad = |msg: String| {
+            Error::io(
+                "add series to block",
+                &self.tmp,
+                io::Error::new(io::ErrorKind::InvalidInput, msg),
+            )
+        };
         self.scratch.clear();
         for (meta, bytes) in chunks {
             if meta.min_t < self.min_t || meta.max_t > self.max_t {
@@ -90,11 +99,14 @@ impl BlockWriter {
                     meta.min_t, meta.max_t, self.min_t, self.max_t
                 )));
             }
-            let len = u32::try_from(bytes.len()).map_err(|_| bad(format!("chunk of {labels} exceeds 4 GiB")))?;
+            let len = u32::try_from(bytes.len())
+                .map_err(|_| bad(format!("chunk of {labels} exceeds 4 GiB")))?;
             self.scratch.push(IndexChunk { meta: *meta, len });
         }
         let off = self.chunks_len;
-        self.index.add_series(labels, off, &self.scratch).map_err(|e| Error::io("add series to block", &self.tmp, e))?;
+        self.index
+            .add_series(labels, off, &self.scratch)
+            .map_err(|e| Error::io("add series to block", &self.tmp, e))?;
         if chunks.is_empty() {
             return Ok(());
         }
@@ -110,13 +122,30 @@ impl BlockWriter {
     /// Writes the index and `meta.json`, fsyncs everything, and renames the block into place.
     /// Returns the block directory.
     pub fn finish(self) -> Result<PathBuf> {
-        let BlockWriter { parent, tmp, id, min_t, max_t, compaction, chunks, chunks_len, chunks_crc, index, .. } = self;
+        let BlockWriter {
+            parent,
+            tmp,
+            id,
+            min_t,
+            max_t,
+            compaction,
+            chunks,
+            chunks_len,
+            chunks_crc,
+            index,
+            ..
+        } = self;
         let chunks_path = tmp.join(CHUNKS_FILE);
-        let file = chunks.into_inner().map_err(|e| Error::io("flush chunks file", &chunks_path, e.into_error()))?;
-        file.sync_all().map_err(|e| Error::io("sync chunks file", &chunks_path, e))?;
+        let file = chunks
+            .into_inner()
+            .map_err(|e| Error::io("flush chunks file", &chunks_path, e.into_error()))?;
+        file.sync_all()
+            .map_err(|e| Error::io("sync chunks file", &chunks_path, e))?;
 
         let mut buf = Vec::new();
-        let stats = index.finish(&mut buf).map_err(|e| Error::io("encode block index", &tmp, e))?;
+        let stats = index
+            .finish(&mut buf)
+            .map_err(|e| Error::io("encode block index", &tmp, e))?;
         write_synced(&tmp.join(INDEX_FILE), &buf)?;
 
         let mut meta = BlockMeta {
@@ -131,12 +160,22 @@ impl BlockWriter {
             },
             compaction,
             files: vec![
-                FileMeta { name: INDEX_FILE.into(), size: buf.len() as u64, crc32c: crc32c::crc32c(&buf) },
-                FileMeta { name: CHUNKS_FILE.into(), size: chunks_len, crc32c: chunks_crc },
+                FileMeta {
+                    name: INDEX_FILE.into(),
+                    size: buf.len() as u64,
+                    crc32c: crc32c::crc32c(&buf),
+                },
+                FileMeta {
+                    name: CHUNKS_FILE.into(),
+                    size: chunks_len,
+                    crc32c: chunks_crc,
+                },
             ],
             checksum: 0,
         };
-        let bytes = meta.seal().map_err(|e| Error::io("encode block meta", &tmp, io::Error::other(e)))?;
+        let bytes = meta
+            .seal()
+            .map_err(|e| Error::io("encode block meta", &tmp, io::Error::other(e)))?;
         write_synced(&tmp.join(META_FILE), &bytes)?;
         sync_dir(&tmp)?;
 
@@ -153,6 +192,8 @@ impl BlockWriter {
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = File::create(path).map_err(|e| Error::io("create block file", path, e))?;
-    f.write_all(bytes).map_err(|e| Error::io("write block file", path, e))?;
-    f.sync_all().map_err(|e| Error::io("sync block file", path, e))
+    f.write_all(bytes)
+        .map_err(|e| Error::io("write block file", path, e))?;
+    f.sync_all()
+        .map_err(|e| Error::io("sync block file", path, e))
 }

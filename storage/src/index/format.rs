@@ -18,8 +18,13 @@ pub(crate) enum Section {
     Postings = 4,
 }
 
-pub(crate) const SECTIONS: [Section; 5] =
-    [Section::Symbols, Section::Series, Section::SeriesOffsets, Section::LabelIndex, Section::Postings];
+pub(crate) const SECTIONS: [Section; 5] = [
+    Section::Symbols,
+    Section::Series,
+    Section::SeriesOffsets,
+    Section::LabelIndex,
+    Section::Postings,
+];
 
 impl Section {
     pub(crate) fn name(self) -> &'static str {
@@ -76,7 +81,10 @@ impl<'a> Decoder<'a> {
     }
 
     pub(crate) fn err(&self, reason: &'static str) -> DecodeError {
-        DecodeError { offset: self.base + self.pos as u64, reason }
+        DecodeError {
+            offset: self.base + self.pos as u64,
+            reason,
+        }
     }
 
     pub(crate) fn pos(&self) -> usize {
@@ -110,7 +118,10 @@ impl<'a> Decoder<'a> {
     pub(crate) fn uvarint32(&mut self) -> Result<u32, DecodeError> {
         let at = self.pos;
         let v = self.uvarint()?;
-        u32::try_from(v).map_err(|_| DecodeError { offset: self.base + at as u64, reason: "value exceeds u32" })
+        u32::try_from(v).map_err(|_| DecodeError {
+            offset: self.base + at as u64,
+            reason: "value exceeds u32",
+        })
     }
 
     #[inline]
@@ -121,7 +132,9 @@ impl<'a> Decoder<'a> {
 
     pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len());
-        let Some(end) = end else { return Err(self.err("length past end of section")) };
+        let Some(end) = end else {
+            return Err(self.err("length past end of section"));
+        };
         let s = &self.buf[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -162,7 +175,13 @@ mod tests {
             assert_eq!(d.uvarint(), Ok(v));
         }
         assert!(d.is_empty());
-        assert_eq!(d.uvarint(), Err(DecodeError { offset: dst.len() as u64, reason: "truncated varint" }));
+        assert_eq!(
+            d.uvarint(),
+            Err(DecodeError {
+                offset: dst.len() as u64,
+                reason: "truncated varint"
+            })
+        );
     }
 
     #[test]
@@ -181,8 +200,14 @@ mod tests {
     #[test]
     fn overlong_varint_is_an_error() {
         let buf = [0xffu8; 11];
-        assert_eq!(Decoder::new(&buf, 10).uvarint().map_err(|e| e.reason), Err("varint overflows 64 bits"));
+        assert_eq!(
+            Decoder::new(&buf, 10).uvarint().map_err(|e| e.reason),
+            Err("varint overflows 64 bits")
+        );
         let big = [0x80, 0x80, 0x80, 0x80, 0x10];
-        assert_eq!(Decoder::new(&big, 0).uvarint32().map_err(|e| e.offset), Err(0));
+        assert_eq!(
+            Decoder::new(&big, 0).uvarint32().map_err(|e| e.offset),
+            Err(0)
+        );
     }
 }

@@ -52,8 +52,12 @@ impl ValuePlan {
     pub fn contains(&self, value: &str, regex: Option<&Regex>) -> bool {
         match self {
             ValuePlan::Literals(set) => set.binary_search_by(|s| s.as_str().cmp(value)).is_ok(),
-            ValuePlan::Prefix { prefix, non_empty_rest } => {
-                value.starts_with(prefix.as_str()) && (!non_empty_rest || value.len() > prefix.len())
+            ValuePlan::Prefix {
+                prefix,
+                non_empty_rest,
+            } => {
+                value.starts_with(prefix.as_str())
+                    && (!non_empty_rest || value.len() > prefix.len())
             }
             ValuePlan::Scan { .. } => regex.is_some_and(|r| r.is_match(value)),
         }
@@ -67,8 +71,14 @@ impl ValuePlan {
 
 /// Analyses a regex (as written in a matcher, unanchored source) into a [`ValuePlan`].
 pub fn analyze_regex(src: &str) -> ValuePlan {
-    let scan = ValuePlan::Scan { prefix: String::new() };
-    let Ok(hir) = regex_syntax::ParserBuilder::new().dot_matches_new_line(true).build().parse(src) else {
+    let scan = ValuePlan::Scan {
+        prefix: String::new(),
+    };
+    let Ok(hir) = regex_syntax::ParserBuilder::new()
+        .dot_matches_new_line(true)
+        .build()
+        .parse(src)
+    else {
         return scan;
     };
     if let Some(mut set) = literal_set(&hir) {
@@ -94,7 +104,10 @@ pub fn analyze_regex(src: &str) -> ValuePlan {
     }
     if let [last] = rest {
         if let Some(non_empty_rest) = any_string(last) {
-            return ValuePlan::Prefix { prefix, non_empty_rest };
+            return ValuePlan::Prefix {
+                prefix,
+                non_empty_rest,
+            };
         }
     }
     ValuePlan::Scan { prefix }
@@ -102,11 +115,15 @@ pub fn analyze_regex(src: &str) -> ValuePlan {
 
 /// `Some(false)` for `.*`, `Some(true)` for `.+` (dot matching newlines), `None` otherwise.
 fn any_string(h: &Hir) -> Option<bool> {
-    let HirKind::Repetition(rep) = h.kind() else { return None };
+    let HirKind::Repetition(rep) = h.kind() else {
+        return None;
+    };
     if rep.max.is_some() || rep.min > 1 {
         return None;
     }
-    let HirKind::Class(Class::Unicode(cls)) = rep.sub.kind() else { return None };
+    let HirKind::Class(Class::Unicode(cls)) = rep.sub.kind() else {
+        return None;
+    };
     let all = matches!(cls.ranges(), [r] if r.start() == '\0' && r.end() == char::MAX);
     all.then_some(rep.min == 1)
 }
@@ -117,11 +134,21 @@ fn literal_set(h: &Hir) -> Option<Vec<String>> {
         HirKind::Empty => Some(vec![String::new()]),
         HirKind::Literal(lit) => Some(vec![String::from_utf8(lit.0.to_vec()).ok()?]),
         HirKind::Class(Class::Unicode(cls)) => {
-            let n: u32 = cls.ranges().iter().map(|r| r.end() as u32 - r.start() as u32 + 1).sum();
+            let n: u32 = cls
+                .ranges()
+                .iter()
+                .map(|r| r.end() as u32 - r.start() as u32 + 1)
+                .sum();
             if n as usize > MAX_LITERALS {
                 return None;
             }
-            Some(cls.ranges().iter().flat_map(|r| r.start()..=r.end()).map(String::from).collect())
+            Some(
+                cls.ranges()
+                    .iter()
+                    .flat_map(|r| r.start()..=r.end())
+                    .map(String::from)
+                    .collect(),
+            )
         }
         HirKind::Class(Class::Bytes(_)) | HirKind::Look(_) => None,
         HirKind::Capture(c) => literal_set(&c.sub),
@@ -168,7 +195,11 @@ fn cross(a: &[String], b: &[String]) -> Option<Vec<String>> {
     if a.len().saturating_mul(b.len()) > MAX_LITERALS {
         return None;
     }
-    Some(a.iter().flat_map(|x| b.iter().map(move |y| format!("{x}{y}"))).collect())
+    Some(
+        a.iter()
+            .flat_map(|x| b.iter().map(move |y| format!("{x}{y}")))
+            .collect(),
+    )
 }
 
 /// The series ids that satisfy every matcher (Prometheus semantics, see the module doc).
@@ -176,8 +207,16 @@ pub fn select<S: PostingsSource + ?Sized>(src: &S, matchers: &[Matcher]) -> Resu
     let plans: Vec<ValuePlan> = matchers.iter().map(ValuePlan::for_matcher).collect();
     let mut acc: Option<Bitmap> = None;
     // Matchers that reject "" narrow the selection; do them first so an empty result stops early.
-    for (m, plan) in matchers.iter().zip(&plans).filter(|(m, _)| !m.matches_empty()) {
-        let sel = if is_negated(m) { union_not_in(src, m, plan)? } else { union_in(src, m, plan)? };
+    for (m, plan) in matchers
+        .iter()
+        .zip(&plans)
+        .filter(|(m, _)| !m.matches_empty())
+    {
+        let sel = if is_negated(m) {
+            union_not_in(src, m, plan)?
+        } else {
+            union_in(src, m, plan)?
+        };
         match &mut acc {
             None => acc = Some(sel),
             Some(a) => a.and_inplace(&sel),
@@ -191,11 +230,19 @@ pub fn select<S: PostingsSource + ?Sized>(src: &S, matchers: &[Matcher]) -> Resu
         None => src.all()?,
     };
     // Matchers that accept "" remove the series whose value they reject.
-    for (m, plan) in matchers.iter().zip(&plans).filter(|(m, _)| m.matches_empty()) {
+    for (m, plan) in matchers
+        .iter()
+        .zip(&plans)
+        .filter(|(m, _)| m.matches_empty())
+    {
         if !is_negated(m) && plan.accepts_everything() {
             continue;
         }
-        let rejected = if is_negated(m) { union_in(src, m, plan)? } else { union_not_in(src, m, plan)? };
+        let rejected = if is_negated(m) {
+            union_in(src, m, plan)?
+        } else {
+            union_not_in(src, m, plan)?
+        };
         acc.andnot_inplace(&rejected);
         if acc.is_empty() {
             break;
@@ -219,7 +266,10 @@ fn union_in<S: PostingsSource + ?Sized>(src: &S, m: &Matcher, plan: &ValuePlan) 
                 }
             }
         }
-        ValuePlan::Prefix { prefix, non_empty_rest } => {
+        ValuePlan::Prefix {
+            prefix,
+            non_empty_rest,
+        } => {
             let min_len = prefix.len() + usize::from(*non_empty_rest);
             src.for_each_value(&m.name, prefix, &mut |v| v.len() >= min_len, &mut |_, b| {
                 out.or_inplace(b);
@@ -228,17 +278,26 @@ fn union_in<S: PostingsSource + ?Sized>(src: &S, m: &Matcher, plan: &ValuePlan) 
         }
         ValuePlan::Scan { prefix } => {
             let re = m.regex();
-            src.for_each_value(&m.name, prefix, &mut |v| re.is_some_and(|r| r.is_match(v)), &mut |_, b| {
-                out.or_inplace(b);
-                ControlFlow::Continue(())
-            })?;
+            src.for_each_value(
+                &m.name,
+                prefix,
+                &mut |v| re.is_some_and(|r| r.is_match(v)),
+                &mut |_, b| {
+                    out.or_inplace(b);
+                    ControlFlow::Continue(())
+                },
+            )?;
         }
     }
     Ok(out)
 }
 
 /// Union of the postings of the values of `m.name` that are NOT in `plan`'s set.
-fn union_not_in<S: PostingsSource + ?Sized>(src: &S, m: &Matcher, plan: &ValuePlan) -> Result<Bitmap> {
+fn union_not_in<S: PostingsSource + ?Sized>(
+    src: &S,
+    m: &Matcher,
+    plan: &ValuePlan,
+) -> Result<Bitmap> {
     let mut out = Bitmap::new();
     let re = m.regex();
     src.for_each_value(&m.name, "", &mut |v| !plan.contains(v, re), &mut |_, b| {
@@ -249,9 +308,14 @@ fn union_not_in<S: PostingsSource + ?Sized>(src: &S, m: &Matcher, plan: &ValuePl
 }
 
 /// Sorted label names, restricted to names that a series in `filter` has when given.
-pub fn label_names<S: PostingsSource + ?Sized>(src: &S, filter: Option<&Bitmap>) -> Result<Vec<String>> {
+pub fn label_names<S: PostingsSource + ?Sized>(
+    src: &S,
+    filter: Option<&Bitmap>,
+) -> Result<Vec<String>> {
     let names = src.names()?;
-    let Some(filter) = filter else { return Ok(names) };
+    let Some(filter) = filter else {
+        return Ok(names);
+    };
     let mut out = Vec::new();
     for name in names {
         let mut found = false;
@@ -321,14 +385,57 @@ mod tests {
         check("[12]x", lits(&["1x", "2x"]));
         check("(?i)ab", lits(&["AB", "Ab", "aB", "ab"]));
         check("", lits(&[""]));
-        check(".*", ValuePlan::Prefix { prefix: String::new(), non_empty_rest: false });
-        check("foo.*", ValuePlan::Prefix { prefix: "foo".into(), non_empty_rest: false });
-        check("foo.+", ValuePlan::Prefix { prefix: "foo".into(), non_empty_rest: true });
-        check("foo[0-9]+", ValuePlan::Scan { prefix: "foo".into() });
-        check(".*foo", ValuePlan::Scan { prefix: String::new() });
-        check("a|b.*", ValuePlan::Scan { prefix: String::new() });
-        check("^a$", ValuePlan::Scan { prefix: String::new() });
-        check("[a-z]+", ValuePlan::Scan { prefix: String::new() });
+        check(
+            ".*",
+            ValuePlan::Prefix {
+                prefix: String::new(),
+                non_empty_rest: false,
+            },
+        );
+        check(
+            "foo.*",
+            ValuePlan::Prefix {
+                prefix: "foo".into(),
+                non_empty_rest: false,
+            },
+        );
+        check(
+            "foo.+",
+            ValuePlan::Prefix {
+                prefix: "foo".into(),
+                non_empty_rest: true,
+            },
+        );
+        check(
+            "foo[0-9]+",
+            ValuePlan::Scan {
+                prefix: "foo".into(),
+            },
+        );
+        check(
+            ".*foo",
+            ValuePlan::Scan {
+                prefix: String::new(),
+            },
+        );
+        check(
+            "a|b.*",
+            ValuePlan::Scan {
+                prefix: String::new(),
+            },
+        );
+        check(
+            "^a$",
+            ValuePlan::Scan {
+                prefix: String::new(),
+            },
+        );
+        check(
+            "[a-z]+",
+            ValuePlan::Scan {
+                prefix: String::new(),
+            },
+        );
     }
 
     #[test]

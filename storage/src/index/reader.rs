@@ -10,7 +10,8 @@ use crate::block::mmap::FileBytes;
 use crate::block::ChunkMeta;
 use crate::error::{Error, Result};
 use crate::index::format::{
-    read_u32, read_u64, DecodeError, Decoder, Section, HEADER_LEN, MAGIC, SECTIONS, TOC_ENTRY_LEN, TOC_LEN, VERSION,
+    read_u32, read_u64, DecodeError, Decoder, Section, HEADER_LEN, MAGIC, SECTIONS, TOC_ENTRY_LEN,
+    TOC_LEN, VERSION,
 };
 use crate::index::{IndexChunk, PostingsSource};
 use crate::labels::{Label, Labels};
@@ -57,19 +58,29 @@ impl IndexReader {
         r.read_header_and_toc()?;
         for s in SECTIONS {
             let (off, len) = r.sections[s as usize];
-            let want = read_u32(&r.data, r.toc_start() + s as usize * TOC_ENTRY_LEN + 16).unwrap_or(0);
+            let want =
+                read_u32(&r.data, r.toc_start() + s as usize * TOC_ENTRY_LEN + 16).unwrap_or(0);
             if crc32c::crc32c(&r.data[off..off + len]) != want {
-                return Err(r.corrupt(off as u64, format!("{} section checksum mismatch", s.name())));
+                return Err(r.corrupt(
+                    off as u64,
+                    format!("{} section checksum mismatch", s.name()),
+                ));
             }
         }
-        r.read_symbols().map_err(|e| r.decode_err(Section::Symbols, e))?;
+        r.read_symbols()
+            .map_err(|e| r.decode_err(Section::Symbols, e))?;
         let (_, len) = r.sections[Section::SeriesOffsets as usize];
         if len % 4 != 0 {
             let off = r.sections[Section::SeriesOffsets as usize].0;
-            return Err(r.corrupt(off as u64, "series offsets section length is not a multiple of 4".into()));
+            return Err(r.corrupt(
+                off as u64,
+                "series offsets section length is not a multiple of 4".into(),
+            ));
         }
-        r.num_series = u32::try_from(len / 4).map_err(|_| r.corrupt(0, "too many series".into()))?;
-        r.read_label_index().map_err(|e| r.decode_err(Section::LabelIndex, e))?;
+        r.num_series =
+            u32::try_from(len / 4).map_err(|_| r.corrupt(0, "too many series".into()))?;
+        r.read_label_index()
+            .map_err(|e| r.decode_err(Section::LabelIndex, e))?;
         Ok(r)
     }
 
@@ -78,7 +89,11 @@ impl IndexReader {
     }
 
     fn corrupt(&self, offset: u64, reason: String) -> Error {
-        Error::Corruption { path: self.path.clone(), offset, reason }
+        Error::Corruption {
+            path: self.path.clone(),
+            offset,
+            reason,
+        }
     }
 
     fn decode_err(&self, s: Section, e: DecodeError) -> Error {
@@ -110,9 +125,12 @@ impl IndexReader {
             let at = toc + s as usize * TOC_ENTRY_LEN;
             let off = read_u64(d, at).unwrap_or(u64::MAX);
             let len = read_u64(d, at + 8).unwrap_or(u64::MAX);
-            let end = off.checked_add(len).unwrap_or(u64::MAX);
+            let end = off.saturating_add(len);
             if off != expect || end > toc as u64 {
-                return Err(self.corrupt(at as u64, format!("{} section at {off}+{len} out of place", s.name())));
+                return Err(self.corrupt(
+                    at as u64,
+                    format!("{} section at {off}+{len} out of place", s.name()),
+                ));
             }
             self.sections[s as usize] = (off as usize, len as usize);
             expect = end;
@@ -165,7 +183,9 @@ impl IndexReader {
         let mut post_off = 0u64;
         for i in 0..n {
             let sym = d.uvarint32()?;
-            if u64::from(sym) >= nsyms || (i > 0 && names.last().is_some_and(|p: &NameEntry| p.sym >= sym)) {
+            if u64::from(sym) >= nsyms
+                || (i > 0 && names.last().is_some_and(|p: &NameEntry| p.sym >= sym))
+            {
                 return Err(d.err("bad label name symbol"));
             }
             let nv = d.uvarint()?;
@@ -184,7 +204,10 @@ impl IndexReader {
                 values.push((v as u32, post_off as u32));
                 post_off += len;
             }
-            names.push(NameEntry { sym, values: (first, values.len() as u32) });
+            names.push(NameEntry {
+                sym,
+                values: (first, values.len() as u32),
+            });
         }
         if !d.is_empty() {
             return Err(d.err("trailing bytes"));
@@ -221,10 +244,17 @@ impl IndexReader {
     /// The string of symbol `id`.
     pub fn symbol(&self, id: u32) -> Result<&str> {
         let (buf, base) = self.section(Section::Symbols);
-        let at = *self.symbols.get(id as usize).ok_or_else(|| self.corrupt(base, format!("unknown symbol {id}")))?;
+        let at = *self
+            .symbols
+            .get(id as usize)
+            .ok_or_else(|| self.corrupt(base, format!("unknown symbol {id}")))?;
         let mut d = Decoder::new(&buf[at as usize..], base + u64::from(at));
-        let s = d.uvarint32().and_then(|n| d.bytes(n as usize)).map_err(|e| self.decode_err(Section::Symbols, e))?;
-        std::str::from_utf8(s).map_err(|_| self.corrupt(base + u64::from(at), "symbol is not UTF-8".into()))
+        let s = d
+            .uvarint32()
+            .and_then(|n| d.bytes(n as usize))
+            .map_err(|e| self.decode_err(Section::Symbols, e))?;
+        std::str::from_utf8(s)
+            .map_err(|_| self.corrupt(base + u64::from(at), "symbol is not UTF-8".into()))
     }
 
     /// The first symbol id whose string is `>= s` (`num_symbols` if none).
@@ -247,8 +277,14 @@ impl IndexReader {
     }
 
     fn find_name(&self, name: &str) -> Result<Option<NameEntry>> {
-        let Some(sym) = self.find_symbol(name)? else { return Ok(None) };
-        Ok(self.names.binary_search_by_key(&sym, |n| n.sym).ok().map(|i| self.names[i]))
+        let Some(sym) = self.find_symbol(name)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .names
+            .binary_search_by_key(&sym, |n| n.sym)
+            .ok()
+            .map(|i| self.names[i]))
     }
 
     /// The postings bytes of value entry `j`.
@@ -271,7 +307,9 @@ impl IndexReader {
         let (buf, base) = self.section(Section::Series);
         let at = read_u32(self.section(Section::SeriesOffsets).0, ord as usize * 4)
             .ok_or_else(|| self.corrupt(base, format!("series ordinal {ord} out of range")))?;
-        let rest = buf.get(at as usize..).ok_or_else(|| self.corrupt(base, format!("series {ord} offset {at} out of range")))?;
+        let rest = buf
+            .get(at as usize..)
+            .ok_or_else(|| self.corrupt(base, format!("series {ord} offset {at} out of range")))?;
         Ok(Decoder::new(rest, base + u64::from(at)))
     }
 
@@ -279,16 +317,24 @@ impl IndexReader {
     pub fn series_labels(&self, ord: u32) -> Result<Labels> {
         let mut d = self.entry(ord)?;
         let mut refs = Vec::new();
-        self.decode_labels(&mut d, &mut refs).map_err(|e| self.decode_err(Section::Series, e))?;
+        self.decode_labels(&mut d, &mut refs)
+            .map_err(|e| self.decode_err(Section::Series, e))?;
         let mut v = Vec::with_capacity(refs.len());
         for (n, val) in refs {
-            v.push(Label { name: self.symbol(n)?.to_string(), value: self.symbol(val)?.to_string() });
+            v.push(Label {
+                name: self.symbol(n)?.to_string(),
+                value: self.symbol(val)?.to_string(),
+            });
         }
         Ok(Labels::from_sorted_unchecked(v))
     }
 
     /// Decodes a label list into `(name symbol, value symbol)` pairs, checking references.
-    fn decode_labels(&self, d: &mut Decoder<'_>, dst: &mut Vec<(u32, u32)>) -> Result<(), DecodeError> {
+    fn decode_labels(
+        &self,
+        d: &mut Decoder<'_>,
+        dst: &mut Vec<(u32, u32)>,
+    ) -> Result<(), DecodeError> {
         let n = d.uvarint()?;
         let mut prev: Option<u32> = None;
         for _ in 0..n {
@@ -297,7 +343,10 @@ impl IndexReader {
             if prev.is_some_and(|p| p >= name) || value as usize >= self.symbols.len() {
                 return Err(d.err("bad label reference"));
             }
-            let entry = self.names.get(name as usize).ok_or_else(|| d.err("bad label name reference"))?;
+            let entry = self
+                .names
+                .get(name as usize)
+                .ok_or_else(|| d.err("bad label name reference"))?;
             prev = Some(name);
             dst.push((entry.sym, value));
         }
@@ -309,13 +358,17 @@ impl IndexReader {
     pub fn series_chunks(&self, ord: u32, dst: &mut Vec<IndexChunk>) -> Result<u64> {
         let mut d = self.entry(ord)?;
         let mut scratch = Vec::new();
-        self.decode_labels(&mut d, &mut scratch).map_err(|e| self.decode_err(Section::Series, e))?;
+        self.decode_labels(&mut d, &mut scratch)
+            .map_err(|e| self.decode_err(Section::Series, e))?;
         decode_chunks(&mut d, dst).map_err(|e| self.decode_err(Section::Series, e))
     }
 
     /// Walks every series entry in order, checking labels, chunk metas and that the offsets
     /// table points at each entry; calls `visit(ord, chunks_off, chunks)` for each.
-    pub(crate) fn check_series(&self, mut visit: impl FnMut(u32, u64, &[IndexChunk]) -> Result<()>) -> Result<()> {
+    pub(crate) fn check_series(
+        &self,
+        mut visit: impl FnMut(u32, u64, &[IndexChunk]) -> Result<()>,
+    ) -> Result<()> {
         let (buf, base) = self.section(Section::Series);
         let offsets = self.section(Section::SeriesOffsets).0;
         let mut d = Decoder::new(buf, base);
@@ -323,12 +376,17 @@ impl IndexReader {
         for ord in 0..self.num_series {
             if read_u32(offsets, ord as usize * 4) != Some(d.pos() as u32) {
                 let at = self.sections[Section::SeriesOffsets as usize].0 + ord as usize * 4;
-                return Err(self.corrupt(at as u64, format!("series offsets section: wrong offset of series {ord}")));
+                return Err(self.corrupt(
+                    at as u64,
+                    format!("series offsets section: wrong offset of series {ord}"),
+                ));
             }
             refs.clear();
             chunks.clear();
-            self.decode_labels(&mut d, &mut refs).map_err(|e| self.decode_err(Section::Series, e))?;
-            let off = decode_chunks(&mut d, &mut chunks).map_err(|e| self.decode_err(Section::Series, e))?;
+            self.decode_labels(&mut d, &mut refs)
+                .map_err(|e| self.decode_err(Section::Series, e))?;
+            let off = decode_chunks(&mut d, &mut chunks)
+                .map_err(|e| self.decode_err(Section::Series, e))?;
             visit(ord, off, &chunks)?;
         }
         if !d.is_empty() {
@@ -354,7 +412,14 @@ fn decode_chunks(d: &mut Decoder<'_>, dst: &mut Vec<IndexChunk>) -> Result<u64, 
         let max_t = min_t.wrapping_add(d.uvarint()? as i64);
         let count = d.uvarint32()?;
         let len = d.uvarint32()?;
-        dst.push(IndexChunk { meta: ChunkMeta { min_t, max_t, count }, len });
+        dst.push(IndexChunk {
+            meta: ChunkMeta {
+                min_t,
+                max_t,
+                count,
+            },
+            len,
+        });
         prev_max = Some(max_t);
     }
     Ok(off)
@@ -366,12 +431,19 @@ impl PostingsSource for IndexReader {
     }
 
     fn names(&self) -> Result<Vec<String>> {
-        self.names.iter().map(|n| self.symbol(n.sym).map(str::to_string)).collect()
+        self.names
+            .iter()
+            .map(|n| self.symbol(n.sym).map(str::to_string))
+            .collect()
     }
 
     fn postings(&self, name: &str, value: &str) -> Result<Option<Bitmap>> {
-        let Some(entry) = self.find_name(name)? else { return Ok(None) };
-        let Some(sym) = self.find_symbol(value)? else { return Ok(None) };
+        let Some(entry) = self.find_name(name)? else {
+            return Ok(None);
+        };
+        let Some(sym) = self.find_symbol(value)? else {
+            return Ok(None);
+        };
         let vals = &self.values[entry.values.0 as usize..entry.values.1 as usize];
         Ok(vals
             .binary_search_by_key(&sym, |v| v.0)
@@ -386,10 +458,16 @@ impl PostingsSource for IndexReader {
         want: &mut dyn FnMut(&str) -> bool,
         visit: &mut dyn FnMut(&str, &Bitmap) -> ControlFlow<()>,
     ) -> Result<()> {
-        let Some(entry) = self.find_name(name)? else { return Ok(()) };
+        let Some(entry) = self.find_name(name)? else {
+            return Ok(());
+        };
         let (a, b) = (entry.values.0 as usize, entry.values.1 as usize);
         // Symbol ids follow byte order, so the values with `prefix` are one contiguous run.
-        let start = if prefix.is_empty() { 0 } else { self.lower_bound(prefix)? };
+        let start = if prefix.is_empty() {
+            0
+        } else {
+            self.lower_bound(prefix)?
+        };
         let first = a + self.values[a..b].partition_point(|v| v.0 < start);
         for j in first..b {
             let v = self.symbol(self.values[j].0)?;

@@ -31,7 +31,8 @@ impl Symbols {
         if let Some(&id) = self.ids.get(s) {
             return id;
         }
-        let id = u32::try_from(self.strings.len()).unwrap_or_else(|_| unreachable!("BUG: more than 2^32 symbols"));
+        let id = u32::try_from(self.strings.len())
+            .unwrap_or_else(|_| unreachable!("BUG: more than 2^32 symbols"));
         let owned: Arc<str> = Arc::from(s);
         self.bytes += s.len();
         self.strings.push(Arc::clone(&owned));
@@ -62,7 +63,10 @@ impl Symbols {
     pub fn resolve_labels(&self, refs: &[(u32, u32)]) -> Option<Labels> {
         let mut v = Vec::with_capacity(refs.len());
         for &(n, val) in refs {
-            v.push(Label { name: self.resolve(n)?.to_string(), value: self.resolve(val)?.to_string() });
+            v.push(Label {
+                name: self.resolve(n)?.to_string(),
+                value: self.resolve(val)?.to_string(),
+            });
         }
         Some(Labels::from_sorted_unchecked(v))
     }

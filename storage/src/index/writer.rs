@@ -7,7 +7,9 @@ use std::io;
 use croaring::{Bitmap, Portable};
 
 use crate::block::ChunkMeta;
-use crate::index::format::{put_uvarint, put_varint, Section, HEADER_LEN, MAGIC, SECTIONS, TOC_LEN, VERSION};
+use crate::index::format::{
+    put_uvarint, put_varint, Section, HEADER_LEN, MAGIC, SECTIONS, TOC_LEN, VERSION,
+};
 use crate::labels::Labels;
 
 /// One chunk of a series as the index records it: its metadata and its length in `chunks`.
@@ -71,18 +73,29 @@ impl IndexBuilder {
     /// Adds the next series: `labels` must sort strictly after the previous series' labels;
     /// `chunks` are time-ordered and stored contiguously from `chunks_off` in the chunks file.
     /// Returns the series ordinal.
-    pub fn add_series(&mut self, labels: &Labels, chunks_off: u64, chunks: &[IndexChunk]) -> io::Result<u32> {
+    pub fn add_series(
+        &mut self,
+        labels: &Labels,
+        chunks_off: u64,
+        chunks: &[IndexChunk],
+    ) -> io::Result<u32> {
         if self.last.as_ref().is_some_and(|last| labels <= last) {
-            return Err(invalid(format!("series {labels} is not after the previous series")));
+            return Err(invalid(format!(
+                "series {labels} is not after the previous series"
+            )));
         }
         let mut prev_max = i64::MIN;
         for c in chunks {
             if c.meta.max_t < c.meta.min_t || c.meta.min_t < prev_max {
-                return Err(invalid(format!("chunk [{}, {}] of {labels} is not time-ordered", c.meta.min_t, c.meta.max_t)));
+                return Err(invalid(format!(
+                    "chunk [{}, {}] of {labels} is not time-ordered",
+                    c.meta.min_t, c.meta.max_t
+                )));
             }
             prev_max = c.meta.max_t;
         }
-        let ord = u32::try_from(self.series.len()).map_err(|_| invalid("more than 2^32 series".into()))?;
+        let ord = u32::try_from(self.series.len())
+            .map_err(|_| invalid("more than 2^32 series".into()))?;
         for l in labels {
             let n = self.intern(&l.name);
             let v = self.intern(&l.value);
@@ -125,8 +138,11 @@ impl IndexBuilder {
             sym[tmp as usize] = rank as u32;
         }
         // Label names sorted by symbol; a series refers to a name by its ordinal here.
-        let mut postings: Vec<((u32, u32), Bitmap)> =
-            self.postings.into_iter().map(|((n, v), b)| ((sym[n as usize], sym[v as usize]), b)).collect();
+        let mut postings: Vec<((u32, u32), Bitmap)> = self
+            .postings
+            .into_iter()
+            .map(|((n, v), b)| ((sym[n as usize], sym[v as usize]), b))
+            .collect();
         postings.sort_unstable_by_key(|(k, _)| *k);
         let mut name_syms: Vec<u32> = postings.iter().map(|((n, _), _)| *n).collect();
         name_syms.dedup();
@@ -160,12 +176,16 @@ impl IndexBuilder {
         let mut offsets = Vec::with_capacity(self.series.len());
         let (mut p0, mut c0) = (0usize, 0usize);
         for s in &self.series {
-            let rel = u32::try_from(dst.len() - s0).map_err(|_| invalid("series section exceeds 4 GiB".into()))?;
+            let rel = u32::try_from(dst.len() - s0)
+                .map_err(|_| invalid("series section exceeds 4 GiB".into()))?;
             offsets.push(rel);
             let pairs = &self.pairs[p0..s.pairs_end as usize];
             put_uvarint(dst, pairs.len() as u64);
             for &(n, v) in pairs {
-                put_uvarint(dst, u64::from(name_ord.get(&sym[n as usize]).copied().unwrap_or(0)));
+                put_uvarint(
+                    dst,
+                    u64::from(name_ord.get(&sym[n as usize]).copied().unwrap_or(0)),
+                );
                 put_uvarint(dst, u64::from(sym[v as usize]));
             }
             let chunks = &self.chunks[c0..s.chunks_end as usize];
@@ -189,7 +209,10 @@ impl IndexBuilder {
         let mut i = 0;
         while i < postings.len() {
             let name = postings[i].0 .0;
-            let n = postings[i..].iter().take_while(|((nn, _), _)| *nn == name).count();
+            let n = postings[i..]
+                .iter()
+                .take_while(|((nn, _), _)| *nn == name)
+                .count();
             put_uvarint(dst, u64::from(name));
             put_uvarint(dst, n as u64);
             let mut prev_v = 0u32;
@@ -231,7 +254,11 @@ impl IndexBuilder {
 
 /// The TOC entry of the section that spans `dst[s0..]` (offsets relative to `start`).
 fn section(dst: &[u8], start: usize, s0: usize) -> (u64, u64, u32) {
-    ((s0 - start) as u64, (dst.len() - s0) as u64, crc32c::crc32c(&dst[s0..]))
+    (
+        (s0 - start) as u64,
+        (dst.len() - s0) as u64,
+        crc32c::crc32c(&dst[s0..]),
+    )
 }
 
 /// Chunk metas of one series: count, base offset, then per chunk the start (delta from the
