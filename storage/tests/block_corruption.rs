@@ -149,7 +149,7 @@ fn each_index_section_reports_its_own_offset() {
     let path = dir.join(INDEX_FILE);
     let index = fs::read(&path).unwrap();
     let sections = index_sections(&index);
-    assert_eq!(sections[0].0, 8);
+    assert_eq!(sections[0].0, 20);
     let names = [
         "symbols",
         "series",

@@ -13,6 +13,9 @@ use eddy_storage::{Error, Labels, MatchOp, Matcher};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+/// Start of the test block: real Unix-ms timestamps, so varint sizes are realistic.
+const T0: i64 = 1_700_000_000_000;
+
 type Series = (Labels, Vec<(ChunkMeta, Vec<u8>)>);
 
 /// Series shaped like Flink task metrics: a few metric names × hosts × task managers × subtasks.
@@ -38,7 +41,7 @@ fn flink_series(rng: &mut SmallRng, n: usize) -> Vec<Series> {
                 ),
             ]);
             let mut chunks = Vec::new();
-            let mut t = rng.gen_range(0..1000i64);
+            let mut t = T0 + rng.gen_range(0..15_000i64);
             for _ in 0..rng.gen_range(0..4) {
                 let count = rng.gen_range(1..240u32);
                 let max_t = t + i64::from(count - 1) * 15_000;
@@ -61,11 +64,11 @@ fn flink_series(rng: &mut SmallRng, n: usize) -> Vec<Series> {
     out
 }
 
-fn write_block(dir: &std::path::Path, series: &[Series]) -> std::path::PathBuf {
+fn write_block(dir: &std::path::Path, min_t: i64, series: &[Series]) -> std::path::PathBuf {
     let mut w = BlockWriter::new(
         dir,
         BlockId::new(1_700_000_000_000, 5),
-        -1000,
+        min_t,
         i64::MAX / 2,
         1,
         vec![],
@@ -84,7 +87,7 @@ fn round_trip_thousands_of_series() {
     let mut rng = SmallRng::seed_from_u64(1);
     let series = flink_series(&mut rng, 5000);
     let dir = tempfile::tempdir().unwrap();
-    let path = write_block(dir.path(), &series);
+    let path = write_block(dir.path(), T0, &series);
     assert_eq!(path, dir.path().join("01HF7YAT000000000000000005"));
     assert!(!dir.path().join("01HF7YAT000000000000000005.tmp").exists());
     let b = Block::open(&path).unwrap();
@@ -177,6 +180,12 @@ fn round_trip_thousands_of_series() {
         index_bytes as f64 / series.len() as f64,
         std::fs::metadata(path.join(META_FILE)).unwrap().len()
     );
+    for (name, bytes) in b.index().section_sizes() {
+        eprintln!(
+            "  {name}: {bytes} B ({:.1} B/series)",
+            bytes as f64 / series.len() as f64
+        );
+    }
     assert!(
         index_bytes < 80 * series.len() as u64,
         "index too big: {index_bytes} bytes"
@@ -186,7 +195,7 @@ fn round_trip_thousands_of_series() {
 #[test]
 fn empty_block_and_series_without_chunks() {
     let dir = tempfile::tempdir().unwrap();
-    let empty = Block::open(&write_block(dir.path(), &[])).unwrap();
+    let empty = Block::open(&write_block(dir.path(), 0, &[])).unwrap();
     assert_eq!(empty.meta().stats.num_series, 0);
     assert!(empty.select(&[]).unwrap().is_empty());
     assert_eq!(empty.label_names(None).unwrap(), Vec::<String>::new());
@@ -207,7 +216,7 @@ fn empty_block_and_series_without_chunks() {
         ),
         (Labels::from_pairs([("a", "3")]), vec![]),
     ];
-    let b = Block::open(&write_block(dir.path(), &series)).unwrap();
+    let b = Block::open(&write_block(dir.path(), -1000, &series)).unwrap();
     assert_eq!(b.series_chunks(0).unwrap().count(), 0);
     assert_eq!(
         b.series_chunks(1).unwrap().collect::<Vec<_>>(),

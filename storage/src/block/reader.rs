@@ -23,6 +23,12 @@ pub struct Block {
     chunks: FileBytes,
 }
 
+// Blocks are shared between query threads.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Block>();
+};
+
 impl Block {
     /// Opens the block in `dir`, verifying `meta.json`, every index section, every series'
     /// chunk checksum and both whole-file checksums. A failed check is `Error::Corruption`

@@ -41,6 +41,8 @@ pub struct IndexReader {
     /// `(value symbol, postings offset)` of every pair, grouped by name, plus an end sentinel.
     values: Vec<(u32, u32)>,
     num_series: u32,
+    /// Chunk times are stored relative to this (the block's `min_t`).
+    base_t: i64,
 }
 
 impl IndexReader {
@@ -54,6 +56,7 @@ impl IndexReader {
             names: Vec::new(),
             values: Vec::new(),
             num_series: 0,
+            base_t: 0,
         };
         r.read_header_and_toc()?;
         for s in SECTIONS {
@@ -115,6 +118,10 @@ impl IndexReader {
             return Err(self.corrupt(5, "nonzero reserved header bytes".into()));
         }
         let toc = self.toc_start();
+        if read_u32(d, 16) != Some(crc32c::crc32c(&d[..16])) {
+            return Err(self.corrupt(0, "header checksum mismatch".into()));
+        }
+        self.base_t = read_u64(d, 8).unwrap_or(0) as i64;
         let want = read_u32(d, toc + TOC_LEN - 4).unwrap_or(0);
         if crc32c::crc32c(&d[toc..toc + TOC_LEN - 4]) != want {
             return Err(self.corrupt(toc as u64, "table of contents checksum mismatch".into()));
@@ -234,6 +241,11 @@ impl IndexReader {
     /// The whole index file.
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.data
+    }
+
+    /// `(section name, byte length)` of each section in file order, for size reports.
+    pub fn section_sizes(&self) -> [(&'static str, u64); 5] {
+        SECTIONS.map(|s| (s.name(), self.sections[s as usize].1 as u64))
     }
 
     /// Byte length of the index file.
@@ -360,7 +372,7 @@ impl IndexReader {
         let mut scratch = Vec::new();
         self.decode_labels(&mut d, &mut scratch)
             .map_err(|e| self.decode_err(Section::Series, e))?;
-        decode_chunks(&mut d, dst).map_err(|e| self.decode_err(Section::Series, e))
+        decode_chunks(&mut d, self.base_t, dst).map_err(|e| self.decode_err(Section::Series, e))
     }
 
     /// Walks every series entry in order, checking labels, chunk metas and that the offsets
@@ -385,7 +397,7 @@ impl IndexReader {
             chunks.clear();
             self.decode_labels(&mut d, &mut refs)
                 .map_err(|e| self.decode_err(Section::Series, e))?;
-            let off = decode_chunks(&mut d, &mut chunks)
+            let off = decode_chunks(&mut d, self.base_t, &mut chunks)
                 .map_err(|e| self.decode_err(Section::Series, e))?;
             visit(ord, off, &chunks)?;
         }
@@ -397,18 +409,19 @@ impl IndexReader {
 }
 
 /// Decodes the chunk metas of one series entry (see `writer::encode_chunks`).
-fn decode_chunks(d: &mut Decoder<'_>, dst: &mut Vec<IndexChunk>) -> Result<u64, DecodeError> {
+fn decode_chunks(
+    d: &mut Decoder<'_>,
+    base_t: i64,
+    dst: &mut Vec<IndexChunk>,
+) -> Result<u64, DecodeError> {
     let n = d.uvarint()?;
     if n == 0 {
         return Ok(0);
     }
     let off = d.uvarint()?;
-    let mut prev_max: Option<i64> = None;
+    let mut prev = base_t;
     for _ in 0..n {
-        let min_t = match prev_max {
-            None => d.varint()?,
-            Some(p) => p.wrapping_add(d.varint()?),
-        };
+        let min_t = prev.wrapping_add(d.varint()?);
         let max_t = min_t.wrapping_add(d.uvarint()? as i64);
         let count = d.uvarint32()?;
         let len = d.uvarint32()?;
@@ -420,7 +433,7 @@ fn decode_chunks(d: &mut Decoder<'_>, dst: &mut Vec<IndexChunk>) -> Result<u64, 
             },
             len,
         });
-        prev_max = Some(max_t);
+        prev = max_t;
     }
     Ok(off)
 }
