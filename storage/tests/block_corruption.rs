@@ -8,7 +8,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use eddy_storage::block::{
-    open_blocks, Block, BlockId, BlockWriter, ChunkMeta, CHUNKS_FILE, INDEX_FILE, META_FILE,
+    open_blocks, Block, BlockId, BlockMeta, BlockWriter, ChunkMeta, CHUNKS_FILE, INDEX_FILE,
+    META_FILE,
 };
 use eddy_storage::{Error, Labels, Matcher};
 
@@ -275,4 +276,64 @@ fn open_blocks_quarantines_and_cleans_up() {
     // A missing directory is simply empty.
     let (blocks, quarantined) = open_blocks(&root.join("absent")).unwrap();
     assert!(blocks.is_empty() && quarantined.is_empty());
+}
+
+/// Rewrites every checksum that covers the index so a damaged postings list passes them all.
+fn forge_checksums(dir: &Path, index: &mut [u8]) {
+    let toc = index.len() - 104;
+    for (i, (off, len)) in index_sections(index).into_iter().enumerate() {
+        let crc = crc32c::crc32c(&index[off..off + len]);
+        index[toc + i * 20 + 16..toc + i * 20 + 20].copy_from_slice(&crc.to_le_bytes());
+    }
+    let crc = crc32c::crc32c(&index[toc..toc + 100]);
+    index[toc + 100..].copy_from_slice(&crc.to_le_bytes());
+    fs::write(dir.join(INDEX_FILE), &*index).unwrap();
+    let mut meta: BlockMeta =
+        serde_json::from_slice(&fs::read(dir.join(META_FILE)).unwrap()).unwrap();
+    meta.files
+        .iter_mut()
+        .find(|f| f.name == INDEX_FILE)
+        .unwrap()
+        .crc32c = crc32c::crc32c(index);
+    meta.checksum = 0;
+    let json = |m: &BlockMeta| {
+        let mut v = serde_json::to_vec_pretty(m).unwrap();
+        v.push(b'\n');
+        v
+    };
+    meta.checksum = crc32c::crc32c(&json(&meta));
+    fs::write(dir.join(META_FILE), json(&meta)).unwrap();
+}
+
+#[test]
+fn invalid_postings_with_matching_checksums_are_rejected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = small_block(tmp.path(), BlockId::new(5, 9));
+    let orig = fs::read(dir.join(INDEX_FILE)).unwrap();
+    let (post_off, _) = index_sections(&orig)[4];
+    // Byte 0 of a portable bitmap is its cookie; byte 4 starts the container count/keys.
+    for (delta, reason) in [
+        (0, "postings section: invalid bitmap"),
+        (4, "postings section: invalid bitmap"),
+    ] {
+        let mut index = orig.clone();
+        index[post_off + delta] ^= 0x01;
+        forge_checksums(&dir, &mut index);
+        match Block::open(&dir) {
+            Err(Error::Corruption {
+                path,
+                offset,
+                reason: r,
+            }) => {
+                assert_eq!(path, dir.join(INDEX_FILE));
+                assert_eq!(offset, post_off as u64);
+                assert_eq!(r, reason);
+            }
+            other => panic!("byte {delta}: want corruption, got {other:?}"),
+        }
+    }
+    // With the original bytes and honest checksums the block opens again.
+    let mut index = orig.clone();
+    forge_checksums(&dir, &mut index);
+    Block::open(&dir).unwrap();
 }

@@ -100,6 +100,11 @@ impl Block {
         &self.index
     }
 
+    /// Number of series; ordinals are `0..num_series()`, in label order.
+    pub fn num_series(&self) -> u32 {
+        self.index.num_series()
+    }
+
     /// Ordinals of the series that match every matcher; ordinals follow label order.
     pub fn select(&self, matchers: &[Matcher]) -> Result<Bitmap> {
         index::select(&self.index, matchers)

@@ -84,6 +84,7 @@ impl IndexReader {
             u32::try_from(len / 4).map_err(|_| r.corrupt(0, "too many series".into()))?;
         r.read_label_index()
             .map_err(|e| r.decode_err(Section::LabelIndex, e))?;
+        r.check_postings()?;
         Ok(r)
     }
 
@@ -228,6 +229,31 @@ impl IndexReader {
         Ok(())
     }
 
+    /// Fully decodes every postings list once, so that the zero-copy views made later are
+    /// sound even if a damaged file slipped past its CRC: each list must be a valid portable
+    /// bitmap of exactly its stored length, holding only ordinals below `num_series`.
+    fn check_postings(&self) -> Result<()> {
+        let base = self.sections[Section::Postings as usize].0 as u64;
+        for j in 0..self.values.len().saturating_sub(1) {
+            let bytes = self.postings_bytes(j);
+            let bad = |reason: &str| {
+                self.corrupt(
+                    base + u64::from(self.values[j].1),
+                    format!("postings section: {reason}"),
+                )
+            };
+            let b =
+                Bitmap::try_deserialize::<Portable>(bytes).ok_or_else(|| bad("invalid bitmap"))?;
+            if b.get_serialized_size_in_bytes::<Portable>() != bytes.len() {
+                return Err(bad("bitmap length mismatch"));
+            }
+            if b.is_empty() || b.maximum().is_some_and(|m| m >= self.num_series) {
+                return Err(bad("bitmap holds no series or an unknown series"));
+            }
+        }
+        Ok(())
+    }
+
     /// Number of series (ordinals are `0..num_series`).
     pub fn num_series(&self) -> u32 {
         self.num_series
@@ -307,11 +333,11 @@ impl IndexReader {
     }
 
     fn postings_view(&self, j: usize) -> BitmapView<'_> {
-        // SAFETY: `BitmapView::deserialize` requires bytes produced by the Portable serializer.
-        // These bytes were written by `IndexBuilder::finish` with `serialize_into_vec::<Portable>`
-        // and `open` verified the CRC32C of the whole postings section and that each range lies
-        // inside it, so they are the serializer's output unless a corruption also matched the
-        // checksum. The view borrows `self`, so the mapping outlives it.
+        // SAFETY: `BitmapView::deserialize` requires a valid Portable serialization. `open`
+        // verified the postings section's CRC32C, that each range lies inside it, and
+        // (`check_postings`) that each range fully decodes with croaring's bounds-checked,
+        // validating deserializer to a bitmap of exactly that many bytes. The bytes are
+        // immutable (see `block::mmap`), and the view borrows `self`, so the mapping outlives it.
         unsafe { BitmapView::deserialize::<Portable>(self.postings_bytes(j)) }
     }
 
