@@ -23,6 +23,12 @@ pub struct Block {
     chunks: FileBytes,
 }
 
+// Blocks are shared between query threads.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Block>();
+};
+
 impl Block {
     /// Opens the block in `dir`, verifying `meta.json`, every index section, every series'
     /// chunk checksum and both whole-file checksums. A failed check is `Error::Corruption`
@@ -92,6 +98,11 @@ impl Block {
     /// The block's index (sizes, symbols, postings).
     pub fn index(&self) -> &IndexReader {
         &self.index
+    }
+
+    /// Number of series; ordinals are `0..num_series()`, in label order.
+    pub fn num_series(&self) -> u32 {
+        self.index.num_series()
     }
 
     /// Ordinals of the series that match every matcher; ordinals follow label order.

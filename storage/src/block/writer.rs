@@ -63,7 +63,7 @@ impl BlockWriter {
             chunks: BufWriter::with_capacity(1 << 20, file),
             chunks_len: 0,
             chunks_crc: 0,
-            index: IndexBuilder::new(),
+            index: IndexBuilder::new(min_t),
             scratch: Vec::new(),
         };
         let mut header = [0u8; CHUNKS_HEADER_LEN];

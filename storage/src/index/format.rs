@@ -5,8 +5,8 @@
 pub(crate) const MAGIC: [u8; 4] = *b"EDIX";
 /// Index format version written by this code.
 pub(crate) const VERSION: u8 = 1;
-/// Magic, version byte, three zero bytes.
-pub(crate) const HEADER_LEN: usize = 8;
+/// Magic, version byte, three zero bytes, base time (i64 LE), CRC32C of those 16 bytes.
+pub(crate) const HEADER_LEN: usize = 20;
 
 /// The sections, in file order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

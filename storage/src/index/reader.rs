@@ -41,6 +41,8 @@ pub struct IndexReader {
     /// `(value symbol, postings offset)` of every pair, grouped by name, plus an end sentinel.
     values: Vec<(u32, u32)>,
     num_series: u32,
+    /// Chunk times are stored relative to this (the block's `min_t`).
+    base_t: i64,
 }
 
 impl IndexReader {
@@ -54,6 +56,7 @@ impl IndexReader {
             names: Vec::new(),
             values: Vec::new(),
             num_series: 0,
+            base_t: 0,
         };
         r.read_header_and_toc()?;
         for s in SECTIONS {
@@ -81,6 +84,7 @@ impl IndexReader {
             u32::try_from(len / 4).map_err(|_| r.corrupt(0, "too many series".into()))?;
         r.read_label_index()
             .map_err(|e| r.decode_err(Section::LabelIndex, e))?;
+        r.check_postings()?;
         Ok(r)
     }
 
@@ -115,6 +119,10 @@ impl IndexReader {
             return Err(self.corrupt(5, "nonzero reserved header bytes".into()));
         }
         let toc = self.toc_start();
+        if read_u32(d, 16) != Some(crc32c::crc32c(&d[..16])) {
+            return Err(self.corrupt(0, "header checksum mismatch".into()));
+        }
+        self.base_t = read_u64(d, 8).unwrap_or(0) as i64;
         let want = read_u32(d, toc + TOC_LEN - 4).unwrap_or(0);
         if crc32c::crc32c(&d[toc..toc + TOC_LEN - 4]) != want {
             return Err(self.corrupt(toc as u64, "table of contents checksum mismatch".into()));
@@ -125,7 +133,7 @@ impl IndexReader {
             let at = toc + s as usize * TOC_ENTRY_LEN;
             let off = read_u64(d, at).unwrap_or(u64::MAX);
             let len = read_u64(d, at + 8).unwrap_or(u64::MAX);
-            let end = off.checked_add(len).unwrap_or(u64::MAX);
+            let end = off.saturating_add(len);
             if off != expect || end > toc as u64 {
                 return Err(self.corrupt(
                     at as u64,
@@ -221,6 +229,31 @@ impl IndexReader {
         Ok(())
     }
 
+    /// Fully decodes every postings list once, so that the zero-copy views made later are
+    /// sound even if a damaged file slipped past its CRC: each list must be a valid portable
+    /// bitmap of exactly its stored length, holding only ordinals below `num_series`.
+    fn check_postings(&self) -> Result<()> {
+        let base = self.sections[Section::Postings as usize].0 as u64;
+        for j in 0..self.values.len().saturating_sub(1) {
+            let bytes = self.postings_bytes(j);
+            let bad = |reason: &str| {
+                self.corrupt(
+                    base + u64::from(self.values[j].1),
+                    format!("postings section: {reason}"),
+                )
+            };
+            let b =
+                Bitmap::try_deserialize::<Portable>(bytes).ok_or_else(|| bad("invalid bitmap"))?;
+            if b.get_serialized_size_in_bytes::<Portable>() != bytes.len() {
+                return Err(bad("bitmap length mismatch"));
+            }
+            if b.is_empty() || b.maximum().is_some_and(|m| m >= self.num_series) {
+                return Err(bad("bitmap holds no series or an unknown series"));
+            }
+        }
+        Ok(())
+    }
+
     /// Number of series (ordinals are `0..num_series`).
     pub fn num_series(&self) -> u32 {
         self.num_series
@@ -234,6 +267,11 @@ impl IndexReader {
     /// The whole index file.
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.data
+    }
+
+    /// `(section name, byte length)` of each section in file order, for size reports.
+    pub fn section_sizes(&self) -> [(&'static str, u64); 5] {
+        SECTIONS.map(|s| (s.name(), self.sections[s as usize].1 as u64))
     }
 
     /// Byte length of the index file.
@@ -295,11 +333,11 @@ impl IndexReader {
     }
 
     fn postings_view(&self, j: usize) -> BitmapView<'_> {
-        // SAFETY: `BitmapView::deserialize` requires bytes produced by the Portable serializer.
-        // These bytes were written by `IndexBuilder::finish` with `serialize_into_vec::<Portable>`
-        // and `open` verified the CRC32C of the whole postings section and that each range lies
-        // inside it, so they are the serializer's output unless a corruption also matched the
-        // checksum. The view borrows `self`, so the mapping outlives it.
+        // SAFETY: `BitmapView::deserialize` requires a valid Portable serialization. `open`
+        // verified the postings section's CRC32C, that each range lies inside it, and
+        // (`check_postings`) that each range fully decodes with croaring's bounds-checked,
+        // validating deserializer to a bitmap of exactly that many bytes. The bytes are
+        // immutable (see `block::mmap`), and the view borrows `self`, so the mapping outlives it.
         unsafe { BitmapView::deserialize::<Portable>(self.postings_bytes(j)) }
     }
 
@@ -360,7 +398,7 @@ impl IndexReader {
         let mut scratch = Vec::new();
         self.decode_labels(&mut d, &mut scratch)
             .map_err(|e| self.decode_err(Section::Series, e))?;
-        decode_chunks(&mut d, dst).map_err(|e| self.decode_err(Section::Series, e))
+        decode_chunks(&mut d, self.base_t, dst).map_err(|e| self.decode_err(Section::Series, e))
     }
 
     /// Walks every series entry in order, checking labels, chunk metas and that the offsets
@@ -385,7 +423,7 @@ impl IndexReader {
             chunks.clear();
             self.decode_labels(&mut d, &mut refs)
                 .map_err(|e| self.decode_err(Section::Series, e))?;
-            let off = decode_chunks(&mut d, &mut chunks)
+            let off = decode_chunks(&mut d, self.base_t, &mut chunks)
                 .map_err(|e| self.decode_err(Section::Series, e))?;
             visit(ord, off, &chunks)?;
         }
@@ -397,18 +435,19 @@ impl IndexReader {
 }
 
 /// Decodes the chunk metas of one series entry (see `writer::encode_chunks`).
-fn decode_chunks(d: &mut Decoder<'_>, dst: &mut Vec<IndexChunk>) -> Result<u64, DecodeError> {
+fn decode_chunks(
+    d: &mut Decoder<'_>,
+    base_t: i64,
+    dst: &mut Vec<IndexChunk>,
+) -> Result<u64, DecodeError> {
     let n = d.uvarint()?;
     if n == 0 {
         return Ok(0);
     }
     let off = d.uvarint()?;
-    let mut prev_max: Option<i64> = None;
+    let mut prev = base_t;
     for _ in 0..n {
-        let min_t = match prev_max {
-            None => d.varint()?,
-            Some(p) => p.wrapping_add(d.varint()?),
-        };
+        let min_t = prev.wrapping_add(d.varint()?);
         let max_t = min_t.wrapping_add(d.uvarint()? as i64);
         let count = d.uvarint32()?;
         let len = d.uvarint32()?;
@@ -420,7 +459,7 @@ fn decode_chunks(d: &mut Decoder<'_>, dst: &mut Vec<IndexChunk>) -> Result<u64, 
             },
             len,
         });
-        prev_max = Some(max_t);
+        prev = max_t;
     }
     Ok(off)
 }

@@ -62,12 +62,17 @@ pub struct IndexBuilder {
     chunks: Vec<IndexChunk>,
     postings: HashMap<(u32, u32), Bitmap>,
     last: Option<Labels>,
+    base_t: i64,
 }
 
 impl IndexBuilder {
-    /// An empty builder.
-    pub fn new() -> Self {
-        Self::default()
+    /// An empty builder whose chunk times are stored relative to `base_t` (the block's
+    /// `min_t`), so that a first chunk costs a short varint instead of a 6-byte timestamp.
+    pub fn new(base_t: i64) -> Self {
+        IndexBuilder {
+            base_t,
+            ..Self::default()
+        }
     }
 
     /// Adds the next series: `labels` must sort strictly after the previous series' labels;
@@ -153,6 +158,9 @@ impl IndexBuilder {
 
         dst.extend_from_slice(&MAGIC);
         dst.extend_from_slice(&[VERSION, 0, 0, 0]);
+        dst.extend_from_slice(&self.base_t.to_le_bytes());
+        let crc = crc32c::crc32c(&dst[start..]);
+        dst.extend_from_slice(&crc.to_le_bytes());
         let mut toc = [(0u64, 0u64, 0u32); 5];
         let mut stats = IndexStats {
             num_series: self.series.len() as u32,
@@ -189,7 +197,7 @@ impl IndexBuilder {
                 put_uvarint(dst, u64::from(sym[v as usize]));
             }
             let chunks = &self.chunks[c0..s.chunks_end as usize];
-            encode_chunks(dst, s.chunks_off, chunks);
+            encode_chunks(dst, self.base_t, s.chunks_off, chunks);
             stats.num_chunks += chunks.len() as u64;
             stats.num_samples += chunks.iter().map(|c| u64::from(c.meta.count)).sum::<u64>();
             (p0, c0) = (s.pairs_end as usize, s.chunks_end as usize);
@@ -263,22 +271,19 @@ fn section(dst: &[u8], start: usize, s0: usize) -> (u64, u64, u32) {
 
 /// Chunk metas of one series: count, base offset, then per chunk the start (delta from the
 /// previous end), duration, sample count and byte length.
-fn encode_chunks(dst: &mut Vec<u8>, chunks_off: u64, chunks: &[IndexChunk]) {
+fn encode_chunks(dst: &mut Vec<u8>, base_t: i64, chunks_off: u64, chunks: &[IndexChunk]) {
     put_uvarint(dst, chunks.len() as u64);
     if chunks.is_empty() {
         return;
     }
     put_uvarint(dst, chunks_off);
-    let mut prev_max: Option<i64> = None;
+    let mut prev = base_t;
     for c in chunks {
-        match prev_max {
-            None => put_varint(dst, c.meta.min_t),
-            Some(p) => put_varint(dst, c.meta.min_t.wrapping_sub(p)),
-        }
+        put_varint(dst, c.meta.min_t.wrapping_sub(prev));
         put_uvarint(dst, c.meta.max_t.wrapping_sub(c.meta.min_t) as u64);
         put_uvarint(dst, u64::from(c.meta.count));
         put_uvarint(dst, u64::from(c.len));
-        prev_max = Some(c.meta.max_t);
+        prev = c.meta.max_t;
     }
 }
 
