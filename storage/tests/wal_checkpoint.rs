@@ -1,5 +1,7 @@
 //! WAL trimming: cut a segment, checkpoint what the head still needs, delete older segments.
 
+#![allow(clippy::unwrap_used)] // Test helpers outside #[test] fns may unwrap too.
+
 use std::fs;
 use std::path::Path;
 

@@ -1,6 +1,8 @@
 //! Group commit under concurrent appenders: every acknowledged record is replayed exactly once,
 //! each thread's records in the order it appended them, under every sync policy.
 
+#![allow(clippy::unwrap_used)] // Test helpers outside #[test] fns may unwrap too.
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::thread;

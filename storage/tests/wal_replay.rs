@@ -1,6 +1,8 @@
 //! WAL replay: round trips across segments and checkpoints, torn and corrupt tails, corruption in
 //! the middle of the log, and start-up after repair.
 
+#![allow(clippy::unwrap_used)] // Test helpers outside #[test] fns may unwrap too.
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
