@@ -132,6 +132,22 @@ struct Commit {
     /// A leader is writing a batch now.
     leading: bool,
     closed: bool,
+    stats: WalStats,
+}
+
+/// Counters since [`Wal::open`]; `records / batches` is the group-commit batch size.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WalStats {
+    /// Records accepted by `append` (including ones whose batch then failed).
+    pub records: u64,
+    /// Batches written by a leader, each one write(2).
+    pub batches: u64,
+    /// Batches whose write or fsync failed.
+    pub failed_batches: u64,
+    /// Framed bytes in the batches written.
+    pub bytes: u64,
+    /// Data fsyncs issued (append path, background, rotation and `sync`).
+    pub fsyncs: u64,
 }
 
 /// Outcome of one group-commit batch, shared by every caller whose record is in it.
@@ -209,6 +225,7 @@ impl Wal {
                 spare: Vec::new(),
                 leading: false,
                 closed: false,
+                stats: WalStats::default(),
             }),
             committed: Condvar::new(),
             writer: Mutex::new(writer),
@@ -249,6 +266,7 @@ impl Wal {
         for r in records {
             segment::append_frame(&mut c.pending, r);
         }
+        c.stats.records += records.len() as u64;
         let batch = Arc::clone(&c.batch);
         loop {
             if let Some(done) = batch.done.get() {
@@ -274,6 +292,9 @@ impl Wal {
                 .map(|_| ())
                 .map_err(|e| Failure::of(e, &self.shared.dir)),
         );
+        c.stats.batches += 1;
+        c.stats.bytes += buf.len() as u64;
+        c.stats.failed_batches += u64::from(res.is_err());
         buf.clear();
         if buf.capacity() <= MAX_SPARE_CAPACITY {
             c.spare = buf;
@@ -289,6 +310,13 @@ impl Wal {
     /// appended after it returns are in this segment or later.
     pub fn cut_segment(&self) -> Result<u64> {
         self.shared.writer.lock().cut()
+    }
+
+    /// Counters since open.
+    pub fn stats(&self) -> WalStats {
+        let mut s = self.shared.commit.lock().stats;
+        s.fsyncs = self.shared.writer.lock().fsyncs;
+        s
     }
 
     /// Number of the segment appends currently go to.

@@ -39,14 +39,16 @@ impl Segment {
         }
     }
 
-    fn sync(&mut self) -> Result<()> {
-        if self.synced < self.end {
-            self.file
-                .sync_data()
-                .map_err(|e| Error::io("sync WAL segment", &self.path, e))?;
-            self.synced = self.end;
+    /// Fsyncs unsynced bytes; true when an fsync was issued.
+    fn sync(&mut self) -> Result<bool> {
+        if self.synced >= self.end {
+            return Ok(false);
         }
-        Ok(())
+        self.file
+            .sync_data()
+            .map_err(|e| Error::io("sync WAL segment", &self.path, e))?;
+        self.synced = self.end;
+        Ok(true)
     }
 }
 
@@ -61,6 +63,8 @@ pub(crate) struct Writer {
     /// Number of the next segment to create.
     next: u64,
     closed: bool,
+    /// Data fsyncs issued (for [`WalStats`](super::WalStats)).
+    pub(crate) fsyncs: u64,
 }
 
 impl Writer {
@@ -79,6 +83,7 @@ impl Writer {
             seg: None,
             next: after_segments.max(after_checkpoint),
             closed: false,
+            fsyncs: 0,
         };
         w.rotate()?;
         Ok(w)
@@ -120,11 +125,15 @@ impl Writer {
         if self.sync_on_write {
             let start = seg.end;
             seg.end += len;
-            if let Err(e) = seg.sync() {
-                // The callers hear the batch failed; take it out so a retry cannot duplicate it.
-                seg.end = start;
-                seg.discard_tail();
-                return Err(e);
+            match seg.sync() {
+                Ok(synced) => self.fsyncs += u64::from(synced),
+                Err(e) => {
+                    // The callers hear the batch failed; take it out so a retry cannot
+                    // duplicate it.
+                    seg.end = start;
+                    seg.discard_tail();
+                    return Err(e);
+                }
             }
         } else {
             seg.end += len;
@@ -143,7 +152,10 @@ impl Writer {
 
     /// Fsyncs what has been written to the open segment.
     pub(crate) fn sync(&mut self) -> Result<()> {
-        self.seg.as_mut().map_or(Ok(()), Segment::sync)
+        if let Some(seg) = self.seg.as_mut() {
+            self.fsyncs += u64::from(seg.sync()?);
+        }
+        Ok(())
     }
 
     /// Fsyncs and closes the open segment; later writes fail with [`Error::Closed`].
@@ -163,6 +175,7 @@ impl Writer {
 
     /// Records that a background fsync of segment `n` covered bytes up to `end`.
     pub(crate) fn mark_synced(&mut self, n: u64, end: u64) {
+        self.fsyncs += 1;
         if let Some(s) = self.seg.as_mut().filter(|s| s.n == n) {
             s.synced = s.synced.max(end.min(s.end));
         }
@@ -173,7 +186,7 @@ impl Writer {
     /// in any segment but the last as corruption rather than a torn write.
     fn rotate(&mut self) -> Result<()> {
         if let Some(old) = self.seg.as_mut() {
-            old.sync()?;
+            self.fsyncs += u64::from(old.sync()?);
             // The bytes cut back after a failed write must be gone before a successor exists.
             if old.needs_truncate {
                 old.file
