@@ -12,5 +12,6 @@
 
 pub mod error;
 pub mod remote_write;
+pub mod text;
 
 pub use error::{Error, Result};
