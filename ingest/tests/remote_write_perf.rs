@@ -3,6 +3,8 @@
 //! Run with:
 //! `cargo test --release -p eddy-ingest --test remote_write_perf -- --ignored --nocapture`
 
+#![allow(clippy::type_complexity)] // test tables spell their shapes out
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -71,16 +73,29 @@ fn flink_request() -> Vec<u8> {
     body
 }
 
-/// Runs `f` repeatedly for about `budget` and returns the mean time per call.
-fn time_per_call(budget: Duration, mut f: impl FnMut()) -> Duration {
+/// CPU time this thread has run, from `/proc/thread-self/schedstat` (ns). The machine is shared,
+/// so wall time overstates the cost; CPU time is what a dedicated core would spend.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// Runs `f` repeatedly for about `budget` of wall time; returns the mean wall time and mean
+/// CPU time (if known) per call.
+fn time_per_call(budget: Duration, mut f: impl FnMut()) -> (Duration, Option<Duration>) {
     f();
     let start = Instant::now();
+    let cpu0 = thread_cpu_ns();
     let mut n = 0u32;
     while start.elapsed() < budget {
         f();
         n += 1;
     }
-    start.elapsed() / n
+    let wall = start.elapsed() / n;
+    let cpu = thread_cpu_ns()
+        .zip(cpu0)
+        .map(|(b, a)| Duration::from_nanos((b - a) / u64::from(n)));
+    (wall, cpu)
 }
 
 #[test]
@@ -122,21 +137,18 @@ fn flink_shaped_decode_throughput() {
         assert_eq!(stats.samples, SERIES);
     });
     let rate = |d: Duration| SERIES as f64 / d.as_secs_f64() / 1e6;
-    println!(
-        "protobuf decode:        {:>8.1?} per request, {:>6.2} M samples/s",
-        decode,
-        rate(decode)
-    );
-    println!(
-        "snappy decompress:      {:>8.1?} per request, {:>6.2} M samples/s",
-        snappy,
-        rate(snappy)
-    );
-    println!(
-        "snappy + decode:        {:>8.1?} per request, {:>6.2} M samples/s",
-        both,
-        rate(both)
-    );
+    let show = |what: &str, (wall, cpu): (Duration, Option<Duration>)| {
+        let cpu = cpu.map_or("cpu n/a".to_string(), |c| {
+            format!("cpu {c:>8.1?} = {:>6.2} M samples/s/core", rate(c))
+        });
+        println!(
+            "{what:<18} wall {wall:>8.1?} per request ({:>6.2} M samples/s); {cpu}",
+            rate(wall)
+        );
+    };
+    show("protobuf decode:", decode);
+    show("snappy decompress:", snappy);
+    show("snappy + decode:", both);
 }
 
 fn batch_with_capacity<'a>(series: usize, labels: usize) -> WriteBatch<'a> {

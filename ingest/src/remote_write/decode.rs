@@ -118,13 +118,12 @@ fn decode_series<'a>(
         match f.num {
             1 => {
                 Reader::expect(f, WIRE_LEN)?;
-                let (name, value) = decode_label(r.sub()?)?;
-                match (std::str::from_utf8(name), std::str::from_utf8(value)) {
-                    (Ok(n), Ok(v)) => batch.push_label(Cow::Borrowed(n), Cow::Borrowed(v)),
-                    (n, _) => {
+                match decode_label(r.sub()?)? {
+                    Ok((n, v)) => batch.push_label(Cow::Borrowed(n), Cow::Borrowed(v)),
+                    Err(in_name) => {
                         problem.get_or_insert(Problem::Utf8 {
                             label: nlabels,
-                            in_name: n.is_err(),
+                            in_name,
                         });
                     }
                 }
@@ -171,22 +170,40 @@ fn decode_series<'a>(
     Ok(())
 }
 
-fn decode_label<'a>(mut r: Reader<'a>) -> Result<(&'a [u8], &'a [u8])> {
-    let (mut name, mut value): (&[u8], &[u8]) = (&[], &[]);
+/// Decodes a `Label` into borrowed strings; the inner `Err` says whether the name (`true`) or
+/// the value is not valid UTF-8.
+fn decode_label<'a>(mut r: Reader<'a>) -> Result<std::result::Result<(&'a str, &'a str), bool>> {
+    let whole = r.remaining();
+    let start = r.position();
+    // (start, len) of name and value within `whole`.
+    let (mut name, mut value) = ((0, 0), (0, 0));
     while let Some(f) = r.field()? {
         match f.num {
-            1 => {
+            1 | 2 => {
                 Reader::expect(f, WIRE_LEN)?;
-                name = r.bytes()?;
-            }
-            2 => {
-                Reader::expect(f, WIRE_LEN)?;
-                value = r.bytes()?;
+                let b = r.bytes()?;
+                let at = (r.offset_from(start) - b.len(), b.len());
+                if f.num == 1 {
+                    name = at;
+                } else {
+                    value = at;
+                }
             }
             _ => r.skip(f)?,
         }
     }
-    Ok((name, value))
+    // One UTF-8 check for the whole message: with short strings its tag and length bytes are
+    // ASCII, so it is valid exactly when both strings are, and both slices fall on char
+    // boundaries. Otherwise check each string alone.
+    let slice = |s: &'a str, (a, n): (usize, usize)| s.get(a..a + n);
+    if let Ok(s) = std::str::from_utf8(whole) {
+        if let (Some(n), Some(v)) = (slice(s, name), slice(s, value)) {
+            return Ok(Ok((n, v)));
+        }
+    }
+    let n = std::str::from_utf8(&whole[name.0..name.0 + name.1]).map_err(|_| true);
+    let v = std::str::from_utf8(&whole[value.0..value.0 + value.1]).map_err(|_| false);
+    Ok(n.and_then(|n| v.map(|v| (n, v))))
 }
 
 fn decode_sample(mut r: Reader<'_>) -> Result<(i64, f64)> {
@@ -255,10 +272,17 @@ fn check_labels(labels: &[(Cow<'_, str>, Cow<'_, str>)]) -> Option<Problem> {
 /// Index of a label whose name already appeared earlier in the series.
 fn find_duplicate(labels: &[(Cow<'_, str>, Cow<'_, str>)]) -> Option<usize> {
     if labels.len() <= QUADRATIC_DUP_CHECK_MAX {
-        for i in 1..labels.len() {
-            if labels[..i].iter().any(|l| l.0 == labels[i].0) {
+        // A 64-bit filter on (length, last byte) skips the string compares for names that
+        // cannot be equal to any earlier one, which is nearly all of them.
+        let mut seen = 0u64;
+        for (i, (n, _)) in labels.iter().enumerate() {
+            let key =
+                n.len().wrapping_mul(31) ^ usize::from(n.as_bytes().last().copied().unwrap_or(0));
+            let bit = 1u64 << (key % 64);
+            if seen & bit != 0 && labels[..i].iter().any(|l| l.0 == *n) {
                 return Some(i);
             }
+            seen |= bit;
         }
         return None;
     }

@@ -56,6 +56,19 @@ impl<'a> Reader<'a> {
     /// Reads a base-128 varint of at most 10 bytes.
     #[inline]
     pub(crate) fn varint(&mut self) -> Result<u64> {
+        // Fast path: tags and short lengths are single bytes.
+        if self.pos < self.end {
+            let b = self.buf[self.pos];
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(u64::from(b));
+            }
+        }
+        self.varint_slow()
+    }
+
+    #[inline(never)]
+    fn varint_slow(&mut self) -> Result<u64> {
         let start = self.pos;
         let mut v: u64 = 0;
         let mut shift = 0u32;
@@ -137,7 +150,26 @@ impl<'a> Reader<'a> {
     #[inline]
     pub(crate) fn bytes(&mut self) -> Result<&'a [u8]> {
         let r = self.sub()?;
-        Ok(&r.buf[r.pos..r.end])
+        Ok(r.remaining())
+    }
+
+    /// The unread bytes of the bounded region.
+    #[inline]
+    pub(crate) fn remaining(&self) -> &'a [u8] {
+        &self.buf[self.pos..self.end]
+    }
+
+    /// Offset of the cursor relative to the start of `outer`'s unread bytes, for slicing
+    /// a region read from `outer` (both share the same underlying buffer).
+    #[inline]
+    pub(crate) fn offset_from(&self, outer_start: usize) -> usize {
+        self.pos - outer_start
+    }
+
+    /// Absolute position of the cursor.
+    #[inline]
+    pub(crate) fn position(&self) -> usize {
+        self.pos
     }
 
     /// Skips the payload of a field of wire type `f.wire`.
