@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod pushgateway;
 pub mod remote_write;
 pub mod text;
 
