@@ -29,10 +29,10 @@ pub fn parse_grouping_path(path: &str) -> Result<Vec<(String, String)>> {
     let mut segments: Vec<&str> = trimmed.split('/').collect();
     // A trailing '/' after a complete pair is ignored (`job/a/`); after a name it gives that
     // label an empty value (`job/a/l/`), as Pushgateway's router reads it.
-    if segments.len() % 2 != 0 && segments.last() == Some(&"") {
+    if segments.len() & 1 == 1 && segments.last() == Some(&"") {
         segments.pop();
     }
-    if segments.len() % 2 != 0 {
+    if segments.len() & 1 == 1 {
         return Err(err(format!(
             "odd number of path segments ({}): labels come as <name>/<value> pairs",
             segments.len()
