@@ -2,11 +2,17 @@
 //!
 //! Each decoder borrows label strings from the request body where it can and never allocates per
 //! sample. Module map:
-//! - `influx`: InfluxDB line protocol (`/write`, `/api/v2/write`).
-//! - `otlp`: OTLP/HTTP metrics (`/v1/metrics`, protobuf).
-//! - (to come) `remote_write`, `text`, `pushgateway`, `scrape`.
+//! - [`remote_write`]: Prometheus remote_write 1.0 (snappy + protobuf), decoder and encoder.
+//! - [`text`]: Prometheus text exposition 0.0.4 and OpenMetrics 1.0.
+//! - [`pushgateway`]: Pushgateway grouping paths (`/metrics/job/<job>/<label>/<value>…`).
+//! - [`error`]: the crate's error type.
+//! - (to come) `influx`, `otlp`, `scrape`.
 
 #![warn(missing_docs)]
 
-pub mod influx;
-pub mod otlp;
+pub mod error;
+pub mod pushgateway;
+pub mod remote_write;
+pub mod text;
+
+pub use error::{Error, Result};

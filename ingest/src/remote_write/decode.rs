@@ -1,0 +1,324 @@
+//! The zero-copy walk of a `prometheus.WriteRequest` into a [`WriteBatch`], with per-series
+//! label validation.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use eddy_storage::labels::METRIC_NAME;
+use eddy_storage::WriteBatch;
+
+use super::wire::{Reader, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT};
+use super::{DecodeStats, MetricMetadata, MetricType, MAX_INVALID_MESSAGES};
+use crate::error::Result;
+
+/// Series with more labels than this are checked for duplicate names by sorting instead of
+/// comparing every pair.
+const QUADRATIC_DUP_CHECK_MAX: usize = 24;
+
+/// Why one series was left out. Formatted only when it happens, so valid series cost nothing.
+#[derive(Debug, Clone, Copy)]
+enum Problem {
+    /// Label number `label` had invalid UTF-8 in its name (`in_name`) or value.
+    Utf8 { label: usize, in_name: bool },
+    /// Label number `label` has an empty name.
+    EmptyName { label: usize },
+    /// Two labels share a name; the index is of the second.
+    Duplicate { label: usize },
+    /// No `__name__` label, or an empty one.
+    NoMetricName,
+}
+
+/// Batch lengths at the start of a series or request, for rolling back.
+#[derive(Debug, Clone, Copy)]
+struct Mark {
+    labels: usize,
+    series: usize,
+    samples: usize,
+}
+
+impl Mark {
+    fn of(b: &WriteBatch<'_>) -> Self {
+        Mark {
+            labels: b.labels.len(),
+            series: b.series.len(),
+            samples: b.timestamps.len(),
+        }
+    }
+
+    fn rollback(self, b: &mut WriteBatch<'_>) {
+        b.labels.truncate(self.labels);
+        b.series.truncate(self.series);
+        b.timestamps.truncate(self.samples);
+        b.values.truncate(self.samples);
+    }
+}
+
+/// Decodes a `prometheus.WriteRequest` (already decompressed), appending its series to `batch`
+/// with label strings borrowed from `body`, and its metadata to `meta`.
+///
+/// Malformed wire data fails the whole request with the byte offset, and `batch` and `meta` are
+/// then restored to what they held before the call. A series with invalid labels (bad UTF-8,
+/// empty or duplicate names, no `__name__`) is left out and described in the stats; the rest
+/// of the request is still decoded. Native histograms and exemplars are counted and skipped; a
+/// series left with no float sample is not appended.
+pub fn decode_write_request<'a>(
+    body: &'a [u8],
+    batch: &mut WriteBatch<'a>,
+    meta: &mut Vec<MetricMetadata<'a>>,
+) -> Result<DecodeStats> {
+    let start = Mark::of(batch);
+    let meta_len = meta.len();
+    let mut stats = DecodeStats::default();
+    let res = walk_request(Reader::new(body), batch, meta, &mut stats);
+    if let Err(e) = res {
+        start.rollback(batch);
+        meta.truncate(meta_len);
+        return Err(e);
+    }
+    Ok(stats)
+}
+
+fn walk_request<'a>(
+    mut r: Reader<'a>,
+    batch: &mut WriteBatch<'a>,
+    meta: &mut Vec<MetricMetadata<'a>>,
+    stats: &mut DecodeStats,
+) -> Result<()> {
+    let mut index = 0usize;
+    while let Some(f) = r.field()? {
+        match f.num {
+            1 => {
+                Reader::expect(f, WIRE_LEN)?;
+                let series = r.sub()?;
+                decode_series(series, index, batch, stats)?;
+                index += 1;
+            }
+            3 => {
+                Reader::expect(f, WIRE_LEN)?;
+                meta.push(decode_metadata(r.sub()?)?);
+            }
+            _ => r.skip(f)?,
+        }
+    }
+    Ok(())
+}
+
+/// Decodes one `TimeSeries` and appends it, or rolls it back if its labels are invalid.
+fn decode_series<'a>(
+    mut r: Reader<'a>,
+    index: usize,
+    batch: &mut WriteBatch<'a>,
+    stats: &mut DecodeStats,
+) -> Result<()> {
+    let mark = Mark::of(batch);
+    batch.start_series();
+    let mut problem: Option<Problem> = None;
+    let mut nlabels = 0usize;
+    while let Some(f) = r.field()? {
+        match f.num {
+            1 => {
+                Reader::expect(f, WIRE_LEN)?;
+                match decode_label(r.sub()?)? {
+                    Ok((n, v)) => batch.push_label(Cow::Borrowed(n), Cow::Borrowed(v)),
+                    Err(in_name) => {
+                        problem.get_or_insert(Problem::Utf8 {
+                            label: nlabels,
+                            in_name,
+                        });
+                    }
+                }
+                nlabels += 1;
+            }
+            2 => {
+                Reader::expect(f, WIRE_LEN)?;
+                let (ts, v) = decode_sample(r.sub()?)?;
+                batch.push_sample(ts, v);
+            }
+            3 => {
+                Reader::expect(f, WIRE_LEN)?;
+                r.sub()?;
+                stats.exemplars += 1;
+            }
+            4 => {
+                Reader::expect(f, WIRE_LEN)?;
+                r.sub()?;
+                stats.histograms += 1;
+            }
+            _ => r.skip(f)?,
+        }
+    }
+    let labels = &batch.labels[mark.labels..];
+    if problem.is_none() {
+        problem = check_labels(labels);
+    }
+    if let Some(p) = problem {
+        stats.invalid_series += 1;
+        if stats.invalid.len() < MAX_INVALID_MESSAGES {
+            stats.invalid.push(describe(index, labels, p));
+        }
+        mark.rollback(batch);
+        return Ok(());
+    }
+    let samples = batch.timestamps.len() - mark.samples;
+    if samples == 0 {
+        // Only histograms (or nothing): nothing storable.
+        mark.rollback(batch);
+        return Ok(());
+    }
+    stats.series += 1;
+    stats.samples += samples;
+    Ok(())
+}
+
+/// Decodes a `Label` into borrowed strings; the inner `Err` says whether the name (`true`) or
+/// the value is not valid UTF-8.
+fn decode_label<'a>(mut r: Reader<'a>) -> Result<std::result::Result<(&'a str, &'a str), bool>> {
+    let whole = r.remaining();
+    let start = r.position();
+    // (start, len) of name and value within `whole`.
+    let (mut name, mut value) = ((0, 0), (0, 0));
+    while let Some(f) = r.field()? {
+        match f.num {
+            1 | 2 => {
+                Reader::expect(f, WIRE_LEN)?;
+                let b = r.bytes()?;
+                let at = (r.offset_from(start) - b.len(), b.len());
+                if f.num == 1 {
+                    name = at;
+                } else {
+                    value = at;
+                }
+            }
+            _ => r.skip(f)?,
+        }
+    }
+    // One UTF-8 check for the whole message: with short strings its tag and length bytes are
+    // ASCII, so it is valid exactly when both strings are, and both slices fall on char
+    // boundaries. Otherwise check each string alone.
+    let slice = |s: &'a str, (a, n): (usize, usize)| s.get(a..a + n);
+    if let Ok(s) = std::str::from_utf8(whole) {
+        if let (Some(n), Some(v)) = (slice(s, name), slice(s, value)) {
+            return Ok(Ok((n, v)));
+        }
+    }
+    let n = std::str::from_utf8(&whole[name.0..name.0 + name.1]).map_err(|_| true);
+    let v = std::str::from_utf8(&whole[value.0..value.0 + value.1]).map_err(|_| false);
+    Ok(n.and_then(|n| v.map(|v| (n, v))))
+}
+
+fn decode_sample(mut r: Reader<'_>) -> Result<(i64, f64)> {
+    let (mut ts, mut v) = (0i64, 0f64);
+    while let Some(f) = r.field()? {
+        match f.num {
+            1 => {
+                Reader::expect(f, WIRE_FIXED64)?;
+                v = f64::from_bits(r.fixed64()?);
+            }
+            2 => {
+                Reader::expect(f, WIRE_VARINT)?;
+                // int64 is the two's-complement varint (not zigzag).
+                ts = r.varint()? as i64;
+            }
+            _ => r.skip(f)?,
+        }
+    }
+    Ok((ts, v))
+}
+
+fn decode_metadata<'a>(mut r: Reader<'a>) -> Result<MetricMetadata<'a>> {
+    let mut m = MetricMetadata::default();
+    while let Some(f) = r.field()? {
+        match f.num {
+            1 => {
+                Reader::expect(f, WIRE_VARINT)?;
+                m.metric_type = MetricType::from_proto(r.varint()?);
+            }
+            2 | 4 | 5 => {
+                Reader::expect(f, WIRE_LEN)?;
+                // Metadata is advisory: keep it readable rather than fail the request.
+                let s = String::from_utf8_lossy(r.bytes()?);
+                match f.num {
+                    2 => m.family = s,
+                    4 => m.help = s,
+                    _ => m.unit = s,
+                }
+            }
+            _ => r.skip(f)?,
+        }
+    }
+    Ok(m)
+}
+
+/// Checks names: non-empty, unique, and a non-empty `__name__` present.
+fn check_labels(labels: &[(Cow<'_, str>, Cow<'_, str>)]) -> Option<Problem> {
+    let mut has_name = false;
+    for (i, (n, v)) in labels.iter().enumerate() {
+        if n.is_empty() {
+            return Some(Problem::EmptyName { label: i });
+        }
+        if n == METRIC_NAME && !v.is_empty() {
+            has_name = true;
+        }
+    }
+    if let Some(label) = find_duplicate(labels) {
+        return Some(Problem::Duplicate { label });
+    }
+    if !has_name {
+        return Some(Problem::NoMetricName);
+    }
+    None
+}
+
+/// Index of a label whose name already appeared earlier in the series.
+fn find_duplicate(labels: &[(Cow<'_, str>, Cow<'_, str>)]) -> Option<usize> {
+    if labels.len() <= QUADRATIC_DUP_CHECK_MAX {
+        // A 64-bit filter on (length, last byte) skips the string compares for names that
+        // cannot be equal to any earlier one, which is nearly all of them.
+        let mut seen = 0u64;
+        for (i, (n, _)) in labels.iter().enumerate() {
+            let key =
+                n.len().wrapping_mul(31) ^ usize::from(n.as_bytes().last().copied().unwrap_or(0));
+            let bit = 1u64 << (key % 64);
+            if seen & bit != 0 && labels[..i].iter().any(|l| l.0 == *n) {
+                return Some(i);
+            }
+            seen |= bit;
+        }
+        return None;
+    }
+    // Large series are rare: an allocation here is per series, not per sample.
+    let mut idx: Vec<usize> = (0..labels.len()).collect();
+    idx.sort_by(|&a, &b| labels[a].0.cmp(&labels[b].0).then(a.cmp(&b)));
+    idx.windows(2)
+        .find(|w| labels[w[0]].0 == labels[w[1]].0)
+        .map(|w| w[1])
+}
+
+/// Formats a problem as `series 3 {__name__="x", job="y"}: duplicate label name "job"`.
+fn describe(index: usize, labels: &[(Cow<'_, str>, Cow<'_, str>)], p: Problem) -> String {
+    const MAX_SHOWN: usize = 200;
+    let mut s = format!("series {index} {{");
+    for (i, (n, v)) in labels.iter().enumerate() {
+        if s.len() > MAX_SHOWN {
+            s.push_str(", …");
+            break;
+        }
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(s, "{sep}{n}={v:?}");
+    }
+    s.push_str("}: ");
+    let _ = match p {
+        Problem::Utf8 {
+            label,
+            in_name: true,
+        } => write!(s, "label {label} has a name that is not valid UTF-8"),
+        Problem::Utf8 {
+            label,
+            in_name: false,
+        } => write!(s, "label {label} has a value that is not valid UTF-8"),
+        Problem::EmptyName { label } => write!(s, "label {label} has an empty name"),
+        Problem::Duplicate { label } => write!(s, "duplicate label name {:?}", labels[label].0),
+        Problem::NoMetricName => write!(s, "missing metric name (label {METRIC_NAME:?})"),
+    };
+    s
+}
