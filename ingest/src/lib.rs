@@ -6,11 +6,14 @@
 //! - [`text`]: Prometheus text exposition 0.0.4 and OpenMetrics 1.0.
 //! - [`pushgateway`]: Pushgateway grouping paths (`/metrics/job/<job>/<label>/<value>…`).
 //! - [`error`]: the crate's error type.
-//! - (to come) `influx`, `otlp`, `scrape`.
+//! - [`influx`]: InfluxDB line protocol (1.x `/write`, 2.x `/api/v2/write`).
+//! - [`otlp`]: OTLP/HTTP metrics, with delta-to-cumulative accumulation.
 
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod influx;
+pub mod otlp;
 pub mod pushgateway;
 pub mod remote_write;
 pub mod text;
