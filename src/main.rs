@@ -1,5 +1,48 @@
-//! The eddy server binary.
+//! The eddy server binary: `eddy serve` (the default), `eddy query`, `eddy promqltest`,
+//! `eddy import`.
 
-fn main() {
-    println!("eddy");
+mod config;
+mod http;
+mod metadata;
+mod metrics;
+mod server;
+
+use clap::{Parser, Subcommand};
+
+/// eddy: a time-series database for the metrics of Apache Flink fleets.
+#[derive(Debug, Parser)]
+#[command(name = "eddy", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Flags of `serve`, which runs when no subcommand is given.
+    #[command(flatten)]
+    serve: config::ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve(config::ServeArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("EDDY_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => server::run(cli.serve),
+        Some(Command::Serve(args)) => server::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("eddy: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
 }

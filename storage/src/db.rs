@@ -518,9 +518,9 @@ impl Db {
     }
 
     /// Takes a snapshot into `<dir>/snapshots/<name>/`: the blocks are hard-linked (cheap,
-    /// immutable) and the head's current data is written as an extra block there, so the
-    /// snapshot holds everything acknowledged so far. Returns the snapshot directory.
-    pub fn snapshot(&self, name: &str) -> Result<PathBuf> {
+    /// immutable) and, with `with_head`, the head's current data is written as an extra block
+    /// there, so the snapshot holds everything acknowledged so far. Returns the directory.
+    pub fn snapshot(&self, name: &str, with_head: bool) -> Result<PathBuf> {
         let _one = self.maintenance.lock();
         let dst = self.dir.join("snapshots").join(name);
         fs::create_dir_all(&dst).map_err(|e| Error::io("create snapshot dir", &dst, e))?;
@@ -536,7 +536,7 @@ impl Db {
             }
         }
         let stats = self.head.stats();
-        if stats.min_t != i64::MAX {
+        if with_head && stats.min_t != i64::MAX {
             write_head_block(&self.head, &dst, stats.min_t, stats.max_t.saturating_add(1))?;
         }
         Ok(dst)

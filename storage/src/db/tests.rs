@@ -193,7 +193,7 @@ fn snapshot_holds_blocks_and_head() {
     write(&db, &[("__name__", "a")], &every_10s(0, 3 * H, |_| 1.0));
     db.flush().unwrap();
     write(&db, &[("__name__", "a")], &every_10s(3 * H, 4 * H, |_| 2.0));
-    let snap = db.snapshot("s1").unwrap();
+    let snap = db.snapshot("s1", true).unwrap();
     let copy = Db::open(
         &snap
             .join("..")

@@ -1,0 +1,177 @@
+//! The HTTP surface: the router, shared state, and the error type every handler returns.
+
+pub mod admin;
+pub mod ingest;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use eddy_storage::Db;
+
+use crate::metrics::ServerMetrics;
+
+/// What every handler can reach.
+#[derive(Debug)]
+pub struct AppState {
+    /// The database.
+    pub db: Arc<Db>,
+    /// Set once the data directory is open and the WAL replayed.
+    pub ready: AtomicBool,
+    /// Ingest settings.
+    pub ingest: ingest::IngestConfig,
+    /// Counters for `/metrics`.
+    pub metrics: ServerMetrics,
+    /// Delta-to-cumulative state of OTLP sums.
+    pub otlp_deltas: parking_lot::Mutex<eddy_ingest::otlp::DeltaAccumulator>,
+    /// What each Pushgateway group pushed last, for stale markers on replace and delete.
+    pub push_groups: ingest::PushGroups,
+}
+
+/// Shared state handle.
+pub type SharedState = Arc<AppState>;
+
+/// Builds the router (no socket: tests call it with `oneshot`).
+pub fn app(state: SharedState) -> Router {
+    let body_limit = state.ingest.max_body_bytes;
+    let ingest_routes = Router::new()
+        .route("/api/v1/write", post(ingest::remote_write))
+        .route("/write", post(ingest::influx_v1))
+        .route("/api/v2/write", post(ingest::influx_v2))
+        .route("/v1/metrics", post(ingest::otlp))
+        .route(
+            "/metrics/job/{*grouping}",
+            axum::routing::put(ingest::push_put).post(ingest::push_post).delete(ingest::push_delete),
+        )
+        .layer(DefaultBodyLimit::max(body_limit));
+    Router::new()
+        .merge(ingest_routes)
+        .route("/-/healthy", get(|| async { "eddy is healthy.\n" }))
+        .route("/-/ready", get(ready))
+        .route("/metrics", get(crate::metrics::render))
+        .route("/api/v1/admin/flush", post(admin::flush))
+        .route("/api/v1/admin/tsdb/snapshot", post(admin::snapshot).put(admin::snapshot))
+        .with_state(state)
+}
+
+async fn ready(State(st): State<SharedState>) -> Response {
+    if st.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "eddy is ready.\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "eddy is starting: replaying the WAL.\n").into_response()
+    }
+}
+
+/// Prometheus's error classes, which decide the HTTP status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorType {
+    /// 400: the request is wrong.
+    BadData,
+    /// 422: the query could not be executed.
+    Execution,
+    /// 503: the query took too long.
+    Timeout,
+    /// 499: the client went away.
+    Canceled,
+    /// 500: our fault; the body says "internal error" and the log has the details.
+    Internal,
+    /// 503: temporarily unable (e.g. the WAL cannot be written); retrying can help.
+    Unavailable,
+    /// 404.
+    NotFound,
+    /// 415.
+    UnsupportedMediaType,
+    /// 413.
+    TooLarge,
+    /// 429: a limit was hit; retry later.
+    TooManyRequests,
+}
+
+impl ErrorType {
+    fn status(self) -> StatusCode {
+        match self {
+            ErrorType::BadData => StatusCode::BAD_REQUEST,
+            ErrorType::Execution => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorType::Timeout | ErrorType::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorType::Canceled => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+            ErrorType::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorType::NotFound => StatusCode::NOT_FOUND,
+            ErrorType::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorType::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorType::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::BadData => "bad_data",
+            ErrorType::Execution => "execution",
+            ErrorType::Timeout => "timeout",
+            ErrorType::Canceled => "canceled",
+            ErrorType::Internal => "internal",
+            ErrorType::Unavailable => "unavailable",
+            ErrorType::NotFound => "not_found",
+            ErrorType::UnsupportedMediaType => "bad_data",
+            ErrorType::TooLarge => "bad_data",
+            ErrorType::TooManyRequests => "unavailable",
+        }
+    }
+}
+
+/// An error answered in Prometheus's JSON shape: `{"status":"error","errorType":…,"error":…}`.
+#[derive(Debug)]
+pub struct ApiError {
+    /// Class (decides the status code).
+    pub kind: ErrorType,
+    /// Message for the client; for `Internal` only "internal error" is sent.
+    pub message: String,
+}
+
+impl ApiError {
+    /// Builds an error.
+    pub fn new(kind: ErrorType, message: impl Into<String>) -> Self {
+        ApiError { kind, message: message.into() }
+    }
+
+    /// 400 bad_data.
+    pub fn bad_data(message: impl Into<String>) -> Self {
+        Self::new(ErrorType::BadData, message)
+    }
+
+    /// Maps a storage error: I/O and closed storage are retryable (503), the rest internal.
+    pub fn storage(e: eddy_storage::Error) -> Self {
+        match e {
+            eddy_storage::Error::Io { .. } | eddy_storage::Error::Closed(_) => {
+                tracing::error!(error = %e, "storage write failed");
+                Self::new(ErrorType::Unavailable, format!("storage unavailable: {e}"))
+            }
+            eddy_storage::Error::BadRegex { .. } => Self::bad_data(e.to_string()),
+            other => {
+                tracing::error!(error = %other, "storage error");
+                Self::new(ErrorType::Internal, other.to_string())
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let message = if self.kind == ErrorType::Internal { "internal error".to_string() } else { self.message };
+        let body = serde_json::json!({"status": "error", "errorType": self.kind.as_str(), "error": message});
+        let mut resp = (self.kind.status(), body.to_string()).into_response();
+        resp.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+        resp
+    }
+}
+
+/// Current wall-clock time in ms since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,105 @@
+//! `eddy serve`: opens the database, starts maintenance, and serves HTTP until SIGINT/SIGTERM.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use eddy_storage::db::DbOptions;
+use eddy_storage::head::HeadOptions;
+use eddy_storage::wal::WalOptions;
+use eddy_storage::Db;
+
+use crate::config::ServeArgs;
+use crate::http::{self, AppState};
+
+/// Database options from the flags.
+pub fn db_options(args: &ServeArgs) -> DbOptions {
+    DbOptions {
+        head: HeadOptions { ooo_window_ms: args.ooo_window.as_millis() as i64, max_series: args.max_series, ..Default::default() },
+        wal: WalOptions { sync: args.wal_sync, ..Default::default() },
+        block_range_ms: args.block_duration.as_millis() as i64,
+        retention_ms: args.retention.as_millis() as i64,
+        ..Default::default()
+    }
+}
+
+/// Builds the shared state around an open database.
+pub fn state(db: Arc<Db>, args: &ServeArgs) -> Arc<AppState> {
+    Arc::new(AppState {
+        db,
+        ready: AtomicBool::new(true),
+        ingest: http::ingest::IngestConfig {
+            max_body_bytes: args.max_body_bytes,
+            drop_labels: args.drop_labels.iter().cloned().collect(),
+        },
+        metrics: Default::default(),
+        otlp_deltas: parking_lot::Mutex::new(Default::default()),
+        push_groups: Default::default(),
+        metadata: Default::default(),
+        query: crate::http::api::QueryConfig::from_args(args),
+    })
+}
+
+/// Runs the server until a shutdown signal.
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start async runtime")?;
+    rt.block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Bind first so that a busy port fails fast, before a long WAL replay.
+    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listen on {}", args.listen))?;
+    tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), "eddy starting");
+    let dir = args.data_dir.clone();
+    let opts = db_options(&args);
+    let db = tokio::task::spawn_blocking(move || Db::open(&dir, opts))
+        .await
+        .context("open database task")?
+        .with_context(|| format!("open data directory {}", args.data_dir.display()))?;
+    let report = db.open_report().clone();
+    for q in &report.quarantined {
+        tracing::error!(block = %q, "block quarantined; serving without it");
+    }
+    tracing::info!(
+        blocks = report.blocks,
+        wal_records = report.wal_records,
+        wal_samples = report.wal_samples,
+        head_series = db.head_stats().series,
+        "data directory open, WAL replayed"
+    );
+    let db = Arc::new(db);
+    let _maintenance = db.start_maintenance(args.maintenance_interval);
+    let st = state(db.clone(), &args);
+    st.ready.store(true, Ordering::Release);
+    let app = http::app(st);
+    tracing::info!(listen = %args.listen, "eddy ready");
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serve HTTP")?;
+    tracing::info!("shutting down: syncing the WAL");
+    let closing = db.clone();
+    tokio::task::spawn_blocking(move || closing.close()).await.context("close task")??;
+    // Give in-flight blocking tasks a moment; the WAL is already synced.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
