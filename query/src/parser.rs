@@ -1,1 +1,80 @@
-//! PromQL parser (nom 8): text to `ast::Expr`, with type checking and positioned errors.
+//! PromQL parser: text to [`ast::Expr`](crate::ast::Expr), with Prometheus 3.x grammar, type
+//! checks and error messages, plus the canonical printer (`impl Display for Expr`).
+//!
+//! Layout: [`lexer`] tokenizes with Prometheus's context rules; `grammar` is a recursive-descent
+//! parser with precedence climbing for binary operators; `modifiers` handles `[range]`,
+//! subqueries, `offset` and `@`; `check` holds the static type rules; `literals` converts numbers,
+//! durations and strings; `functions` is the function table; `printer` prints canonical PromQL.
+//!
+//! ```
+//! use eddy_query::parser::parse;
+//! let e = parse("sum by (job) (rate(http_requests_total[5m]))").unwrap();
+//! assert_eq!(e.to_string(), "sum by (job) (rate(http_requests_total[5m]))");
+//! assert!(parse("rate(x)").unwrap_err().to_string().contains("expected type range vector"));
+//! ```
+//!
+//! Not supported (clear parse errors): the experimental `fill()`/`fill_left()`/`fill_right()`
+//! binary modifiers, `anchored`/`smoothed` range modifiers, the `</` and `>/` histogram trim
+//! operators, and `step()`/`range()` inside durations (they need the query's step and range).
+//! Constant duration arithmetic (`foo[5m+1m]`, `offset (2*1m)`, `max_of(1m, 30s)`) is folded
+//! to a fixed duration.
+
+mod check;
+mod functions;
+mod grammar;
+mod lexer;
+mod literals;
+mod modifiers;
+mod printer;
+mod selector;
+
+use thiserror::Error;
+
+use crate::ast::Expr;
+
+pub use check::expr_type;
+pub use functions::{all_functions, function, FunctionDef};
+
+/// Maximum nesting depth of an expression (parentheses, operands, arguments, operator chains).
+/// Deeper input is rejected, so recursive code over the tree cannot overflow the stack.
+pub const MAX_DEPTH: usize = 1000;
+
+/// A parse or static type error, positioned like Prometheus's.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{line}:{col}: parse error: {msg}")]
+pub struct ParseError {
+    /// Byte offset in the input where the problem starts.
+    pub pos: usize,
+    /// 1-based line of `pos`.
+    pub line: usize,
+    /// 1-based byte column of `pos` within its line.
+    pub col: usize,
+    /// The message, e.g. `unexpected <op:*>`.
+    pub msg: String,
+}
+
+impl ParseError {
+    /// Builds an error at byte offset `pos` of `input`.
+    pub(crate) fn at(input: &str, pos: usize, msg: impl Into<String>) -> Self {
+        let pos = pos.min(input.len());
+        let before = &input.as_bytes()[..pos];
+        let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+        let col = pos
+            - before
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |i| i + 1)
+            + 1;
+        ParseError {
+            pos,
+            line,
+            col,
+            msg: msg.into(),
+        }
+    }
+}
+
+/// Parses a PromQL expression.
+pub fn parse(input: &str) -> Result<Expr, ParseError> {
+    grammar::Parser::new(input).parse_all()
+}

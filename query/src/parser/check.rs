@@ -1,0 +1,269 @@
+//! Static typing: the type of each expression and Prometheus's type rules for binary
+//! operators, function calls and aggregations, with Prometheus's messages.
+
+use crate::ast::{
+    AggregateOp, BinaryExpr, BinaryOp, Call, Cardinality, Expr, ValueType, VectorMatching,
+};
+
+use super::functions::function;
+use super::grammar::{Node, PResult, Parser};
+use super::literals::go_quote;
+
+/// The static type of an expression, as Prometheus's `Type()`.
+pub fn expr_type(e: &Expr) -> ValueType {
+    match e {
+        Expr::Number(_) => ValueType::Scalar,
+        Expr::String(_) => ValueType::String,
+        Expr::VectorSelector(_) | Expr::Aggregate(_) => ValueType::Vector,
+        Expr::MatrixSelector(_) | Expr::Subquery(_) => ValueType::Matrix,
+        Expr::Unary(_, inner) | Expr::Paren(inner) => expr_type(inner),
+        Expr::Binary(b) => {
+            if expr_type(&b.lhs) == ValueType::Scalar && expr_type(&b.rhs) == ValueType::Scalar {
+                ValueType::Scalar
+            } else {
+                ValueType::Vector
+            }
+        }
+        // Unknown functions cannot come out of the parser; treat a hand-built one as a vector.
+        Expr::Call(c) => function(&c.func).map_or(ValueType::Vector, |f| f.return_type),
+    }
+}
+
+/// The modifiers written after a binary operator.
+#[derive(Debug)]
+pub(super) struct BinModifiers {
+    pub(super) return_bool: bool,
+    pub(super) on: bool,
+    pub(super) labels: Vec<String>,
+    pub(super) include: Vec<String>,
+    pub(super) card: Cardinality,
+}
+
+impl Default for BinModifiers {
+    fn default() -> Self {
+        BinModifiers {
+            return_bool: false,
+            on: false,
+            labels: Vec::new(),
+            include: Vec::new(),
+            card: Cardinality::OneToOne,
+        }
+    }
+}
+
+impl Parser<'_> {
+    /// Builds `lhs op rhs` and applies Prometheus's checks; `op_pos` is the operator's offset.
+    pub(super) fn build_binary(
+        &mut self,
+        op: BinaryOp,
+        lhs: Node,
+        rhs: Node,
+        m: BinModifiers,
+        op_pos: usize,
+    ) -> Node {
+        let lt = expr_type(&lhs.expr);
+        let rt = expr_type(&rhs.expr);
+        let (scalar, vector) = (ValueType::Scalar, ValueType::Vector);
+        if m.return_bool && !op.is_comparison() {
+            self.defer(
+                op_pos,
+                "bool modifier can only be used on comparison operators",
+            );
+        }
+        if op.is_comparison() && !m.return_bool && lt == scalar && rt == scalar {
+            self.defer(op_pos, "comparisons between scalars must use BOOL modifier");
+        }
+        let mut card = m.card;
+        if op.is_set() && card == Cardinality::OneToOne {
+            card = Cardinality::ManyToMany;
+        }
+        if m.on {
+            if let Some(l) = m.labels.iter().find(|l| m.include.contains(l)) {
+                self.defer(
+                    op_pos,
+                    format!(
+                        "label {} must not occur in ON and GROUP clause at once",
+                        go_quote(l)
+                    ),
+                );
+            }
+        }
+        if lt != scalar && lt != vector {
+            self.defer(
+                lhs.start,
+                "binary expression must contain only scalar and instant vector types",
+            );
+        }
+        if rt != scalar && rt != vector {
+            self.defer(
+                rhs.start,
+                "binary expression must contain only scalar and instant vector types",
+            );
+        }
+        let matching = if lt != vector || rt != vector {
+            if !m.labels.is_empty() {
+                self.defer(
+                    lhs.start,
+                    "vector matching only allowed between instant vectors",
+                );
+            }
+            None
+        } else {
+            if op.is_set() && matches!(card, Cardinality::OneToMany | Cardinality::ManyToOne) {
+                self.defer(
+                    lhs.start,
+                    format!(
+                        "no grouping allowed for {} operation",
+                        go_quote(op.as_str())
+                    ),
+                );
+            }
+            Some(VectorMatching {
+                card,
+                on: m.on,
+                labels: m.labels,
+                include: m.include,
+            })
+        };
+        if (lt == scalar || rt == scalar) && op.is_set() {
+            self.defer(
+                lhs.start,
+                format!(
+                    "set operator {} not allowed in binary scalar expression",
+                    go_quote(op.as_str())
+                ),
+            );
+        }
+        Node {
+            expr: Expr::Binary(BinaryExpr {
+                op,
+                lhs: Box::new(lhs.expr),
+                rhs: Box::new(rhs.expr),
+                return_bool: m.return_bool,
+                matching,
+            }),
+            start: lhs.start,
+        }
+    }
+
+    /// Builds a call, checking the name, the argument count and the argument types.
+    pub(super) fn build_call(
+        &mut self,
+        name: &str,
+        start: usize,
+        args: Vec<Node>,
+    ) -> PResult<Node> {
+        let Some(def) = function(name) else {
+            return Err(self.err(
+                start,
+                format!("unknown function with name {}", go_quote(name)),
+            ));
+        };
+        let (nargs, got) = (def.arg_types.len(), args.len());
+        let q = go_quote(name);
+        if def.variadic == 0 {
+            if nargs != got {
+                self.defer(
+                    start,
+                    format!("expected {nargs} argument(s) in call to {q}, got {got}"),
+                );
+            }
+        } else {
+            let min = nargs.saturating_sub(1);
+            if min > got {
+                self.defer(
+                    start,
+                    format!("expected at least {min} argument(s) in call to {q}, got {got}"),
+                );
+            } else if def.variadic > 0 && (min + def.variadic as usize) < got {
+                let max = min + def.variadic as usize;
+                self.defer(
+                    start,
+                    format!("expected at most {max} argument(s) in call to {q}, got {got}"),
+                );
+            }
+        }
+        if name == "info" && got > 1 {
+            let t = expr_type(&args[1].expr);
+            if t != ValueType::Vector {
+                self.defer(
+                    start,
+                    format!(
+                        "expected type instant vector in call to function {q}, got {}",
+                        t.describe()
+                    ),
+                );
+            }
+            match &args[1].expr {
+                Expr::VectorSelector(vs) if vs.name.is_some() => {
+                    self.defer(
+                        args[1].start,
+                        "expected label selectors only, got vector selector instead",
+                    );
+                }
+                Expr::VectorSelector(_) => {}
+                _ => self.defer(args[1].start, "expected label selectors only"),
+            }
+        }
+        for (i, arg) in args.iter().enumerate() {
+            let idx = if i >= nargs {
+                if def.variadic == 0 || nargs == 0 {
+                    break;
+                }
+                nargs - 1
+            } else {
+                i
+            };
+            let want = def.arg_types[idx];
+            let t = expr_type(&arg.expr);
+            if t != want {
+                self.defer(
+                    arg.start,
+                    format!(
+                        "expected type {} in call to function {q}, got {}",
+                        want.describe(),
+                        t.describe()
+                    ),
+                );
+            }
+        }
+        Ok(Node {
+            expr: Expr::Call(Call {
+                func: def.name.to_string(),
+                args: args.into_iter().map(|a| a.expr).collect(),
+            }),
+            start,
+        })
+    }
+
+    /// Type rules of an aggregation's expression and parameter.
+    pub(super) fn check_aggregate(&mut self, op: AggregateOp, expr: &Node, param: Option<&Node>) {
+        let t = expr_type(&expr.expr);
+        if t != ValueType::Vector {
+            self.defer(
+                expr.start,
+                format!(
+                    "expected type instant vector in aggregation expression, got {}",
+                    t.describe()
+                ),
+            );
+        }
+        let Some(param) = param else { return };
+        let want = if op == AggregateOp::CountValues {
+            ValueType::String
+        } else {
+            ValueType::Scalar
+        };
+        let t = expr_type(&param.expr);
+        if t != want {
+            self.defer(
+                param.start,
+                format!(
+                    "expected type {} in aggregation parameter, got {}",
+                    want.describe(),
+                    t.describe()
+                ),
+            );
+        }
+    }
+}

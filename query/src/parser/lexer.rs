@@ -1,0 +1,853 @@
+//! PromQL tokenizer: turns the query text into a token list, with the same context rules as
+//! Prometheus's lexer (keywords are plain identifiers inside `{…}`, `[…]` holds durations and
+//! duration arithmetic, `(`/`[` balance is checked at the end of input).
+//!
+//! Lexing stops at the first bad character: the list then ends with a [`Kind::Error`] token that
+//! carries Prometheus's message, and the parser reports it when (and only when) it reaches it.
+
+use nom::bytes::complete::take_while;
+use nom::Parser as _;
+
+use crate::ast::AggregateOp;
+
+/// What a token is.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Kind {
+    /// A name without `:` (may still be a function name or label name).
+    Ident,
+    /// A name containing `:` (only valid as a metric name).
+    MetricIdent,
+    /// A number literal, including `Inf` and `NaN`.
+    Number,
+    /// A duration literal such as `5m` or `1h30m`.
+    Duration,
+    /// A quoted string, quotes included in the token text.
+    Str,
+    LParen,
+    RParen,
+    LBrace,
+    RBrace,
+    LBracket,
+    RBracket,
+    Comma,
+    Colon,
+    /// `=` (label matching only).
+    Eql,
+    /// `=~`
+    EqlRegex,
+    /// `!~`
+    NeqRegex,
+    /// Binary operators, `@`, and the word operators `and or unless atan2`.
+    Op(Op),
+    /// Aggregation operators (`sum`, `topk`…).
+    Aggr(AggregateOp),
+    /// Other reserved words.
+    Kw(Kw),
+    /// End of input.
+    Eof,
+    /// A lexing error with Prometheus's message.
+    Error(String),
+}
+
+/// Operator tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    Pow,
+    Eqlc,
+    Neq,
+    Lss,
+    Lte,
+    Gtr,
+    Gte,
+    /// `</` (experimental native-histogram trimming).
+    TrimUpper,
+    /// `>/` (experimental native-histogram trimming).
+    TrimLower,
+    Land,
+    Lor,
+    Lunless,
+    Atan2,
+    At,
+}
+
+/// Keywords (besides operators and aggregators).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kw {
+    Bool,
+    By,
+    GroupLeft,
+    GroupRight,
+    Fill,
+    FillLeft,
+    FillRight,
+    Ignoring,
+    Offset,
+    Smoothed,
+    Anchored,
+    On,
+    Without,
+    Start,
+    End,
+    Step,
+    Range,
+    MaxOf,
+    MinOf,
+}
+
+impl Kw {
+    /// Prometheus lists `start end step range max_of min_of` as "preprocessors", which it
+    /// describes in messages as quoted words rather than `<keyword>`.
+    pub(crate) fn is_preprocessor(self) -> bool {
+        matches!(
+            self,
+            Kw::Start | Kw::End | Kw::Step | Kw::Range | Kw::MaxOf | Kw::MinOf
+        )
+    }
+}
+
+/// One token: its kind and byte range in the input.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Token {
+    pub(crate) kind: Kind,
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+}
+
+/// Looks up a reserved word (case-insensitive, as Prometheus does).
+fn keyword(word: &str) -> Option<Kind> {
+    let lower = word.to_ascii_lowercase();
+    let k = match lower.as_str() {
+        "and" => Kind::Op(Op::Land),
+        "or" => Kind::Op(Op::Lor),
+        "unless" => Kind::Op(Op::Lunless),
+        "atan2" => Kind::Op(Op::Atan2),
+        "sum" => Kind::Aggr(AggregateOp::Sum),
+        "avg" => Kind::Aggr(AggregateOp::Avg),
+        "count" => Kind::Aggr(AggregateOp::Count),
+        "min" => Kind::Aggr(AggregateOp::Min),
+        "max" => Kind::Aggr(AggregateOp::Max),
+        "group" => Kind::Aggr(AggregateOp::Group),
+        "stddev" => Kind::Aggr(AggregateOp::Stddev),
+        "stdvar" => Kind::Aggr(AggregateOp::Stdvar),
+        "topk" => Kind::Aggr(AggregateOp::Topk),
+        "bottomk" => Kind::Aggr(AggregateOp::Bottomk),
+        "count_values" => Kind::Aggr(AggregateOp::CountValues),
+        "quantile" => Kind::Aggr(AggregateOp::Quantile),
+        "limitk" => Kind::Aggr(AggregateOp::Limitk),
+        "limit_ratio" => Kind::Aggr(AggregateOp::LimitRatio),
+        "offset" => Kind::Kw(Kw::Offset),
+        "smoothed" => Kind::Kw(Kw::Smoothed),
+        "anchored" => Kind::Kw(Kw::Anchored),
+        "by" => Kind::Kw(Kw::By),
+        "without" => Kind::Kw(Kw::Without),
+        "on" => Kind::Kw(Kw::On),
+        "ignoring" => Kind::Kw(Kw::Ignoring),
+        "group_left" => Kind::Kw(Kw::GroupLeft),
+        "group_right" => Kind::Kw(Kw::GroupRight),
+        "fill" => Kind::Kw(Kw::Fill),
+        "fill_left" => Kind::Kw(Kw::FillLeft),
+        "fill_right" => Kind::Kw(Kw::FillRight),
+        "bool" => Kind::Kw(Kw::Bool),
+        "start" => Kind::Kw(Kw::Start),
+        "end" => Kind::Kw(Kw::End),
+        "step" => Kind::Kw(Kw::Step),
+        "range" => Kind::Kw(Kw::Range),
+        "max_of" => Kind::Kw(Kw::MaxOf),
+        "min_of" => Kind::Kw(Kw::MinOf),
+        "inf" | "nan" => Kind::Number,
+        _ => return None,
+    };
+    Some(k)
+}
+
+/// The duration keywords that may appear inside `[…]`.
+fn duration_keyword(word: &str) -> Option<Kind> {
+    match word.to_ascii_lowercase().as_str() {
+        "step" => Some(Kind::Kw(Kw::Step)),
+        "range" => Some(Kind::Kw(Kw::Range)),
+        "max_of" => Some(Kind::Kw(Kw::MaxOf)),
+        "min_of" => Some(Kind::Kw(Kw::MinOf)),
+        _ => None,
+    }
+}
+
+fn is_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r')
+}
+
+fn is_alpha(c: char) -> bool {
+    c == '_' || c.is_ascii_alphabetic()
+}
+
+fn is_alnum(c: char) -> bool {
+    is_alpha(c) || c.is_ascii_digit()
+}
+
+/// Go's `%q` of a single rune, as used in Prometheus's lexer messages.
+pub(crate) fn quote_rune(c: char) -> String {
+    match c {
+        '\'' => "'\\''".to_string(),
+        '\\' => "'\\\\'".to_string(),
+        '\n' => "'\\n'".to_string(),
+        '\t' => "'\\t'".to_string(),
+        '\r' => "'\\r'".to_string(),
+        c if c.is_control() => {
+            if (c as u32) < 0x80 {
+                format!("'\\x{:02x}'", c as u32)
+            } else {
+                format!("'\\u{:04x}'", c as u32)
+            }
+        }
+        c => format!("'{c}'"),
+    }
+}
+
+/// Lexer state, mirroring the modes of Prometheus's state machine.
+struct Lexer<'a> {
+    src: &'a str,
+    pos: usize,
+    paren_depth: i64,
+    brace_open: bool,
+    bracket_open: bool,
+    /// Right after `[` (or an operator inside it): Prometheus's `lexDurationExpr` state.
+    duration_state: bool,
+    got_colon: bool,
+    got_duration: bool,
+    out: Vec<Token>,
+}
+
+/// Tokenizes `src`. The result always ends with an `Eof` or an `Error` token.
+pub(crate) fn tokenize(src: &str) -> Vec<Token> {
+    let mut lx = Lexer {
+        src,
+        pos: 0,
+        paren_depth: 0,
+        brace_open: false,
+        bracket_open: false,
+        duration_state: false,
+        got_colon: false,
+        got_duration: false,
+        out: Vec::new(),
+    };
+    loop {
+        let tok_start = lx.pos;
+        let emitted = lx.out.len();
+        let step = if lx.brace_open {
+            lx.inside_braces()
+        } else if lx.bracket_open && lx.duration_state {
+            lx.duration_expr()
+        } else {
+            lx.statement()
+        };
+        if let Err(msg) = step {
+            // Like Prometheus, an error replaces a token emitted in the same step and is
+            // positioned after it; otherwise it sits at the start of the bad token.
+            let start = if lx.out.len() > emitted {
+                lx.out.pop().map_or(tok_start, |t| t.end)
+            } else {
+                tok_start
+            };
+            lx.out.push(Token {
+                kind: Kind::Error(msg),
+                start,
+                end: start,
+            });
+            return lx.out;
+        }
+        if matches!(
+            lx.out.last(),
+            Some(Token {
+                kind: Kind::Eof,
+                ..
+            })
+        ) {
+            return lx.out;
+        }
+    }
+}
+
+type Step = Result<(), String>;
+
+impl Lexer<'_> {
+    fn rest(&self) -> &str {
+        &self.src[self.pos..]
+    }
+
+    fn peek(&self) -> Option<char> {
+        self.rest().chars().next()
+    }
+
+    fn peek2(&self) -> Option<char> {
+        let mut it = self.rest().chars();
+        it.next();
+        it.next()
+    }
+
+    fn emit(&mut self, kind: Kind, start: usize) {
+        self.out.push(Token {
+            kind,
+            start,
+            end: self.pos,
+        });
+    }
+
+    /// Emits a token of `len` bytes starting at the current position.
+    fn emit_len(&mut self, kind: Kind, len: usize) {
+        let start = self.pos;
+        self.pos += len;
+        self.emit(kind, start);
+    }
+
+    fn skip_spaces(&mut self) {
+        let n = self.rest().len() - self.rest().trim_start_matches(is_space).len();
+        self.pos += n;
+    }
+
+    fn skip_comment(&mut self) {
+        let n = self.rest().find(['\n', '\r']).unwrap_or(self.rest().len());
+        self.pos += n;
+    }
+
+    /// Top-level state (`lexStatements`).
+    fn statement(&mut self) -> Step {
+        let Some(c) = self.peek() else {
+            if self.paren_depth != 0 {
+                return Err("unclosed left parenthesis".into());
+            }
+            if self.bracket_open {
+                return Err("unclosed left bracket".into());
+            }
+            self.emit(Kind::Eof, self.pos);
+            return Ok(());
+        };
+        match c {
+            '#' => self.skip_comment(),
+            c if is_space(c) => self.skip_spaces(),
+            ',' => self.emit_len(Kind::Comma, 1),
+            '*' => self.emit_len(Kind::Op(Op::Mul), 1),
+            '/' => self.emit_len(Kind::Op(Op::Div), 1),
+            '%' => self.emit_len(Kind::Op(Op::Mod), 1),
+            '+' => self.emit_len(Kind::Op(Op::Add), 1),
+            '-' => self.emit_len(Kind::Op(Op::Sub), 1),
+            '^' => self.emit_len(Kind::Op(Op::Pow), 1),
+            '@' => self.emit_len(Kind::Op(Op::At), 1),
+            '=' => match self.peek2() {
+                Some('=') => self.emit_len(Kind::Op(Op::Eqlc), 2),
+                Some('~') => {
+                    return Err(format!(
+                        "unexpected character after '=': {}",
+                        quote_rune('~')
+                    ));
+                }
+                _ => self.emit_len(Kind::Eql, 1),
+            },
+            '!' => match self.peek2() {
+                Some('=') => self.emit_len(Kind::Op(Op::Neq), 2),
+                other => {
+                    let shown = other.map_or("'\u{fffd}'".to_string(), quote_rune);
+                    return Err(format!("unexpected character after '!': {shown}"));
+                }
+            },
+            '<' => match self.peek2() {
+                Some('=') => self.emit_len(Kind::Op(Op::Lte), 2),
+                Some('/') => self.emit_len(Kind::Op(Op::TrimUpper), 2),
+                _ => self.emit_len(Kind::Op(Op::Lss), 1),
+            },
+            '>' => match self.peek2() {
+                Some('=') => self.emit_len(Kind::Op(Op::Gte), 2),
+                Some('/') => self.emit_len(Kind::Op(Op::TrimLower), 2),
+                _ => self.emit_len(Kind::Op(Op::Gtr), 1),
+            },
+            c if c.is_ascii_digit()
+                || (c == '.' && self.peek2().is_some_and(|d| d.is_ascii_digit())) =>
+            {
+                self.number_or_duration()?;
+            }
+            '"' | '\'' => self.string(c)?,
+            '`' => self.raw_string()?,
+            c if is_alpha(c) || c == ':' => {
+                if !self.bracket_open {
+                    self.keyword_or_identifier();
+                } else if c == ':' {
+                    if self.got_colon {
+                        return Err(format!("unexpected colon {}", quote_rune(':')));
+                    }
+                    self.emit_len(Kind::Colon, 1);
+                    self.got_colon = true;
+                } else if !self.duration_word() {
+                    return Err(format!(
+                        "unexpected character: {}, expected {}",
+                        quote_rune(c),
+                        quote_rune(':')
+                    ));
+                }
+            }
+            '(' => {
+                self.emit_len(Kind::LParen, 1);
+                self.paren_depth += 1;
+            }
+            ')' => {
+                self.emit_len(Kind::RParen, 1);
+                self.paren_depth -= 1;
+                if self.paren_depth < 0 {
+                    return Err(format!("unexpected right parenthesis {}", quote_rune(')')));
+                }
+            }
+            '{' => {
+                self.emit_len(Kind::LBrace, 1);
+                self.brace_open = true;
+            }
+            '[' => {
+                if self.bracket_open {
+                    return Err(format!("unexpected left bracket {}", quote_rune('[')));
+                }
+                self.got_colon = false;
+                self.got_duration = false;
+                self.emit_len(Kind::LBracket, 1);
+                self.skip_spaces();
+                self.bracket_open = true;
+                self.duration_state = true;
+            }
+            ']' => {
+                if !self.bracket_open {
+                    return Err(format!("unexpected right bracket {}", quote_rune(']')));
+                }
+                self.emit_len(Kind::RBracket, 1);
+                self.bracket_open = false;
+            }
+            c => return Err(format!("unexpected character: {}", quote_rune(c))),
+        }
+        Ok(())
+    }
+
+    /// Inside `[…]` right after `[` or an operator (`lexDurationExpr`).
+    fn duration_expr(&mut self) -> Step {
+        let Some(c) = self.peek() else {
+            return Err("unexpected end of input in duration expression".into());
+        };
+        match c {
+            ']' => {
+                self.emit_len(Kind::RBracket, 1);
+                self.bracket_open = false;
+                self.got_colon = false;
+                self.duration_state = false;
+            }
+            ':' => {
+                self.emit_len(Kind::Colon, 1);
+                if !self.got_duration {
+                    return Err("unexpected colon before duration in duration expression".into());
+                }
+                if self.got_colon {
+                    return Err("unexpected repeated colon in duration expression".into());
+                }
+                self.got_colon = true;
+            }
+            '(' => {
+                self.emit_len(Kind::LParen, 1);
+                self.paren_depth += 1;
+            }
+            ')' => {
+                self.emit_len(Kind::RParen, 1);
+                self.paren_depth -= 1;
+                if self.paren_depth < 0 {
+                    return Err(format!("unexpected right parenthesis {}", quote_rune(')')));
+                }
+            }
+            c if is_space(c) => self.skip_spaces(),
+            '+' => self.emit_len(Kind::Op(Op::Add), 1),
+            '-' => self.emit_len(Kind::Op(Op::Sub), 1),
+            '*' => self.emit_len(Kind::Op(Op::Mul), 1),
+            '/' => self.emit_len(Kind::Op(Op::Div), 1),
+            '%' => self.emit_len(Kind::Op(Op::Mod), 1),
+            '^' => self.emit_len(Kind::Op(Op::Pow), 1),
+            ',' => self.emit_len(Kind::Comma, 1),
+            c if is_alpha(c) => {
+                if !self.duration_word() {
+                    return Err(format!(
+                        "unexpected character in duration expression: {}",
+                        quote_rune(c)
+                    ));
+                }
+            }
+            c if c.is_ascii_digit()
+                || (c == '.' && self.peek2().is_some_and(|d| d.is_ascii_digit())) =>
+            {
+                self.got_duration = true;
+                self.duration_state = false;
+                self.number_or_duration()?;
+            }
+            c => {
+                return Err(format!(
+                    "unexpected character in duration expression: {}",
+                    quote_rune(c)
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// Lexes `step`, `range`, `max_of` or `min_of` inside brackets; false if the word is none.
+    fn duration_word(&mut self) -> bool {
+        let word_len = self
+            .rest()
+            .find(|c: char| !is_alpha(c))
+            .unwrap_or(self.rest().len());
+        match duration_keyword(&self.rest()[..word_len]) {
+            Some(kind) => {
+                self.emit_len(kind, word_len);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Inside `{…}`: label names, match operators, strings.
+    fn inside_braces(&mut self) -> Step {
+        let Some(c) = self.peek() else {
+            return Err("unexpected end of input inside braces".into());
+        };
+        match c {
+            '#' => self.skip_comment(),
+            c if is_space(c) => self.skip_spaces(),
+            c if is_alpha(c) => {
+                let len = self
+                    .rest()
+                    .find(|c: char| !is_alnum(c))
+                    .unwrap_or(self.rest().len());
+                self.emit_len(Kind::Ident, len);
+            }
+            ',' => self.emit_len(Kind::Comma, 1),
+            '"' | '\'' => self.string(c)?,
+            '`' => self.raw_string()?,
+            '=' => {
+                if self.peek2() == Some('~') {
+                    self.emit_len(Kind::EqlRegex, 2);
+                } else {
+                    self.emit_len(Kind::Eql, 1);
+                }
+            }
+            '!' => match self.peek2() {
+                Some('~') => self.emit_len(Kind::NeqRegex, 2),
+                Some('=') => self.emit_len(Kind::Op(Op::Neq), 2),
+                other => {
+                    let shown = other.map_or("'\u{fffd}'".to_string(), quote_rune);
+                    return Err(format!(
+                        "unexpected character after '!' inside braces: {shown}"
+                    ));
+                }
+            },
+            '{' => return Err(format!("unexpected left brace {}", quote_rune('{'))),
+            '}' => {
+                self.emit_len(Kind::RBrace, 1);
+                self.brace_open = false;
+            }
+            c => {
+                return Err(format!(
+                    "unexpected character inside braces: {}",
+                    quote_rune(c)
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// An identifier, keyword, or metric name with colons.
+    fn keyword_or_identifier(&mut self) {
+        let src: &str = self.src;
+        let rest = &src[self.pos..];
+        let mut ident = take_while::<_, &str, ()>(|c: char| is_alnum(c) || c == ':');
+        let len = ident.parse(rest).map_or(0, |(_, w)| w.len());
+        let word = &rest[..len];
+        let kind = match keyword(word) {
+            // fill/fill_left/fill_right are keywords only before `(`, so that existing metrics
+            // with those names keep working.
+            Some(Kind::Kw(Kw::Fill | Kw::FillLeft | Kw::FillRight))
+                if !rest[len..].trim_start_matches(is_space).starts_with('(') =>
+            {
+                Kind::Ident
+            }
+            Some(k) => k,
+            None if word.contains(':') => Kind::MetricIdent,
+            None => Kind::Ident,
+        };
+        self.emit_len(kind, len);
+    }
+
+    /// A number or a duration; the text is validated again when it is converted.
+    fn number_or_duration(&mut self) -> Step {
+        let start = self.pos;
+        let (n, ok) = scan_number(self.rest());
+        if ok {
+            self.emit_len(Kind::Number, n);
+            return Ok(());
+        }
+        self.pos += n;
+        match accept_remaining_duration(self.rest()) {
+            Ok(d) => {
+                self.pos += d;
+                self.emit(Kind::Duration, start);
+                Ok(())
+            }
+            Err(read) => {
+                let text = &self.src[start..self.pos + read];
+                let msg = format!(
+                    "bad number or duration syntax: {}",
+                    super::literals::go_quote(text)
+                );
+                self.pos = start;
+                Err(msg)
+            }
+        }
+    }
+
+    /// A single- or double-quoted string with escapes; validated here, unquoted by the parser.
+    fn string(&mut self, quote: char) -> Step {
+        let start = self.pos;
+        let mut chars = self.rest().char_indices().skip(1).peekable();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Err(msg) = super::literals::check_escape(&mut chars, quote) {
+                        self.pos = start;
+                        return Err(msg);
+                    }
+                }
+                '\n' => {
+                    self.pos = start;
+                    return Err("unterminated quoted string".into());
+                }
+                c if c == quote => {
+                    self.pos += i + 1;
+                    self.emit(Kind::Str, start);
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
+        Err("unterminated quoted string".into())
+    }
+
+    /// A backtick string: no escapes, may span lines.
+    fn raw_string(&mut self) -> Step {
+        match self.rest()[1..].find('`') {
+            Some(i) => {
+                self.emit_len(Kind::Str, i + 2);
+                Ok(())
+            }
+            None => Err("unterminated raw string".into()),
+        }
+    }
+}
+
+/// Scans a number the way Prometheus's `scanNumber` does. Returns the bytes consumed and whether
+/// they form a number token (false when a letter follows, e.g. a duration unit, or when the
+/// digits are malformed).
+fn scan_number(s: &str) -> (usize, bool) {
+    let b = s.as_bytes();
+    let at = |i: usize| b.get(i).copied();
+    let mut i = 0;
+    let mut hex = false;
+    if at(0) == Some(b'0') {
+        i = 1;
+        if matches!(at(1), Some(b'x' | b'X')) {
+            i = 2;
+            hex = true;
+            if at(i) == Some(b'_') {
+                i += 1;
+            }
+        }
+    }
+    let is_digit = |c: u8| {
+        if hex {
+            c.is_ascii_hexdigit()
+        } else {
+            c.is_ascii_digit()
+        }
+    };
+    if at(i) == Some(b'.') {
+        i += 1;
+    }
+    if at(i).is_some_and(is_digit) {
+        i += 1;
+    }
+    let (mut dot, mut exp) = (false, false);
+    while let Some(c) = at(i).filter(|&c| is_digit(c) || matches!(c, b'.' | b'_' | b'e' | b'E')) {
+        // The order of these checks matters: like Prometheus, `e` is an exponent before it is a
+        // hex digit.
+        if c == b'.' {
+            i += 1;
+            if dot || matches!(at(i), Some(b'_' | b'.')) {
+                return (i + usize::from(!dot), false);
+            }
+            if hex {
+                return (i, false);
+            }
+            dot = true;
+        } else if matches!(c, b'e' | b'E') {
+            i += 1;
+            if exp {
+                return (i, false);
+            }
+            exp = true;
+            if matches!(at(i), Some(b'+' | b'-')) {
+                i += 1;
+            }
+            match at(i) {
+                None => return (i, false),
+                Some(b'.' | b'_' | b'e' | b'E') => return (i + 1, false),
+                _ => {}
+            }
+        } else if c == b'_' {
+            i += 1;
+            match at(i) {
+                None => return (i, false),
+                Some(b'.' | b'_' | b'e' | b'E') => return (i + 1, false),
+                _ => {}
+            }
+        } else {
+            while at(i).is_some_and(is_digit) {
+                i += 1;
+            }
+        }
+    }
+    if i == 0 {
+        return (0, false);
+    }
+    (i, !s[i..].chars().next().is_some_and(is_alnum))
+}
+
+/// Runs Prometheus's `acceptRemainingDuration` on the text after a number: units and further
+/// number-unit pairs. Returns `Ok(len)` for a duration, or `Err(len)` with how much Prometheus
+/// had consumed when it gave up (that text appears in its error message).
+fn accept_remaining_duration(s: &str) -> Result<usize, usize> {
+    let b = s.as_bytes();
+    if !matches!(b.first(), Some(b's' | b'm' | b'h' | b'd' | b'w' | b'y')) {
+        return Err(0);
+    }
+    let mut i = 1;
+    if b.get(i) == Some(&b's') {
+        i += 1;
+    }
+    while b.get(i).is_some_and(u8::is_ascii_digit) {
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if !matches!(b.get(i), Some(b's' | b'm' | b'h' | b'd' | b'w')) {
+            return Err(i);
+        }
+        i += 1;
+        if b.get(i) == Some(&b's') {
+            i += 1;
+        }
+    }
+    match s[i..].chars().next() {
+        Some(c) if is_alnum(c) => Err(i + c.len_utf8()),
+        _ => Ok(i),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(s: &str) -> Vec<Kind> {
+        tokenize(s).into_iter().map(|t| t.kind).collect()
+    }
+
+    #[test]
+    fn numbers_and_durations() {
+        assert_eq!(kinds("1.5e3"), vec![Kind::Number, Kind::Eof]);
+        assert_eq!(kinds("0x1F"), vec![Kind::Number, Kind::Eof]);
+        assert_eq!(kinds("5m"), vec![Kind::Duration, Kind::Eof]);
+        assert_eq!(kinds("1h30m"), vec![Kind::Duration, Kind::Eof]);
+        assert_eq!(kinds("100ms"), vec![Kind::Duration, Kind::Eof]);
+        assert_eq!(kinds(".5"), vec![Kind::Number, Kind::Eof]);
+        assert_eq!(kinds("1_000"), vec![Kind::Number, Kind::Eof]);
+    }
+
+    #[test]
+    fn bad_numbers_carry_prometheus_text() {
+        assert_eq!(
+            kinds("2.5."),
+            vec![Kind::Error(
+                r#"bad number or duration syntax: "2.5.""#.into()
+            )]
+        );
+        assert_eq!(
+            kinds("100..4"),
+            vec![Kind::Error(
+                r#"bad number or duration syntax: "100..""#.into()
+            )]
+        );
+        assert_eq!(
+            kinds("0deadbeef"),
+            vec![Kind::Error(
+                r#"bad number or duration syntax: "0de""#.into()
+            )]
+        );
+        assert_eq!(
+            kinds("5mm"),
+            vec![Kind::Error(
+                r#"bad number or duration syntax: "5mm""#.into()
+            )]
+        );
+        assert_eq!(
+            kinds("5m1"),
+            vec![Kind::Error(
+                r#"bad number or duration syntax: "5m1""#.into()
+            )]
+        );
+    }
+
+    #[test]
+    fn keywords_are_case_insensitive_outside_braces_only() {
+        assert_eq!(kinds("SUM"), vec![Kind::Aggr(AggregateOp::Sum), Kind::Eof]);
+        assert_eq!(
+            kinds("{on=\"x\"}"),
+            vec![
+                Kind::LBrace,
+                Kind::Ident,
+                Kind::Eql,
+                Kind::Str,
+                Kind::RBrace,
+                Kind::Eof
+            ]
+        );
+        assert_eq!(kinds("fill"), vec![Kind::Ident, Kind::Eof]);
+        assert_eq!(kinds("fill (1)")[0], Kind::Kw(Kw::Fill));
+        assert_eq!(kinds("a:b"), vec![Kind::MetricIdent, Kind::Eof]);
+    }
+
+    #[test]
+    fn brackets_and_comments() {
+        assert_eq!(
+            kinds("x[5m:1m] # c"),
+            vec![
+                Kind::Ident,
+                Kind::LBracket,
+                Kind::Duration,
+                Kind::Colon,
+                Kind::Duration,
+                Kind::RBracket,
+                Kind::Eof
+            ]
+        );
+        assert_eq!(
+            kinds("(1"),
+            vec![
+                Kind::LParen,
+                Kind::Number,
+                Kind::Error("unclosed left parenthesis".into())
+            ]
+        );
+        assert_eq!(
+            kinds("x[foo]")[2],
+            Kind::Error("unexpected character in duration expression: 'f'".into())
+        );
+    }
+}
