@@ -1,6 +1,7 @@
 //! The HTTP surface: the router, shared state, and the error type every handler returns.
 
 pub mod admin;
+pub mod api;
 pub mod ingest;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +31,10 @@ pub struct AppState {
     pub otlp_deltas: parking_lot::Mutex<eddy_ingest::otlp::DeltaAccumulator>,
     /// What each Pushgateway group pushed last, for stale markers on replace and delete.
     pub push_groups: ingest::PushGroups,
+    /// Metric metadata seen at ingest.
+    pub metadata: crate::metadata::MetadataStore,
+    /// Query engine and limits.
+    pub query: api::QueryConfig,
 }
 
 /// Shared state handle.
@@ -48,8 +53,22 @@ pub fn app(state: SharedState) -> Router {
             axum::routing::put(ingest::push_put).post(ingest::push_post).delete(ingest::push_delete),
         )
         .layer(DefaultBodyLimit::max(body_limit));
+    let api_routes = Router::new()
+        .route("/api/v1/query", get(api::query).post(api::query))
+        .route("/api/v1/query_range", get(api::query_range).post(api::query_range))
+        .route("/api/v1/series", get(api::series).post(api::series))
+        .route("/api/v1/labels", get(api::labels).post(api::labels))
+        .route("/api/v1/label/{name}/values", get(api::label_values))
+        .route("/api/v1/metadata", get(api::metadata))
+        .route("/api/v1/status/buildinfo", get(api::buildinfo))
+        .route("/api/v1/status/tsdb", get(api::tsdb_status))
+        .route("/api/v1/query_exemplars", get(api::exemplars).post(api::exemplars))
+        .route("/api/v1/rules", get(api::rules))
+        .route("/api/v1/alerts", get(api::alerts))
+        .layer(tower_http::compression::CompressionLayer::new());
     Router::new()
         .merge(ingest_routes)
+        .merge(api_routes)
         .route("/-/healthy", get(|| async { "eddy is healthy.\n" }))
         .route("/-/ready", get(ready))
         .route("/metrics", get(crate::metrics::render))

@@ -1,13 +1,8 @@
 //! The eddy server binary: `eddy serve` (the default), `eddy query`, `eddy promqltest`,
 //! `eddy import`.
 
-mod config;
-mod http;
-mod metadata;
-mod metrics;
-mod server;
-
 use clap::{Parser, Subcommand};
+use eddy::{config, server};
 
 /// eddy: a time-series database for the metrics of Apache Flink fleets.
 #[derive(Debug, Parser)]

@@ -604,6 +604,36 @@ impl Head {
         Ok(out)
     }
 
+    /// Cardinality statistics of the head (for `/api/v1/status/tsdb`), top `limit` of each list.
+    pub fn cardinality(&self, limit: usize) -> Result<Cardinality> {
+        use index::PostingsSource;
+        let postings = self.postings.read();
+        let mut out = Cardinality::default();
+        let mut pairs: Vec<(String, u64)> = Vec::new();
+        for name in postings.names()? {
+            let (mut values, mut bytes) = (0u64, 0u64);
+            postings.for_each_value(&name, "", &mut |_| true, &mut |value, ids| {
+                let n = ids.cardinality();
+                values += 1;
+                bytes += value.len() as u64 * n;
+                if name == crate::labels::METRIC_NAME {
+                    out.series_by_metric.push((value.to_string(), n));
+                }
+                pairs.push((format!("{name}={value}"), n));
+                std::ops::ControlFlow::Continue(())
+            })?;
+            out.num_label_pairs += values;
+            out.values_by_label.push((name.clone(), values));
+            out.bytes_by_label.push((name, bytes));
+        }
+        out.series_by_pair = pairs;
+        for list in [&mut out.series_by_metric, &mut out.values_by_label, &mut out.bytes_by_label, &mut out.series_by_pair] {
+            list.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            list.truncate(limit);
+        }
+        Ok(out)
+    }
+
     /// Approximate heap bytes used by samples, series entries and the index.
     pub fn memory_bytes(&self) -> usize {
         let mut bytes = 0;
@@ -617,6 +647,21 @@ impl Head {
         }
         bytes + self.symbols.read().string_bytes()
     }
+}
+
+/// Top-N cardinality lists of the head, largest first.
+#[derive(Debug, Clone, Default)]
+pub struct Cardinality {
+    /// Distinct `name=value` pairs.
+    pub num_label_pairs: u64,
+    /// Series per metric name.
+    pub series_by_metric: Vec<(String, u64)>,
+    /// Distinct values per label name.
+    pub values_by_label: Vec<(String, u64)>,
+    /// Bytes of label values per label name, summed over series.
+    pub bytes_by_label: Vec<(String, u64)>,
+    /// Series per `name=value` pair.
+    pub series_by_pair: Vec<(String, u64)>,
 }
 
 /// What WAL replay did with a samples record.
