@@ -256,6 +256,9 @@ impl Wal {
     /// Appends several records in one batch (e.g. a series record and the samples that use it),
     /// in order; one wait covers them all. They succeed or fail together.
     pub fn append_all(&self, records: &[&[u8]]) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
         if let Some(r) = records.iter().find(|r| r.len() > MAX_RECORD_LEN) {
             return Err(too_large("append WAL record", &self.shared.dir, r.len()));
         }
