@@ -355,7 +355,12 @@ impl Wal {
             }
         }
         let count = checkpoint::write(dir, before_segment, records)?;
-        tracing::info!(dir = %dir.display(), before_segment, records = count, "WAL: checkpoint written");
+        tracing::info!(
+            dir = %dir.display(),
+            before_segment,
+            records = count,
+            "WAL: checkpoint written"
+        );
         checkpoint::remove_obsolete(dir, before_segment)
     }
 
@@ -395,8 +400,10 @@ fn spawn_syncer(shared: Arc<Shared>, every: Duration) -> Result<Syncer> {
         .spawn(move || {
             while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
                 if let Err(e) = shared.background_sync() {
-                    tracing::error!(error = %e,
-                        "WAL: background fsync failed; recent records may not survive a power failure");
+                    tracing::error!(
+                        error = %e,
+                        "WAL: background fsync failed; recent records may not survive a power loss"
+                    );
                 }
             }
         })
