@@ -4,7 +4,7 @@
 //! # Brief overview
 //! A [`Wal`] is a directory of numbered segment files (`00000000`, `00000001`, …) plus at most one
 //! live checkpoint (`checkpoint.0000000N`). Records are opaque bytes, framed with a length and a
-//! CRC32C ([`segment`] has the framing, `docs/format/wal.md` the byte layout; [`record`] gives the
+//! CRC32C (module `segment` has the framing, `docs/format/wal.md` the byte layout; [`record`] gives the
 //! head's series and samples records their encoding).
 //!
 //! - [`Wal::append`] returns once the record is written, and fsynced under
@@ -232,7 +232,11 @@ impl Wal {
             checkpointing: Mutex::new(()),
         });
         let syncer = match opts.sync {
-            SyncPolicy::Interval(every) => Some(spawn_syncer(Arc::clone(&shared), every)?),
+            // A zero interval would spin; 1 ms is already more fsyncs than a disk can use.
+            SyncPolicy::Interval(every) => {
+                let every = every.max(Duration::from_millis(1));
+                Some(spawn_syncer(Arc::clone(&shared), every)?)
+            }
             SyncPolicy::Always | SyncPolicy::Never => None,
         };
         Ok(Wal {

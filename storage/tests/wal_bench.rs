@@ -87,14 +87,28 @@ fn bench_wal_append() {
         let s = w.stats();
         w.close().unwrap();
         let n = appends.load(Ordering::Relaxed) as f64;
+        // Replay what was just written: frame checks plus decoding every samples record.
+        let mut rec = SamplesRecord::default();
+        let mut replayed = 0u64;
+        let start = Instant::now();
+        let report = wal::replay(dir.path(), &mut |r| {
+            rec.decode(r)?;
+            replayed += rec.len() as u64;
+            Ok(())
+        })
+        .unwrap();
+        let replay_secs = start.elapsed().as_secs_f64();
+        assert_eq!(report.records, s.records);
         println!(
             "{name:>13}: {:>8.0} appends/s  {:>6.2} M samples/s  {:>6.1} MB/s  \
-             {:.1} records/batch  {:>7.0} fsyncs/s  (record {record_len} B)",
+             {:.1} records/batch  {:>5.0} fsyncs/s  (record {record_len} B); \
+             replay+decode {:.1} M samples/s",
             n / secs,
             n * SAMPLES_PER_RECORD as f64 / secs / 1e6,
             s.bytes as f64 / secs / 1e6,
             s.records as f64 / s.batches.max(1) as f64,
             s.fsyncs as f64 / secs,
+            replayed as f64 / replay_secs / 1e6,
         );
     }
 }
