@@ -52,8 +52,8 @@ use crossbeam::channel::{self, RecvTimeoutError, Sender};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 pub use record::{
-    decode_record, decode_series, encode_samples, encode_series, DecodeError, DecodedRecord,
-    RecordType, SamplesRecord, SeriesEntry,
+    begin_series, decode_record, decode_series, encode_samples, encode_series, push_series,
+    record_type, DecodeError, DecodedRecord, RecordType, SamplesRecord, SeriesEntry,
 };
 pub use replay::{replay, ReplayReport};
 pub use segment::MAX_RECORD_LEN;

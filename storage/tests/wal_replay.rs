@@ -379,3 +379,17 @@ fn head_records_round_trip_through_the_log() {
     .unwrap();
     assert_eq!(kinds, [RecordType::Series, RecordType::Samples]);
 }
+
+#[test]
+fn absurd_segment_numbers_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join(u64::MAX.to_string()), b"").unwrap();
+    let (got, report) = replay_all(dir.path());
+    assert!(got.is_empty());
+    assert_eq!(report.last_segment, Some(u64::MAX));
+    let err = Wal::open(dir.path(), opts(1 << 20)).unwrap_err();
+    assert!(
+        err.to_string().contains("no room for a next segment"),
+        "{err}"
+    );
+}

@@ -66,7 +66,8 @@ pub fn replay(dir: &Path, f: &mut dyn FnMut(&[u8]) -> Result<()>) -> Result<Repl
                 reason,
             });
         }
-        expect = Some(n + 1);
+        // Saturating: u64::MAX can only be the last segment anyway.
+        expect = Some(n.saturating_add(1));
         let path = segment::segment_path(dir, n);
         let last = i + 1 == segments.len();
         let scan = scan_file(&path, SEGMENT_MAGIC, last, f)?;
