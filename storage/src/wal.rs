@@ -4,7 +4,7 @@
 //! # Brief overview
 //! A [`Wal`] is a directory of numbered segment files (`00000000`, `00000001`, …) plus at most one
 //! live checkpoint (`checkpoint.0000000N`). Records are opaque bytes, framed with a length and a
-//! CRC32C ([`segment`] has the framing, `docs/format/wal.md` the byte layout; [`record`] gives the
+//! CRC32C (module `segment` has the framing, `docs/format/wal.md` the byte layout; [`record`] gives the
 //! head's series and samples records their encoding).
 //!
 //! - [`Wal::append`] returns once the record is written, and fsynced under
@@ -52,8 +52,8 @@ use crossbeam::channel::{self, RecvTimeoutError, Sender};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 pub use record::{
-    decode_record, decode_series, encode_samples, encode_series, record_type, DecodeError,
-    DecodedRecord, RecordType, SamplesRecord, SeriesEntry,
+    begin_series, decode_record, decode_series, encode_samples, encode_series, push_series,
+    record_type, DecodeError, DecodedRecord, RecordType, SamplesRecord, SeriesEntry,
 };
 pub use replay::{replay, replay_before, ReplayReport};
 pub use segment::MAX_RECORD_LEN;
@@ -232,7 +232,11 @@ impl Wal {
             checkpointing: Mutex::new(()),
         });
         let syncer = match opts.sync {
-            SyncPolicy::Interval(every) => Some(spawn_syncer(Arc::clone(&shared), every)?),
+            // A zero interval would spin; 1 ms is already more fsyncs than a disk can use.
+            SyncPolicy::Interval(every) => {
+                let every = every.max(Duration::from_millis(1));
+                Some(spawn_syncer(Arc::clone(&shared), every)?)
+            }
             SyncPolicy::Always | SyncPolicy::Never => None,
         };
         Ok(Wal {
@@ -256,6 +260,9 @@ impl Wal {
     /// Appends several records in one batch (e.g. a series record and the samples that use it),
     /// in order; one wait covers them all. They succeed or fail together.
     pub fn append_all(&self, records: &[&[u8]]) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
         if let Some(r) = records.iter().find(|r| r.len() > MAX_RECORD_LEN) {
             return Err(too_large("append WAL record", &self.shared.dir, r.len()));
         }
@@ -352,7 +359,12 @@ impl Wal {
             }
         }
         let count = checkpoint::write(dir, before_segment, records)?;
-        tracing::info!(dir = %dir.display(), before_segment, records = count, "WAL: checkpoint written");
+        tracing::info!(
+            dir = %dir.display(),
+            before_segment,
+            records = count,
+            "WAL: checkpoint written"
+        );
         checkpoint::remove_obsolete(dir, before_segment)
     }
 
@@ -392,8 +404,10 @@ fn spawn_syncer(shared: Arc<Shared>, every: Duration) -> Result<Syncer> {
         .spawn(move || {
             while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
                 if let Err(e) = shared.background_sync() {
-                    tracing::error!(error = %e,
-                        "WAL: background fsync failed; recent records may not survive a power failure");
+                    tracing::error!(
+                        error = %e,
+                        "WAL: background fsync failed; recent records may not survive a power loss"
+                    );
                 }
             }
         })

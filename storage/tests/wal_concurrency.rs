@@ -82,6 +82,12 @@ fn run(sync: SyncPolicy) {
 }
 
 #[test]
+fn wal_is_send_and_sync() {
+    fn shareable<T: Send + Sync>() {}
+    shareable::<Wal>();
+}
+
+#[test]
 fn concurrent_appends_always() {
     run(SyncPolicy::Always);
 }

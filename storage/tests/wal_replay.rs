@@ -379,3 +379,71 @@ fn head_records_round_trip_through_the_log() {
     .unwrap();
     assert_eq!(kinds, [RecordType::Series, RecordType::Samples]);
 }
+
+#[test]
+fn absurd_segment_numbers_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join(u64::MAX.to_string()), b"").unwrap();
+    let (got, report) = replay_all(dir.path());
+    assert!(got.is_empty());
+    assert_eq!(report.last_segment, Some(u64::MAX));
+    let err = Wal::open(dir.path(), opts(1 << 20)).unwrap_err();
+    assert!(
+        err.to_string().contains("no room for a next segment"),
+        "{err}"
+    );
+}
+
+/// Collects events as `LEVEL field=value …` lines; enough to check what replay logs.
+struct Capture(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+struct Fields(String);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.push_str(&format!(" {}={:?}", field.name(), value));
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut f = Fields(event.metadata().level().to_string());
+        event.record(&mut f);
+        self.0.lock().unwrap().push(f.0);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn truncation_is_logged_as_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    write_log(dir.path(), 3, 1 << 20);
+    let seg = segment_files(dir.path()).pop().unwrap();
+    let full = fs::read(&seg).unwrap();
+    fs::write(&seg, &full[..full.len() - 1]).unwrap();
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let capture = Capture(std::sync::Arc::clone(&events));
+    let (_, report) = tracing::subscriber::with_default(capture, || replay_all(dir.path()));
+    let (_, offset) = report.truncated.unwrap();
+    let events = events.lock().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let line = &events[0];
+    assert!(line.starts_with("WARN"), "{line}");
+    assert!(
+        line.contains("WAL: torn or corrupt tail in the last segment"),
+        "{line}"
+    );
+    assert!(line.contains(&format!("path={}", seg.display())), "{line}");
+    assert!(line.contains(&format!("offset={offset}")), "{line}");
+    assert!(line.contains("dropped_bytes="), "{line}");
+    assert!(line.contains("reason=record length"), "{line}");
+}

@@ -21,7 +21,11 @@ pub(crate) fn write(dir: &Path, n: u64, records: &mut dyn Iterator<Item = Vec<u8
         Err(e) => {
             // Frees the space a failed (e.g. disk full) checkpoint took; replay ignores .tmp files.
             if let Err(rm) = fs::remove_file(&tmp) {
-                tracing::warn!(path = %tmp.display(), error = %rm, "WAL: cannot remove failed checkpoint");
+                tracing::warn!(
+                    path = %tmp.display(),
+                    error = %rm,
+                    "WAL: cannot remove failed checkpoint"
+                );
             }
             return Err(e);
         }

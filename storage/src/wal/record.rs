@@ -543,6 +543,48 @@ mod tests {
         }
     }
 
+    use proptest::collection::vec as vec_of;
+    use proptest::prelude::{any, prop_assert_eq, proptest};
+
+    proptest! {
+        #[test]
+        fn samples_round_trip_any_input(
+            cols in vec_of((any::<u32>(), any::<i64>(), any::<u64>()), 0..200)
+        ) {
+            let refs: Vec<u32> = cols.iter().map(|c| c.0).collect();
+            let ts: Vec<i64> = cols.iter().map(|c| c.1).collect();
+            let vals: Vec<f64> = cols.iter().map(|c| f64::from_bits(c.2)).collect();
+            let mut dst = vec![0xee];
+            encode_samples(&mut dst, &refs, &ts, &vals);
+            let mut got = SamplesRecord::default();
+            got.decode(&dst[1..]).unwrap();
+            prop_assert_eq!(&got.refs, &refs);
+            prop_assert_eq!(&got.ts, &ts);
+            let bits: Vec<u64> = got.vals.iter().map(|v| v.to_bits()).collect();
+            let want: Vec<u64> = cols.iter().map(|c| c.2).collect();
+            prop_assert_eq!(bits, want);
+        }
+
+        #[test]
+        fn series_round_trip_any_labels(
+            entries in vec_of((any::<u32>(), vec_of((".{0,12}", ".{0,12}"), 0..6)), 0..20)
+        ) {
+            let mut dst = Vec::new();
+            begin_series(&mut dst);
+            for (r, labels) in &entries {
+                push_series(&mut dst, *r, labels.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            }
+            let got = decode_series(&dst).unwrap();
+            prop_assert_eq!(got.len(), entries.len());
+            for (g, (r, labels)) in got.iter().zip(&entries) {
+                prop_assert_eq!(g.series_ref, *r);
+                let want: Vec<(&str, &str)> =
+                    labels.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+                prop_assert_eq!(&g.labels, &want);
+            }
+        }
+    }
+
     #[test]
     fn decode_error_converts_to_corruption() {
         let e: Error = DecodeError {

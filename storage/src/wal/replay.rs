@@ -86,7 +86,8 @@ fn replay_segments(
                 reason,
             });
         }
-        expect = Some(n + 1);
+        // Saturating: u64::MAX can only be the last segment anyway.
+        expect = Some(n.saturating_add(1));
         let path = segment::segment_path(dir, n);
         let last = before.is_none() && i + 1 == segments.len();
         let scan = scan_file(&path, SEGMENT_MAGIC, last, f)?;

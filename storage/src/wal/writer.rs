@@ -74,7 +74,14 @@ impl Writer {
         if let Some(&last) = listing.segments.last() {
             repair_last_segment(dir, last)?;
         }
-        let after_segments = listing.segments.last().map_or(0, |&s| s + 1);
+        let after_segments = match listing.segments.last() {
+            None => 0,
+            Some(&last) => last.checked_add(1).ok_or_else(|| Error::Corruption {
+                path: segment::segment_path(dir, last),
+                offset: 0,
+                reason: "segment number leaves no room for a next segment".into(),
+            })?,
+        };
         let after_checkpoint = listing.checkpoints.last().copied().unwrap_or(0);
         let mut w = Writer {
             dir: dir.to_path_buf(),
@@ -214,7 +221,7 @@ impl Writer {
             synced: HEADER_LEN,
             needs_truncate: false,
         });
-        self.next = n + 1;
+        self.next = n.saturating_add(1);
         Ok(())
     }
 }
