@@ -52,6 +52,7 @@ pub fn app(state: SharedState) -> Router {
             "/metrics/job/{*grouping}",
             axum::routing::put(ingest::push_put).post(ingest::push_post).delete(ingest::push_delete),
         )
+        .route("/metrics/job/", axum::routing::any(ingest::push_without_job))
         .layer(DefaultBodyLimit::max(body_limit));
     let api_routes = Router::new()
         .route("/api/v1/query", get(api::query).post(api::query))
@@ -180,8 +181,13 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let message = if self.kind == ErrorType::Internal { "internal error".to_string() } else { self.message };
-        let body = serde_json::json!({"status": "error", "errorType": self.kind.as_str(), "error": message});
-        let mut resp = (self.kind.status(), body.to_string()).into_response();
+        // Key order as Prometheus writes it.
+        let body = format!(
+            "{{\"status\":\"error\",\"errorType\":\"{}\",\"error\":{}}}",
+            self.kind.as_str(),
+            serde_json::Value::String(message)
+        );
+        let mut resp = (self.kind.status(), body).into_response();
         resp.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
         resp
     }

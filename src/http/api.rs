@@ -410,11 +410,12 @@ fn push_annotations(out: &mut String, key: &str, list: &[String]) {
 }
 
 fn success(data: serde_json::Value, warnings: Vec<String>) -> Response {
-    let mut body = serde_json::json!({"status": "success", "data": data});
-    if !warnings.is_empty() {
-        body["warnings"] = serde_json::json!(warnings);
-    }
-    json_response(body.to_string())
+    // Key order as Prometheus writes it: status, data, warnings.
+    let mut body = String::from("{\"status\":\"success\",\"data\":");
+    body.push_str(&data.to_string());
+    push_annotations(&mut body, "warnings", &warnings);
+    body.push('}');
+    json_response(body)
 }
 
 fn limit_param(p: &Params) -> Result<Option<usize>, ApiError> {

@@ -353,3 +353,8 @@ pub async fn push_delete(State(st): State<SharedState>, Path(path): Path<String>
     })
     .await
 }
+
+/// `/metrics/job/` without a job name.
+pub async fn push_without_job() -> ApiError {
+    ApiError::bad_data("parse pushgateway grouping path: the job name is missing (use /metrics/job/<job>)")
+}
