@@ -632,7 +632,7 @@ mod tests {
             format_value(&mut v, x);
             v.push(' ');
         }
-        assert_eq!(v, "NaN +Inf -Inf 2 0.1 1000000000000000000000 -9223372036854775808 ");
+        assert_eq!(v, "NaN +Inf -Inf 2 0.1 1000000000000000000000 -9223372036854776000 ");
         assert_eq!(parse_duration_param("15s").unwrap(), 15_000);
         assert_eq!(parse_duration_param("0.5").unwrap(), 500);
         assert_eq!(decode_label_name("U__foo_2e_bar").unwrap(), "foo.bar");
