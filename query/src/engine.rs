@@ -270,6 +270,8 @@ pub(crate) struct Evaluator<'a> {
     /// The top-level query's start and end, for `@ start()` / `@ end()`.
     pub(crate) query_start: i64,
     pub(crate) query_end: i64,
+    /// The top-level query's step (0 for instant queries), for `step()`.
+    pub(crate) query_step: i64,
     /// Samples loaded or produced so far (checked against `max_samples`).
     pub(crate) samples: usize,
     ticks: u32,
@@ -296,6 +298,7 @@ impl<'a> Evaluator<'a> {
             step,
             query_start: start,
             query_end: end,
+            query_step: if start == end && step == 1 { 0 } else { step },
             samples: 0,
             ticks: 0,
             warnings: Vec::new(),
