@@ -168,6 +168,7 @@ impl Engine {
             )));
         }
         let mut ev = Evaluator::new(&self.opts, q, cancel, start_ms, end_ms, step_ms);
+        ev.check_grid()?;
         let val = ev.eval(expr)?;
         let series = match val {
             Val::Scalar(v) => vec![Series {
@@ -346,6 +347,17 @@ impl<'a> Evaluator<'a> {
         }
         if Instant::now() > self.deadline {
             return Err(QueryError::Timeout);
+        }
+        Ok(())
+    }
+
+    /// Rejects step grids with more steps than the sample limit (a grid is allocated per node).
+    pub(crate) fn check_grid(&self) -> EvalResult<()> {
+        let steps = (self.end - self.start) / self.step + 1;
+        if steps as u64 > self.opts.max_samples as u64 {
+            return Err(QueryError::TooManySamples {
+                limit: self.opts.max_samples,
+            });
         }
         Ok(())
     }

@@ -274,7 +274,8 @@ fn instant_value(w: &[(i64, f64)], is_rate: bool) -> Option<f64> {
     }
     let mut v = last.1;
     // Only a real drop (a counter reset) keeps the last value; NaN compares false.
-    if !is_rate || !(last.1 < prev.1) {
+    let is_reset = last.1 < prev.1;
+    if !is_rate || !is_reset {
         v = last.1 - prev.1;
     }
     if is_rate {
