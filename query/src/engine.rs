@@ -168,6 +168,7 @@ impl Engine {
             )));
         }
         let mut ev = Evaluator::new(&self.opts, q, cancel, start_ms, end_ms, step_ms);
+        ev.check_grid()?;
         let val = ev.eval(expr)?;
         let series = match val {
             Val::Scalar(v) => vec![Series {
@@ -270,6 +271,8 @@ pub(crate) struct Evaluator<'a> {
     /// The top-level query's start and end, for `@ start()` / `@ end()`.
     pub(crate) query_start: i64,
     pub(crate) query_end: i64,
+    /// The top-level query's step (0 for instant queries), for `step()`.
+    pub(crate) query_step: i64,
     /// Samples loaded or produced so far (checked against `max_samples`).
     pub(crate) samples: usize,
     ticks: u32,
@@ -296,6 +299,7 @@ impl<'a> Evaluator<'a> {
             step,
             query_start: start,
             query_end: end,
+            query_step: if start == end && step == 1 { 0 } else { step },
             samples: 0,
             ticks: 0,
             warnings: Vec::new(),
@@ -343,6 +347,17 @@ impl<'a> Evaluator<'a> {
         }
         if Instant::now() > self.deadline {
             return Err(QueryError::Timeout);
+        }
+        Ok(())
+    }
+
+    /// Rejects step grids with more steps than the sample limit (a grid is allocated per node).
+    pub(crate) fn check_grid(&self) -> EvalResult<()> {
+        let steps = (self.end - self.start) / self.step + 1;
+        if steps as u64 > self.opts.max_samples as u64 {
+            return Err(QueryError::TooManySamples {
+                limit: self.opts.max_samples,
+            });
         }
         Ok(())
     }

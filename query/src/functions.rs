@@ -103,7 +103,10 @@ pub(crate) fn eval_call(ev: &mut Evaluator<'_>, c: &Call) -> EvalResult<Val> {
                 / 1000.0;
             ev.nsteps()
         ])),
-        "step" => Ok(Val::Scalar(vec![ev.step as f64 / 1000.0; ev.nsteps()])),
+        "step" => Ok(Val::Scalar(vec![
+            ev.query_step as f64 / 1000.0;
+            ev.nsteps()
+        ])),
         "min_of" | "max_of" => {
             let a = ev.eval_scalar(arg(args, 0)?)?;
             let b = ev.eval_scalar(arg(args, 1)?)?;

@@ -89,8 +89,8 @@ pub fn run_paths(
     run_paths_with(paths, storage, out, &RunOptions::default(), default_parse)
 }
 
-fn default_parse(_q: &str) -> Result<Expr, String> {
-    Err("parser not merged yet".into())
+fn default_parse(q: &str) -> Result<Expr, String> {
+    crate::parser::parse(q).map_err(|e| e.to_string())
 }
 
 /// [`run_paths`] with explicit options and parser.
@@ -271,6 +271,8 @@ fn experimental_syntax(q: &str) -> Option<&'static str> {
         (" smoothed", "smoothed range selector"),
         ("start_timestamp(", "start timestamps"),
         ("histogram_quantiles(", "histogram_quantiles()"),
+        (">/", "native histogram trimming operator"),
+        ("</", "native histogram trimming operator"),
     ];
     MARKERS.iter().find(|(m, _)| q.contains(m)).map(|(_, r)| *r)
 }

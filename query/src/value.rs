@@ -78,8 +78,8 @@ pub struct QueryResult {
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
     /// The query text does not parse or type-check.
-    #[error("{0}")]
-    Parse(String),
+    #[error(transparent)]
+    Parse(#[from] crate::parser::ParseError),
     /// Evaluation failed (Prometheus messages, e.g. "vector cannot contain metrics with the same labelset").
     #[error("{0}")]
     Execution(String),

@@ -200,11 +200,11 @@ impl Evaluator<'_> {
         let min = param.iter().copied().fold(f64::INFINITY, f64::min);
         let any_nan = param.iter().any(|p| p.is_nan());
         if op == AggregateOp::LimitRatio {
-            if max == 0.0 && min == 0.0 {
-                return Ok(Val::Vector(Vec::new()));
-            }
             if any_nan {
                 return Err(QueryError::Execution("Ratio value is NaN".into()));
+            }
+            if max == 0.0 && min == 0.0 {
+                return Ok(Val::Vector(Vec::new()));
             }
             if max > 1.0 {
                 self.warn(format!(
@@ -219,11 +219,11 @@ impl Evaluator<'_> {
                 ));
             }
         } else {
-            if max < 1.0 {
-                return Ok(Val::Vector(Vec::new()));
-            }
             if any_nan {
                 return Err(QueryError::Execution("Parameter value is NaN".into()));
+            }
+            if max < 1.0 {
+                return Ok(Val::Vector(Vec::new()));
             }
             if min <= i64::MIN as f64 {
                 return Err(QueryError::Execution(format!(

@@ -203,15 +203,15 @@ impl Evaluator<'_> {
         self.start = inner_start;
         self.end = ref_max;
         self.step = step;
-        let res = self.eval(&sq.expr);
-        let times: Vec<i64> = self.step_times().collect();
+        let res = self.check_grid().and_then(|_| self.eval(&sq.expr));
+        let times = self.step_times();
         (self.start, self.end, self.step) = saved;
         let series = match res? {
             Val::Vector(series) => series,
             Val::Scalar(vals) => vec![Series {
                 labels: Default::default(),
                 drop_name: false,
-                points: times.into_iter().zip(vals).collect(),
+                points: times.zip(vals).collect(),
             }],
             _ => {
                 return Err(QueryError::Execution(format!(

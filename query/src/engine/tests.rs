@@ -338,3 +338,25 @@ fn go_style_float_format() {
     assert_eq!(format_g(123456.0), "123456");
     assert_eq!(format_g(f64::NAN), "NaN");
 }
+
+#[test]
+fn huge_subquery_grid_is_rejected() {
+    let mut db = MemStorage::new();
+    load(&mut db, labels(&[("__name__", "m")]), MIN, &[Some(1.0)]);
+    let sq = Expr::Subquery(Subquery {
+        expr: Box::new(vs("m")),
+        range: 365 * 24 * 60 * MIN,
+        step: Some(1),
+        offset: 0,
+        at: None,
+    });
+    let e = call("count_over_time", vec![sq]);
+    let err = Engine::default()
+        .instant(&db, &e, 0, &AtomicBool::new(false))
+        .unwrap_err();
+    assert!(matches!(err, QueryError::TooManySamples { .. }), "{err}");
+    let err = Engine::default()
+        .range(&db, &vs("m"), 0, i64::MAX / 2, 1, &AtomicBool::new(false))
+        .unwrap_err();
+    assert!(matches!(err, QueryError::TooManySamples { .. }), "{err}");
+}

@@ -110,9 +110,6 @@ fn per_step(
 pub(crate) fn histogram_quantile(ev: &mut Evaluator<'_>, args: &[Expr]) -> EvalResult<Val> {
     let q = ev.eval_scalar(arg(args, 0)?)?;
     let input = ev.eval_vector(arg(args, 1)?)?;
-    if input.is_empty() {
-        return Ok(Val::Vector(Vec::new()));
-    }
     for &qv in &q {
         if qv.is_nan() || !(0.0..=1.0).contains(&qv) {
             ev.warn(format!(

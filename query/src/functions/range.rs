@@ -54,7 +54,7 @@ struct Win {
     /// Scalar parameters at this step.
     p0: f64,
     p1: f64,
-    /// Reference time for `predict_linear`'s intercept.
+    /// Reference time for `predict_linear`'s intercept (the step time, even with `@`).
     intercept_t: i64,
 }
 
@@ -92,7 +92,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, c: &Call) -> EvalResult<Val> {
                 range_secs: input.range as f64 / 1000.0,
                 p0: params.first().map_or(f64::NAN, |p| p[step]),
                 p1: params.get(1).map_or(f64::NAN, |p| p[step]),
-                intercept_t: if input.at.is_some() { ev.start } else { ts },
+                intercept_t: ts,
             };
             if let Some(v) = compute(ev, name, window, &ctx)? {
                 if points.is_empty() {
@@ -273,7 +273,9 @@ fn instant_value(w: &[(i64, f64)], is_rate: bool) -> Option<f64> {
         return None;
     }
     let mut v = last.1;
-    if !is_rate || last.1 >= prev.1 {
+    // Only a real drop (a counter reset) keeps the last value; NaN compares false.
+    let is_reset = last.1 < prev.1;
+    if !is_rate || !is_reset {
         v = last.1 - prev.1;
     }
     if is_rate {

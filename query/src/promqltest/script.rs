@@ -599,10 +599,7 @@ fn parse_item(tok: &str, out: &mut Vec<SeqValue>) -> Result<(), String> {
     // Split off `xN`.
     let (body, times) = match tok.rfind('x') {
         Some(i)
-            if i > 0
-                && tok[i + 1..].bytes().all(|c| c.is_ascii_digit())
-                && i + 1 < tok.len()
-                && !tok.starts_with("0x") =>
+            if i > 0 && tok[i + 1..].bytes().all(|c| c.is_ascii_digit()) && i + 1 < tok.len() =>
         {
             (
                 &tok[..i],
