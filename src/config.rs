@@ -10,11 +10,19 @@ use anyhow::{bail, Context};
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on. Loopback by default: nobody else reaches eddy until you open it.
-    #[arg(long = "listen", visible_alias = "web.listen-address", default_value = "127.0.0.1:9201")]
+    #[arg(
+        long = "listen",
+        visible_alias = "web.listen-address",
+        default_value = "127.0.0.1:9201"
+    )]
     pub listen: SocketAddr,
 
     /// Directory for the WAL and blocks; created if missing.
-    #[arg(long = "data-dir", visible_alias = "storage.tsdb.path", default_value = "./data")]
+    #[arg(
+        long = "data-dir",
+        visible_alias = "storage.tsdb.path",
+        default_value = "./data"
+    )]
     pub data_dir: PathBuf,
 
     /// How long blocks are kept, measured back from the newest sample (e.g. 15d, 36h).
@@ -95,13 +103,19 @@ pub fn parse_duration_ms(s: &str) -> anyhow::Result<i64> {
     let mut total: i64 = 0;
     let mut last_unit = usize::MAX;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             bail!("invalid duration {s:?}: expected a number");
         }
-        let n: i64 = rest[..digits].parse().with_context(|| format!("invalid duration {s:?}"))?;
+        let n: i64 = rest[..digits]
+            .parse()
+            .with_context(|| format!("invalid duration {s:?}"))?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         let Some(pos) = UNITS.iter().position(|(u, _)| *u == unit) else {
             bail!("invalid duration {s:?}: unknown unit {unit:?}");
@@ -126,7 +140,9 @@ fn parse_sync(s: &str) -> anyhow::Result<eddy_storage::wal::SyncPolicy> {
         "never" => Ok(SyncPolicy::Never),
         _ => match s.strip_prefix("interval:") {
             Some(d) => Ok(SyncPolicy::Interval(parse_duration(d)?)),
-            None => bail!("invalid WAL sync policy {s:?}: use always, never or interval:<duration>"),
+            None => {
+                bail!("invalid WAL sync policy {s:?}: use always, never or interval:<duration>")
+            }
         },
     }
 }

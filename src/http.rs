@@ -50,20 +50,31 @@ pub fn app(state: SharedState) -> Router {
         .route("/v1/metrics", post(ingest::otlp))
         .route(
             "/metrics/job/{*grouping}",
-            axum::routing::put(ingest::push_put).post(ingest::push_post).delete(ingest::push_delete),
+            axum::routing::put(ingest::push_put)
+                .post(ingest::push_post)
+                .delete(ingest::push_delete),
         )
-        .route("/metrics/job/", axum::routing::any(ingest::push_without_job))
+        .route(
+            "/metrics/job/",
+            axum::routing::any(ingest::push_without_job),
+        )
         .layer(DefaultBodyLimit::max(body_limit));
     let api_routes = Router::new()
         .route("/api/v1/query", get(api::query).post(api::query))
-        .route("/api/v1/query_range", get(api::query_range).post(api::query_range))
+        .route(
+            "/api/v1/query_range",
+            get(api::query_range).post(api::query_range),
+        )
         .route("/api/v1/series", get(api::series).post(api::series))
         .route("/api/v1/labels", get(api::labels).post(api::labels))
         .route("/api/v1/label/{name}/values", get(api::label_values))
         .route("/api/v1/metadata", get(api::metadata))
         .route("/api/v1/status/buildinfo", get(api::buildinfo))
         .route("/api/v1/status/tsdb", get(api::tsdb_status))
-        .route("/api/v1/query_exemplars", get(api::exemplars).post(api::exemplars))
+        .route(
+            "/api/v1/query_exemplars",
+            get(api::exemplars).post(api::exemplars),
+        )
         .route("/api/v1/rules", get(api::rules))
         .route("/api/v1/alerts", get(api::alerts))
         .layer(tower_http::compression::CompressionLayer::new());
@@ -74,7 +85,10 @@ pub fn app(state: SharedState) -> Router {
         .route("/-/ready", get(ready))
         .route("/metrics", get(crate::metrics::render))
         .route("/api/v1/admin/flush", post(admin::flush))
-        .route("/api/v1/admin/tsdb/snapshot", post(admin::snapshot).put(admin::snapshot))
+        .route(
+            "/api/v1/admin/tsdb/snapshot",
+            post(admin::snapshot).put(admin::snapshot),
+        )
         .with_state(state)
 }
 
@@ -82,7 +96,11 @@ async fn ready(State(st): State<SharedState>) -> Response {
     if st.ready.load(Ordering::Acquire) {
         (StatusCode::OK, "eddy is ready.\n").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "eddy is starting: replaying the WAL.\n").into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "eddy is starting: replaying the WAL.\n",
+        )
+            .into_response()
     }
 }
 
@@ -154,7 +172,10 @@ pub struct ApiError {
 impl ApiError {
     /// Builds an error.
     pub fn new(kind: ErrorType, message: impl Into<String>) -> Self {
-        ApiError { kind, message: message.into() }
+        ApiError {
+            kind,
+            message: message.into(),
+        }
     }
 
     /// 400 bad_data.
@@ -180,7 +201,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let message = if self.kind == ErrorType::Internal { "internal error".to_string() } else { self.message };
+        let message = if self.kind == ErrorType::Internal {
+            "internal error".to_string()
+        } else {
+            self.message
+        };
         // Key order as Prometheus writes it.
         let body = format!(
             "{{\"status\":\"error\",\"errorType\":\"{}\",\"error\":{}}}",
@@ -188,7 +213,8 @@ impl IntoResponse for ApiError {
             serde_json::Value::String(message)
         );
         let mut resp = (self.kind.status(), body).into_response();
-        resp.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+        resp.headers_mut()
+            .insert("content-type", HeaderValue::from_static("application/json"));
         resp
     }
 }

@@ -19,12 +19,25 @@ struct Cli {
 enum Command {
     /// Run the server (the default).
     Serve(config::ServeArgs),
+    /// Run Prometheus `.test` files (files or directories) against eddy's storage and engine;
+    /// prints each failing eval and ends with `N passed, M failed, K skipped`.
+    Promqltest {
+        /// `.test` files or directories holding them.
+        #[arg(required = true)]
+        paths: Vec<std::path::PathBuf>,
+        /// Also print skipped evals with the reason.
+        #[arg(long)]
+        verbose: bool,
+    },
+    /// Run a PromQL query against a running eddy (or any Prometheus API) and print the result.
+    Query(eddy::cli_query::QueryArgs),
 }
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("EDDY_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_env("EDDY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -32,6 +45,14 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         None => server::run(cli.serve),
         Some(Command::Serve(args)) => server::run(args),
+        Some(Command::Promqltest { paths, verbose }) => {
+            match eddy::promqltest::run(&paths, verbose) {
+                Ok(s) if s.failed == 0 => Ok(()),
+                Ok(s) => Err(anyhow::anyhow!("{} promqltest evals failed", s.failed)),
+                Err(e) => Err(e),
+            }
+        }
+        Some(Command::Query(args)) => eddy::cli_query::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

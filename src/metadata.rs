@@ -60,7 +60,10 @@ impl MetadataStore {
     pub fn query(&self, metric: Option<&str>, limit: Option<usize>) -> Vec<(String, MetaEntry)> {
         let known = self.families.read();
         let mut out: Vec<(String, MetaEntry)> = match metric {
-            Some(m) => known.get(m).map(|e| vec![(m.to_string(), e.clone())]).unwrap_or_default(),
+            Some(m) => known
+                .get(m)
+                .map(|e| vec![(m.to_string(), e.clone())])
+                .unwrap_or_default(),
             None => known.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         };
         out.sort_by(|a, b| a.0.cmp(&b.0));

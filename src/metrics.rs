@@ -41,7 +41,9 @@ pub struct ServerMetrics {
 impl ServerMetrics {
     /// Counts an append of one ingest format.
     pub fn record_append(&self, format: &str, outcome: &AppendOutcome) {
-        let Some(f) = FORMATS.iter().position(|x| *x == format) else { return };
+        let Some(f) = FORMATS.iter().position(|x| *x == format) else {
+            return;
+        };
         self.requests[f].fetch_add(1, Ordering::Relaxed);
         self.samples[f].fetch_add(outcome.accepted, Ordering::Relaxed);
         for (r, n) in &outcome.rejected {
@@ -71,15 +73,38 @@ pub async fn render(State(st): State<SharedState>) -> impl IntoResponse {
     let m = &st.metrics;
     let mut out = std::mem::take(&mut *m.scratch.lock());
     out.clear();
-    family(&mut out, "eddy_ingest_samples_total", "counter", "Samples stored, by ingest format.");
+    family(
+        &mut out,
+        "eddy_ingest_samples_total",
+        "counter",
+        "Samples stored, by ingest format.",
+    );
     for (i, f) in FORMATS.iter().enumerate() {
-        let _ = writeln!(out, "eddy_ingest_samples_total{{format=\"{f}\"}} {}", m.samples[i].load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "eddy_ingest_samples_total{{format=\"{f}\"}} {}",
+            m.samples[i].load(Ordering::Relaxed)
+        );
     }
-    family(&mut out, "eddy_ingest_requests_total", "counter", "Ingest requests that reached storage, by format.");
+    family(
+        &mut out,
+        "eddy_ingest_requests_total",
+        "counter",
+        "Ingest requests that reached storage, by format.",
+    );
     for (i, f) in FORMATS.iter().enumerate() {
-        let _ = writeln!(out, "eddy_ingest_requests_total{{format=\"{f}\"}} {}", m.requests[i].load(Ordering::Relaxed));
+        let _ = writeln!(
+            out,
+            "eddy_ingest_requests_total{{format=\"{f}\"}} {}",
+            m.requests[i].load(Ordering::Relaxed)
+        );
     }
-    family(&mut out, "eddy_ingest_rejected_samples_total", "counter", "Samples not stored, by format and reason.");
+    family(
+        &mut out,
+        "eddy_ingest_rejected_samples_total",
+        "counter",
+        "Samples not stored, by format and reason.",
+    );
     for (i, f) in FORMATS.iter().enumerate() {
         for (j, r) in REASONS.iter().enumerate() {
             let _ = writeln!(
@@ -90,32 +115,114 @@ pub async fn render(State(st): State<SharedState>) -> impl IntoResponse {
             );
         }
     }
-    family(&mut out, "eddy_ingest_influx_string_fields_skipped_total", "counter", "InfluxDB string field values skipped.");
-    let _ = writeln!(out, "eddy_ingest_influx_string_fields_skipped_total {}", m.string_fields_skipped.load(Ordering::Relaxed));
-    family(&mut out, "eddy_ingest_otlp_points_dropped_total", "counter", "OTLP points that could not be stored.");
-    let _ = writeln!(out, "eddy_ingest_otlp_points_dropped_total {}", m.otlp_points_dropped.load(Ordering::Relaxed));
+    family(
+        &mut out,
+        "eddy_ingest_influx_string_fields_skipped_total",
+        "counter",
+        "InfluxDB string field values skipped.",
+    );
+    let _ = writeln!(
+        out,
+        "eddy_ingest_influx_string_fields_skipped_total {}",
+        m.string_fields_skipped.load(Ordering::Relaxed)
+    );
+    family(
+        &mut out,
+        "eddy_ingest_otlp_points_dropped_total",
+        "counter",
+        "OTLP points that could not be stored.",
+    );
+    let _ = writeln!(
+        out,
+        "eddy_ingest_otlp_points_dropped_total {}",
+        m.otlp_points_dropped.load(Ordering::Relaxed)
+    );
     let head = st.db.head_stats();
-    family(&mut out, "eddy_head_series", "gauge", "Active series in the head.");
+    family(
+        &mut out,
+        "eddy_head_series",
+        "gauge",
+        "Active series in the head.",
+    );
     let _ = writeln!(out, "eddy_head_series {}", head.series);
-    family(&mut out, "eddy_head_series_created_total", "counter", "Series created in the head.");
-    let _ = writeln!(out, "eddy_head_series_created_total {}", head.series_created);
-    family(&mut out, "eddy_head_series_removed_total", "counter", "Series removed from the head.");
-    let _ = writeln!(out, "eddy_head_series_removed_total {}", head.series_removed);
-    family(&mut out, "eddy_head_samples_appended_total", "counter", "Samples appended to the head.");
-    let _ = writeln!(out, "eddy_head_samples_appended_total {}", head.samples_appended);
+    family(
+        &mut out,
+        "eddy_head_series_created_total",
+        "counter",
+        "Series created in the head.",
+    );
+    let _ = writeln!(
+        out,
+        "eddy_head_series_created_total {}",
+        head.series_created
+    );
+    family(
+        &mut out,
+        "eddy_head_series_removed_total",
+        "counter",
+        "Series removed from the head.",
+    );
+    let _ = writeln!(
+        out,
+        "eddy_head_series_removed_total {}",
+        head.series_removed
+    );
+    family(
+        &mut out,
+        "eddy_head_samples_appended_total",
+        "counter",
+        "Samples appended to the head.",
+    );
+    let _ = writeln!(
+        out,
+        "eddy_head_samples_appended_total {}",
+        head.samples_appended
+    );
     let dbm = st.db.metrics();
     let blocks = st.db.blocks();
     family(&mut out, "eddy_blocks_loaded", "gauge", "Blocks served.");
     let _ = writeln!(out, "eddy_blocks_loaded {}", blocks.len());
     for (name, help, v) in [
-        ("eddy_head_cuts_total", "Blocks cut from the head.", &dbm.head_cuts),
-        ("eddy_head_cut_seconds_total", "Time spent cutting the head into blocks.", &dbm.head_cut_ms),
-        ("eddy_compactions_total", "Blocks written by compaction.", &dbm.compactions),
-        ("eddy_compaction_seconds_total", "Time spent compacting.", &dbm.compaction_ms),
-        ("eddy_retention_deleted_blocks_total", "Blocks deleted by retention.", &dbm.retention_deletions),
-        ("eddy_wal_checkpoints_total", "WAL checkpoints written.", &dbm.wal_checkpoints),
-        ("eddy_wal_write_failures_total", "WAL appends that failed (their requests failed).", &dbm.wal_failures),
-        ("eddy_quarantined_blocks", "Blocks quarantined at start-up.", &dbm.quarantined_blocks),
+        (
+            "eddy_head_cuts_total",
+            "Blocks cut from the head.",
+            &dbm.head_cuts,
+        ),
+        (
+            "eddy_head_cut_seconds_total",
+            "Time spent cutting the head into blocks.",
+            &dbm.head_cut_ms,
+        ),
+        (
+            "eddy_compactions_total",
+            "Blocks written by compaction.",
+            &dbm.compactions,
+        ),
+        (
+            "eddy_compaction_seconds_total",
+            "Time spent compacting.",
+            &dbm.compaction_ms,
+        ),
+        (
+            "eddy_retention_deleted_blocks_total",
+            "Blocks deleted by retention.",
+            &dbm.retention_deletions,
+        ),
+        (
+            "eddy_wal_checkpoints_total",
+            "WAL checkpoints written.",
+            &dbm.wal_checkpoints,
+        ),
+        (
+            "eddy_wal_write_failures_total",
+            "WAL appends that failed (their requests failed).",
+            &dbm.wal_failures,
+        ),
+        (
+            "eddy_quarantined_blocks",
+            "Blocks quarantined at start-up.",
+            &dbm.quarantined_blocks,
+        ),
     ] {
         family(&mut out, name, "counter", help);
         let raw = v.load(Ordering::Relaxed);
@@ -125,15 +232,45 @@ pub async fn render(State(st): State<SharedState>) -> impl IntoResponse {
             let _ = writeln!(out, "{name} {raw}");
         }
     }
-    family(&mut out, "eddy_queries_total", "counter", "Queries answered, by endpoint.");
-    family(&mut out, "eddy_query_seconds_total", "counter", "Time spent answering queries, by endpoint.");
+    family(
+        &mut out,
+        "eddy_queries_total",
+        "counter",
+        "Queries answered, by endpoint.",
+    );
+    family(
+        &mut out,
+        "eddy_query_seconds_total",
+        "counter",
+        "Time spent answering queries, by endpoint.",
+    );
     for (i, ep) in ["query", "query_range"].iter().enumerate() {
-        let _ = writeln!(out, "eddy_queries_total{{endpoint=\"{ep}\"}} {}", m.queries[i].load(Ordering::Relaxed));
-        let _ = writeln!(out, "eddy_query_seconds_total{{endpoint=\"{ep}\"}} {}", m.query_micros[i].load(Ordering::Relaxed) as f64 / 1e6);
+        let _ = writeln!(
+            out,
+            "eddy_queries_total{{endpoint=\"{ep}\"}} {}",
+            m.queries[i].load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "eddy_query_seconds_total{{endpoint=\"{ep}\"}} {}",
+            m.query_micros[i].load(Ordering::Relaxed) as f64 / 1e6
+        );
     }
-    family(&mut out, "eddy_query_errors_total", "counter", "Queries that failed.");
-    let _ = writeln!(out, "eddy_query_errors_total {}", m.query_errors.load(Ordering::Relaxed));
+    family(
+        &mut out,
+        "eddy_query_errors_total",
+        "counter",
+        "Queries that failed.",
+    );
+    let _ = writeln!(
+        out,
+        "eddy_query_errors_total {}",
+        m.query_errors.load(Ordering::Relaxed)
+    );
     let body = out.clone();
     *m.scratch.lock() = out;
-    ([("content-type", "text/plain; version=0.0.4; charset=utf-8")], body)
+    (
+        [("content-type", "text/plain; version=0.0.4; charset=utf-8")],
+        body,
+    )
 }

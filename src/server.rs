@@ -16,8 +16,15 @@ use crate::http::{self, AppState};
 /// Database options from the flags.
 pub fn db_options(args: &ServeArgs) -> DbOptions {
     DbOptions {
-        head: HeadOptions { ooo_window_ms: args.ooo_window.as_millis() as i64, max_series: args.max_series, ..Default::default() },
-        wal: WalOptions { sync: args.wal_sync, ..Default::default() },
+        head: HeadOptions {
+            ooo_window_ms: args.ooo_window.as_millis() as i64,
+            max_series: args.max_series,
+            ..Default::default()
+        },
+        wal: WalOptions {
+            sync: args.wal_sync,
+            ..Default::default()
+        },
         block_range_ms: args.block_duration.as_millis() as i64,
         retention_ms: args.retention.as_millis() as i64,
         ..Default::default()
@@ -43,13 +50,18 @@ pub fn state(db: Arc<Db>, args: &ServeArgs) -> Arc<AppState> {
 
 /// Runs the server until a shutdown signal.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start async runtime")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start async runtime")?;
     rt.block_on(serve(args))
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Bind first so that a busy port fails fast, before a long WAL replay.
-    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listen on {}", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listen on {}", args.listen))?;
     tracing::info!(listen = %args.listen, data_dir = %args.data_dir.display(), "eddy starting");
     let dir = args.data_dir.clone();
     let opts = db_options(&args);
@@ -74,10 +86,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     st.ready.store(true, Ordering::Release);
     let app = http::app(st);
     tracing::info!(listen = %args.listen, "eddy ready");
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await.context("serve HTTP")?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serve HTTP")?;
     tracing::info!("shutting down: syncing the WAL");
     let closing = db.clone();
-    tokio::task::spawn_blocking(move || closing.close()).await.context("close task")??;
+    tokio::task::spawn_blocking(move || closing.close())
+        .await
+        .context("close task")??;
     // Give in-flight blocking tasks a moment; the WAL is already synced.
     tokio::time::sleep(Duration::from_millis(10)).await;
     Ok(())

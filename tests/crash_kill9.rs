@@ -16,7 +16,11 @@ use std::time::{Duration, Instant};
 use eddy_storage::{Db, DbOptions, Querier};
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn start(dir: &Path, port: u16) -> Child {
@@ -32,7 +36,13 @@ fn start(dir: &Path, port: u16) -> Child {
 }
 
 /// One HTTP/1.1 request on a fresh connection; returns the status code.
-fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<u16> {
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<u16> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
@@ -89,17 +99,28 @@ fn every_acknowledged_sample_survives_kill_9() {
                     let series: Vec<(Vec<(String, String)>, Vec<(i64, f64)>)> = (0..SERIES)
                         .map(|i| {
                             (
-                                vec![("__name__".into(), "crash_probe".into()), ("series".into(), i.to_string())],
+                                vec![
+                                    ("__name__".into(), "crash_probe".into()),
+                                    ("series".into(), i.to_string()),
+                                ],
                                 vec![(ts, (n * 31 + i as i64) as f64 + 0.25)],
                             )
                         })
                         .collect();
                     let refs: Vec<(Vec<(&str, &str)>, Vec<(i64, f64)>)> = series
                         .iter()
-                        .map(|(l, s)| (l.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect(), s.clone()))
+                        .map(|(l, s)| {
+                            (
+                                l.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect(),
+                                s.clone(),
+                            )
+                        })
                         .collect();
                     let body = support::remote_write_body(&refs);
-                    let headers = [("Content-Type", "application/x-protobuf"), ("Content-Encoding", "snappy")];
+                    let headers = [
+                        ("Content-Type", "application/x-protobuf"),
+                        ("Content-Encoding", "snappy"),
+                    ];
                     match http(port, "POST", "/api/v1/write", &headers, &body) {
                         Ok(204) => {
                             let mut a = acked.lock().unwrap();
@@ -124,9 +145,19 @@ fn every_acknowledged_sample_survives_kill_9() {
     }
     // Every round must have acknowledged something, or the test proves nothing.
     let acked = acked.lock().unwrap();
-    assert!(acked.len() > 20 * SERIES, "only {} samples acknowledged", acked.len());
+    assert!(
+        acked.len() > 20 * SERIES,
+        "only {} samples acknowledged",
+        acked.len()
+    );
     let db = Db::open(dir.path(), DbOptions::default()).unwrap();
-    let got = db.select(&[eddy_storage::Matcher::equal("__name__", "crash_probe")], i64::MIN, i64::MAX).unwrap();
+    let got = db
+        .select(
+            &[eddy_storage::Matcher::equal("__name__", "crash_probe")],
+            i64::MIN,
+            i64::MAX,
+        )
+        .unwrap();
     let mut stored: BTreeMap<(usize, i64), f64> = BTreeMap::new();
     for s in &got {
         let i: usize = s.labels.get("series").unwrap().parse().unwrap();
@@ -134,6 +165,17 @@ fn every_acknowledged_sample_survives_kill_9() {
             stored.insert((i, *t), *v);
         }
     }
-    let missing: Vec<_> = acked.iter().filter(|(k, v)| stored.get(k) != Some(v)).take(5).collect();
-    assert!(missing.is_empty(), "{} acknowledged samples missing or wrong, e.g. {missing:?}", acked.iter().filter(|(k, v)| stored.get(k) != Some(v)).count());
+    let missing: Vec<_> = acked
+        .iter()
+        .filter(|(k, v)| stored.get(k) != Some(v))
+        .take(5)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged samples missing or wrong, e.g. {missing:?}",
+        acked
+            .iter()
+            .filter(|(k, v)| stored.get(k) != Some(v))
+            .count()
+    );
 }

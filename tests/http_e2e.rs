@@ -9,19 +9,48 @@ use support::*;
 #[tokio::test]
 async fn remote_write_then_instant_and_range_query() {
     let (st, _dir) = state(&[]);
-    let samples: Vec<(i64, f64)> = (0..60).map(|i| (1_700_000_000_000 + i * 10_000, (i * 100) as f64)).collect();
+    let samples: Vec<(i64, f64)> = (0..60)
+        .map(|i| (1_700_000_000_000 + i * 10_000, (i * 100) as f64))
+        .collect();
     let (s, b) = remote_write(
         &st,
         &[
-            (vec![("__name__", "flink_taskmanager_job_task_operator_numRecordsIn"), ("job_name", "j"), ("subtask_index", "0")], samples.clone()),
-            (vec![("__name__", "flink_taskmanager_job_task_operator_numRecordsIn"), ("job_name", "j"), ("subtask_index", "1")], samples.clone()),
+            (
+                vec![
+                    (
+                        "__name__",
+                        "flink_taskmanager_job_task_operator_numRecordsIn",
+                    ),
+                    ("job_name", "j"),
+                    ("subtask_index", "0"),
+                ],
+                samples.clone(),
+            ),
+            (
+                vec![
+                    (
+                        "__name__",
+                        "flink_taskmanager_job_task_operator_numRecordsIn",
+                    ),
+                    ("job_name", "j"),
+                    ("subtask_index", "1"),
+                ],
+                samples.clone(),
+            ),
         ],
     )
     .await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
-    let (s, b) = get(&st, "/api/v1/query?query=sum(flink_taskmanager_job_task_operator_numRecordsIn)&time=1700000590").await;
+    let (s, b) = get(
+        &st,
+        "/api/v1/query?query=sum(flink_taskmanager_job_task_operator_numRecordsIn)&time=1700000590",
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    assert_eq!(b, r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000590,"11800"]}]}}"#);
+    assert_eq!(
+        b,
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000590,"11800"]}]}}"#
+    );
     let (s, b) = post_form(
         &st,
         "/api/v1/query_range",
@@ -34,16 +63,25 @@ async fn remote_write_then_instant_and_range_query() {
         r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"job_name":"j","subtask_index":"0"},"values":[[1700000300,"10"],[1700000310,"10"],[1700000320,"10"]]}]},"infos":["PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: \"flink_taskmanager_job_task_operator_numRecordsIn\""]}"#
     );
     let (s, b) = get(&st, "/api/v1/label/subtask_index/values").await;
-    assert_eq!((s, b.as_str()), (StatusCode::OK, r#"{"status":"success","data":["0","1"]}"#));
+    assert_eq!(
+        (s, b.as_str()),
+        (StatusCode::OK, r#"{"status":"success","data":["0","1"]}"#)
+    );
     let (s, b) = get(&st, "/api/v1/series?match[]=%7Bsubtask_index%3D%221%22%7D").await;
     assert_eq!(s, StatusCode::OK);
-    assert!(b.contains(r#""subtask_index":"1""#) && !b.contains(r#""subtask_index":"0""#), "{b}");
+    assert!(
+        b.contains(r#""subtask_index":"1""#) && !b.contains(r#""subtask_index":"0""#),
+        "{b}"
+    );
 }
 
 #[tokio::test]
 async fn remote_write_rejects_bad_requests_with_clear_errors() {
     let (st, _dir) = state(&[]);
-    let req = Request::post("/api/v1/write").header("content-type", "application/json").body(Body::from("{}")).unwrap();
+    let req = Request::post("/api/v1/write")
+        .header("content-type", "application/json")
+        .body(Body::from("{}"))
+        .unwrap();
     let (s, _, b) = send(&st, req).await;
     assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{b}");
     let req = Request::post("/api/v1/write")
@@ -59,7 +97,10 @@ async fn remote_write_rejects_bad_requests_with_clear_errors() {
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, b) = remote_write(
         &st,
-        &[(vec![("__name__", "m")], vec![(1_000, 2.0)]), (vec![("__name__", "n")], vec![(10_000_000, 3.0)])],
+        &[
+            (vec![("__name__", "m")], vec![(1_000, 2.0)]),
+            (vec![("__name__", "n")], vec![(10_000_000, 3.0)]),
+        ],
     )
     .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
@@ -73,13 +114,21 @@ async fn influx_line_protocol_as_flink_sends_it() {
     let (st, _dir) = state(&[]);
     let body = "taskmanager_job_task_operator_numRecordsIn,host=localhost,job_name=metrics-probe-job,subtask_index=1 count=42i 1700000000000000000\n\
                 taskmanager_job_task_isBackPressured,host=localhost value=\"false\" 1700000000000000000\n";
-    let req = Request::post("/write?db=flink&rp=&precision=n&consistency=one").body(Body::from(body)).unwrap();
+    let req = Request::post("/write?db=flink&rp=&precision=n&consistency=one")
+        .body(Body::from(body))
+        .unwrap();
     let (s, _, b) = send(&st, req).await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
-    let (_, b) = get(&st, "/api/v1/query?query=flink_taskmanager_job_task_operator_numRecordsIn&time=1700000000").await;
+    let (_, b) = get(
+        &st,
+        "/api/v1/query?query=flink_taskmanager_job_task_operator_numRecordsIn&time=1700000000",
+    )
+    .await;
     assert!(b.contains(r#""value":[1700000000,"42"]"#), "{b}");
     assert!(b.contains(r#""job_name":"metrics-probe-job""#), "{b}");
-    let req = Request::post("/write?precision=n").body(Body::from("bad line without fields\n")).unwrap();
+    let req = Request::post("/write?precision=n")
+        .body(Body::from("bad line without fields\n"))
+        .unwrap();
     let (s, ct, b) = send(&st, req).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(ct, "application/json");
@@ -90,12 +139,18 @@ async fn influx_line_protocol_as_flink_sends_it() {
 async fn pushgateway_put_replaces_group_with_stale_markers_and_delete_ends_it() {
     let (st, _dir) = state(&[]);
     let put = |body: &'static str| {
-        Request::put("/metrics/job/flinkprobe0123/cluster/probe").header("content-type", "text/plain; version=0.0.4").body(Body::from(body)).unwrap()
+        Request::put("/metrics/job/flinkprobe0123/cluster/probe")
+            .header("content-type", "text/plain; version=0.0.4")
+            .body(Body::from(body))
+            .unwrap()
     };
     let (s, _, b) = send(&st, put("a{x=\"1\"} 1\nb 2\n")).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let (_, b) = get(&st, "/api/v1/query?query=a").await;
-    assert!(b.contains(r#""cluster":"probe""#) && b.contains(r#""job":"flinkprobe0123""#), "{b}");
+    assert!(
+        b.contains(r#""cluster":"probe""#) && b.contains(r#""job":"flinkprobe0123""#),
+        "{b}"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let (s, _, _) = send(&st, put("b 3\n")).await;
     assert_eq!(s, StatusCode::OK);
@@ -105,12 +160,16 @@ async fn pushgateway_put_replaces_group_with_stale_markers_and_delete_ends_it() 
     let (_, b) = get(&st, "/api/v1/query?query=b").await;
     assert!(b.contains(r#""3"]"#), "{b}");
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    let req = Request::delete("/metrics/job/flinkprobe0123/cluster/probe").body(Body::empty()).unwrap();
+    let req = Request::delete("/metrics/job/flinkprobe0123/cluster/probe")
+        .body(Body::empty())
+        .unwrap();
     let (s, _, _) = send(&st, req).await;
     assert_eq!(s, StatusCode::ACCEPTED);
     let (_, b) = get(&st, "/api/v1/query?query=b").await;
     assert!(b.contains(r#""result":[]"#), "{b}");
-    let req = Request::put("/metrics/job/").body(Body::from("a 1\n")).unwrap();
+    let req = Request::put("/metrics/job/")
+        .body(Body::from("a 1\n"))
+        .unwrap();
     let (s, _, _) = send(&st, req).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
@@ -120,10 +179,18 @@ async fn query_api_errors_match_prometheus() {
     let (st, _dir) = state(&[]);
     let (s, b) = get(&st, "/api/v1/query?query=sum(").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert!(b.starts_with(r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": "#), "{b}");
+    assert!(
+        b.starts_with(
+            r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": "#
+        ),
+        "{b}"
+    );
     let (s, b) = get(&st, "/api/v1/query_range?query=1&start=0&end=100000&step=1").await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert!(b.contains("exceeded maximum resolution of 11,000 points"), "{b}");
+    assert!(
+        b.contains("exceeded maximum resolution of 11,000 points"),
+        "{b}"
+    );
     let (s, b) = get(&st, "/api/v1/query_range?query=1&start=10&end=0&step=1").await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
     let (s, _) = get(&st, "/api/v1/query_range?query=1&start=0&end=10&step=0").await;
@@ -132,15 +199,23 @@ async fn query_api_errors_match_prometheus() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert!(b.contains("invalid parameter \\\"time\\\""), "{b}");
     let (s, b) = get(&st, "/api/v1/series").await;
-    assert_eq!((s, b.contains("no match[] parameter provided")), (StatusCode::BAD_REQUEST, true));
+    assert_eq!(
+        (s, b.contains("no match[] parameter provided")),
+        (StatusCode::BAD_REQUEST, true)
+    );
     // Grafana's health check.
     let (s, b) = post_form(&st, "/api/v1/query", "query=1%2B1&time=4").await;
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(b, r#"{"status":"success","data":{"resultType":"scalar","result":[4,"2"]}}"#);
+    assert_eq!(
+        b,
+        r#"{"status":"success","data":{"resultType":"scalar","result":[4,"2"]}}"#
+    );
     let (s, b) = get(&st, "/api/v1/status/buildinfo").await;
     assert_eq!(s, StatusCode::OK);
     assert!(b.contains(r#""version":"3.5.0""#), "{b}");
-    let req = Request::delete("/api/v1/query").body(Body::empty()).unwrap();
+    let req = Request::delete("/api/v1/query")
+        .body(Body::empty())
+        .unwrap();
     let (s, _, _) = send(&st, req).await;
     assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
 }
@@ -150,20 +225,39 @@ async fn ready_metrics_flush_and_snapshot() {
     let (st, dir) = state(&[]);
     let (s, _) = get(&st, "/-/ready").await;
     assert_eq!(s, StatusCode::OK);
-    let (s, _) = remote_write(&st, &[(vec![("__name__", "m")], vec![(1_000, 1.0), (2_000, 2.0)])]).await;
+    let (s, _) = remote_write(
+        &st,
+        &[(vec![("__name__", "m")], vec![(1_000, 1.0), (2_000, 2.0)])],
+    )
+    .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _, b) = send(&st, Request::post("/api/v1/admin/flush").body(Body::empty()).unwrap()).await;
+    let (s, _, b) = send(
+        &st,
+        Request::post("/api/v1/admin/flush")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert!(b.contains(r#""blocks":[""#), "{b}");
     let (_, b) = get(&st, "/api/v1/query?query=m&time=2").await;
     assert!(b.contains(r#""2"]"#), "{b}");
     assert!(!st.db.blocks().is_empty(), "flush wrote a block");
-    let (s, _, b) = send(&st, Request::post("/api/v1/admin/tsdb/snapshot").body(Body::empty()).unwrap()).await;
+    let (s, _, b) = send(
+        &st,
+        Request::post("/api/v1/admin/tsdb/snapshot")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let v: serde_json::Value = serde_json::from_str(&b).unwrap();
     let name = v["data"]["name"].as_str().unwrap();
     assert!(dir.path().join("snapshots").join(name).is_dir());
     let (s, b) = get(&st, "/metrics").await;
     assert_eq!(s, StatusCode::OK);
-    assert!(b.contains("eddy_ingest_samples_total{format=\"remote_write\"} 2"), "{b}");
+    assert!(
+        b.contains("eddy_ingest_samples_total{format=\"remote_write\"} 2"),
+        "{b}"
+    );
 }

@@ -13,7 +13,9 @@ pub async fn flush(State(st): State<SharedState>) -> Result<Json<serde_json::Val
         .map_err(|e| ApiError::new(ErrorType::Internal, format!("flush task failed: {e}")))?
         .map_err(ApiError::storage)?;
     let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
-    Ok(Json(serde_json::json!({"status": "success", "data": {"blocks": ids}})))
+    Ok(Json(
+        serde_json::json!({"status": "success", "data": {"blocks": ids}}),
+    ))
 }
 
 /// Parameters of the snapshot route (as Prometheus).
@@ -25,7 +27,10 @@ pub struct SnapshotParams {
 
 /// `POST /api/v1/admin/tsdb/snapshot`: hard-links blocks (and writes the head unless
 /// `skip_head=true`) into `<data-dir>/snapshots/<name>`; answers `{"data":{"name":…}}`.
-pub async fn snapshot(State(st): State<SharedState>, Query(p): Query<SnapshotParams>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn snapshot(
+    State(st): State<SharedState>,
+    Query(p): Query<SnapshotParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let skip_head = matches!(p.skip_head.as_deref(), Some("true") | Some("1"));
     let name = format!("{}-{:016x}", chrono_like_now(), rand_suffix());
     let n = name.clone();
@@ -33,7 +38,9 @@ pub async fn snapshot(State(st): State<SharedState>, Query(p): Query<SnapshotPar
         .await
         .map_err(|e| ApiError::new(ErrorType::Internal, format!("snapshot task failed: {e}")))?
         .map_err(ApiError::storage)?;
-    Ok(Json(serde_json::json!({"status": "success", "data": {"name": name}})))
+    Ok(Json(
+        serde_json::json!({"status": "success", "data": {"name": name}}),
+    ))
 }
 
 /// `YYYYMMDDTHHMMSSZ` of the current UTC time, as Prometheus names snapshots.
@@ -42,7 +49,12 @@ fn chrono_like_now() -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).

@@ -55,16 +55,25 @@ pub struct Params(Vec<(String, String)>);
 
 impl Params {
     /// Collects parameters; a POST body counts only when it is a form.
-    pub fn from_request(method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Params, ApiError> {
+    pub fn from_request(
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Params, ApiError> {
         let mut pairs: Vec<(String, String)> = match uri.query() {
-            Some(q) => serde_urlencoded::from_str(q).map_err(|e| ApiError::bad_data(format!("invalid query string: {e}")))?,
+            Some(q) => serde_urlencoded::from_str(q)
+                .map_err(|e| ApiError::bad_data(format!("invalid query string: {e}")))?,
             None => Vec::new(),
         };
         if method == Method::POST && !body.is_empty() {
-            let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+            let ct = headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             if ct.starts_with("application/x-www-form-urlencoded") {
-                let form: Vec<(String, String)> =
-                    serde_urlencoded::from_bytes(body).map_err(|e| ApiError::bad_data(format!("invalid form body: {e}")))?;
+                let form: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+                    .map_err(|e| ApiError::bad_data(format!("invalid form body: {e}")))?;
                 pairs.extend(form);
             }
         }
@@ -72,11 +81,18 @@ impl Params {
     }
 
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     fn all(&self, name: &str) -> Vec<&str> {
-        self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
+        self.0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 }
 
@@ -98,11 +114,24 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
 /// `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` to ms.
 fn parse_rfc3339(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b't') || b[13] != b':' || b[16] != b':' {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b'T' || b[10] == b't')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, sec) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?, num(14..16)?, num(17..19)?);
+    let (y, mo, d, h, mi, sec) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
         return None;
     }
@@ -156,22 +185,27 @@ pub fn parse_duration_param(s: &str) -> Result<i64, String> {
     if let Ok(f) = s.parse::<f64>() {
         let ms = (f * 1000.0).round();
         if !f.is_finite() || ms > i64::MAX as f64 || ms < i64::MIN as f64 {
-            return Err(format!("cannot parse {s:?} to a valid duration. It overflows int64"));
+            return Err(format!(
+                "cannot parse {s:?} to a valid duration. It overflows int64"
+            ));
         }
         return Ok(ms as i64);
     }
-    crate::config::parse_duration_ms(s).map_err(|_| format!("cannot parse {s:?} to a valid duration"))
+    crate::config::parse_duration_ms(s)
+        .map_err(|_| format!("cannot parse {s:?} to a valid duration"))
 }
 
 fn time_param(p: &Params, name: &str, default: i64) -> Result<i64, ApiError> {
     match p.get(name) {
         None | Some("") => Ok(default),
-        Some(v) => parse_time(v).map_err(|e| ApiError::bad_data(format!("invalid parameter \"{name}\": {e}"))),
+        Some(v) => parse_time(v)
+            .map_err(|e| ApiError::bad_data(format!("invalid parameter \"{name}\": {e}"))),
     }
 }
 
 fn parse_query(q: &str) -> Result<Expr, ApiError> {
-    eddy_query::parser::parse(q).map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}")))
+    eddy_query::parser::parse(q)
+        .map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}")))
 }
 
 /// Parses `match[]` selectors; each must be a plain series selector.
@@ -179,10 +213,13 @@ fn parse_matchers(p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
     p.all("match[]")
         .into_iter()
         .map(|m| {
-            let e = eddy_query::parser::parse(m).map_err(|e| ApiError::bad_data(format!("invalid parameter \"match[]\": {e}")))?;
+            let e = eddy_query::parser::parse(m)
+                .map_err(|e| ApiError::bad_data(format!("invalid parameter \"match[]\": {e}")))?;
             match e.unparen() {
                 Expr::VectorSelector(vs) => Ok(vs.matchers.clone()),
-                _ => Err(ApiError::bad_data(format!("invalid parameter \"match[]\": {m:?} is not a series selector"))),
+                _ => Err(ApiError::bad_data(format!(
+                    "invalid parameter \"match[]\": {m:?} is not a series selector"
+                ))),
             }
         })
         .collect()
@@ -190,7 +227,7 @@ fn parse_matchers(p: &Params) -> Result<Vec<Vec<Matcher>>, ApiError> {
 
 fn query_error(e: QueryError) -> ApiError {
     match e {
-        QueryError::Parse(m) => ApiError::bad_data(m),
+        QueryError::Parse(m) => ApiError::bad_data(m.to_string()),
         QueryError::BadData(m) => ApiError::bad_data(m),
         QueryError::Execution(m) => ApiError::new(ErrorType::Execution, m),
         QueryError::TooManySamples { .. } => ApiError::new(ErrorType::Execution, e.to_string()),
@@ -211,32 +248,70 @@ impl Drop for CancelOnDrop {
 }
 
 /// `GET|POST /api/v1/query`.
-pub async fn query(State(st): State<SharedState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn query(
+    State(st): State<SharedState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let p = Params::from_request(&method, &uri, &headers, &body)?;
-    let q = p.get("query").ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": query is required"))?.to_string();
+    let q = p
+        .get("query")
+        .ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": query is required"))?
+        .to_string();
     let t = time_param(&p, "time", super::now_ms())?;
     let expr = parse_query(&q)?;
-    run_query(st, p, false, move |engine, db, cancel| engine.instant(db, &expr, t, cancel)).await
+    run_query(st, p, false, move |engine, db, cancel| {
+        engine.instant(db, &expr, t, cancel)
+    })
+    .await
 }
 
 /// `GET|POST /api/v1/query_range`.
-pub async fn query_range(State(st): State<SharedState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn query_range(
+    State(st): State<SharedState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let p = Params::from_request(&method, &uri, &headers, &body)?;
-    let q = p.get("query").ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": query is required"))?.to_string();
+    let q = p
+        .get("query")
+        .ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": query is required"))?
+        .to_string();
     let start = match p.get("start") {
-        Some(v) => parse_time(v).map_err(|e| ApiError::bad_data(format!("invalid parameter \"start\": {e}")))?,
-        None => return Err(ApiError::bad_data("invalid parameter \"start\": start is required")),
+        Some(v) => parse_time(v)
+            .map_err(|e| ApiError::bad_data(format!("invalid parameter \"start\": {e}")))?,
+        None => {
+            return Err(ApiError::bad_data(
+                "invalid parameter \"start\": start is required",
+            ))
+        }
     };
     let end = match p.get("end") {
-        Some(v) => parse_time(v).map_err(|e| ApiError::bad_data(format!("invalid parameter \"end\": {e}")))?,
-        None => return Err(ApiError::bad_data("invalid parameter \"end\": end is required")),
+        Some(v) => parse_time(v)
+            .map_err(|e| ApiError::bad_data(format!("invalid parameter \"end\": {e}")))?,
+        None => {
+            return Err(ApiError::bad_data(
+                "invalid parameter \"end\": end is required",
+            ))
+        }
     };
     if end < start {
-        return Err(ApiError::bad_data("invalid parameter \"end\": end timestamp must not be before start time"));
+        return Err(ApiError::bad_data(
+            "invalid parameter \"end\": end timestamp must not be before start time",
+        ));
     }
     let step = match p.get("step") {
-        Some(v) => parse_duration_param(v).map_err(|e| ApiError::bad_data(format!("invalid parameter \"step\": {e}")))?,
-        None => return Err(ApiError::bad_data("invalid parameter \"step\": step is required")),
+        Some(v) => parse_duration_param(v)
+            .map_err(|e| ApiError::bad_data(format!("invalid parameter \"step\": {e}")))?,
+        None => {
+            return Err(ApiError::bad_data(
+                "invalid parameter \"step\": step is required",
+            ))
+        }
     };
     if step <= 0 {
         return Err(ApiError::bad_data(
@@ -249,16 +324,23 @@ pub async fn query_range(State(st): State<SharedState>, method: Method, uri: Uri
         ));
     }
     let expr = parse_query(&q)?;
-    run_query(st, p, true, move |engine, db, cancel| engine.range(db, &expr, start, end, step, cancel)).await
+    run_query(st, p, true, move |engine, db, cancel| {
+        engine.range(db, &expr, start, end, step, cancel)
+    })
+    .await
 }
 
 async fn run_query<F>(st: SharedState, p: Params, range: bool, f: F) -> Result<Response, ApiError>
 where
-    F: FnOnce(&Engine, &dyn Querier, &AtomicBool) -> Result<QueryResult, QueryError> + Send + 'static,
+    F: FnOnce(&Engine, &dyn Querier, &AtomicBool) -> Result<QueryResult, QueryError>
+        + Send
+        + 'static,
 {
     let timeout = match p.get("timeout") {
         Some(v) => Duration::from_millis(
-            parse_duration_param(v).map_err(|e| ApiError::bad_data(format!("invalid parameter \"timeout\": {e}")))?.max(1) as u64,
+            parse_duration_param(v)
+                .map_err(|e| ApiError::bad_data(format!("invalid parameter \"timeout\": {e}")))?
+                .max(1) as u64,
         )
         .min(st.query.timeout),
         None => st.query.timeout,
@@ -272,10 +354,12 @@ where
         f(engine, &*st2.db, &cancel)
     });
     let outcome = match tokio::time::timeout(timeout + Duration::from_millis(50), task).await {
-        Ok(joined) => joined.map_err(|e| ApiError::new(ErrorType::Internal, format!("query task failed: {e}")))?,
+        Ok(joined) => joined
+            .map_err(|e| ApiError::new(ErrorType::Internal, format!("query task failed: {e}")))?,
         Err(_) => Err(QueryError::Timeout),
     };
-    st.metrics.record_query(range, began.elapsed().as_micros() as u64, outcome.is_err());
+    st.metrics
+        .record_query(range, began.elapsed().as_micros() as u64, outcome.is_err());
     let result = outcome.map_err(query_error)?;
     Ok(json_response(render_result(&result)))
 }
@@ -424,7 +508,9 @@ fn limit_param(p: &Params) -> Result<Option<usize>, ApiError> {
         Some(v) => match v.parse::<i64>() {
             Ok(0) => Ok(None),
             Ok(n) if n > 0 => Ok(Some(n as usize)),
-            _ => Err(ApiError::bad_data(format!("invalid parameter \"limit\": cannot parse {v:?}: must be a non-negative integer"))),
+            _ => Err(ApiError::bad_data(format!(
+                "invalid parameter \"limit\": cannot parse {v:?}: must be a non-negative integer"
+            ))),
         },
     }
 }
@@ -468,7 +554,13 @@ fn truncate<T>(v: &mut Vec<T>, limit: Option<usize>) -> Vec<String> {
 }
 
 /// `GET|POST /api/v1/series`.
-pub async fn series(State(st): State<SharedState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn series(
+    State(st): State<SharedState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let p = Params::from_request(&method, &uri, &headers, &body)?;
     if p.all("match[]").is_empty() {
         return Err(ApiError::bad_data("no match[] parameter provided"));
@@ -478,13 +570,25 @@ pub async fn series(State(st): State<SharedState>, method: Method, uri: Uri, hea
     let warnings = truncate(&mut sets, limit);
     let data: Vec<serde_json::Value> = sets
         .iter()
-        .map(|l| serde_json::Value::Object(l.iter().map(|l| (l.name.clone(), serde_json::Value::String(l.value.clone()))).collect()))
+        .map(|l| {
+            serde_json::Value::Object(
+                l.iter()
+                    .map(|l| (l.name.clone(), serde_json::Value::String(l.value.clone())))
+                    .collect(),
+            )
+        })
         .collect();
     Ok(success(serde_json::Value::Array(data), warnings))
 }
 
 /// `GET|POST /api/v1/labels`.
-pub async fn labels(State(st): State<SharedState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn labels(
+    State(st): State<SharedState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let p = Params::from_request(&method, &uri, &headers, &body)?;
     let limit = limit_param(&p)?;
     let mut names = lookup(&st, &p, |q, m, s, e| q.label_names(m, s, e)).await?;
@@ -537,7 +641,13 @@ fn decode_label_name(name: &str) -> Result<String, ApiError> {
 }
 
 /// `GET /api/v1/metadata`.
-pub async fn metadata(State(st): State<SharedState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn metadata(
+    State(st): State<SharedState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let p = Params::from_request(&method, &uri, &headers, &body)?;
     let limit = limit_param(&p)?;
     let entries = st.metadata.query(p.get("metric"), limit);
@@ -582,7 +692,13 @@ pub async fn alerts() -> Response {
 }
 
 /// `/api/v1/status/tsdb`: head statistics and the top cardinality by metric and label.
-pub async fn tsdb_status(State(st): State<SharedState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn tsdb_status(
+    State(st): State<SharedState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let p = Params::from_request(&method, &uri, &headers, &body)?;
     let limit = limit_param(&p)?.unwrap_or(10);
     let db = st.db.clone();
@@ -592,9 +708,17 @@ pub async fn tsdb_status(State(st): State<SharedState>, method: Method, uri: Uri
         .map_err(ApiError::storage)?;
     let stats = st.db.head_stats();
     let pairs = |v: &[(String, u64)]| -> serde_json::Value {
-        serde_json::Value::Array(v.iter().map(|(n, c)| serde_json::json!({"name": n, "value": c})).collect())
+        serde_json::Value::Array(
+            v.iter()
+                .map(|(n, c)| serde_json::json!({"name": n, "value": c}))
+                .collect(),
+        )
     };
-    let (min_t, max_t) = if stats.series == 0 { (0, 0) } else { (stats.min_t, stats.max_t) };
+    let (min_t, max_t) = if stats.series == 0 {
+        (0, 0)
+    } else {
+        (stats.min_t, stats.max_t)
+    };
     Ok(success(
         serde_json::json!({
             "headStats": {"numSeries": stats.series, "numLabelPairs": card.num_label_pairs, "chunkCount": 0, "minTime": min_t, "maxTime": max_t},
@@ -614,8 +738,14 @@ mod tests {
     #[test]
     fn times_and_formats() {
         assert_eq!(parse_time("1435781451.781").unwrap(), 1_435_781_451_781);
-        assert_eq!(parse_time("2015-07-01T20:10:51.781Z").unwrap(), 1_435_781_451_781);
-        assert_eq!(parse_time("2015-07-01T22:10:51+02:00").unwrap(), 1_435_781_451_000);
+        assert_eq!(
+            parse_time("2015-07-01T20:10:51.781Z").unwrap(),
+            1_435_781_451_781
+        );
+        assert_eq!(
+            parse_time("2015-07-01T22:10:51+02:00").unwrap(),
+            1_435_781_451_000
+        );
         assert!(parse_time("yesterday").is_err());
         assert!(parse_time("NaN").is_err());
         let mut s = String::new();
@@ -628,11 +758,22 @@ mod tests {
         format_ts(&mut s, 1_435_781_451_780);
         assert_eq!(s, "1435781451.781 4 -1.5 1435781451.78");
         let mut v = String::new();
-        for x in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 2.0, 0.1, 1e21, -9.223372036854776e18] {
+        for x in [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            2.0,
+            0.1,
+            1e21,
+            -9.223372036854776e18,
+        ] {
             format_value(&mut v, x);
             v.push(' ');
         }
-        assert_eq!(v, "NaN +Inf -Inf 2 0.1 1000000000000000000000 -9223372036854776000 ");
+        assert_eq!(
+            v,
+            "NaN +Inf -Inf 2 0.1 1000000000000000000000 -9223372036854776000 "
+        );
         assert_eq!(parse_duration_param("15s").unwrap(), 15_000);
         assert_eq!(parse_duration_param("0.5").unwrap(), 500);
         assert_eq!(decode_label_name("U__foo_2e_bar").unwrap(), "foo.bar");

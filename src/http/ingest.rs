@@ -60,7 +60,12 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 
 /// Decompresses `body` per `Content-Encoding` (gzip, snappy framing is not HTTP's) into `buf`,
 /// or returns it as is.
-fn decoded_body<'b>(headers: &HeaderMap, body: &'b [u8], buf: &'b mut Vec<u8>, max: usize) -> Result<&'b [u8], ApiError> {
+fn decoded_body<'b>(
+    headers: &HeaderMap,
+    body: &'b [u8],
+    buf: &'b mut Vec<u8>,
+    max: usize,
+) -> Result<&'b [u8], ApiError> {
     match header(headers, "content-encoding").map(|s| s.trim().to_ascii_lowercase()) {
         None => Ok(body),
         Some(e) if e.is_empty() || e == "identity" => Ok(body),
@@ -75,12 +80,19 @@ fn decoded_body<'b>(headers: &HeaderMap, body: &'b [u8], buf: &'b mut Vec<u8>, m
             })?;
             Ok(buf.as_slice())
         }
-        Some(e) => Err(ApiError::new(ErrorType::UnsupportedMediaType, format!("unsupported Content-Encoding {e:?}"))),
+        Some(e) => Err(ApiError::new(
+            ErrorType::UnsupportedMediaType,
+            format!("unsupported Content-Encoding {e:?}"),
+        )),
     }
 }
 
 /// Removes the configured labels (an empty value is dropped by storage) and appends.
-fn store(st: &SharedState, batch: &mut WriteBatch<'_>, format: &'static str) -> Result<AppendOutcome, ApiError> {
+fn store(
+    st: &SharedState,
+    batch: &mut WriteBatch<'_>,
+    format: &'static str,
+) -> Result<AppendOutcome, ApiError> {
     if !st.ingest.drop_labels.is_empty() {
         for (name, value) in batch.labels.iter_mut() {
             if st.ingest.drop_labels.contains(name.as_ref()) {
@@ -95,48 +107,81 @@ fn store(st: &SharedState, batch: &mut WriteBatch<'_>, format: &'static str) -> 
 
 /// Joins the rejections of an append and the decoder's complaints into one 400 message, or
 /// `None` when everything was stored.
-fn rejection_message(outcome: &AppendOutcome, decode_errors: &[String], decode_error_count: usize) -> Option<String> {
+fn rejection_message(
+    outcome: &AppendOutcome,
+    decode_errors: &[String],
+    decode_error_count: usize,
+) -> Option<String> {
     let rejected = outcome.rejected_total();
     if rejected == 0 && decode_error_count == 0 {
         return None;
     }
     let mut parts: Vec<String> = decode_errors.to_vec();
     if decode_error_count > decode_errors.len() {
-        parts.push(format!("… and {} more invalid series", decode_error_count - decode_errors.len()));
+        parts.push(format!(
+            "… and {} more invalid series",
+            decode_error_count - decode_errors.len()
+        ));
     }
     if rejected > 0 {
-        let counts: Vec<String> = outcome.rejected.iter().map(|(r, n)| format!("{n} {}", r.as_str())).collect();
-        parts.push(format!("{rejected} samples rejected ({}); {} stored", counts.join(", "), outcome.accepted));
+        let counts: Vec<String> = outcome
+            .rejected
+            .iter()
+            .map(|(r, n)| format!("{n} {}", r.as_str()))
+            .collect();
+        parts.push(format!(
+            "{rejected} samples rejected ({}); {} stored",
+            counts.join(", "),
+            outcome.accepted
+        ));
         parts.extend(outcome.messages.iter().cloned());
     }
     Some(parts.join("\n"))
 }
 
 /// `POST /api/v1/write`: Prometheus remote_write 1.0 (protobuf, snappy raw block).
-pub async fn remote_write(State(st): State<SharedState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn remote_write(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     if let Some(ct) = header(&headers, "content-type") {
         let ct = ct.to_ascii_lowercase();
         if !ct.starts_with("application/x-protobuf") {
-            return Err(ApiError::new(ErrorType::UnsupportedMediaType, format!("unsupported Content-Type {ct:?}: remote_write needs application/x-protobuf")));
+            return Err(ApiError::new(
+                ErrorType::UnsupportedMediaType,
+                format!(
+                    "unsupported Content-Type {ct:?}: remote_write needs application/x-protobuf"
+                ),
+            ));
         }
         if ct.contains("proto=io.prometheus.write.v2") {
-            return Err(ApiError::new(ErrorType::UnsupportedMediaType, "remote_write 2.0 is not supported; send prometheus.WriteRequest (1.0)"));
+            return Err(ApiError::new(
+                ErrorType::UnsupportedMediaType,
+                "remote_write 2.0 is not supported; send prometheus.WriteRequest (1.0)",
+            ));
         }
     }
     if let Some(enc) = header(&headers, "content-encoding") {
         if !enc.eq_ignore_ascii_case("snappy") {
-            return Err(ApiError::new(ErrorType::UnsupportedMediaType, format!("unsupported Content-Encoding {enc:?}: remote_write needs snappy")));
+            return Err(ApiError::new(
+                ErrorType::UnsupportedMediaType,
+                format!("unsupported Content-Encoding {enc:?}: remote_write needs snappy"),
+            ));
         }
     }
     blocking(move |buf| {
         let max = st.ingest.max_body_bytes;
         remote_write::decompress_snappy(&body, buf, max).map_err(|e| match e {
-            eddy_ingest::Error::SnappyTooLarge { .. } => ApiError::new(ErrorType::TooLarge, e.to_string()),
+            eddy_ingest::Error::SnappyTooLarge { .. } => {
+                ApiError::new(ErrorType::TooLarge, e.to_string())
+            }
             e => ApiError::bad_data(e.to_string()),
         })?;
         let mut batch = WriteBatch::new();
         let mut meta = Vec::new();
-        let stats = remote_write::decode_write_request(buf, &mut batch, &mut meta).map_err(|e| ApiError::bad_data(e.to_string()))?;
+        let stats = remote_write::decode_write_request(buf, &mut batch, &mut meta)
+            .map_err(|e| ApiError::bad_data(e.to_string()))?;
         st.metadata.update(&meta);
         let outcome = store(&st, &mut batch, "remote_write")?;
         match rejection_message(&outcome, &stats.invalid, stats.invalid_series) {
@@ -160,16 +205,32 @@ pub struct InfluxParams {
 }
 
 /// `POST /write`: InfluxDB 1.x line protocol (as Flink's InfluxdbReporter sends).
-pub async fn influx_v1(st: State<SharedState>, q: Query<InfluxParams>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn influx_v1(
+    st: State<SharedState>,
+    q: Query<InfluxParams>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     influx_write(st, q, headers, body, false).await
 }
 
 /// `POST /api/v2/write`: InfluxDB 2.x line protocol.
-pub async fn influx_v2(st: State<SharedState>, q: Query<InfluxParams>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn influx_v2(
+    st: State<SharedState>,
+    q: Query<InfluxParams>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     influx_write(st, q, headers, body, true).await
 }
 
-async fn influx_write(State(st): State<SharedState>, Query(q): Query<InfluxParams>, headers: HeaderMap, body: Bytes, v2: bool) -> Response {
+async fn influx_write(
+    State(st): State<SharedState>,
+    Query(q): Query<InfluxParams>,
+    headers: HeaderMap,
+    body: Bytes,
+    v2: bool,
+) -> Response {
     let result = blocking(move |buf| {
         let precision = match q.precision.as_deref() {
             None | Some("") => influx::Precision::default(),
@@ -180,11 +241,19 @@ async fn influx_write(State(st): State<SharedState>, Query(q): Query<InfluxParam
         if let Some(db) = db.filter(|d| !d.is_empty()) {
             extra_labels.push(("db".to_string(), db));
         }
-        let opts = InfluxOptions { precision, now_ms: now_ms(), extra_labels, ..Default::default() };
+        let opts = InfluxOptions {
+            precision,
+            now_ms: now_ms(),
+            extra_labels,
+            ..Default::default()
+        };
         let body = decoded_body(&headers, &body, buf, st.ingest.max_body_bytes)?;
         let mut batch = WriteBatch::new();
-        let stats = influx::parse_body(body, &opts, &mut batch).map_err(|e| ApiError::bad_data(e.to_string()))?;
-        st.metrics.string_fields_skipped.fetch_add(stats.string_fields_skipped, Ordering::Relaxed);
+        let stats = influx::parse_body(body, &opts, &mut batch)
+            .map_err(|e| ApiError::bad_data(e.to_string()))?;
+        st.metrics
+            .string_fields_skipped
+            .fetch_add(stats.string_fields_skipped, Ordering::Relaxed);
         let outcome = store(&st, &mut batch, "influx")?;
         let mut problems = Vec::new();
         if let Some(m) = stats.error_message() {
@@ -196,7 +265,10 @@ async fn influx_write(State(st): State<SharedState>, Query(q): Query<InfluxParam
         if problems.is_empty() {
             Ok(StatusCode::NO_CONTENT.into_response())
         } else {
-            Err(ApiError::bad_data(format!("partial write: {}", problems.join("\n"))))
+            Err(ApiError::bad_data(format!(
+                "partial write: {}",
+                problems.join("\n")
+            )))
         }
     })
     .await;
@@ -205,35 +277,68 @@ async fn influx_write(State(st): State<SharedState>, Query(q): Query<InfluxParam
         Ok(r) => r,
         Err(e) => {
             let status = e.kind.status();
-            let msg = if e.kind == ErrorType::Internal { "internal error".to_string() } else { e.message };
-            (status, [("content-type", "application/json")], serde_json::json!({ "error": msg }).to_string()).into_response()
+            let msg = if e.kind == ErrorType::Internal {
+                "internal error".to_string()
+            } else {
+                e.message
+            };
+            (
+                status,
+                [("content-type", "application/json")],
+                serde_json::json!({ "error": msg }).to_string(),
+            )
+                .into_response()
         }
     }
 }
 
 /// `POST /v1/metrics`: OTLP/HTTP metrics in protobuf.
-pub async fn otlp(State(st): State<SharedState>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
-    let ct = header(&headers, "content-type").unwrap_or("application/x-protobuf").to_ascii_lowercase();
+pub async fn otlp(
+    State(st): State<SharedState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let ct = header(&headers, "content-type")
+        .unwrap_or("application/x-protobuf")
+        .to_ascii_lowercase();
     if ct.starts_with("application/json") {
-        return Err(ApiError::new(ErrorType::UnsupportedMediaType, "OTLP/JSON is not supported; send application/x-protobuf"));
+        return Err(ApiError::new(
+            ErrorType::UnsupportedMediaType,
+            "OTLP/JSON is not supported; send application/x-protobuf",
+        ));
     }
     if !ct.starts_with("application/x-protobuf") && !ct.starts_with("application/protobuf") {
-        return Err(ApiError::new(ErrorType::UnsupportedMediaType, format!("unsupported Content-Type {ct:?}: OTLP needs application/x-protobuf")));
+        return Err(ApiError::new(
+            ErrorType::UnsupportedMediaType,
+            format!("unsupported Content-Type {ct:?}: OTLP needs application/x-protobuf"),
+        ));
     }
     blocking(move |buf| {
         let body = decoded_body(&headers, &body, buf, st.ingest.max_body_bytes)?;
-        let opts = OtlpOptions { now_ms: now_ms(), ..Default::default() };
+        let opts = OtlpOptions {
+            now_ms: now_ms(),
+            ..Default::default()
+        };
         let mut batch = WriteBatch::new();
         let stats = {
             let mut acc = st.otlp_deltas.lock();
-            otlp::decode_metrics_request(body, &opts, &mut acc, &mut batch).map_err(|e| ApiError::bad_data(e.to_string()))?
+            otlp::decode_metrics_request(body, &opts, &mut acc, &mut batch)
+                .map_err(|e| ApiError::bad_data(e.to_string()))?
         };
-        st.metrics.otlp_points_dropped.fetch_add(stats.points_dropped + stats.exponential_histogram_points_skipped, Ordering::Relaxed);
+        st.metrics.otlp_points_dropped.fetch_add(
+            stats.points_dropped + stats.exponential_histogram_points_skipped,
+            Ordering::Relaxed,
+        );
         let outcome = store(&st, &mut batch, "otlp")?;
         match rejection_message(&outcome, &[], 0) {
             Some(msg) => Err(ApiError::bad_data(msg)),
             // An empty ExportMetricsServiceResponse is zero bytes of protobuf.
-            None => Ok((StatusCode::OK, [("content-type", "application/x-protobuf")], Vec::<u8>::new()).into_response()),
+            None => Ok((
+                StatusCode::OK,
+                [("content-type", "application/x-protobuf")],
+                Vec::<u8>::new(),
+            )
+                .into_response()),
         }
     })
     .await
@@ -254,12 +359,22 @@ enum PushMode {
 }
 
 /// `PUT /metrics/job/<job>{/<label>/<value>}`.
-pub async fn push_put(st: State<SharedState>, path: Path<String>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn push_put(
+    st: State<SharedState>,
+    path: Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     push(st, path, headers, body, PushMode::ReplaceGroup).await
 }
 
 /// `POST /metrics/job/<job>{/<label>/<value>}`.
-pub async fn push_post(st: State<SharedState>, path: Path<String>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+pub async fn push_post(
+    st: State<SharedState>,
+    path: Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     push(st, path, headers, body, PushMode::ReplaceFamilies).await
 }
 
@@ -269,18 +384,29 @@ fn grouping_key(grouping: &[(String, String)]) -> String {
     g.iter().map(|(k, v)| format!("{k}\u{1}{v}\u{2}")).collect()
 }
 
-async fn push(State(st): State<SharedState>, Path(path): Path<String>, headers: HeaderMap, body: Bytes, mode: PushMode) -> Result<Response, ApiError> {
-    let grouping = eddy_ingest::pushgateway::parse_grouping_path(&format!("job/{path}")).map_err(|e| ApiError::bad_data(e.to_string()))?;
+async fn push(
+    State(st): State<SharedState>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+    mode: PushMode,
+) -> Result<Response, ApiError> {
+    let grouping = eddy_ingest::pushgateway::parse_grouping_path(&format!("job/{path}"))
+        .map_err(|e| ApiError::bad_data(e.to_string()))?;
     blocking(move |buf| {
         let body = decoded_body(&headers, &body, buf, st.ingest.max_body_bytes)?;
-        let text = std::str::from_utf8(body).map_err(|e| ApiError::bad_data(format!("push body is not UTF-8: {e}")))?;
+        let text = std::str::from_utf8(body)
+            .map_err(|e| ApiError::bad_data(format!("push body is not UTF-8: {e}")))?;
         let now = now_ms();
         let opts = TextOptions::for_content_type(header(&headers, "content-type"), now);
         let mut parsed = WriteBatch::new();
         let mut meta: Vec<MetricMetadata<'_>> = Vec::new();
-        text::parse_text(text, &opts, &mut parsed, &mut meta).map_err(|e| ApiError::bad_data(e.to_string()))?;
+        text::parse_text(text, &opts, &mut parsed, &mut meta)
+            .map_err(|e| ApiError::bad_data(e.to_string()))?;
         if parsed.timestamps.iter().any(|&t| t != now) {
-            return Err(ApiError::bad_data("pushed metrics must not have timestamps"));
+            return Err(ApiError::bad_data(
+                "pushed metrics must not have timestamps",
+            ));
         }
         st.metadata.update(&meta);
         // Grouping labels win over labels of the same name in the body, as the Pushgateway does.
@@ -300,7 +426,12 @@ async fn push(State(st): State<SharedState>, Path(path): Path<String>, headers: 
             for (&t, &v) in ts.iter().zip(vals) {
                 batch.push_sample(t, v);
             }
-            pushed.push(Labels::from_pairs(batch.series_labels(i).iter().map(|(n, v)| (n.to_string(), v.to_string()))));
+            pushed.push(Labels::from_pairs(
+                batch
+                    .series_labels(i)
+                    .iter()
+                    .map(|(n, v)| (n.to_string(), v.to_string())),
+            ));
         }
         let key = grouping_key(&grouping);
         let ended = {
@@ -308,9 +439,13 @@ async fn push(State(st): State<SharedState>, Path(path): Path<String>, headers: 
             let old = groups.remove(&key).unwrap_or_default();
             let now_set: HashSet<&Labels> = pushed.iter().collect();
             let (ended, kept): (Vec<Labels>, Vec<Labels>) = match mode {
-                PushMode::ReplaceGroup => (old.into_iter().filter(|l| !now_set.contains(l)).collect(), Vec::new()),
+                PushMode::ReplaceGroup => (
+                    old.into_iter().filter(|l| !now_set.contains(l)).collect(),
+                    Vec::new(),
+                ),
                 PushMode::ReplaceFamilies => {
-                    let families: HashSet<&str> = pushed.iter().filter_map(|l| l.metric_name()).collect();
+                    let families: HashSet<&str> =
+                        pushed.iter().filter_map(|l| l.metric_name()).collect();
                     old.into_iter()
                         .filter(|l| !now_set.contains(l))
                         .partition(|l| l.metric_name().is_some_and(|n| families.contains(n)))
@@ -342,10 +477,19 @@ fn append_stale(batch: &mut WriteBatch<'_>, ended: &[Labels], t: i64) {
 }
 
 /// `DELETE /metrics/job/<job>{/<label>/<value>}`: ends every series of the group.
-pub async fn push_delete(State(st): State<SharedState>, Path(path): Path<String>) -> Result<Response, ApiError> {
-    let grouping = eddy_ingest::pushgateway::parse_grouping_path(&format!("job/{path}")).map_err(|e| ApiError::bad_data(e.to_string()))?;
+pub async fn push_delete(
+    State(st): State<SharedState>,
+    Path(path): Path<String>,
+) -> Result<Response, ApiError> {
+    let grouping = eddy_ingest::pushgateway::parse_grouping_path(&format!("job/{path}"))
+        .map_err(|e| ApiError::bad_data(e.to_string()))?;
     blocking(move |_| {
-        let ended = st.push_groups.groups.lock().remove(&grouping_key(&grouping)).unwrap_or_default();
+        let ended = st
+            .push_groups
+            .groups
+            .lock()
+            .remove(&grouping_key(&grouping))
+            .unwrap_or_default();
         let mut batch = WriteBatch::new();
         append_stale(&mut batch, &ended, now_ms());
         store(&st, &mut batch, "pushgateway")?;
@@ -356,5 +500,7 @@ pub async fn push_delete(State(st): State<SharedState>, Path(path): Path<String>
 
 /// `/metrics/job/` without a job name.
 pub async fn push_without_job() -> ApiError {
-    ApiError::bad_data("parse pushgateway grouping path: the job name is missing (use /metrics/job/<job>)")
+    ApiError::bad_data(
+        "parse pushgateway grouping path: the job name is missing (use /metrics/job/<job>)",
+    )
 }

@@ -627,7 +627,12 @@ impl Head {
             out.bytes_by_label.push((name, bytes));
         }
         out.series_by_pair = pairs;
-        for list in [&mut out.series_by_metric, &mut out.values_by_label, &mut out.bytes_by_label, &mut out.series_by_pair] {
+        for list in [
+            &mut out.series_by_metric,
+            &mut out.values_by_label,
+            &mut out.bytes_by_label,
+            &mut out.series_by_pair,
+        ] {
             list.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
             list.truncate(limit);
         }

@@ -37,7 +37,11 @@ pub fn state(extra: &[&str]) -> (SharedState, tempfile::TempDir) {
 pub async fn send(st: &SharedState, req: Request<Body>) -> (StatusCode, String, String) {
     let resp = app(st.clone()).oneshot(req).await.unwrap();
     let status = resp.status();
-    let ct = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
     (status, ct, String::from_utf8_lossy(&body).into_owned())
 }
@@ -65,7 +69,10 @@ pub fn remote_write_body(series: &[(Vec<(&str, &str)>, Vec<(i64, f64)>)]) -> Vec
     out
 }
 
-pub async fn remote_write(st: &SharedState, series: &[(Vec<(&str, &str)>, Vec<(i64, f64)>)]) -> (StatusCode, String) {
+pub async fn remote_write(
+    st: &SharedState,
+    series: &[(Vec<(&str, &str)>, Vec<(i64, f64)>)],
+) -> (StatusCode, String) {
     let req = Request::post("/api/v1/write")
         .header("content-type", "application/x-protobuf")
         .header("content-encoding", "snappy")
