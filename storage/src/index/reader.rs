@@ -378,15 +378,20 @@ impl IndexReader {
         for _ in 0..n {
             let name = d.uvarint32()?;
             let value = d.uvarint32()?;
-            if prev.is_some_and(|p| p >= name) || value as usize >= self.symbols.len() {
-                return Err(d.err("bad label reference"));
-            }
             let entry = self
                 .names
                 .get(name as usize)
-                .ok_or_else(|| d.err("bad label name reference"))?;
+                .filter(|_| prev.is_none_or(|p| p < name));
+            let Some(entry) = entry else {
+                return Err(d.err("bad label name reference"));
+            };
+            let Some(&(sym, _)) =
+                self.values[entry.values.0 as usize..entry.values.1 as usize].get(value as usize)
+            else {
+                return Err(d.err("bad label value reference"));
+            };
             prev = Some(name);
-            dst.push((entry.sym, value));
+            dst.push((entry.sym, sym));
         }
         Ok(())
     }
