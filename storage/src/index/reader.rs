@@ -201,12 +201,12 @@ impl IndexReader {
             let mut v = 0u64;
             for j in 0..nv {
                 let delta = d.uvarint()?;
-                v += delta;
+                v = v.saturating_add(delta);
                 if (j > 0 && delta == 0) || v >= nsyms {
                     return Err(d.err("bad label value symbol"));
                 }
                 let len = d.uvarint()?;
-                if len == 0 || post_off + len > post_len {
+                if len == 0 || post_off.saturating_add(len) > post_len {
                     return Err(d.err("postings range outside postings section"));
                 }
                 values.push((v as u32, post_off as u32));
@@ -230,22 +230,24 @@ impl IndexReader {
     }
 
     /// Fully decodes every postings list once, so that the zero-copy views made later are
-    /// sound even if a damaged file slipped past its CRC: each list must be a valid portable
-    /// bitmap of exactly its stored length, holding only ordinals below `num_series`.
+    /// sound even if a damaged file slipped past its CRC: each list must decode with croaring's
+    /// validating deserializer, re-encode to exactly its stored bytes (the view trusts parts of
+    /// the encoding, such as container offsets, that the validating decoder ignores), and hold
+    /// only ordinals below `num_series`.
     fn check_postings(&self) -> Result<()> {
         let base = self.sections[Section::Postings as usize].0 as u64;
+        let mut buf = Vec::new();
         for j in 0..self.values.len().saturating_sub(1) {
             let bytes = self.postings_bytes(j);
             let bad = |reason: &str| {
-                self.corrupt(
-                    base + u64::from(self.values[j].1),
-                    format!("postings section: {reason}"),
-                )
+                let offset = base + u64::from(self.values[j].1);
+                self.corrupt(offset, format!("postings section: {reason}"))
             };
             let b =
                 Bitmap::try_deserialize::<Portable>(bytes).ok_or_else(|| bad("invalid bitmap"))?;
-            if b.get_serialized_size_in_bytes::<Portable>() != bytes.len() {
-                return Err(bad("bitmap length mismatch"));
+            buf.clear();
+            if b.serialize_into_vec::<Portable>(&mut buf) != bytes {
+                return Err(bad("bitmap not in canonical encoding"));
             }
             if b.is_empty() || b.maximum().is_some_and(|m| m >= self.num_series) {
                 return Err(bad("bitmap holds no series or an unknown series"));
@@ -335,8 +337,8 @@ impl IndexReader {
     fn postings_view(&self, j: usize) -> BitmapView<'_> {
         // SAFETY: `BitmapView::deserialize` requires a valid Portable serialization. `open`
         // verified the postings section's CRC32C, that each range lies inside it, and
-        // (`check_postings`) that each range fully decodes with croaring's bounds-checked,
-        // validating deserializer to a bitmap of exactly that many bytes. The bytes are
+        // (`check_postings`) that each range decodes with croaring's bounds-checked, validating
+        // deserializer and re-encodes to exactly the same bytes, i.e. it is serializer output. The bytes are
         // immutable (see `block::mmap`), and the view borrows `self`, so the mapping outlives it.
         unsafe { BitmapView::deserialize::<Portable>(self.postings_bytes(j)) }
     }
