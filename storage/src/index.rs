@@ -24,6 +24,7 @@ mod writer;
 
 pub use matcher::{analyze_regex, label_names, label_values, select, ValuePlan};
 pub use postings::MemPostings;
+pub(crate) use reader::ChunkMetas;
 pub use reader::IndexReader;
 pub use symbols::Symbols;
 pub use writer::{IndexBuilder, IndexChunk, IndexStats};

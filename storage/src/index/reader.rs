@@ -398,14 +398,31 @@ impl IndexReader {
         Ok(())
     }
 
-    /// The chunk metas of series `ord`: `(file offset of the first chunk, chunks)` appended to
-    /// `dst`.
+    /// The chunk metas of series `ord` appended to `dst`; returns the file offset of the first
+    /// chunk in `chunks` (the others follow contiguously).
     pub fn series_chunks(&self, ord: u32, dst: &mut Vec<IndexChunk>) -> Result<u64> {
+        let metas = self.chunk_metas(ord)?;
+        let off = metas.offset;
+        for c in metas {
+            dst.push(c.map_err(|e| self.decode_err(Section::Series, e))?.1);
+        }
+        Ok(off)
+    }
+
+    /// A lazy decoder of the chunk metas of series `ord` (no allocation).
+    pub(crate) fn chunk_metas(&self, ord: u32) -> Result<ChunkMetas<'_>> {
         let mut d = self.entry(ord)?;
-        let mut scratch = Vec::new();
-        self.decode_labels(&mut d, &mut scratch)
+        self.skip_labels(&mut d)
             .map_err(|e| self.decode_err(Section::Series, e))?;
-        decode_chunks(&mut d, self.base_t, dst).map_err(|e| self.decode_err(Section::Series, e))
+        ChunkMetas::start(d, self.base_t).map_err(|e| self.decode_err(Section::Series, e))
+    }
+
+    fn skip_labels(&self, d: &mut Decoder<'_>) -> Result<(), DecodeError> {
+        for _ in 0..d.uvarint()? {
+            d.uvarint()?;
+            d.uvarint()?;
+        }
+        Ok(())
     }
 
     /// Walks every series entry in order, checking labels, chunk metas and that the offsets
@@ -430,8 +447,13 @@ impl IndexReader {
             chunks.clear();
             self.decode_labels(&mut d, &mut refs)
                 .map_err(|e| self.decode_err(Section::Series, e))?;
-            let off = decode_chunks(&mut d, self.base_t, &mut chunks)
+            let mut metas = ChunkMetas::start(d.clone(), self.base_t)
                 .map_err(|e| self.decode_err(Section::Series, e))?;
+            let off = metas.offset;
+            for c in metas.by_ref() {
+                chunks.push(c.map_err(|e| self.decode_err(Section::Series, e))?.1);
+            }
+            d = metas.d;
             visit(ord, off, &chunks)?;
         }
         if !d.is_empty() {
@@ -441,34 +463,63 @@ impl IndexReader {
     }
 }
 
-/// Decodes the chunk metas of one series entry (see `writer::encode_chunks`).
-fn decode_chunks(
-    d: &mut Decoder<'_>,
-    base_t: i64,
-    dst: &mut Vec<IndexChunk>,
-) -> Result<u64, DecodeError> {
-    let n = d.uvarint()?;
-    if n == 0 {
-        return Ok(0);
+/// Decodes the chunk metas of one series entry (see `writer::encode_chunks`) one at a time,
+/// yielding each chunk's file offset in `chunks` and its meta.
+#[derive(Debug, Clone)]
+pub(crate) struct ChunkMetas<'a> {
+    d: Decoder<'a>,
+    left: u64,
+    prev_t: i64,
+    /// Offset of the next chunk (of the first one until `next` is called).
+    pub(crate) offset: u64,
+}
+
+impl<'a> ChunkMetas<'a> {
+    fn start(mut d: Decoder<'a>, base_t: i64) -> Result<Self, DecodeError> {
+        let left = d.uvarint()?;
+        let offset = if left == 0 { 0 } else { d.uvarint()? };
+        Ok(ChunkMetas {
+            d,
+            left,
+            prev_t: base_t,
+            offset,
+        })
     }
-    let off = d.uvarint()?;
-    let mut prev = base_t;
-    for _ in 0..n {
-        let min_t = prev.wrapping_add(d.varint()?);
-        let max_t = min_t.wrapping_add(d.uvarint()? as i64);
-        let count = d.uvarint32()?;
-        let len = d.uvarint32()?;
-        dst.push(IndexChunk {
-            meta: ChunkMeta {
-                min_t,
-                max_t,
-                count,
-            },
-            len,
-        });
-        prev = max_t;
+}
+
+impl Iterator for ChunkMetas<'_> {
+    type Item = Result<(u64, IndexChunk), DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let d = &mut self.d;
+        let chunk = (|| {
+            let min_t = self.prev_t.wrapping_add(d.varint()?);
+            let max_t = min_t.wrapping_add(d.uvarint()? as i64);
+            let count = d.uvarint32()?;
+            let len = d.uvarint32()?;
+            Ok(IndexChunk {
+                meta: ChunkMeta {
+                    min_t,
+                    max_t,
+                    count,
+                },
+                len,
+            })
+        })();
+        if chunk.is_err() {
+            self.left = 0;
+        }
+        Some(chunk.map(|c| {
+            let at = self.offset;
+            self.prev_t = c.meta.max_t;
+            self.offset = self.offset.saturating_add(u64::from(c.len));
+            (at, c)
+        }))
     }
-    Ok(off)
 }
 
 impl PostingsSource for IndexReader {
