@@ -222,6 +222,13 @@ fn empty_block_and_series_without_chunks() {
         b.series_chunks(1).unwrap().collect::<Vec<_>>(),
         vec![(series[1].1[0].0, &b"abc"[..])]
     );
+    // Only series 1 has data, in [-5, 5].
+    assert_eq!(b.select_in_range(&[], -100, 100).unwrap(), Bitmap::of(&[1]));
+    assert_eq!(b.select_in_range(&[], 5, 5).unwrap(), Bitmap::of(&[1]));
+    assert_eq!(b.select_in_range(&[], -5, -5).unwrap(), Bitmap::of(&[1]));
+    assert!(b.select_in_range(&[], 6, 100).unwrap().is_empty());
+    assert!(b.select_in_range(&[], -100, -6).unwrap().is_empty());
+    assert!(b.select_in_range(&[], 5, -5).unwrap().is_empty());
     assert_eq!(
         b.select(&[Matcher::new(MatchOp::NotEqual, "a", "2").unwrap()])
             .unwrap(),

@@ -110,6 +110,30 @@ impl Block {
         index::select(&self.index, matchers)
     }
 
+    /// Like [`select`](Self::select), keeping only series that have a chunk overlapping
+    /// `[mint, maxt]` (ms, inclusive), as `Querier` needs for series and label lookups.
+    pub fn select_in_range(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Bitmap> {
+        if mint > self.meta.max_t || maxt < self.meta.min_t || mint > maxt {
+            return Ok(Bitmap::new());
+        }
+        let mut sel = self.select(matchers)?;
+        let mut outside = Vec::new();
+        for ord in sel.iter() {
+            let mut overlaps = false;
+            for c in self.series_chunks(ord)? {
+                if c.0.max_t >= mint && c.0.min_t <= maxt {
+                    overlaps = true;
+                    break;
+                }
+            }
+            if !overlaps {
+                outside.push(ord);
+            }
+        }
+        sel.remove_many(&outside);
+        Ok(sel)
+    }
+
     /// The label set of series `ord`.
     pub fn series_labels(&self, ord: u32) -> Result<Labels> {
         self.index.series_labels(ord)
