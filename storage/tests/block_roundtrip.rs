@@ -296,3 +296,34 @@ fn finish_refuses_to_overwrite_a_block() {
         matches!(w.finish(), Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists)
     );
 }
+
+#[test]
+fn concurrent_readers_share_one_block() {
+    let mut rng = SmallRng::seed_from_u64(2);
+    let series = flink_series(&mut rng, 2000);
+    let dir = tempfile::tempdir().unwrap();
+    let block = std::sync::Arc::new(Block::open(&write_block(dir.path(), T0, &series)).unwrap());
+    let want = block
+        .select(&[Matcher::equal("subtask_index", "3")])
+        .unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let b = std::sync::Arc::clone(&block);
+            std::thread::spawn(move || {
+                for _ in 0..50 {
+                    let sel = b.select(&[Matcher::equal("subtask_index", "3")]).unwrap();
+                    let bytes: usize = sel
+                        .iter()
+                        .flat_map(|o| b.series_chunks(o).unwrap())
+                        .map(|c| c.1.len())
+                        .sum();
+                    assert!(bytes > 0);
+                }
+                b.select(&[Matcher::equal("subtask_index", "3")]).unwrap()
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), want);
+    }
+}
