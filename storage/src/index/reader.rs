@@ -25,10 +25,11 @@ struct NameEntry {
 
 /// A validated, memory-mapped index file.
 ///
-/// Built by [`IndexReader::open`], which checks the header, the table of contents, every
-/// section's CRC32C, the symbol table and the label index; [`IndexReader::check_series`] walks
-/// the series table too (the block calls both). Lookups after a successful check cannot meet
-/// malformed bytes, but they still return `Error::Corruption` instead of panicking if they do.
+/// Opened by [`Block::open`](crate::block::Block::open), which checks the header, the table of
+/// contents, every section's CRC32C, the symbol table, the label index and every postings list,
+/// then walks the whole series table. Lookups after a successful open cannot meet malformed
+/// bytes, but they still return `Error::Corruption` instead of panicking if they do.
+/// `Send + Sync`; all methods take `&self`; returned `&str`s borrow the mapping.
 #[derive(Debug)]
 pub struct IndexReader {
     data: FileBytes,
