@@ -8,6 +8,29 @@
 //!
 //! Chunk bytes are opaque here: the caller encodes samples (see `chunk`) and gives each chunk
 //! with its [`ChunkMeta`].
+//!
+//! ```
+//! use eddy_storage::block::{Block, BlockId, BlockWriter, ChunkMeta};
+//! use eddy_storage::{Labels, Matcher};
+//!
+//! # fn main() -> eddy_storage::Result<()> {
+//! # let tmp = tempfile::tempdir().unwrap();
+//! # let dir = tmp.path();
+//! let mut w = BlockWriter::new(dir, BlockId::generate(), 0, 7_199_999, 1, vec![])?;
+//! let chunk = ChunkMeta { min_t: 0, max_t: 15_000, count: 2 };
+//! // Series in label order; chunk bytes come from the chunk codecs.
+//! w.add_series(&Labels::from_pairs([("__name__", "up"), ("job", "a")]), &[(chunk, b"..")])?;
+//! w.add_series(&Labels::from_pairs([("__name__", "up"), ("job", "b")]), &[(chunk, b"!!")])?;
+//! let block = Block::open(&w.finish()?)?;
+//!
+//! let sel = block.select(&[Matcher::equal("job", "b")])?;
+//! assert_eq!(sel.to_vec(), vec![1]);
+//! assert_eq!(block.series_labels(1)?.to_string(), r#"up{job="b"}"#);
+//! assert_eq!(block.series_chunks(1)?.next(), Some((chunk, &b"!!"[..])));
+//! assert_eq!(block.label_values("job", None)?, ["a", "b"]);
+//! # Ok(())
+//! # }
+//! ```
 
 use std::fs;
 use std::io;

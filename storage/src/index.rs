@@ -8,6 +8,21 @@
 //! - [`select`], [`label_names`] and [`label_values`] evaluate Prometheus matchers once, for
 //!   both: they are generic over [`PostingsSource`], which `MemPostings` and `IndexReader`
 //!   implement.
+//!
+//! ```
+//! use eddy_storage::index::{self, MemPostings};
+//! use eddy_storage::{Labels, MatchOp, Matcher};
+//!
+//! let mut p = MemPostings::new();
+//! p.add(0, &Labels::from_pairs([("__name__", "up"), ("job", "a")]));
+//! p.add(1, &Labels::from_pairs([("__name__", "up")]));
+//! // `job=~"a|"` accepts the empty value, so it also selects series without `job`.
+//! let m = Matcher::new(MatchOp::RegexMatch, "job", "a|").unwrap();
+//! assert_eq!(index::select(&p, &[m]).unwrap().to_vec(), vec![0, 1]);
+//! let m = Matcher::new(MatchOp::NotEqual, "job", "").unwrap();
+//! assert_eq!(index::select(&p, &[m]).unwrap().to_vec(), vec![0]);
+//! assert_eq!(index::label_values(&p, "job", None).unwrap(), ["a"]);
+//! ```
 
 use std::ops::ControlFlow;
 
@@ -24,6 +39,7 @@ mod writer;
 
 pub use matcher::{analyze_regex, label_names, label_values, select, ValuePlan};
 pub use postings::MemPostings;
+pub(crate) use reader::ChunkMetas;
 pub use reader::IndexReader;
 pub use symbols::Symbols;
 pub use writer::{IndexBuilder, IndexChunk, IndexStats};

@@ -222,6 +222,13 @@ fn empty_block_and_series_without_chunks() {
         b.series_chunks(1).unwrap().collect::<Vec<_>>(),
         vec![(series[1].1[0].0, &b"abc"[..])]
     );
+    // Only series 1 has data, in [-5, 5].
+    assert_eq!(b.select_in_range(&[], -100, 100).unwrap(), Bitmap::of(&[1]));
+    assert_eq!(b.select_in_range(&[], 5, 5).unwrap(), Bitmap::of(&[1]));
+    assert_eq!(b.select_in_range(&[], -5, -5).unwrap(), Bitmap::of(&[1]));
+    assert!(b.select_in_range(&[], 6, 100).unwrap().is_empty());
+    assert!(b.select_in_range(&[], -100, -6).unwrap().is_empty());
+    assert!(b.select_in_range(&[], 5, -5).unwrap().is_empty());
     assert_eq!(
         b.select(&[Matcher::new(MatchOp::NotEqual, "a", "2").unwrap()])
             .unwrap(),
@@ -288,4 +295,35 @@ fn finish_refuses_to_overwrite_a_block() {
     assert!(
         matches!(w.finish(), Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists)
     );
+}
+
+#[test]
+fn concurrent_readers_share_one_block() {
+    let mut rng = SmallRng::seed_from_u64(2);
+    let series = flink_series(&mut rng, 2000);
+    let dir = tempfile::tempdir().unwrap();
+    let block = std::sync::Arc::new(Block::open(&write_block(dir.path(), T0, &series)).unwrap());
+    let want = block
+        .select(&[Matcher::equal("subtask_index", "3")])
+        .unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let b = std::sync::Arc::clone(&block);
+            std::thread::spawn(move || {
+                for _ in 0..50 {
+                    let sel = b.select(&[Matcher::equal("subtask_index", "3")]).unwrap();
+                    let bytes: usize = sel
+                        .iter()
+                        .flat_map(|o| b.series_chunks(o).unwrap())
+                        .map(|c| c.1.len())
+                        .sum();
+                    assert!(bytes > 0);
+                }
+                b.select(&[Matcher::equal("subtask_index", "3")]).unwrap()
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), want);
+    }
 }

@@ -269,6 +269,16 @@ fn remove_drops_series_and_empty_pairs() {
         ["a", "b", "ba", "x\ny"].map(String::from).to_vec()
     );
     assert_eq!(index::select(&mem, &[]).unwrap().to_vec(), vec![0, 1, 4, 5]);
+    // The inherent shorthands agree with the generic functions.
+    assert_eq!(mem.select(&[m("inst", "!=", "2")]).to_vec(), vec![0, 4, 5]);
+    assert_eq!(
+        mem.label_names(Some(&Bitmap::of(&[4]))),
+        ["__name__", "job"]
+    );
+    assert_eq!(
+        mem.label_values("inst", Some(&Bitmap::of(&[0, 1]))),
+        ["1", "2"]
+    );
     // Ids can be reused after removal.
     mem.add(2, &Labels::from_pairs([("__name__", "new")]));
     assert_eq!(

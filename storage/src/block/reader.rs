@@ -10,7 +10,7 @@ use crate::block::files::{CHUNKS_HEADER_LEN, CHUNKS_MAGIC, CHUNKS_VERSION};
 use crate::block::mmap::FileBytes;
 use crate::block::{BlockMeta, ChunkMeta, BLOCK_VERSION, CHUNKS_FILE, INDEX_FILE, META_FILE};
 use crate::error::{Error, Result};
-use crate::index::{self, IndexChunk, IndexReader};
+use crate::index::{self, ChunkMetas, IndexReader};
 use crate::labels::{Labels, Matcher};
 
 /// An open, verified block. `Send + Sync`: all reads go through `&self`; chunk bytes are
@@ -110,6 +110,30 @@ impl Block {
         index::select(&self.index, matchers)
     }
 
+    /// Like [`select`](Self::select), keeping only series that have a chunk overlapping
+    /// `[mint, maxt]` (ms, inclusive), as `Querier` needs for series and label lookups.
+    pub fn select_in_range(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Bitmap> {
+        if mint > self.meta.max_t || maxt < self.meta.min_t || mint > maxt {
+            return Ok(Bitmap::new());
+        }
+        let mut sel = self.select(matchers)?;
+        let mut outside = Vec::new();
+        for ord in sel.iter() {
+            let mut overlaps = false;
+            for c in self.series_chunks(ord)? {
+                if c.0.max_t >= mint && c.0.min_t <= maxt {
+                    overlaps = true;
+                    break;
+                }
+            }
+            if !overlaps {
+                outside.push(ord);
+            }
+        }
+        sel.remove_many(&outside);
+        Ok(sel)
+    }
+
     /// The label set of series `ord`.
     pub fn series_labels(&self, ord: u32) -> Result<Labels> {
         self.index.series_labels(ord)
@@ -117,12 +141,9 @@ impl Block {
 
     /// The chunks of series `ord` in time order, bytes borrowed from the mapping.
     pub fn series_chunks(&self, ord: u32) -> Result<ChunkIter<'_>> {
-        let mut metas = Vec::new();
-        let off = self.index.series_chunks(ord, &mut metas)?;
         Ok(ChunkIter {
             chunks: &self.chunks,
-            metas: metas.into_iter(),
-            off: off as usize,
+            metas: self.index.chunk_metas(ord)?,
         })
     }
 
@@ -138,28 +159,23 @@ impl Block {
 }
 
 /// Iterator over one series' chunks: `(meta, bytes)`, bytes borrowed from the chunks mapping.
-#[derive(Debug)]
+/// Decodes the metas lazily from the index; allocates nothing.
+#[derive(Debug, Clone)]
 pub struct ChunkIter<'a> {
     chunks: &'a [u8],
-    metas: std::vec::IntoIter<IndexChunk>,
-    off: usize,
+    metas: ChunkMetas<'a>,
 }
 
 impl<'a> Iterator for ChunkIter<'a> {
     type Item = (ChunkMeta, &'a [u8]);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let c = self.metas.next()?;
-        let end = self.off + c.len as usize;
-        // `Block::open` checked that every chunk lies inside the file; stop rather than panic
-        // if that ever fails.
-        let bytes = self.chunks.get(self.off..end)?;
-        self.off = end;
+        // `Block::open` decoded every meta and checked that every chunk lies inside the file;
+        // should that ever fail, end the iteration rather than panic.
+        let (off, c) = self.metas.next()?.ok()?;
+        let start = usize::try_from(off).ok()?;
+        let bytes = self.chunks.get(start..start.checked_add(c.len as usize)?)?;
         Some((c.meta, bytes))
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.metas.size_hint()
     }
 }
 

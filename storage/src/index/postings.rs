@@ -7,8 +7,8 @@ use std::ops::{Bound, ControlFlow};
 use croaring::Bitmap;
 
 use crate::error::Result;
-use crate::index::PostingsSource;
-use crate::labels::Labels;
+use crate::index::{matcher, PostingsSource};
+use crate::labels::{Labels, Matcher};
 
 /// In-memory postings keyed by label name, then value.
 ///
@@ -87,6 +87,21 @@ impl MemPostings {
         self.by_name.values().map(BTreeMap::len).sum()
     }
 
+    /// Series ids matching every matcher (see [`index::select`](crate::index::select)).
+    pub fn select(&self, matchers: &[Matcher]) -> Bitmap {
+        infallible(matcher::select(self, matchers))
+    }
+
+    /// Sorted label names, restricted to series in `filter` when given.
+    pub fn label_names(&self, filter: Option<&Bitmap>) -> Vec<String> {
+        infallible(matcher::label_names(self, filter))
+    }
+
+    /// Sorted values of `name`, restricted to series in `filter` when given.
+    pub fn label_values(&self, name: &str, filter: Option<&Bitmap>) -> Vec<String> {
+        infallible(matcher::label_values(self, name, filter))
+    }
+
     /// Shrinks every bitmap's containers (call after a large load, e.g. WAL replay).
     pub fn optimize(&mut self) {
         for values in self.by_name.values_mut() {
@@ -97,6 +112,14 @@ impl MemPostings {
         }
         self.all.run_optimize();
         self.all.shrink_to_fit();
+    }
+}
+
+/// Unwraps a result of the generic evaluation over `MemPostings`, whose source methods never fail.
+fn infallible<T>(r: Result<T>) -> T {
+    match r {
+        Ok(v) => v,
+        Err(e) => unreachable!("BUG: in-memory postings returned an error: {e}"),
     }
 }
 

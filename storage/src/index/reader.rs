@@ -25,10 +25,11 @@ struct NameEntry {
 
 /// A validated, memory-mapped index file.
 ///
-/// Built by [`IndexReader::open`], which checks the header, the table of contents, every
-/// section's CRC32C, the symbol table and the label index; [`IndexReader::check_series`] walks
-/// the series table too (the block calls both). Lookups after a successful check cannot meet
-/// malformed bytes, but they still return `Error::Corruption` instead of panicking if they do.
+/// Opened by [`Block::open`](crate::block::Block::open), which checks the header, the table of
+/// contents, every section's CRC32C, the symbol table, the label index and every postings list,
+/// then walks the whole series table. Lookups after a successful open cannot meet malformed
+/// bytes, but they still return `Error::Corruption` instead of panicking if they do.
+/// `Send + Sync`; all methods take `&self`; returned `&str`s borrow the mapping.
 #[derive(Debug)]
 pub struct IndexReader {
     data: FileBytes,
@@ -201,12 +202,12 @@ impl IndexReader {
             let mut v = 0u64;
             for j in 0..nv {
                 let delta = d.uvarint()?;
-                v += delta;
+                v = v.saturating_add(delta);
                 if (j > 0 && delta == 0) || v >= nsyms {
                     return Err(d.err("bad label value symbol"));
                 }
                 let len = d.uvarint()?;
-                if len == 0 || post_off + len > post_len {
+                if len == 0 || post_off.saturating_add(len) > post_len {
                     return Err(d.err("postings range outside postings section"));
                 }
                 values.push((v as u32, post_off as u32));
@@ -230,22 +231,24 @@ impl IndexReader {
     }
 
     /// Fully decodes every postings list once, so that the zero-copy views made later are
-    /// sound even if a damaged file slipped past its CRC: each list must be a valid portable
-    /// bitmap of exactly its stored length, holding only ordinals below `num_series`.
+    /// sound even if a damaged file slipped past its CRC: each list must decode with croaring's
+    /// validating deserializer, re-encode to exactly its stored bytes (the view trusts parts of
+    /// the encoding, such as container offsets, that the validating decoder ignores), and hold
+    /// only ordinals below `num_series`.
     fn check_postings(&self) -> Result<()> {
         let base = self.sections[Section::Postings as usize].0 as u64;
+        let mut buf = Vec::new();
         for j in 0..self.values.len().saturating_sub(1) {
             let bytes = self.postings_bytes(j);
             let bad = |reason: &str| {
-                self.corrupt(
-                    base + u64::from(self.values[j].1),
-                    format!("postings section: {reason}"),
-                )
+                let offset = base + u64::from(self.values[j].1);
+                self.corrupt(offset, format!("postings section: {reason}"))
             };
             let b =
                 Bitmap::try_deserialize::<Portable>(bytes).ok_or_else(|| bad("invalid bitmap"))?;
-            if b.get_serialized_size_in_bytes::<Portable>() != bytes.len() {
-                return Err(bad("bitmap length mismatch"));
+            buf.clear();
+            if b.serialize_into_vec::<Portable>(&mut buf) != bytes {
+                return Err(bad("bitmap not in canonical encoding"));
             }
             if b.is_empty() || b.maximum().is_some_and(|m| m >= self.num_series) {
                 return Err(bad("bitmap holds no series or an unknown series"));
@@ -335,8 +338,8 @@ impl IndexReader {
     fn postings_view(&self, j: usize) -> BitmapView<'_> {
         // SAFETY: `BitmapView::deserialize` requires a valid Portable serialization. `open`
         // verified the postings section's CRC32C, that each range lies inside it, and
-        // (`check_postings`) that each range fully decodes with croaring's bounds-checked,
-        // validating deserializer to a bitmap of exactly that many bytes. The bytes are
+        // (`check_postings`) that each range decodes with croaring's bounds-checked, validating
+        // deserializer and re-encodes to exactly the same bytes, i.e. it is serializer output. The bytes are
         // immutable (see `block::mmap`), and the view borrows `self`, so the mapping outlives it.
         unsafe { BitmapView::deserialize::<Portable>(self.postings_bytes(j)) }
     }
@@ -378,27 +381,49 @@ impl IndexReader {
         for _ in 0..n {
             let name = d.uvarint32()?;
             let value = d.uvarint32()?;
-            if prev.is_some_and(|p| p >= name) || value as usize >= self.symbols.len() {
-                return Err(d.err("bad label reference"));
-            }
             let entry = self
                 .names
                 .get(name as usize)
-                .ok_or_else(|| d.err("bad label name reference"))?;
+                .filter(|_| prev.is_none_or(|p| p < name));
+            let Some(entry) = entry else {
+                return Err(d.err("bad label name reference"));
+            };
+            let Some(&(sym, _)) =
+                self.values[entry.values.0 as usize..entry.values.1 as usize].get(value as usize)
+            else {
+                return Err(d.err("bad label value reference"));
+            };
             prev = Some(name);
-            dst.push((entry.sym, value));
+            dst.push((entry.sym, sym));
         }
         Ok(())
     }
 
-    /// The chunk metas of series `ord`: `(file offset of the first chunk, chunks)` appended to
-    /// `dst`.
+    /// The chunk metas of series `ord` appended to `dst`; returns the file offset of the first
+    /// chunk in `chunks` (the others follow contiguously).
     pub fn series_chunks(&self, ord: u32, dst: &mut Vec<IndexChunk>) -> Result<u64> {
+        let metas = self.chunk_metas(ord)?;
+        let off = metas.offset;
+        for c in metas {
+            dst.push(c.map_err(|e| self.decode_err(Section::Series, e))?.1);
+        }
+        Ok(off)
+    }
+
+    /// A lazy decoder of the chunk metas of series `ord` (no allocation).
+    pub(crate) fn chunk_metas(&self, ord: u32) -> Result<ChunkMetas<'_>> {
         let mut d = self.entry(ord)?;
-        let mut scratch = Vec::new();
-        self.decode_labels(&mut d, &mut scratch)
+        self.skip_labels(&mut d)
             .map_err(|e| self.decode_err(Section::Series, e))?;
-        decode_chunks(&mut d, self.base_t, dst).map_err(|e| self.decode_err(Section::Series, e))
+        ChunkMetas::start(d, self.base_t).map_err(|e| self.decode_err(Section::Series, e))
+    }
+
+    fn skip_labels(&self, d: &mut Decoder<'_>) -> Result<(), DecodeError> {
+        for _ in 0..d.uvarint()? {
+            d.uvarint()?;
+            d.uvarint()?;
+        }
+        Ok(())
     }
 
     /// Walks every series entry in order, checking labels, chunk metas and that the offsets
@@ -423,8 +448,13 @@ impl IndexReader {
             chunks.clear();
             self.decode_labels(&mut d, &mut refs)
                 .map_err(|e| self.decode_err(Section::Series, e))?;
-            let off = decode_chunks(&mut d, self.base_t, &mut chunks)
+            let mut metas = ChunkMetas::start(d.clone(), self.base_t)
                 .map_err(|e| self.decode_err(Section::Series, e))?;
+            let off = metas.offset;
+            for c in metas.by_ref() {
+                chunks.push(c.map_err(|e| self.decode_err(Section::Series, e))?.1);
+            }
+            d = metas.d;
             visit(ord, off, &chunks)?;
         }
         if !d.is_empty() {
@@ -434,34 +464,63 @@ impl IndexReader {
     }
 }
 
-/// Decodes the chunk metas of one series entry (see `writer::encode_chunks`).
-fn decode_chunks(
-    d: &mut Decoder<'_>,
-    base_t: i64,
-    dst: &mut Vec<IndexChunk>,
-) -> Result<u64, DecodeError> {
-    let n = d.uvarint()?;
-    if n == 0 {
-        return Ok(0);
+/// Decodes the chunk metas of one series entry (see `writer::encode_chunks`) one at a time,
+/// yielding each chunk's file offset in `chunks` and its meta.
+#[derive(Debug, Clone)]
+pub(crate) struct ChunkMetas<'a> {
+    d: Decoder<'a>,
+    left: u64,
+    prev_t: i64,
+    /// Offset of the next chunk (of the first one until `next` is called).
+    pub(crate) offset: u64,
+}
+
+impl<'a> ChunkMetas<'a> {
+    fn start(mut d: Decoder<'a>, base_t: i64) -> Result<Self, DecodeError> {
+        let left = d.uvarint()?;
+        let offset = if left == 0 { 0 } else { d.uvarint()? };
+        Ok(ChunkMetas {
+            d,
+            left,
+            prev_t: base_t,
+            offset,
+        })
     }
-    let off = d.uvarint()?;
-    let mut prev = base_t;
-    for _ in 0..n {
-        let min_t = prev.wrapping_add(d.varint()?);
-        let max_t = min_t.wrapping_add(d.uvarint()? as i64);
-        let count = d.uvarint32()?;
-        let len = d.uvarint32()?;
-        dst.push(IndexChunk {
-            meta: ChunkMeta {
-                min_t,
-                max_t,
-                count,
-            },
-            len,
-        });
-        prev = max_t;
+}
+
+impl Iterator for ChunkMetas<'_> {
+    type Item = Result<(u64, IndexChunk), DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let d = &mut self.d;
+        let chunk = (|| {
+            let min_t = self.prev_t.wrapping_add(d.varint()?);
+            let max_t = min_t.wrapping_add(d.uvarint()? as i64);
+            let count = d.uvarint32()?;
+            let len = d.uvarint32()?;
+            Ok(IndexChunk {
+                meta: ChunkMeta {
+                    min_t,
+                    max_t,
+                    count,
+                },
+                len,
+            })
+        })();
+        if chunk.is_err() {
+            self.left = 0;
+        }
+        Some(chunk.map(|c| {
+            let at = self.offset;
+            self.prev_t = c.meta.max_t;
+            self.offset = self.offset.saturating_add(u64::from(c.len));
+            (at, c)
+        }))
     }
-    Ok(off)
 }
 
 impl PostingsSource for IndexReader {

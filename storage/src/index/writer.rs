@@ -142,7 +142,9 @@ impl IndexBuilder {
         for (rank, &tmp) in order.iter().enumerate() {
             sym[tmp as usize] = rank as u32;
         }
-        // Label names sorted by symbol; a series refers to a name by its ordinal here.
+        // Pairs sorted by (name, value) symbol. A series refers to a label name by its ordinal
+        // among the names, and to a value by its ordinal among that name's values: most names
+        // have few values, so most refs fit one byte (global symbol ids would need two or three).
         let mut postings: Vec<((u32, u32), Bitmap)> = self
             .postings
             .into_iter()
@@ -151,9 +153,10 @@ impl IndexBuilder {
         postings.sort_unstable_by_key(|(k, _)| *k);
         let mut name_syms: Vec<u32> = postings.iter().map(|((n, _), _)| *n).collect();
         name_syms.dedup();
-        let mut name_ord: HashMap<u32, u32> = HashMap::with_capacity(name_syms.len());
-        for (i, &n) in name_syms.iter().enumerate() {
-            name_ord.insert(n, i as u32);
+        let mut name_ord: HashMap<u32, (u32, usize)> = HashMap::with_capacity(name_syms.len());
+        for (i, ((n, _), _)) in postings.iter().enumerate() {
+            let next = name_ord.len() as u32;
+            name_ord.entry(*n).or_insert((next, i));
         }
 
         dst.extend_from_slice(&MAGIC);
@@ -190,11 +193,15 @@ impl IndexBuilder {
             let pairs = &self.pairs[p0..s.pairs_end as usize];
             put_uvarint(dst, pairs.len() as u64);
             for &(n, v) in pairs {
-                put_uvarint(
-                    dst,
-                    u64::from(name_ord.get(&sym[n as usize]).copied().unwrap_or(0)),
-                );
-                put_uvarint(dst, u64::from(sym[v as usize]));
+                let key = (sym[n as usize], sym[v as usize]);
+                let (Some(&(ord, first)), Ok(at)) = (
+                    name_ord.get(&key.0),
+                    postings.binary_search_by_key(&key, |(k, _)| *k),
+                ) else {
+                    unreachable!("BUG: label pair of a series has no postings list");
+                };
+                put_uvarint(dst, u64::from(ord));
+                put_uvarint(dst, (at - first) as u64);
             }
             let chunks = &self.chunks[c0..s.chunks_end as usize];
             encode_chunks(dst, self.base_t, s.chunks_off, chunks);
