@@ -100,7 +100,6 @@ impl Evaluator<'_> {
             .q
             .select(&vs.matchers, ref_min - lookback + 1, ref_max)?;
         let mut out = Vec::with_capacity(raw.len());
-        let nsteps = self.nsteps();
         for s in raw {
             self.check()?;
             let mut points = Vec::new();
@@ -117,9 +116,6 @@ impl Evaluator<'_> {
                 let (t, v) = (s.timestamps[j - 1], s.values[j - 1]);
                 if t <= r - lookback || is_stale_nan(v) {
                     continue;
-                }
-                if points.is_empty() {
-                    points.reserve(nsteps);
                 }
                 points.push((ts, if timestamps { t as f64 / 1000.0 } else { v }));
             }

@@ -360,3 +360,41 @@ fn huge_subquery_grid_is_rejected() {
         .unwrap_err();
     assert!(matches!(err, QueryError::TooManySamples { .. }), "{err}");
 }
+
+/// Rough throughput check: `cargo test -p eddy-query --release --lib throughput -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn throughput_rate_sum_by() {
+    let mut db = MemStorage::new();
+    let n_series = 2000;
+    for i in 0..n_series {
+        let s: Vec<(i64, f64)> = (0..240)
+            .map(|k| (k * 15_000, (k * (i % 7 + 1)) as f64))
+            .collect();
+        db.append(
+            labels(&[
+                ("__name__", "c_total"),
+                ("job", &format!("j{}", i % 20)),
+                ("i", &i.to_string()),
+            ]),
+            &s,
+        );
+    }
+    let e = agg(
+        AggregateOp::Sum,
+        call("rate", vec![ms("c_total", 5 * MIN)]),
+        &["job"],
+    );
+    let t0 = std::time::Instant::now();
+    let r = Engine::default()
+        .range(&db, &e, 0, 3_600_000, 15_000, &AtomicBool::new(false))
+        .unwrap();
+    let Value::Matrix(m) = r.value else { panic!() };
+    println!(
+        "{} series, {} samples in {:?}",
+        m.len(),
+        n_series * 240,
+        t0.elapsed()
+    );
+    assert_eq!(m.len(), 20);
+}

@@ -73,7 +73,6 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, c: &Call) -> EvalResult<Val> {
         return absent_over_time(ev, &input, matrix_arg);
     }
     let keep_name = name == "last_over_time" || name == "first_over_time";
-    let nsteps = ev.nsteps();
     let mut out = Vec::with_capacity(input.series.len());
     let counter_check = name == "rate" || name == "increase";
     for s in &input.series {
@@ -95,9 +94,6 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, c: &Call) -> EvalResult<Val> {
                 intercept_t: ts,
             };
             if let Some(v) = compute(ev, name, window, &ctx)? {
-                if points.is_empty() {
-                    points.reserve(nsteps);
-                }
                 points.push((ts, v));
             }
         }
