@@ -200,7 +200,7 @@ impl Engine {
 fn finish_vector(mut series: Vec<Series>) -> EvalResult<Vec<Series>> {
     for s in &mut series {
         if s.drop_name {
-            s.labels.remove(eddy_storage::labels::METRIC_NAME);
+            drop_metadata_labels(&mut s.labels);
         }
     }
     let mut seen = std::collections::HashSet::with_capacity(series.len());
@@ -217,7 +217,7 @@ fn finish_vector(mut series: Vec<Series>) -> EvalResult<Vec<Series>> {
 pub(crate) fn finish_matrix(mut series: Vec<Series>) -> EvalResult<Vec<Series>> {
     for s in &mut series {
         if s.drop_name {
-            s.labels.remove(eddy_storage::labels::METRIC_NAME);
+            drop_metadata_labels(&mut s.labels);
             s.drop_name = false;
         }
     }
@@ -251,6 +251,14 @@ pub(crate) fn merge_same_labels(series: Vec<Series>) -> EvalResult<Vec<Series>> 
         }
     }
     Ok(out)
+}
+
+/// Removes the metric name and the other metadata labels Prometheus drops with it
+/// (`__type__`, `__unit__`).
+pub(crate) fn drop_metadata_labels(l: &mut Labels) {
+    l.remove(eddy_storage::labels::METRIC_NAME);
+    l.remove("__type__");
+    l.remove("__unit__");
 }
 
 /// The Prometheus error for two output series with one label set.
