@@ -326,14 +326,14 @@ impl<'a> Evaluator<'a> {
 
     /// Number of steps in the current grid.
     pub(crate) fn nsteps(&self) -> usize {
-        ((self.end - self.start) / self.step) as usize + 1
+        let n = (i128::from(self.end) - i128::from(self.start)) / i128::from(self.step) + 1;
+        usize::try_from(n.max(0)).unwrap_or(usize::MAX)
     }
 
     /// The step timestamps of the current grid.
     pub(crate) fn step_times(&self) -> impl Iterator<Item = i64> + 'static {
         let (start, end, step) = (self.start, self.end, self.step);
-        (0..)
-            .map(move |i| start + i * step)
+        std::iter::successors(Some(start), move |&t| t.checked_add(step))
             .take_while(move |&t| t <= end)
     }
 
@@ -361,8 +361,7 @@ impl<'a> Evaluator<'a> {
 
     /// Rejects step grids with more steps than the sample limit (a grid is allocated per node).
     pub(crate) fn check_grid(&self) -> EvalResult<()> {
-        let steps = (self.end - self.start) / self.step + 1;
-        if steps as u64 > self.opts.max_samples as u64 {
+        if self.nsteps() > self.opts.max_samples {
             return Err(QueryError::TooManySamples {
                 limit: self.opts.max_samples,
             });

@@ -398,3 +398,56 @@ fn throughput_rate_sum_by() {
     );
     assert_eq!(m.len(), 20);
 }
+
+#[test]
+fn extreme_times_do_not_overflow() {
+    let mut db = MemStorage::new();
+    load(
+        &mut db,
+        labels(&[("__name__", "m")]),
+        MIN,
+        &[Some(1.0), Some(2.0), Some(3.0)],
+    );
+    let engine = Engine::default();
+    let cancel = AtomicBool::new(false);
+    for f in ["rate", "deriv", "irate", "avg_over_time"] {
+        for (at, off, range) in [
+            (i64::MAX, 0, i64::MAX),
+            (i64::MIN, i64::MAX, 1),
+            (0, i64::MIN + 1, i64::MAX),
+        ] {
+            let mut s = sel("m");
+            s.at = Some(AtModifier::Timestamp(at));
+            s.offset = off;
+            let e = call(
+                f,
+                vec![Expr::MatrixSelector(MatrixSelector { selector: s, range })],
+            );
+            assert!(engine.instant(&db, &e, 0, &cancel).is_ok());
+            let p = call("predict_linear", vec![e.clone(), Expr::Number(1e300)]);
+            let _ = engine.instant(&db, &p, i64::MIN, &cancel);
+        }
+    }
+    let mut s = sel("m");
+    s.at = Some(AtModifier::Timestamp(i64::MAX));
+    s.offset = i64::MIN + 1;
+    let e = call(
+        "rate",
+        vec![Expr::MatrixSelector(MatrixSelector {
+            selector: s.clone(),
+            range: i64::MAX,
+        })],
+    );
+    let engine = Engine::default();
+    let cancel = AtomicBool::new(false);
+    assert!(engine.instant(&db, &e, i64::MAX, &cancel).is_ok());
+    assert!(engine
+        .instant(&db, &Expr::VectorSelector(s), i64::MIN, &cancel)
+        .is_ok());
+    assert!(engine
+        .range(&db, &vs("m"), i64::MAX - 10, i64::MAX, 3, &cancel)
+        .is_ok());
+    assert!(engine
+        .range(&db, &vs("m"), i64::MIN, i64::MAX, i64::MAX, &cancel)
+        .is_ok());
+}
