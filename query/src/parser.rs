@@ -19,6 +19,10 @@
 //! Constant duration arithmetic (`foo[5m+1m]`, `offset (2*1m)`, `max_of(1m, 30s)`) is folded
 //! to a fixed duration.
 
+// Parsed nodes stay boxed as they pass between functions, on purpose: it keeps the frames of
+// the recursive descent small (see `grammar`).
+#![allow(clippy::boxed_local)]
+
 mod check;
 mod functions;
 mod grammar;

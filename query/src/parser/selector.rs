@@ -5,7 +5,7 @@ use eddy_storage::{MatchOp, Matcher};
 
 use crate::ast::{Expr, VectorSelector};
 
-use super::grammar::{Node, PResult, Parser};
+use super::grammar::{Node, PResult, Parser, Spanned};
 use super::lexer::{Kind, Op};
 use super::literals::{go_quote, unquote};
 
@@ -48,10 +48,10 @@ impl Parser<'_> {
             offset: 0,
             at: None,
         };
-        Ok(Node {
+        Ok(Box::new(Spanned {
             expr: Expr::VectorSelector(vs),
             start,
-        })
+        }))
     }
 
     /// `{ matcher, … }`, appending to `out`.
