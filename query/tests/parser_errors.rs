@@ -567,6 +567,8 @@ const EDDY_ERRORS: &[(&str, usize, &str)] = &[
     ("foo[step()]", 4, "step() and range() in durations are experimental and not supported"),
     ("foo[5m:range()]", 7, "step() and range() in durations are experimental and not supported"),
     ("foo[5m/0]", 6, "division by zero"),
+    ("foo[1y*1000]", 4, "duration out of range"),
+    ("foo[2^1024]", 4, "duration out of range"),
     ("foo[max_of(1m 2m)]", 14, r#"unexpected duration "2m" in subquery or range selector, expected ",""#),
     ("rate(foo[5m], 1)", 0, r#"expected 1 argument(s) in call to "rate", got 2"#),
     ("round()", 0, r#"expected at least 1 argument(s) in call to "round", got 0"#),

@@ -80,6 +80,8 @@ const CASES: &[(&str, &str)] = &[
     ("foo[5m]", "foo[5m]"),
     ("foo[300]", "foo[5m]"),
     ("foo[1.5]", "foo[1s500ms]"),
+    ("foo[1.0005]", "foo[1s]"),
+    ("foo offset 0.0019", "foo offset 1ms"),
     ("foo[1h30m]", "foo[1h30m]"),
     ("foo[90m]", "foo[1h30m]"),
     ("foo[1d]", "foo[1d]"),

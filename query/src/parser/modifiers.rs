@@ -116,6 +116,9 @@ impl Parser<'_> {
         if secs.is_nan() || secs <= 0.0 {
             return Err(self.err(start, "duration must be greater than 0"));
         }
+        if secs > MAX_DURATION_SECS {
+            return Err(self.err(start, "duration out of range"));
+        }
         let ms = secs_to_ms(secs);
         if ms == 0 {
             return Err(self.err(start, "duration must be at least 1ms"));
@@ -351,9 +354,10 @@ fn starts_duration(k: &Kind) -> bool {
     )
 }
 
-/// Seconds to whole milliseconds, rounding to nearest.
+/// Seconds to whole milliseconds as Prometheus does: round to the nanosecond (its
+/// `time.Duration`), then truncate to milliseconds when evaluating.
 fn secs_to_ms(secs: f64) -> i64 {
-    (secs * 1000.0).round() as i64
+    ((secs * 1e9).round() / 1e6).trunc() as i64
 }
 
 /// Go's `%f` formatting, used in the @ bounds message.
