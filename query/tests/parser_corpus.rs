@@ -37,9 +37,9 @@ fn eval_query(line: &str) -> Option<(bool, String)> {
     let (cmd, rest) = rest.split_once(char::is_whitespace)?;
     let fail = cmd == "_fail";
     let words: Vec<&str> = rest.split_whitespace().collect();
-    let skip = match words.first()? {
-        &"instant" => 3,
-        &"range" => 7,
+    let skip = match *words.first()? {
+        "instant" => 3,
+        "range" => 7,
         _ => return None,
     };
     // Re-find the query in the original text so inner spacing is kept.
