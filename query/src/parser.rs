@@ -34,6 +34,8 @@ mod selector;
 
 use thiserror::Error;
 
+use eddy_storage::Matcher;
+
 use crate::ast::Expr;
 
 pub use check::expr_type;
@@ -81,4 +83,13 @@ impl ParseError {
 /// Parses a PromQL expression.
 pub fn parse(input: &str) -> Result<Expr, ParseError> {
     grammar::Parser::new(input).parse_all()
+}
+
+/// Parses a bare series selector such as `up{job="x"}` or `{__name__=~"a.*"}` (the `match[]`
+/// parameter of the series, labels and label-values APIs) into its matchers, the `__name__`
+/// matcher first when a name is written before the braces. Offsets, `@`, ranges and other
+/// expressions are errors. Unlike [`parse`], a selector whose matchers all match the empty
+/// string (`{}` or `{a=""}`) is accepted, as in Prometheus; the caller decides.
+pub fn parse_metric_selector(input: &str) -> Result<Vec<Matcher>, ParseError> {
+    grammar::Parser::new(input).parse_selector()
 }

@@ -26,6 +26,10 @@ pub(super) struct Spanned {
 /// Parsed expressions are boxed for the same reason as errors: small frames per nesting level.
 pub(super) type Node = Box<Spanned>;
 
+/// The message for a selector that would select every series.
+pub(super) const EMPTY_SELECTOR: &str =
+    "vector selector must contain at least one non-empty matcher";
+
 /// Binding power of unary `+`/`-`: its operand takes only `^` and postfix modifiers, so
 /// `-2 ^ 2` is `-(2 ^ 2)` while `-a * b` is `(-a) * b`.
 const PREC_POW: u8 = 6;
@@ -63,6 +67,36 @@ impl<'a> Parser<'a> {
             match self.deferred.take() {
                 Some(e) => Err(e),
                 None => Ok(node.expr),
+            }
+        });
+        parsed.map_err(|e| *e)
+    }
+
+    /// Parses the whole input as a bare series selector (`name{…}` or `{…}`, no modifiers), as
+    /// Prometheus's `ParseMetricSelector` does for the `match[]` API parameters. Selectors whose
+    /// matchers all match the empty string are accepted; callers decide about those.
+    pub(crate) fn parse_selector(mut self) -> Result<Vec<eddy_storage::Matcher>, ParseError> {
+        let kind = self.peek().kind.clone();
+        let parsed = match kind {
+            Kind::LBrace => {
+                let start = self.peek().start;
+                self.vector_selector(None, start)
+            }
+            Kind::Ident
+            | Kind::MetricIdent
+            | Kind::Aggr(_)
+            | Kind::Op(Op::Land | Op::Lor | Op::Lunless) => self.named_selector(),
+            Kind::Kw(k) if is_metric_keyword(k) => self.named_selector(),
+            _ => Err(self.unexpected("", "")),
+        };
+        let parsed = parsed.and_then(|node| {
+            if self.peek().kind != Kind::Eof {
+                return Err(self.unexpected("", ""));
+            }
+            match (self.deferred.take(), node.expr) {
+                (Some(e), _) if e.msg != EMPTY_SELECTOR => Err(e),
+                (_, Expr::VectorSelector(vs)) => Ok(vs.matchers),
+                _ => unreachable!("BUG: a selector parse produced another node"),
             }
         });
         parsed.map_err(|e| *e)

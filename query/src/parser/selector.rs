@@ -5,7 +5,7 @@ use eddy_storage::{MatchOp, Matcher};
 
 use crate::ast::{Expr, VectorSelector};
 
-use super::grammar::{Node, PResult, Parser, Spanned};
+use super::grammar::{Node, PResult, Parser, Spanned, EMPTY_SELECTOR};
 use super::lexer::{Kind, Op};
 use super::literals::{go_quote, unquote};
 
@@ -35,10 +35,7 @@ impl Parser<'_> {
             }
             None => {
                 if matchers.iter().all(Matcher::matches_empty) {
-                    self.defer(
-                        start,
-                        "vector selector must contain at least one non-empty matcher",
-                    );
+                    self.defer(start, EMPTY_SELECTOR);
                 }
             }
         }
