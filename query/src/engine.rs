@@ -406,6 +406,37 @@ impl<'a> Evaluator<'a> {
     /// Evaluates any expression over the current grid.
     pub(crate) fn eval(&mut self, expr: &Expr) -> EvalResult<Val> {
         self.check()?;
+        if self.start != self.end && is_step_invariant_node(expr) {
+            return self.eval_once_and_repeat(expr);
+        }
+        self.eval_node(expr)
+    }
+
+    /// Evaluates a step-invariant expression (everything pinned by `@`) at the first step
+    /// only and repeats the result on every step, as Prometheus does.
+    fn eval_once_and_repeat(&mut self, expr: &Expr) -> EvalResult<Val> {
+        let saved_end = self.end;
+        self.end = self.start;
+        let res = self.eval_node(expr);
+        self.end = saved_end;
+        let times: Vec<i64> = self.step_times().collect();
+        Ok(match res? {
+            Val::Scalar(v) => {
+                Val::Scalar(vec![v.first().copied().unwrap_or(f64::NAN); times.len()])
+            }
+            Val::Vector(mut series) => {
+                for s in &mut series {
+                    let v = s.points.first().map_or(f64::NAN, |p| p.1);
+                    s.points = times.iter().map(|&t| (t, v)).collect();
+                }
+                self.add_samples(series.len() * times.len())?;
+                Val::Vector(series)
+            }
+            other => other,
+        })
+    }
+
+    fn eval_node(&mut self, expr: &Expr) -> EvalResult<Val> {
         match expr {
             Expr::Paren(inner) => self.eval(inner),
             Expr::Number(v) => Ok(Val::Scalar(vec![*v; self.nsteps()])),
@@ -551,6 +582,59 @@ pub fn value_type(expr: &Expr) -> ValueType {
         Expr::Aggregate(_) => ValueType::Vector,
         Expr::Call(c) => functions::return_type(&c.func).unwrap_or(ValueType::Vector),
     }
+}
+
+/// Functions whose result depends on the evaluation time even with constant arguments.
+const AT_UNSAFE_FUNCTIONS: &[&str] = &[
+    "days_in_month",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "hour",
+    "minute",
+    "month",
+    "year",
+    "predict_linear",
+    "time",
+    "timestamp",
+];
+
+/// True when `expr` selects data only through `@`-pinned selectors or subqueries and uses
+/// no time-dependent function, so it has one value for all steps. Literals alone do not
+/// count (they are cheap either way).
+fn is_step_invariant_node(expr: &Expr) -> bool {
+    fn walk(e: &Expr, pinned: &mut bool) -> bool {
+        match e {
+            Expr::Number(_) | Expr::String(_) => true,
+            Expr::VectorSelector(vs) => {
+                *pinned = true;
+                vs.at.is_some()
+            }
+            Expr::MatrixSelector(ms) => {
+                *pinned = true;
+                ms.selector.at.is_some()
+            }
+            Expr::Subquery(sq) => {
+                *pinned = true;
+                sq.at.is_some()
+            }
+            Expr::Paren(inner) | Expr::Unary(_, inner) => walk(inner, pinned),
+            Expr::Binary(b) => walk(&b.lhs, pinned) && walk(&b.rhs, pinned),
+            Expr::Aggregate(a) => {
+                walk(&a.expr, pinned) && a.param.as_deref().is_none_or(|p| walk(p, pinned))
+            }
+            Expr::Call(c) => {
+                !AT_UNSAFE_FUNCTIONS.contains(&c.func.as_str())
+                    && !c.args.is_empty()
+                    && c.args.iter().all(|a| walk(a, pinned))
+            }
+        }
+    }
+    if matches!(value_type(expr), ValueType::Matrix | ValueType::String) {
+        return false;
+    }
+    let mut pinned = false;
+    walk(expr, &mut pinned) && pinned
 }
 
 /// Prometheus's `labels.String()` form: `{a="b", c="d"}` (the name inside the braces).

@@ -55,6 +55,11 @@ const EXPRS: &[&str] = &[
     "label_replace(m, \"x\", \"$1\", \"task\", \"(.*)\")",
     "count_values(\"v\", round(m))",
     "histogram_quantile(0.5, sum by (le) (rate(h_bucket[3m])))",
+    "m @ 120",
+    "rate(c_total[2m] @ 300 offset 1m)",
+    "sum(m @ 200) + on() group_right m",
+    "max_over_time(m[5m:30s] @ 400)",
+    "topk(1, avg_over_time(m[3m] @ 200))",
 ];
 
 /// One series' samples: `(step index, value)`; values NaN/stale/resets included.
