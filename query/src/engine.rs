@@ -200,7 +200,7 @@ impl Engine {
 fn finish_vector(mut series: Vec<Series>) -> EvalResult<Vec<Series>> {
     for s in &mut series {
         if s.drop_name {
-            s.labels.remove(eddy_storage::labels::METRIC_NAME);
+            drop_metadata_labels(&mut s.labels);
         }
     }
     let mut seen = std::collections::HashSet::with_capacity(series.len());
@@ -217,7 +217,7 @@ fn finish_vector(mut series: Vec<Series>) -> EvalResult<Vec<Series>> {
 pub(crate) fn finish_matrix(mut series: Vec<Series>) -> EvalResult<Vec<Series>> {
     for s in &mut series {
         if s.drop_name {
-            s.labels.remove(eddy_storage::labels::METRIC_NAME);
+            drop_metadata_labels(&mut s.labels);
             s.drop_name = false;
         }
     }
@@ -251,6 +251,14 @@ pub(crate) fn merge_same_labels(series: Vec<Series>) -> EvalResult<Vec<Series>> 
         }
     }
     Ok(out)
+}
+
+/// Removes the metric name and the other metadata labels Prometheus drops with it
+/// (`__type__`, `__unit__`).
+pub(crate) fn drop_metadata_labels(l: &mut Labels) {
+    l.remove(eddy_storage::labels::METRIC_NAME);
+    l.remove("__type__");
+    l.remove("__unit__");
 }
 
 /// The Prometheus error for two output series with one label set.
@@ -318,14 +326,14 @@ impl<'a> Evaluator<'a> {
 
     /// Number of steps in the current grid.
     pub(crate) fn nsteps(&self) -> usize {
-        ((self.end - self.start) / self.step) as usize + 1
+        let n = (i128::from(self.end) - i128::from(self.start)) / i128::from(self.step) + 1;
+        usize::try_from(n.max(0)).unwrap_or(usize::MAX)
     }
 
     /// The step timestamps of the current grid.
     pub(crate) fn step_times(&self) -> impl Iterator<Item = i64> + 'static {
         let (start, end, step) = (self.start, self.end, self.step);
-        (0..)
-            .map(move |i| start + i * step)
+        std::iter::successors(Some(start), move |&t| t.checked_add(step))
             .take_while(move |&t| t <= end)
     }
 
@@ -353,8 +361,7 @@ impl<'a> Evaluator<'a> {
 
     /// Rejects step grids with more steps than the sample limit (a grid is allocated per node).
     pub(crate) fn check_grid(&self) -> EvalResult<()> {
-        let steps = (self.end - self.start) / self.step + 1;
-        if steps as u64 > self.opts.max_samples as u64 {
+        if self.nsteps() > self.opts.max_samples {
             return Err(QueryError::TooManySamples {
                 limit: self.opts.max_samples,
             });
@@ -399,6 +406,37 @@ impl<'a> Evaluator<'a> {
     /// Evaluates any expression over the current grid.
     pub(crate) fn eval(&mut self, expr: &Expr) -> EvalResult<Val> {
         self.check()?;
+        if self.start != self.end && is_step_invariant_node(expr) {
+            return self.eval_once_and_repeat(expr);
+        }
+        self.eval_node(expr)
+    }
+
+    /// Evaluates a step-invariant expression (everything pinned by `@`) at the first step
+    /// only and repeats the result on every step, as Prometheus does.
+    fn eval_once_and_repeat(&mut self, expr: &Expr) -> EvalResult<Val> {
+        let saved_end = self.end;
+        self.end = self.start;
+        let res = self.eval_node(expr);
+        self.end = saved_end;
+        let times: Vec<i64> = self.step_times().collect();
+        Ok(match res? {
+            Val::Scalar(v) => {
+                Val::Scalar(vec![v.first().copied().unwrap_or(f64::NAN); times.len()])
+            }
+            Val::Vector(mut series) => {
+                for s in &mut series {
+                    let v = s.points.first().map_or(f64::NAN, |p| p.1);
+                    s.points = times.iter().map(|&t| (t, v)).collect();
+                }
+                self.add_samples(series.len() * times.len())?;
+                Val::Vector(series)
+            }
+            other => other,
+        })
+    }
+
+    fn eval_node(&mut self, expr: &Expr) -> EvalResult<Val> {
         match expr {
             Expr::Paren(inner) => self.eval(inner),
             Expr::Number(v) => Ok(Val::Scalar(vec![*v; self.nsteps()])),
@@ -544,6 +582,59 @@ pub fn value_type(expr: &Expr) -> ValueType {
         Expr::Aggregate(_) => ValueType::Vector,
         Expr::Call(c) => functions::return_type(&c.func).unwrap_or(ValueType::Vector),
     }
+}
+
+/// Functions whose result depends on the evaluation time even with constant arguments.
+const AT_UNSAFE_FUNCTIONS: &[&str] = &[
+    "days_in_month",
+    "day_of_month",
+    "day_of_week",
+    "day_of_year",
+    "hour",
+    "minute",
+    "month",
+    "year",
+    "predict_linear",
+    "time",
+    "timestamp",
+];
+
+/// True when `expr` selects data only through `@`-pinned selectors or subqueries and uses
+/// no time-dependent function, so it has one value for all steps. Literals alone do not
+/// count (they are cheap either way).
+fn is_step_invariant_node(expr: &Expr) -> bool {
+    fn walk(e: &Expr, pinned: &mut bool) -> bool {
+        match e {
+            Expr::Number(_) | Expr::String(_) => true,
+            Expr::VectorSelector(vs) => {
+                *pinned = true;
+                vs.at.is_some()
+            }
+            Expr::MatrixSelector(ms) => {
+                *pinned = true;
+                ms.selector.at.is_some()
+            }
+            Expr::Subquery(sq) => {
+                *pinned = true;
+                sq.at.is_some()
+            }
+            Expr::Paren(inner) | Expr::Unary(_, inner) => walk(inner, pinned),
+            Expr::Binary(b) => walk(&b.lhs, pinned) && walk(&b.rhs, pinned),
+            Expr::Aggregate(a) => {
+                walk(&a.expr, pinned) && a.param.as_deref().is_none_or(|p| walk(p, pinned))
+            }
+            Expr::Call(c) => {
+                !AT_UNSAFE_FUNCTIONS.contains(&c.func.as_str())
+                    && !c.args.is_empty()
+                    && c.args.iter().all(|a| walk(a, pinned))
+            }
+        }
+    }
+    if matches!(value_type(expr), ValueType::Matrix | ValueType::String) {
+        return false;
+    }
+    let mut pinned = false;
+    walk(expr, &mut pinned) && pinned
 }
 
 /// Prometheus's `labels.String()` form: `{a="b", c="d"}` (the name inside the braces).

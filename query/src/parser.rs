@@ -19,6 +19,10 @@
 //! Constant duration arithmetic (`foo[5m+1m]`, `offset (2*1m)`, `max_of(1m, 30s)`) is folded
 //! to a fixed duration.
 
+// Parsed nodes stay boxed as they pass between functions, on purpose: it keeps the frames of
+// the recursive descent small (see `grammar`).
+#![allow(clippy::boxed_local)]
+
 mod check;
 mod functions;
 mod grammar;
@@ -29,6 +33,8 @@ mod printer;
 mod selector;
 
 use thiserror::Error;
+
+use eddy_storage::Matcher;
 
 use crate::ast::Expr;
 
@@ -77,4 +83,13 @@ impl ParseError {
 /// Parses a PromQL expression.
 pub fn parse(input: &str) -> Result<Expr, ParseError> {
     grammar::Parser::new(input).parse_all()
+}
+
+/// Parses a bare series selector such as `up{job="x"}` or `{__name__=~"a.*"}` (the `match[]`
+/// parameter of the series, labels and label-values APIs) into its matchers, the `__name__`
+/// matcher first when a name is written before the braces. Offsets, `@`, ranges and other
+/// expressions are errors. Unlike [`parse`], a selector whose matchers all match the empty
+/// string (`{}` or `{a=""}`) is accepted, as in Prometheus; the caller decides.
+pub fn parse_metric_selector(input: &str) -> Result<Vec<Matcher>, ParseError> {
+    grammar::Parser::new(input).parse_selector()
 }

@@ -90,7 +90,7 @@ pub enum QueryError {
     #[error("query was canceled in expression evaluation")]
     Canceled,
     /// The query would hold more samples in memory than allowed.
-    #[error("query processing would load too many samples into memory in query execution (limit {limit})")]
+    #[error("query processing would load too many samples into memory in query execution")]
     TooManySamples {
         /// The configured limit.
         limit: usize,

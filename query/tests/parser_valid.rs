@@ -5,7 +5,7 @@ use eddy_query::ast::{
     AggregateOp, AtModifier, BinaryOp, Cardinality, Expr, MatrixSelector, UnaryOp, ValueType,
     VectorSelector,
 };
-use eddy_query::parser::{expr_type, function, parse};
+use eddy_query::parser::{expr_type, function, parse, parse_metric_selector};
 use eddy_storage::{MatchOp, Matcher};
 
 #[path = "support/parser_support.rs"]
@@ -80,6 +80,8 @@ const CASES: &[(&str, &str)] = &[
     ("foo[5m]", "foo[5m]"),
     ("foo[300]", "foo[5m]"),
     ("foo[1.5]", "foo[1s500ms]"),
+    ("foo[1.0005]", "foo[1s]"),
+    ("foo offset 0.0019", "foo offset 1ms"),
     ("foo[1h30m]", "foo[1h30m]"),
     ("foo[90m]", "foo[1h30m]"),
     ("foo[1d]", "foo[1d]"),
@@ -619,4 +621,42 @@ fn function_table() {
             ValueType::Vector
         )
     );
+}
+
+#[test]
+fn metric_selectors_for_match_params() {
+    assert_eq!(
+        parse_metric_selector(r#"up{job="x"}"#),
+        Ok(vec![
+            Matcher::equal("__name__", "up"),
+            Matcher::equal("job", "x")
+        ])
+    );
+    assert_eq!(
+        parse_metric_selector(r#"{"a.b"}"#),
+        Ok(vec![Matcher::equal("__name__", "a.b")])
+    );
+    assert_eq!(
+        parse_metric_selector("sum"),
+        Ok(vec![Matcher::equal("__name__", "sum")])
+    );
+    // All-empty selectors are the caller's call, as in Prometheus.
+    assert_eq!(parse_metric_selector("{}"), Ok(vec![]));
+    assert_eq!(
+        parse_metric_selector(r#"{a=""}"#),
+        Ok(vec![Matcher::equal("a", "")])
+    );
+    for bad in [
+        "up[5m]",
+        "up offset 1m",
+        "sum(up)",
+        "1",
+        "",
+        "up + up",
+        r#"up{__name__="x"}"#,
+    ] {
+        assert!(parse_metric_selector(bad).is_err(), "{bad:?} should fail");
+    }
+    let err = parse_metric_selector("up offset 1m").expect_err("invalid");
+    assert_eq!(err.to_string(), "1:4: parse error: unexpected <offset>");
 }

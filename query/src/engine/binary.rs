@@ -302,7 +302,7 @@ impl Evaluator<'_> {
 fn result_labels(l: &Labels, r: &Labels, op: BinaryOp, m: &VectorMatching) -> Labels {
     let mut out = l.clone();
     if changes_metric(op) {
-        out.remove(METRIC_NAME);
+        super::drop_metadata_labels(&mut out);
     }
     if m.card == Cardinality::OneToOne {
         if m.on {

@@ -26,13 +26,13 @@ impl RangeInput {
     /// The inclusive end of the window evaluated at step `ts`.
     #[inline]
     pub(crate) fn window_end(&self, ts: i64) -> i64 {
-        self.at.unwrap_or(ts) - self.offset
+        self.at.unwrap_or(ts).saturating_sub(self.offset)
     }
 
     /// The matrix value of a top-level range expression in an instant query.
     pub(crate) fn into_matrix(self, ev: &Evaluator<'_>) -> Vec<Series> {
         let end = self.window_end(ev.start);
-        let start = end - self.range;
+        let start = end.saturating_sub(self.range);
         self.series
             .into_iter()
             .filter_map(|mut s| {
@@ -60,7 +60,7 @@ impl Window {
         end: i64,
         range: i64,
     ) -> &'p [(i64, f64)] {
-        let start = end - range;
+        let start = end.saturating_sub(range);
         if self.hi > 0 && points.get(self.hi - 1).is_some_and(|p| p.0 > end) {
             // The end moved backwards (cannot happen for a fixed grid); restart.
             self.lo = 0;
@@ -82,7 +82,8 @@ impl Window {
 impl Evaluator<'_> {
     /// The last step timestamp of the current grid (the end aligned down to the step).
     pub(crate) fn aligned_end(&self) -> i64 {
-        self.start + ((self.end - self.start) / self.step) * self.step
+        let steps = (i128::from(self.end) - i128::from(self.start)) / i128::from(self.step);
+        i64::try_from(i128::from(self.start) + steps * i128::from(self.step)).unwrap_or(self.end)
     }
 
     /// Evaluates an instant vector selector. With `timestamps`, values are the sample
@@ -94,20 +95,21 @@ impl Evaluator<'_> {
     ) -> EvalResult<Vec<Series>> {
         let at = self.at_time(vs.at);
         let lookback = self.opts.lookback_delta_ms;
-        let ref_min = at.unwrap_or(self.start) - vs.offset;
-        let ref_max = at.unwrap_or(self.aligned_end()) - vs.offset;
-        let raw = self
-            .q
-            .select(&vs.matchers, ref_min - lookback + 1, ref_max)?;
+        let ref_min = at.unwrap_or(self.start).saturating_sub(vs.offset);
+        let ref_max = at.unwrap_or(self.aligned_end()).saturating_sub(vs.offset);
+        let raw = self.q.select(
+            &vs.matchers,
+            ref_min.saturating_sub(lookback).saturating_add(1),
+            ref_max,
+        )?;
         let mut out = Vec::with_capacity(raw.len());
-        let nsteps = self.nsteps();
         for s in raw {
             self.check()?;
             let mut points = Vec::new();
             let mut j = 0;
             let n = s.timestamps.len();
             for ts in self.step_times() {
-                let r = at.unwrap_or(ts) - vs.offset;
+                let r = at.unwrap_or(ts).saturating_sub(vs.offset);
                 while j < n && s.timestamps[j] <= r {
                     j += 1;
                 }
@@ -115,11 +117,8 @@ impl Evaluator<'_> {
                     continue;
                 }
                 let (t, v) = (s.timestamps[j - 1], s.values[j - 1]);
-                if t <= r - lookback || is_stale_nan(v) {
+                if t <= r.saturating_sub(lookback) || is_stale_nan(v) {
                     continue;
-                }
-                if points.is_empty() {
-                    points.reserve(nsteps);
                 }
                 points.push((ts, if timestamps { t as f64 / 1000.0 } else { v }));
             }
@@ -141,11 +140,13 @@ impl Evaluator<'_> {
             Expr::MatrixSelector(ms) => {
                 let vs = &ms.selector;
                 let at = self.at_time(vs.at);
-                let ref_min = at.unwrap_or(self.start) - vs.offset;
-                let ref_max = at.unwrap_or(self.aligned_end()) - vs.offset;
-                let raw = self
-                    .q
-                    .select(&vs.matchers, ref_min - ms.range + 1, ref_max)?;
+                let ref_min = at.unwrap_or(self.start).saturating_sub(vs.offset);
+                let ref_max = at.unwrap_or(self.aligned_end()).saturating_sub(vs.offset);
+                let raw = self.q.select(
+                    &vs.matchers,
+                    ref_min.saturating_sub(ms.range).saturating_add(1),
+                    ref_max,
+                )?;
                 let mut series = Vec::with_capacity(raw.len());
                 for s in raw {
                     self.check()?;
@@ -183,12 +184,12 @@ impl Evaluator<'_> {
     fn eval_subquery(&mut self, sq: &Subquery) -> EvalResult<RangeInput> {
         let at = self.at_time(sq.at);
         let step = sq.step.unwrap_or(self.opts.default_subquery_step_ms).max(1);
-        let ref_min = at.unwrap_or(self.start) - sq.offset;
-        let ref_max = at.unwrap_or(self.aligned_end()) - sq.offset;
-        let lo = ref_min - sq.range;
+        let ref_min = at.unwrap_or(self.start).saturating_sub(sq.offset);
+        let ref_max = at.unwrap_or(self.aligned_end()).saturating_sub(sq.offset);
+        let lo = ref_min.saturating_sub(sq.range);
         let mut inner_start = lo.div_euclid(step) * step;
         if inner_start <= lo {
-            inner_start += step;
+            inner_start = inner_start.saturating_add(step);
         }
         let input = RangeInput {
             series: Vec::new(),

@@ -360,3 +360,94 @@ fn huge_subquery_grid_is_rejected() {
         .unwrap_err();
     assert!(matches!(err, QueryError::TooManySamples { .. }), "{err}");
 }
+
+/// Rough throughput check: `cargo test -p eddy-query --release --lib throughput -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn throughput_rate_sum_by() {
+    let mut db = MemStorage::new();
+    let n_series = 2000;
+    for i in 0..n_series {
+        let s: Vec<(i64, f64)> = (0..240)
+            .map(|k| (k * 15_000, (k * (i % 7 + 1)) as f64))
+            .collect();
+        db.append(
+            labels(&[
+                ("__name__", "c_total"),
+                ("job", &format!("j{}", i % 20)),
+                ("i", &i.to_string()),
+            ]),
+            &s,
+        );
+    }
+    let e = agg(
+        AggregateOp::Sum,
+        call("rate", vec![ms("c_total", 5 * MIN)]),
+        &["job"],
+    );
+    let t0 = std::time::Instant::now();
+    let r = Engine::default()
+        .range(&db, &e, 0, 3_600_000, 15_000, &AtomicBool::new(false))
+        .unwrap();
+    let Value::Matrix(m) = r.value else { panic!() };
+    println!(
+        "{} series, {} samples in {:?}",
+        m.len(),
+        n_series * 240,
+        t0.elapsed()
+    );
+    assert_eq!(m.len(), 20);
+}
+
+#[test]
+fn extreme_times_do_not_overflow() {
+    let mut db = MemStorage::new();
+    load(
+        &mut db,
+        labels(&[("__name__", "m")]),
+        MIN,
+        &[Some(1.0), Some(2.0), Some(3.0)],
+    );
+    let engine = Engine::default();
+    let cancel = AtomicBool::new(false);
+    for f in ["rate", "deriv", "irate", "avg_over_time"] {
+        for (at, off, range) in [
+            (i64::MAX, 0, i64::MAX),
+            (i64::MIN, i64::MAX, 1),
+            (0, i64::MIN + 1, i64::MAX),
+        ] {
+            let mut s = sel("m");
+            s.at = Some(AtModifier::Timestamp(at));
+            s.offset = off;
+            let e = call(
+                f,
+                vec![Expr::MatrixSelector(MatrixSelector { selector: s, range })],
+            );
+            assert!(engine.instant(&db, &e, 0, &cancel).is_ok());
+            let p = call("predict_linear", vec![e.clone(), Expr::Number(1e300)]);
+            let _ = engine.instant(&db, &p, i64::MIN, &cancel);
+        }
+    }
+    let mut s = sel("m");
+    s.at = Some(AtModifier::Timestamp(i64::MAX));
+    s.offset = i64::MIN + 1;
+    let e = call(
+        "rate",
+        vec![Expr::MatrixSelector(MatrixSelector {
+            selector: s.clone(),
+            range: i64::MAX,
+        })],
+    );
+    let engine = Engine::default();
+    let cancel = AtomicBool::new(false);
+    assert!(engine.instant(&db, &e, i64::MAX, &cancel).is_ok());
+    assert!(engine
+        .instant(&db, &Expr::VectorSelector(s), i64::MIN, &cancel)
+        .is_ok());
+    assert!(engine
+        .range(&db, &vs("m"), i64::MAX - 10, i64::MAX, 3, &cancel)
+        .is_ok());
+    assert!(engine
+        .range(&db, &vs("m"), i64::MIN, i64::MAX, i64::MAX, &cancel)
+        .is_ok());
+}

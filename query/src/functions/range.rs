@@ -73,7 +73,6 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, c: &Call) -> EvalResult<Val> {
         return absent_over_time(ev, &input, matrix_arg);
     }
     let keep_name = name == "last_over_time" || name == "first_over_time";
-    let nsteps = ev.nsteps();
     let mut out = Vec::with_capacity(input.series.len());
     let counter_check = name == "rate" || name == "increase";
     for s in &input.series {
@@ -87,7 +86,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, c: &Call) -> EvalResult<Val> {
                 continue;
             }
             let ctx = Win {
-                start: end - input.range,
+                start: end.saturating_sub(input.range),
                 end,
                 range_secs: input.range as f64 / 1000.0,
                 p0: params.first().map_or(f64::NAN, |p| p[step]),
@@ -95,9 +94,6 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, c: &Call) -> EvalResult<Val> {
                 intercept_t: ts,
             };
             if let Some(v) = compute(ev, name, window, &ctx)? {
-                if points.is_empty() {
-                    points.reserve(nsteps);
-                }
                 points.push((ts, v));
             }
         }
@@ -231,8 +227,8 @@ fn extrapolated_rate(w: &[(i64, f64)], c: &Win, is_counter: bool, is_rate: bool)
             }
         }
     }
-    let mut to_start = (first.0 - c.start) as f64 / 1000.0;
-    let mut to_end = (c.end - last.0) as f64 / 1000.0;
+    let mut to_start = (first.0 as f64 - c.start as f64) / 1000.0;
+    let mut to_end = (c.end as f64 - last.0 as f64) / 1000.0;
     let sampled = (last.0 - first.0) as f64 / 1000.0;
     let avg_interval = sampled / (w.len() - 1) as f64;
     let threshold = avg_interval * 1.1;
@@ -295,7 +291,7 @@ pub(crate) fn linear_regression(w: &[(i64, f64)], intercept_t: i64) -> (f64, f64
             const_y = false;
         }
         n += 1.0;
-        let x = (t - intercept_t) as f64 / 1e3;
+        let x = (t as f64 - intercept_t as f64) / 1e3;
         (sx, cx) = kahan_inc(x, sx, cx);
         (sy, cy) = kahan_inc(v, sy, cy);
         (sxy, cxy) = kahan_inc(x * v, sxy, cxy);

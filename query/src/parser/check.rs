@@ -6,7 +6,7 @@ use crate::ast::{
 };
 
 use super::functions::function;
-use super::grammar::{Node, PResult, Parser};
+use super::grammar::{Node, PResult, Parser, Spanned};
 use super::literals::go_quote;
 
 /// The static type of an expression, as Prometheus's `Type()`.
@@ -134,7 +134,7 @@ impl Parser<'_> {
                 ),
             );
         }
-        Node {
+        Box::new(Spanned {
             expr: Expr::Binary(BinaryExpr {
                 op,
                 lhs: Box::new(lhs.expr),
@@ -143,7 +143,7 @@ impl Parser<'_> {
                 matching,
             }),
             start: lhs.start,
-        }
+        })
     }
 
     /// Builds a call, checking the name, the argument count and the argument types.
@@ -227,13 +227,13 @@ impl Parser<'_> {
                 );
             }
         }
-        Ok(Node {
+        Ok(Box::new(Spanned {
             expr: Expr::Call(Call {
                 func: def.name.to_string(),
                 args: args.into_iter().map(|a| a.expr).collect(),
             }),
             start,
-        })
+        }))
     }
 
     /// Type rules of an aggregation's expression and parameter.

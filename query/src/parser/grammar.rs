@@ -12,14 +12,23 @@ use super::lexer::{tokenize, Kind, Kw, Op, Token};
 use super::literals::{go_quote, parse_duration, parse_number, unquote};
 use super::{ParseError, MAX_DEPTH};
 
-pub(super) type PResult<T> = Result<T, ParseError>;
+/// Results inside the parser. Errors are boxed so that `Result`s stay small: the recursive
+/// descent moves them through every level, and debug builds keep a stack slot for each copy.
+pub(super) type PResult<T> = Result<T, Box<ParseError>>;
 
 /// An expression with the byte offset where it starts, for error positions.
 #[derive(Debug)]
-pub(super) struct Node {
+pub(super) struct Spanned {
     pub(super) expr: Expr,
     pub(super) start: usize,
 }
+
+/// Parsed expressions are boxed for the same reason as errors: small frames per nesting level.
+pub(super) type Node = Box<Spanned>;
+
+/// The message for a selector that would select every series.
+pub(super) const EMPTY_SELECTOR: &str =
+    "vector selector must contain at least one non-empty matcher";
 
 /// Binding power of unary `+`/`-`: its operand takes only `^` and postfix modifiers, so
 /// `-2 ^ 2` is `-(2 ^ 2)` while `-a * b` is `(-a) * b`.
@@ -32,7 +41,7 @@ pub(crate) struct Parser<'a> {
     i: usize,
     depth: usize,
     /// The first static type error, reported only if parsing succeeds.
-    pub(super) deferred: Option<ParseError>,
+    pub(super) deferred: Option<Box<ParseError>>,
 }
 
 impl<'a> Parser<'a> {
@@ -47,18 +56,50 @@ impl<'a> Parser<'a> {
     }
 
     /// Parses the whole input as one expression.
-    pub(crate) fn parse_all(mut self) -> PResult<Expr> {
+    pub(crate) fn parse_all(mut self) -> Result<Expr, ParseError> {
         if self.peek().kind == Kind::Eof {
-            return Err(self.err(0, "no expression found in input"));
+            return Err(*self.err(0, "no expression found in input"));
         }
-        let node = self.expr(0)?;
-        if self.peek().kind != Kind::Eof {
-            return Err(self.unexpected("", ""));
-        }
-        match self.deferred.take() {
-            Some(e) => Err(e),
-            None => Ok(node.expr),
-        }
+        let parsed = self.expr(0).and_then(|node| {
+            if self.peek().kind != Kind::Eof {
+                return Err(self.unexpected("", ""));
+            }
+            match self.deferred.take() {
+                Some(e) => Err(e),
+                None => Ok(node.expr),
+            }
+        });
+        parsed.map_err(|e| *e)
+    }
+
+    /// Parses the whole input as a bare series selector (`name{…}` or `{…}`, no modifiers), as
+    /// Prometheus's `ParseMetricSelector` does for the `match[]` API parameters. Selectors whose
+    /// matchers all match the empty string are accepted; callers decide about those.
+    pub(crate) fn parse_selector(mut self) -> Result<Vec<eddy_storage::Matcher>, ParseError> {
+        let kind = self.peek().kind.clone();
+        let parsed = match kind {
+            Kind::LBrace => {
+                let start = self.peek().start;
+                self.vector_selector(None, start)
+            }
+            Kind::Ident
+            | Kind::MetricIdent
+            | Kind::Aggr(_)
+            | Kind::Op(Op::Land | Op::Lor | Op::Lunless) => self.named_selector(),
+            Kind::Kw(k) if is_metric_keyword(k) => self.named_selector(),
+            _ => Err(self.unexpected("", "")),
+        };
+        let parsed = parsed.and_then(|node| {
+            if self.peek().kind != Kind::Eof {
+                return Err(self.unexpected("", ""));
+            }
+            match (self.deferred.take(), node.expr) {
+                (Some(e), _) if e.msg != EMPTY_SELECTOR => Err(e),
+                (_, Expr::VectorSelector(vs)) => Ok(vs.matchers),
+                _ => unreachable!("BUG: a selector parse produced another node"),
+            }
+        });
+        parsed.map_err(|e| *e)
     }
 
     // ---- token helpers ----
@@ -83,8 +124,8 @@ impl<'a> Parser<'a> {
         &self.src[t.start..t.end]
     }
 
-    pub(super) fn err(&self, pos: usize, msg: impl Into<String>) -> ParseError {
-        ParseError::at(self.src, pos, msg)
+    pub(super) fn err(&self, pos: usize, msg: impl Into<String>) -> Box<ParseError> {
+        Box::new(ParseError::at(self.src, pos, msg))
     }
 
     /// Records a static type error; only the first one is kept.
@@ -121,7 +162,7 @@ impl<'a> Parser<'a> {
 
     /// An "unexpected <token> [in <context>][, expected <what>]" error at the current token, or
     /// the lexer's error if the current token is one.
-    pub(super) fn unexpected(&self, context: &str, expected: &str) -> ParseError {
+    pub(super) fn unexpected(&self, context: &str, expected: &str) -> Box<ParseError> {
         let t = self.peek();
         if let Kind::Error(msg) = &t.kind {
             return self.err(t.start, msg.clone());
@@ -171,6 +212,11 @@ impl<'a> Parser<'a> {
 
     // ---- expressions ----
 
+    // The functions on the recursive path (expr → unary → primary → paren/call/aggregate →
+    // expr) keep their own frames small and move everything else into helpers: debug builds
+    // give every local of a function its own stack slot, so a fat frame here multiplies by the
+    // nesting depth.
+
     /// Parses operators of precedence `min_prec` and tighter.
     pub(super) fn expr(&mut self, min_prec: u8) -> PResult<Node> {
         let saved = self.depth;
@@ -180,25 +226,33 @@ impl<'a> Parser<'a> {
             if prec < min_prec {
                 break;
             }
-            let op_tok = self.advance();
-            let Some(op) = op else {
-                return Err(self.err(
-                    op_tok.start,
-                    format!(
-                        "the {} operator (native histogram trimming) is not supported",
-                        self.text(&op_tok)
-                    ),
-                ));
-            };
-            let mods = self.bin_modifiers()?;
             // A chain `a + b + c …` builds a left-deep tree without recursing here; count each
             // operator as a level so the tree's depth stays bounded.
             self.enter()?;
-            let rhs = self.expr(if right_assoc { prec } else { prec + 1 })?;
-            lhs = self.build_binary(op, lhs, rhs, mods, op_tok.start);
+            lhs = self.binary_rhs(lhs, op, if right_assoc { prec } else { prec + 1 })?;
         }
         self.depth = saved;
         Ok(lhs)
+    }
+
+    /// The operator, its modifiers and the right operand of a binary expression.
+    fn binary_rhs(&mut self, lhs: Node, op: Option<BinaryOp>, rhs_prec: u8) -> PResult<Node> {
+        let op_tok = self.advance();
+        let Some(op) = op else {
+            return Err(self.trim_op_error(&op_tok));
+        };
+        let mods = self.bin_modifiers()?;
+        let rhs = self.expr(rhs_prec)?;
+        Ok(self.build_binary(op, lhs, rhs, mods, op_tok.start))
+    }
+
+    #[cold]
+    fn trim_op_error(&self, t: &Token) -> Box<ParseError> {
+        let msg = format!(
+            "the {} operator (native histogram trimming) is not supported",
+            self.text(t)
+        );
+        self.err(t.start, msg)
     }
 
     /// `bool`, `on(…)`/`ignoring(…)`, `group_left(…)`/`group_right(…)` after an operator.
@@ -236,20 +290,28 @@ impl<'a> Parser<'a> {
 
     /// Unary `+`/`-` or a postfixed primary.
     fn unary(&mut self) -> PResult<Node> {
-        let op = match self.peek().kind {
-            Kind::Op(Op::Add) => UnaryOp::Pos,
-            Kind::Op(Op::Sub) => UnaryOp::Neg,
+        match self.peek().kind {
+            Kind::Op(Op::Add) => self.signed(UnaryOp::Pos),
+            Kind::Op(Op::Sub) => self.signed(UnaryOp::Neg),
             _ => {
                 let p = self.primary()?;
-                return self.postfix(p);
+                self.postfix(p)
             }
-        };
+        }
+    }
+
+    /// `-expr` / `+expr`.
+    fn signed(&mut self, op: UnaryOp) -> PResult<Node> {
         let start = self.advance().start;
         let inner = self.expr(PREC_POW)?;
+        Ok(self.build_unary(op, inner, start))
+    }
+
+    fn build_unary(&mut self, op: UnaryOp, inner: Node, start: usize) -> Node {
         // A sign directly on a number literal folds into the literal, as in Prometheus.
         if let Expr::Number(v) = inner.expr {
             let v = if op == UnaryOp::Neg { -v } else { v };
-            return Ok(Node {
+            return Box::new(Spanned {
                 expr: Expr::Number(v),
                 start,
             });
@@ -264,7 +326,7 @@ impl<'a> Parser<'a> {
                 ),
             );
         }
-        Ok(Node {
+        Box::new(Spanned {
             expr: Expr::Unary(op, Box::new(inner.expr)),
             start,
         })
@@ -272,49 +334,20 @@ impl<'a> Parser<'a> {
 
     /// Literals, selectors, calls, aggregations and parenthesised expressions.
     fn primary(&mut self) -> PResult<Node> {
-        let t = self.peek().clone();
         let next_is_paren = *self.peek_kind_at(1) == Kind::LParen;
-        match &t.kind {
-            Kind::Number => {
-                self.advance();
-                let v = parse_number(self.text(&t)).map_err(|m| self.err(t.start, m))?;
-                Ok(Node {
-                    expr: Expr::Number(v),
-                    start: t.start,
-                })
+        match self.peek().kind {
+            Kind::Number | Kind::Duration | Kind::Str => self.literal(),
+            Kind::LParen => self.paren(),
+            Kind::LBrace => {
+                let start = self.peek().start;
+                self.vector_selector(None, start)
             }
-            Kind::Duration => {
-                self.advance();
-                let ms = parse_duration(self.text(&t)).map_err(|m| self.err(t.start, m))?;
-                Ok(Node {
-                    expr: Expr::Number(ms as f64 / 1000.0),
-                    start: t.start,
-                })
-            }
-            Kind::Str => {
-                self.advance();
-                let s = unquote(self.text(&t)).map_err(|m| self.err(t.start, m))?;
-                Ok(Node {
-                    expr: Expr::String(s),
-                    start: t.start,
-                })
-            }
-            Kind::LParen => {
-                self.advance();
-                let inner = self.expr(0)?;
-                self.expect(&Kind::RParen, "", "")?;
-                Ok(Node {
-                    expr: Expr::Paren(Box::new(inner.expr)),
-                    start: t.start,
-                })
-            }
-            Kind::LBrace => self.vector_selector(None, t.start),
             Kind::Ident if next_is_paren => self.call(),
             Kind::Aggr(op)
                 if next_is_paren
                     || matches!(self.peek_kind_at(1), Kind::Kw(Kw::By | Kw::Without)) =>
             {
-                self.aggregate(*op)
+                self.aggregate(op)
             }
             Kind::Kw(Kw::Start | Kw::End | Kw::Step | Kw::Range | Kw::MaxOf | Kw::MinOf)
                 if next_is_paren =>
@@ -323,9 +356,34 @@ impl<'a> Parser<'a> {
             }
             Kind::Ident | Kind::MetricIdent | Kind::Aggr(_) => self.named_selector(),
             Kind::Op(Op::Land | Op::Lor | Op::Lunless) => self.named_selector(),
-            Kind::Kw(k) if is_metric_keyword(*k) => self.named_selector(),
+            Kind::Kw(k) if is_metric_keyword(k) => self.named_selector(),
             _ => Err(self.unexpected("", "")),
         }
+    }
+
+    /// `(expr)`.
+    fn paren(&mut self) -> PResult<Node> {
+        let start = self.advance().start;
+        let inner = self.expr(0)?;
+        self.expect(&Kind::RParen, "", "")?;
+        Ok(paren_node(inner, start))
+    }
+
+    /// A number, duration or string literal.
+    fn literal(&mut self) -> PResult<Node> {
+        let t = self.advance();
+        let text = self.text(&t);
+        let expr = match t.kind {
+            Kind::Number => Expr::Number(parse_number(text).map_err(|m| self.err(t.start, m))?),
+            Kind::Duration => Expr::Number(
+                parse_duration(text).map_err(|m| self.err(t.start, m))? as f64 / 1000.0,
+            ),
+            _ => Expr::String(unquote(text).map_err(|m| self.err(t.start, m))?),
+        };
+        Ok(Box::new(Spanned {
+            expr,
+            start: t.start,
+        }))
     }
 
     /// A selector that starts with a metric name.
@@ -338,120 +396,121 @@ impl<'a> Parser<'a> {
     /// `name(args…)`.
     fn call(&mut self) -> PResult<Node> {
         let name_tok = self.advance();
-        let name = self.text(&name_tok);
-        let is_info = name == "info";
+        let is_info = self.text(&name_tok) == "info";
+        let args = self.call_args(is_info)?;
+        self.build_call(self.text(&name_tok), name_tok.start, args)
+    }
+
+    /// `( expr, … )` of a call or aggregation. For `info()`, the second argument is a bare label
+    /// filter that may match empty values, so its empty-matcher error is dropped.
+    fn call_args(&mut self, is_info: bool) -> PResult<Vec<Node>> {
         self.advance(); // `(`, checked by the caller
-        let mut args: Vec<Node> = Vec::new();
+        let args: Vec<Node> = Vec::new();
         if self.peek().kind == Kind::RParen {
             self.advance();
-        } else {
-            loop {
-                let had_deferred = self.deferred.is_some();
-                let arg = self.expr(0)?;
-                // info()'s second argument is a bare label filter and may match empty values.
-                if is_info && args.len() == 1 && !had_deferred {
-                    if let Expr::VectorSelector(vs) = &arg.expr {
-                        if vs.name.is_none() {
-                            self.deferred = None;
-                        }
+            return Ok(args);
+        }
+        // An argument list costs about twice the stack of a parenthesis; charge it so.
+        let saved = self.depth;
+        self.enter()?;
+        let args = self.call_arg_list(args, is_info)?;
+        self.depth = saved;
+        Ok(args)
+    }
+
+    fn call_arg_list(&mut self, mut args: Vec<Node>, is_info: bool) -> PResult<Vec<Node>> {
+        loop {
+            let had_deferred = self.deferred.is_some();
+            args.push(self.expr(0)?);
+            if is_info && args.len() == 2 && !had_deferred {
+                self.forgive_label_filter(&args[1]);
+            }
+            match self.peek().kind {
+                Kind::Comma => {
+                    let comma = self.advance();
+                    if self.peek().kind == Kind::RParen {
+                        return Err(self.err(
+                            comma.start,
+                            "trailing commas not allowed in function call args",
+                        ));
                     }
                 }
-                args.push(arg);
-                match self.peek().kind {
-                    Kind::Comma => {
-                        let comma = self.advance();
-                        if self.peek().kind == Kind::RParen {
-                            return Err(self.err(
-                                comma.start,
-                                "trailing commas not allowed in function call args",
-                            ));
-                        }
-                    }
-                    Kind::RParen => {
-                        self.advance();
-                        break;
-                    }
-                    _ => return Err(self.unexpected("", "")),
+                Kind::RParen => {
+                    self.advance();
+                    return Ok(args);
                 }
+                _ => return Err(self.unexpected("", "")),
             }
         }
-        self.build_call(name, name_tok.start, args)
+    }
+
+    fn forgive_label_filter(&mut self, arg: &Node) {
+        if let Expr::VectorSelector(vs) = &arg.expr {
+            if vs.name.is_none() {
+                self.deferred = None;
+            }
+        }
     }
 
     /// `op [by|without (…)] (args) [by|without (…)]`.
     fn aggregate(&mut self, op: AggregateOp) -> PResult<Node> {
-        let op_tok = self.advance();
-        let mut grouping = None;
-        if let Kind::Kw(k @ (Kw::By | Kw::Without)) = self.peek().kind {
-            self.advance();
-            grouping = Some((self.grouping_labels()?, k == Kw::Without));
-        }
+        let op_pos = self.advance().start;
+        let mut grouping = self.aggregate_modifier()?;
         if self.peek().kind != Kind::LParen {
             return Err(self.unexpected("", ""));
         }
-        self.advance();
-        let mut args: Vec<Node> = Vec::new();
-        if self.peek().kind == Kind::RParen {
-            self.advance();
-        } else {
-            loop {
-                args.push(self.expr(0)?);
-                match self.peek().kind {
-                    Kind::Comma => {
-                        let comma = self.advance();
-                        if self.peek().kind == Kind::RParen {
-                            return Err(self.err(
-                                comma.start,
-                                "trailing commas not allowed in function call args",
-                            ));
-                        }
-                    }
-                    Kind::RParen => {
-                        self.advance();
-                        break;
-                    }
-                    _ => return Err(self.unexpected("", "")),
-                }
-            }
-        }
+        let args = self.call_args(false)?;
         if grouping.is_none() {
-            if let Kind::Kw(k @ (Kw::By | Kw::Without)) = self.peek().kind {
-                self.advance();
-                grouping = Some((self.grouping_labels()?, k == Kw::Without));
-            }
+            grouping = self.aggregate_modifier()?;
         }
+        self.build_aggregate(op, op_pos, args, grouping.unwrap_or_default())
+    }
+
+    /// An optional `by (…)` or `without (…)`: (labels, is_without).
+    fn aggregate_modifier(&mut self) -> PResult<Option<(Vec<String>, bool)>> {
+        match self.peek().kind {
+            Kind::Kw(k @ (Kw::By | Kw::Without)) => {
+                self.advance();
+                Ok(Some((self.grouping_labels()?, k == Kw::Without)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn build_aggregate(
+        &mut self,
+        op: AggregateOp,
+        op_pos: usize,
+        mut args: Vec<Node>,
+        (grouping, without): (Vec<String>, bool),
+    ) -> PResult<Node> {
         if args.is_empty() {
-            return Err(self.err(
-                op_tok.start,
-                "no arguments for aggregate expression provided",
-            ));
+            return Err(self.err(op_pos, "no arguments for aggregate expression provided"));
         }
         let want = if op.takes_param() { 2 } else { 1 };
         if args.len() != want {
-            return Err(self.err(
-                op_tok.start,
-                format!(
-                    "wrong number of arguments for aggregate expression provided, expected {want}, got {}",
-                    args.len()
-                ),
-            ));
+            let msg = format!(
+                "wrong number of arguments for aggregate expression provided, expected {want}, got {}",
+                args.len()
+            );
+            return Err(self.err(op_pos, msg));
         }
         let expr = args
             .pop()
             .unwrap_or_else(|| unreachable!("BUG: aggregate args checked above"));
         let param = args.pop();
         self.check_aggregate(op, &expr, param.as_ref());
-        let (grouping, without) = grouping.unwrap_or_default();
-        Ok(Node {
-            expr: Expr::Aggregate(AggregateExpr {
-                op,
-                expr: Box::new(expr.expr),
-                param: param.map(|p| Box::new(p.expr)),
-                grouping,
-                without,
-            }),
-            start: op_tok.start,
-        })
+        let agg = AggregateExpr {
+            op,
+            expr: Box::new(expr.expr),
+            param: param.map(|p| Box::new(p.expr)),
+            grouping,
+            without,
+        };
+        Ok(Box::new(Spanned {
+            expr: Expr::Aggregate(agg),
+            start: op_pos,
+        }))
     }
 
     /// `( label, … )` after `by`, `without`, `on`, `ignoring`, `group_left`, `group_right`.
@@ -491,6 +550,14 @@ impl<'a> Parser<'a> {
             }
         }
     }
+}
+
+/// Wraps `inner` in parentheses (kept apart so that `paren`'s frame stays small).
+fn paren_node(inner: Node, start: usize) -> Node {
+    Box::new(Spanned {
+        expr: Expr::Paren(Box::new(inner.expr)),
+        start,
+    })
 }
 
 /// Operator token → (operator, precedence, right-associative). `None` as the operator marks

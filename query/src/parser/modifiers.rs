@@ -5,7 +5,7 @@
 use crate::ast::{AtModifier, Expr, MatrixSelector, Subquery, ValueType};
 
 use super::check::expr_type;
-use super::grammar::{Node, PResult, Parser};
+use super::grammar::{Node, PResult, Parser, Spanned};
 use super::lexer::{Kind, Kw, Op};
 use super::literals::{parse_duration, parse_number};
 
@@ -62,13 +62,13 @@ impl Parser<'_> {
                 if vs.at.is_some() {
                     return Err(self.err(lb.start, "no @ modifiers allowed before range"));
                 }
-                Ok(Node {
+                Ok(Box::new(Spanned {
                     expr: Expr::MatrixSelector(MatrixSelector {
                         selector: vs,
                         range,
                     }),
                     start: node.start,
-                })
+                }))
             }
             Kind::Colon => {
                 self.advance();
@@ -100,10 +100,10 @@ impl Parser<'_> {
                     offset: 0,
                     at: None,
                 };
-                Ok(Node {
+                Ok(Box::new(Spanned {
                     expr: Expr::Subquery(sq),
                     start: node.start,
-                })
+                }))
             }
             _ => Err(self.unexpected("subquery or range", "\":\" or \"]\"")),
         }
@@ -115,6 +115,9 @@ impl Parser<'_> {
         let secs = self.duration_expr(0, context)?;
         if secs.is_nan() || secs <= 0.0 {
             return Err(self.err(start, "duration must be greater than 0"));
+        }
+        if secs > MAX_DURATION_SECS {
+            return Err(self.err(start, "duration out of range"));
         }
         let ms = secs_to_ms(secs);
         if ms == 0 {
@@ -174,36 +177,43 @@ impl Parser<'_> {
     }
 
     fn duration_primary(&mut self, context: &str) -> PResult<f64> {
-        let t = self.peek().clone();
-        match t.kind {
+        match self.peek().kind {
             Kind::Number | Kind::Duration => self.duration_literal(),
-            Kind::LParen => {
-                self.advance();
-                let v = self.duration_expr(0, context)?;
-                self.expect(&Kind::RParen, context, "\")\"")?;
-                Ok(v)
-            }
-            Kind::Kw(k @ (Kw::MaxOf | Kw::MinOf)) => {
-                self.advance();
-                self.expect(&Kind::LParen, context, "\"(\"")?;
-                let a = self.duration_expr(0, context)?;
-                self.expect(&Kind::Comma, context, "\",\"")?;
-                let b = self.duration_expr(0, context)?;
-                self.expect(&Kind::RParen, context, "\")\"")?;
-                Ok(if k == Kw::MaxOf { a.max(b) } else { a.min(b) })
-            }
-            Kind::Kw(Kw::Step | Kw::Range) => {
-                self.advance();
-                if self.peek().kind != Kind::LParen {
-                    return Err(self.unexpected(context, DURATION_EXPECTED));
-                }
-                Err(self.err(
-                    t.start,
-                    "step() and range() in durations are experimental and not supported",
-                ))
-            }
+            Kind::LParen => self.duration_paren(context),
+            Kind::Kw(k @ (Kw::MaxOf | Kw::MinOf)) => self.duration_min_max(k == Kw::MaxOf, context),
+            Kind::Kw(Kw::Step | Kw::Range) => self.duration_step_or_range(context),
             _ => Err(self.unexpected(context, DURATION_EXPECTED)),
         }
+    }
+
+    fn duration_paren(&mut self, context: &str) -> PResult<f64> {
+        self.advance();
+        let v = self.duration_expr(0, context)?;
+        self.expect(&Kind::RParen, context, "\")\"")?;
+        Ok(v)
+    }
+
+    /// `max_of(a, b)` / `min_of(a, b)`.
+    fn duration_min_max(&mut self, max: bool, context: &str) -> PResult<f64> {
+        self.advance();
+        self.expect(&Kind::LParen, context, "\"(\"")?;
+        let a = self.duration_expr(0, context)?;
+        self.expect(&Kind::Comma, context, "\",\"")?;
+        let b = self.duration_expr(0, context)?;
+        self.expect(&Kind::RParen, context, "\")\"")?;
+        Ok(if max { a.max(b) } else { a.min(b) })
+    }
+
+    /// `step()` and `range()` depend on the query; eddy does not support them in durations.
+    fn duration_step_or_range(&mut self, context: &str) -> PResult<f64> {
+        let start = self.advance().start;
+        if self.peek().kind != Kind::LParen {
+            return Err(self.unexpected(context, DURATION_EXPECTED));
+        }
+        Err(self.err(
+            start,
+            "step() and range() in durations are experimental and not supported",
+        ))
     }
 
     /// A number (seconds) or duration literal, in seconds, range-checked.
@@ -344,9 +354,10 @@ fn starts_duration(k: &Kind) -> bool {
     )
 }
 
-/// Seconds to whole milliseconds, rounding to nearest.
+/// Seconds to whole milliseconds as Prometheus does: round to the nanosecond (its
+/// `time.Duration`), then truncate to milliseconds when evaluating.
 fn secs_to_ms(secs: f64) -> i64 {
-    (secs * 1000.0).round() as i64
+    ((secs * 1e9).round() / 1e6).trunc() as i64
 }
 
 /// Go's `%f` formatting, used in the @ bounds message.

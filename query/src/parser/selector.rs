@@ -5,7 +5,7 @@ use eddy_storage::{MatchOp, Matcher};
 
 use crate::ast::{Expr, VectorSelector};
 
-use super::grammar::{Node, PResult, Parser};
+use super::grammar::{Node, PResult, Parser, Spanned, EMPTY_SELECTOR};
 use super::lexer::{Kind, Op};
 use super::literals::{go_quote, unquote};
 
@@ -35,10 +35,7 @@ impl Parser<'_> {
             }
             None => {
                 if matchers.iter().all(Matcher::matches_empty) {
-                    self.defer(
-                        start,
-                        "vector selector must contain at least one non-empty matcher",
-                    );
+                    self.defer(start, EMPTY_SELECTOR);
                 }
             }
         }
@@ -48,10 +45,10 @@ impl Parser<'_> {
             offset: 0,
             at: None,
         };
-        Ok(Node {
+        Ok(Box::new(Spanned {
             expr: Expr::VectorSelector(vs),
             start,
-        })
+        }))
     }
 
     /// `{ matcher, … }`, appending to `out`.
