@@ -1,23 +1,35 @@
 //! PromQL parser: text to [`ast::Expr`](crate::ast::Expr), with Prometheus 3.x grammar, type
 //! checks and error messages, plus the canonical printer (`impl Display for Expr`).
 //!
-//! Layout: [`lexer`] tokenizes with Prometheus's context rules; `grammar` is a recursive-descent
-//! parser with precedence climbing for binary operators; `modifiers` handles `[range]`,
-//! subqueries, `offset` and `@`; `check` holds the static type rules; `literals` converts numbers,
-//! durations and strings; `functions` is the function table; `printer` prints canonical PromQL.
+//! Layout: `lexer` tokenizes with Prometheus's context rules (`lexer/token.rs` the token kinds,
+//! `lexer/numbers.rs` number and duration scanning); `grammar` is a recursive-descent parser
+//! with precedence climbing for binary operators; `selector` parses `name{…}`; `modifiers`
+//! handles `[range]`, subqueries, `offset` and `@`; `check` holds the static type rules;
+//! `literals` converts numbers, durations and strings; `functions` is the function table;
+//! `printer` prints canonical PromQL.
 //!
 //! ```
 //! use eddy_query::parser::parse;
 //! let e = parse("sum by (job) (rate(http_requests_total[5m]))").unwrap();
 //! assert_eq!(e.to_string(), "sum by (job) (rate(http_requests_total[5m]))");
-//! assert!(parse("rate(x)").unwrap_err().to_string().contains("expected type range vector"));
+//! let err = parse("rate(x)").unwrap_err();
+//! assert_eq!(
+//!     err.to_string(),
+//!     "1:6: parse error: expected type range vector in call to function \"rate\", got instant vector"
+//! );
 //! ```
+//!
+//! Semantics worth knowing: a selector's `__name__` matcher comes first in `matchers` when a
+//! name was written before the braces; a sign on a number literal folds into it (`-1` is
+//! `Number(-1)`); binary expressions between two instant vectors always carry a
+//! `VectorMatching` (one-to-one, or many-to-many for `and`/`or`/`unless`), others carry none;
+//! durations are whole milliseconds (Prometheus rounds to nanoseconds, then truncates).
 //!
 //! Not supported (clear parse errors): the experimental `fill()`/`fill_left()`/`fill_right()`
 //! binary modifiers, `anchored`/`smoothed` range modifiers, the `</` and `>/` histogram trim
-//! operators, and `step()`/`range()` inside durations (they need the query's step and range).
-//! Constant duration arithmetic (`foo[5m+1m]`, `offset (2*1m)`, `max_of(1m, 30s)`) is folded
-//! to a fixed duration.
+//! operators, `step()`/`range()` inside durations (they need the query's step and range), and
+//! `\xNN`/octal string escapes that make invalid UTF-8. Constant duration arithmetic
+//! (`foo[5m+1m]`, `offset (2*1m)`, `max_of(1m, 30s)`) is folded to a fixed duration.
 
 // Parsed nodes stay boxed as they pass between functions, on purpose: it keeps the frames of
 // the recursive descent small (see `grammar`).

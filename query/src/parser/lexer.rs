@@ -5,176 +5,15 @@
 //! Lexing stops at the first bad character: the list then ends with a [`Kind::Error`] token that
 //! carries Prometheus's message, and the parser reports it when (and only when) it reaches it.
 
+mod numbers;
+mod token;
+
 use nom::bytes::complete::take_while;
 use nom::Parser as _;
 
-use crate::ast::AggregateOp;
-
-/// What a token is.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Kind {
-    /// A name without `:` (may still be a function name or label name).
-    Ident,
-    /// A name containing `:` (only valid as a metric name).
-    MetricIdent,
-    /// A number literal, including `Inf` and `NaN`.
-    Number,
-    /// A duration literal such as `5m` or `1h30m`.
-    Duration,
-    /// A quoted string, quotes included in the token text.
-    Str,
-    LParen,
-    RParen,
-    LBrace,
-    RBrace,
-    LBracket,
-    RBracket,
-    Comma,
-    Colon,
-    /// `=` (label matching only).
-    Eql,
-    /// `=~`
-    EqlRegex,
-    /// `!~`
-    NeqRegex,
-    /// Binary operators, `@`, and the word operators `and or unless atan2`.
-    Op(Op),
-    /// Aggregation operators (`sum`, `topk`…).
-    Aggr(AggregateOp),
-    /// Other reserved words.
-    Kw(Kw),
-    /// End of input.
-    Eof,
-    /// A lexing error with Prometheus's message.
-    Error(String),
-}
-
-/// Operator tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Op {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Mod,
-    Pow,
-    Eqlc,
-    Neq,
-    Lss,
-    Lte,
-    Gtr,
-    Gte,
-    /// `</` (experimental native-histogram trimming).
-    TrimUpper,
-    /// `>/` (experimental native-histogram trimming).
-    TrimLower,
-    Land,
-    Lor,
-    Lunless,
-    Atan2,
-    At,
-}
-
-/// Keywords (besides operators and aggregators).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kw {
-    Bool,
-    By,
-    GroupLeft,
-    GroupRight,
-    Fill,
-    FillLeft,
-    FillRight,
-    Ignoring,
-    Offset,
-    Smoothed,
-    Anchored,
-    On,
-    Without,
-    Start,
-    End,
-    Step,
-    Range,
-    MaxOf,
-    MinOf,
-}
-
-impl Kw {
-    /// Prometheus lists `start end step range max_of min_of` as "preprocessors", which it
-    /// describes in messages as quoted words rather than `<keyword>`.
-    pub(crate) fn is_preprocessor(self) -> bool {
-        matches!(
-            self,
-            Kw::Start | Kw::End | Kw::Step | Kw::Range | Kw::MaxOf | Kw::MinOf
-        )
-    }
-}
-
-/// One token: its kind and byte range in the input.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Token {
-    pub(crate) kind: Kind,
-    pub(crate) start: usize,
-    pub(crate) end: usize,
-}
-
-/// Looks up a reserved word (case-insensitive, as Prometheus does).
-fn keyword(word: &str) -> Option<Kind> {
-    let lower = word.to_ascii_lowercase();
-    let k = match lower.as_str() {
-        "and" => Kind::Op(Op::Land),
-        "or" => Kind::Op(Op::Lor),
-        "unless" => Kind::Op(Op::Lunless),
-        "atan2" => Kind::Op(Op::Atan2),
-        "sum" => Kind::Aggr(AggregateOp::Sum),
-        "avg" => Kind::Aggr(AggregateOp::Avg),
-        "count" => Kind::Aggr(AggregateOp::Count),
-        "min" => Kind::Aggr(AggregateOp::Min),
-        "max" => Kind::Aggr(AggregateOp::Max),
-        "group" => Kind::Aggr(AggregateOp::Group),
-        "stddev" => Kind::Aggr(AggregateOp::Stddev),
-        "stdvar" => Kind::Aggr(AggregateOp::Stdvar),
-        "topk" => Kind::Aggr(AggregateOp::Topk),
-        "bottomk" => Kind::Aggr(AggregateOp::Bottomk),
-        "count_values" => Kind::Aggr(AggregateOp::CountValues),
-        "quantile" => Kind::Aggr(AggregateOp::Quantile),
-        "limitk" => Kind::Aggr(AggregateOp::Limitk),
-        "limit_ratio" => Kind::Aggr(AggregateOp::LimitRatio),
-        "offset" => Kind::Kw(Kw::Offset),
-        "smoothed" => Kind::Kw(Kw::Smoothed),
-        "anchored" => Kind::Kw(Kw::Anchored),
-        "by" => Kind::Kw(Kw::By),
-        "without" => Kind::Kw(Kw::Without),
-        "on" => Kind::Kw(Kw::On),
-        "ignoring" => Kind::Kw(Kw::Ignoring),
-        "group_left" => Kind::Kw(Kw::GroupLeft),
-        "group_right" => Kind::Kw(Kw::GroupRight),
-        "fill" => Kind::Kw(Kw::Fill),
-        "fill_left" => Kind::Kw(Kw::FillLeft),
-        "fill_right" => Kind::Kw(Kw::FillRight),
-        "bool" => Kind::Kw(Kw::Bool),
-        "start" => Kind::Kw(Kw::Start),
-        "end" => Kind::Kw(Kw::End),
-        "step" => Kind::Kw(Kw::Step),
-        "range" => Kind::Kw(Kw::Range),
-        "max_of" => Kind::Kw(Kw::MaxOf),
-        "min_of" => Kind::Kw(Kw::MinOf),
-        "inf" | "nan" => Kind::Number,
-        _ => return None,
-    };
-    Some(k)
-}
-
-/// The duration keywords that may appear inside `[…]`.
-fn duration_keyword(word: &str) -> Option<Kind> {
-    match word.to_ascii_lowercase().as_str() {
-        "step" => Some(Kind::Kw(Kw::Step)),
-        "range" => Some(Kind::Kw(Kw::Range)),
-        "max_of" => Some(Kind::Kw(Kw::MaxOf)),
-        "min_of" => Some(Kind::Kw(Kw::MinOf)),
-        _ => None,
-    }
-}
+use numbers::{accept_remaining_duration, scan_number};
+use token::{duration_keyword, keyword};
+pub(crate) use token::{Kind, Kw, Op, Token};
 
 fn is_space(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\n' | '\r')
@@ -184,7 +23,7 @@ fn is_alpha(c: char) -> bool {
     c == '_' || c.is_ascii_alphabetic()
 }
 
-fn is_alnum(c: char) -> bool {
+pub(super) fn is_alnum(c: char) -> bool {
     is_alpha(c) || c.is_ascii_digit()
 }
 
@@ -643,117 +482,10 @@ impl Lexer<'_> {
         }
     }
 }
-
-/// Scans a number the way Prometheus's `scanNumber` does. Returns the bytes consumed and whether
-/// they form a number token (false when a letter follows, e.g. a duration unit, or when the
-/// digits are malformed).
-fn scan_number(s: &str) -> (usize, bool) {
-    let b = s.as_bytes();
-    let at = |i: usize| b.get(i).copied();
-    let mut i = 0;
-    let mut hex = false;
-    if at(0) == Some(b'0') {
-        i = 1;
-        if matches!(at(1), Some(b'x' | b'X')) {
-            i = 2;
-            hex = true;
-            if at(i) == Some(b'_') {
-                i += 1;
-            }
-        }
-    }
-    let is_digit = |c: u8| {
-        if hex {
-            c.is_ascii_hexdigit()
-        } else {
-            c.is_ascii_digit()
-        }
-    };
-    if at(i) == Some(b'.') {
-        i += 1;
-    }
-    if at(i).is_some_and(is_digit) {
-        i += 1;
-    }
-    let (mut dot, mut exp) = (false, false);
-    while let Some(c) = at(i).filter(|&c| is_digit(c) || matches!(c, b'.' | b'_' | b'e' | b'E')) {
-        // The order of these checks matters: like Prometheus, `e` is an exponent before it is a
-        // hex digit.
-        if c == b'.' {
-            i += 1;
-            if dot || matches!(at(i), Some(b'_' | b'.')) {
-                return (i + usize::from(!dot), false);
-            }
-            if hex {
-                return (i, false);
-            }
-            dot = true;
-        } else if matches!(c, b'e' | b'E') {
-            i += 1;
-            if exp {
-                return (i, false);
-            }
-            exp = true;
-            if matches!(at(i), Some(b'+' | b'-')) {
-                i += 1;
-            }
-            match at(i) {
-                None => return (i, false),
-                Some(b'.' | b'_' | b'e' | b'E') => return (i + 1, false),
-                _ => {}
-            }
-        } else if c == b'_' {
-            i += 1;
-            match at(i) {
-                None => return (i, false),
-                Some(b'.' | b'_' | b'e' | b'E') => return (i + 1, false),
-                _ => {}
-            }
-        } else {
-            while at(i).is_some_and(is_digit) {
-                i += 1;
-            }
-        }
-    }
-    if i == 0 {
-        return (0, false);
-    }
-    (i, !s[i..].chars().next().is_some_and(is_alnum))
-}
-
-/// Runs Prometheus's `acceptRemainingDuration` on the text after a number: units and further
-/// number-unit pairs. Returns `Ok(len)` for a duration, or `Err(len)` with how much Prometheus
-/// had consumed when it gave up (that text appears in its error message).
-fn accept_remaining_duration(s: &str) -> Result<usize, usize> {
-    let b = s.as_bytes();
-    if !matches!(b.first(), Some(b's' | b'm' | b'h' | b'd' | b'w' | b'y')) {
-        return Err(0);
-    }
-    let mut i = 1;
-    if b.get(i) == Some(&b's') {
-        i += 1;
-    }
-    while b.get(i).is_some_and(u8::is_ascii_digit) {
-        while b.get(i).is_some_and(u8::is_ascii_digit) {
-            i += 1;
-        }
-        if !matches!(b.get(i), Some(b's' | b'm' | b'h' | b'd' | b'w')) {
-            return Err(i);
-        }
-        i += 1;
-        if b.get(i) == Some(&b's') {
-            i += 1;
-        }
-    }
-    match s[i..].chars().next() {
-        Some(c) if is_alnum(c) => Err(i + c.len_utf8()),
-        _ => Ok(i),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ast::AggregateOp;
 
     fn kinds(s: &str) -> Vec<Kind> {
         tokenize(s).into_iter().map(|t| t.kind).collect()
