@@ -1,6 +1,7 @@
 //! `eddy promqltest`: runs Prometheus `.test` files against eddy's real storage engine (a
 //! database in a temporary directory) and the PromQL engine.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -11,11 +12,18 @@ use eddy_storage::head::HeadOptions;
 use eddy_storage::{Db, Labels, Querier, WriteBatch};
 
 /// Test data lives in a real [`Db`]; `clear` starts a fresh one.
+///
+/// A `load` block may list the same series twice with different values at one timestamp, and
+/// the `.test` format wants the later line to win, while the database (like Prometheus's)
+/// rejects a conflicting duplicate. So loads are collected per series, later values replacing
+/// earlier ones, and written into a fresh database when the next query needs them.
 #[derive(Debug)]
 pub struct DbTestStorage {
     dir: tempfile::TempDir,
-    db: Arc<Db>,
     generation: u64,
+    db: Arc<Db>,
+    loaded: BTreeMap<Labels, BTreeMap<i64, f64>>,
+    dirty: bool,
 }
 
 fn test_options() -> DbOptions {
@@ -38,41 +46,63 @@ impl DbTestStorage {
         );
         Ok(DbTestStorage {
             dir,
-            db,
             generation: 0,
+            db,
+            loaded: BTreeMap::new(),
+            dirty: false,
         })
+    }
+}
+
+impl DbTestStorage {
+    /// Writes everything loaded since the last `clear` into a fresh database.
+    fn rebuild(&mut self) -> anyhow::Result<Arc<Db>> {
+        self.generation += 1;
+        let n = self.generation;
+        let loaded = &self.loaded;
+        let db = Db::open(&self.dir.path().join(n.to_string()), test_options())?;
+        let mut batch = WriteBatch::new();
+        let mut samples: Vec<(i64, f64)> = Vec::new();
+        for (labels, points) in loaded {
+            samples.clear();
+            samples.extend(points.iter().map(|(t, v)| (*t, *v)));
+            batch.add_series(
+                labels.iter().map(|l| (l.name.as_str(), l.value.as_str())),
+                &samples,
+            );
+        }
+        let o = db.append(&mut batch)?;
+        if o.rejected_total() > 0 {
+            eprintln!("promqltest: load rejected samples: {:?}", o.messages);
+        }
+        Ok(Arc::new(db))
     }
 }
 
 impl TestStorage for DbTestStorage {
     fn clear(&mut self) {
-        self.generation += 1;
-        let path = self.dir.path().join(self.generation.to_string());
-        match Db::open(&path, test_options()) {
-            Ok(db) => {
-                let _ = self.db.close();
-                self.db = Arc::new(db);
-            }
-            Err(e) => eprintln!("promqltest: cannot open a fresh database: {e}"),
-        }
+        self.loaded.clear();
+        self.dirty = true;
     }
 
     fn append(&mut self, labels: Labels, samples: &[(i64, f64)]) {
-        let mut batch = WriteBatch::new();
-        batch.add_series(
-            labels.iter().map(|l| (l.name.as_str(), l.value.as_str())),
-            samples,
-        );
-        match self.db.append(&mut batch) {
-            Ok(o) if o.rejected_total() > 0 => {
-                eprintln!("promqltest: load rejected samples: {:?}", o.messages)
-            }
-            Ok(_) => {}
-            Err(e) => eprintln!("promqltest: load failed: {e}"),
-        }
+        self.loaded
+            .entry(labels)
+            .or_default()
+            .extend(samples.iter().copied());
+        self.dirty = true;
     }
 
-    fn querier(&self) -> &dyn Querier {
+    fn querier(&mut self) -> &dyn Querier {
+        if self.dirty {
+            match self.rebuild() {
+                Ok(db) => {
+                    self.dirty = false;
+                    self.db = db;
+                }
+                Err(e) => eprintln!("promqltest: cannot load test data: {e:#}"),
+            }
+        }
         &*self.db
     }
 }

@@ -32,7 +32,7 @@ pub trait TestStorage {
     /// Adds samples (time-ordered, ms) to the series with `labels`.
     fn append(&mut self, labels: Labels, samples: &[(i64, f64)]);
     /// The read side.
-    fn querier(&self) -> &dyn Querier;
+    fn querier(&mut self) -> &dyn Querier;
 }
 
 /// Counts of `eval` statements.

@@ -76,7 +76,7 @@ impl TestStorage for MemStorage {
         s.values = pts.iter().map(|p| p.1).collect();
     }
 
-    fn querier(&self) -> &dyn Querier {
+    fn querier(&mut self) -> &dyn Querier {
         self
     }
 }
