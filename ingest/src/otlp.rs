@@ -413,7 +413,7 @@ impl<'a, 'b> Decoder<'a, 'b> {
                     name
                 };
                 let n = naming::metric_name(base, unit, Kind::Gauge, sfx);
-                self.number_points(data, &n, Mode::Plain)
+                self.number_points(data, n, Mode::Plain)
             }
             7 => self.sum(data, name, unit, sfx),
             9 => self.histogram(data, name, unit, sfx),
@@ -452,31 +452,35 @@ impl<'a, 'b> Decoder<'a, 'b> {
             }
         };
         let n = naming::metric_name(name, unit, kind, sfx);
-        self.number_points(data, &n, mode)
+        self.number_points(data, n, mode)
     }
 
-    // `&Cow` (not `&str`): cloning keeps a borrowed name borrowed for `'a`.
-    #[allow(clippy::ptr_arg)]
-    fn number_points(
-        &mut self,
-        mut data: Reader<'a>,
-        name: &Cow<'a, str>,
-        mode: Mode,
-    ) -> Result<()> {
-        while let Some((f, w, at)) = data.field()? {
+    /// Emits the points of a Gauge or Sum. The name moves into the last point's series, so a
+    /// metric with one point (Flink sends one per series) costs no copy of it.
+    fn number_points(&mut self, data: Reader<'a>, name: Cow<'a, str>, mode: Mode) -> Result<()> {
+        let total = count_points(data)?;
+        let mut seen = 0;
+        let mut name = Some(name);
+        let mut r = data;
+        while let Some((f, w, at)) = r.field()? {
             if f != 1 {
-                data.skip(w)?;
+                r.skip(w)?;
                 continue;
             }
             expect(w, Wire::Len, "data point", at)?;
-            self.number_point(data.message("data point")?, name, mode)?;
+            seen += 1;
+            let n = if seen == total {
+                name.take()
+            } else {
+                name.clone()
+            };
+            let n = n.unwrap_or(Cow::Borrowed(""));
+            self.number_point(r.message("data point")?, n, mode)?;
         }
         Ok(())
     }
 
-    // `&Cow` (not `&str`): cloning keeps a borrowed name borrowed for `'a`.
-    #[allow(clippy::ptr_arg)]
-    fn number_point(&mut self, mut r: Reader<'a>, name: &Cow<'a, str>, mode: Mode) -> Result<()> {
+    fn number_point(&mut self, mut r: Reader<'a>, name: Cow<'a, str>, mode: Mode) -> Result<()> {
         self.begin_point();
         let (mut start, mut time, mut value, mut flags) = (0, 0, None, 0);
         while let Some((f, w, at)) = r.field()? {
@@ -519,7 +523,7 @@ impl<'a, 'b> Decoder<'a, 'b> {
         };
         self.finish_labels();
         let ts = self.ts_ms(time);
-        let series = self.emit(name.clone(), None, ts, v);
+        let series = self.emit(name, None, ts, v);
         if mode == Mode::Delta && !no_value {
             self.pending.push(Pending {
                 series,
