@@ -39,9 +39,6 @@ pub type Result<T, E = OtlpError> = std::result::Result<T, E>;
 /// The instrumentation scope of Flink's OpenTelemetry metric reporter.
 pub const FLINK_SCOPE: &str = "io.confluent.flink.common.metrics";
 
-/// Nesting limit for AnyValue arrays and lists; a metrics request needs 2.
-const MAX_DEPTH: u32 = 8;
-
 /// When metrics keep Flink's Prometheus-reporter names (no unit or `_total` suffix, meter
 /// `<name>.rate` under `<name>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -104,7 +101,8 @@ pub struct OtlpStats {
     /// Exponential histogram points, skipped.
     pub exponential_histogram_points_skipped: u64,
     /// Points dropped because eddy cannot store them faithfully: delta non-monotonic sums,
-    /// delta histograms, unspecified temporality, number points without a value.
+    /// delta histograms, unspecified temporality, number points without a value, NaN or
+    /// infinite deltas.
     pub points_dropped: u64,
     /// Delta points not newer than their series' last point.
     pub delta_out_of_order: u64,
@@ -790,7 +788,7 @@ impl<'a, 'b> Decoder<'a, 'b> {
                 }
                 2 => {
                     expect(w, Wire::Len, "attribute value", at)?;
-                    value = any_value(r.message("attribute value")?, 0)?;
+                    value = any_value(r.message("attribute value")?)?;
                 }
                 _ => r.skip(w)?,
             }
@@ -839,13 +837,7 @@ impl<'a, 'b> Decoder<'a, 'b> {
 
 /// Renders an `AnyValue` as a label value: strings borrowed, bool/int/double formatted;
 /// bytes, arrays and key-value lists have no label form (`None`).
-fn any_value(mut r: Reader<'_>, depth: u32) -> Result<Option<Cow<'_, str>>> {
-    if depth > MAX_DEPTH {
-        return Err(OtlpError::TooDeep {
-            offset: r.offset(),
-            limit: MAX_DEPTH,
-        });
-    }
+fn any_value(mut r: Reader<'_>) -> Result<Option<Cow<'_, str>>> {
     let mut out = None;
     while let Some((f, w, at)) = r.field()? {
         out = match f {
@@ -911,10 +903,10 @@ fn apply_deltas(
         match acc.add(key, p.start_ns, p.time_ns, batch.values[sample], now_ms) {
             DeltaOutcome::Total(t) => batch.values[sample] = t,
             outcome => {
-                if outcome == DeltaOutcome::OutOfOrder {
-                    stats.delta_out_of_order += 1;
-                } else {
-                    stats.delta_limit_dropped += 1;
+                match outcome {
+                    DeltaOutcome::OutOfOrder => stats.delta_out_of_order += 1,
+                    DeltaOutcome::Full => stats.delta_limit_dropped += 1,
+                    _ => stats.points_dropped += 1,
                 }
                 if drop.is_empty() {
                     drop.resize(batch.series.len() - first_series, false);

@@ -21,6 +21,8 @@ pub enum DeltaOutcome {
     OutOfOrder,
     /// A new series, but the accumulator is full; drop it.
     Full,
+    /// The delta is NaN or infinite; it would poison the total, so drop it.
+    NotFinite,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -78,6 +80,9 @@ impl DeltaAccumulator {
         delta: f64,
         now_ms: i64,
     ) -> DeltaOutcome {
+        if !delta.is_finite() {
+            return DeltaOutcome::NotFinite;
+        }
         if let Some(s) = self.series.get_mut(&key) {
             if time_ns <= s.last_ns {
                 return DeltaOutcome::OutOfOrder;
@@ -156,6 +161,8 @@ mod tests {
         // A start time that does not continue the series: the sender restarted.
         assert_eq!(acc.add(1, 1000, 1100, 3.0, 0), DeltaOutcome::Total(3.0));
         assert_eq!(acc.add(2, 100, 200, 1.0, 0), DeltaOutcome::Total(1.0));
+        assert_eq!(acc.add(2, 200, 300, f64::NAN, 0), DeltaOutcome::NotFinite);
+        assert_eq!(acc.add(2, 200, 300, 1.0, 0), DeltaOutcome::Total(2.0));
         assert_eq!(acc.len(), 2);
     }
 
