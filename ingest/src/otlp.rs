@@ -18,29 +18,26 @@
 mod delta;
 pub mod encode;
 mod error;
+mod histogram;
 mod naming;
 mod proto;
 
 use std::borrow::Cow;
 
 use eddy_storage::api::stale_nan;
-use eddy_storage::api::BatchSeries;
 use eddy_storage::WriteBatch;
 
 pub use delta::{DeltaAccumulator, DeltaOutcome};
 pub use error::OtlpError;
 
-use naming::{format_float, Kind, Suffixes};
-use proto::{expect, repeated_fixed64, Reader, Wire};
+use naming::{Kind, Suffixes};
+use proto::{expect, Reader, Wire};
 
 /// Result type of this module.
 pub type Result<T, E = OtlpError> = std::result::Result<T, E>;
 
 /// The instrumentation scope of Flink's OpenTelemetry metric reporter.
 pub const FLINK_SCOPE: &str = "io.confluent.flink.common.metrics";
-
-/// Nesting limit for AnyValue arrays and lists; a metrics request needs 2.
-const MAX_DEPTH: u32 = 8;
 
 /// When metrics keep Flink's Prometheus-reporter names (no unit or `_total` suffix, meter
 /// `<name>.rate` under `<name>`).
@@ -104,7 +101,8 @@ pub struct OtlpStats {
     /// Exponential histogram points, skipped.
     pub exponential_histogram_points_skipped: u64,
     /// Points dropped because eddy cannot store them faithfully: delta non-monotonic sums,
-    /// delta histograms, unspecified temporality, number points without a value.
+    /// delta histograms, unspecified temporality, number points without a value, NaN or
+    /// infinite deltas.
     pub points_dropped: u64,
     /// Delta points not newer than their series' last point.
     pub delta_out_of_order: u64,
@@ -139,7 +137,7 @@ pub fn decode_metrics_request<'a>(
         return Err(e);
     }
     let (mut stats, pending) = (d.stats, d.pending);
-    apply_deltas(batch, &pending, mark.1, acc, opts.now_ms, &mut stats);
+    delta::apply_deltas(batch, &pending, mark.1, acc, opts.now_ms, &mut stats);
     acc.maybe_evict(opts.now_ms, false);
     Ok(stats)
 }
@@ -413,7 +411,7 @@ impl<'a, 'b> Decoder<'a, 'b> {
                     name
                 };
                 let n = naming::metric_name(base, unit, Kind::Gauge, sfx);
-                self.number_points(data, &n, Mode::Plain)
+                self.number_points(data, n, Mode::Plain)
             }
             7 => self.sum(data, name, unit, sfx),
             9 => self.histogram(data, name, unit, sfx),
@@ -452,31 +450,35 @@ impl<'a, 'b> Decoder<'a, 'b> {
             }
         };
         let n = naming::metric_name(name, unit, kind, sfx);
-        self.number_points(data, &n, mode)
+        self.number_points(data, n, mode)
     }
 
-    // `&Cow` (not `&str`): cloning keeps a borrowed name borrowed for `'a`.
-    #[allow(clippy::ptr_arg)]
-    fn number_points(
-        &mut self,
-        mut data: Reader<'a>,
-        name: &Cow<'a, str>,
-        mode: Mode,
-    ) -> Result<()> {
-        while let Some((f, w, at)) = data.field()? {
+    /// Emits the points of a Gauge or Sum. The name moves into the last point's series, so a
+    /// metric with one point (Flink sends one per series) costs no copy of it.
+    fn number_points(&mut self, data: Reader<'a>, name: Cow<'a, str>, mode: Mode) -> Result<()> {
+        let total = count_points(data)?;
+        let mut seen = 0;
+        let mut name = Some(name);
+        let mut r = data;
+        while let Some((f, w, at)) = r.field()? {
             if f != 1 {
-                data.skip(w)?;
+                r.skip(w)?;
                 continue;
             }
             expect(w, Wire::Len, "data point", at)?;
-            self.number_point(data.message("data point")?, name, mode)?;
+            seen += 1;
+            let n = if seen == total {
+                name.take()
+            } else {
+                name.clone()
+            };
+            let n = n.unwrap_or(Cow::Borrowed(""));
+            self.number_point(r.message("data point")?, n, mode)?;
         }
         Ok(())
     }
 
-    // `&Cow` (not `&str`): cloning keeps a borrowed name borrowed for `'a`.
-    #[allow(clippy::ptr_arg)]
-    fn number_point(&mut self, mut r: Reader<'a>, name: &Cow<'a, str>, mode: Mode) -> Result<()> {
+    fn number_point(&mut self, mut r: Reader<'a>, name: Cow<'a, str>, mode: Mode) -> Result<()> {
         self.begin_point();
         let (mut start, mut time, mut value, mut flags) = (0, 0, None, 0);
         while let Some((f, w, at)) = r.field()? {
@@ -519,7 +521,7 @@ impl<'a, 'b> Decoder<'a, 'b> {
         };
         self.finish_labels();
         let ts = self.ts_ms(time);
-        let series = self.emit(name.clone(), None, ts, v);
+        let series = self.emit(name, None, ts, v);
         if mode == Mode::Delta && !no_value {
             self.pending.push(Pending {
                 series,
@@ -527,191 +529,6 @@ impl<'a, 'b> Decoder<'a, 'b> {
                 time_ns: time,
             });
         }
-        Ok(())
-    }
-
-    fn histogram(
-        &mut self,
-        data: Reader<'a>,
-        name: &'a str,
-        unit: &str,
-        sfx: Suffixes,
-    ) -> Result<()> {
-        let mut temporality = 0;
-        let mut pass = data;
-        while let Some((f, w, at)) = pass.field()? {
-            match f {
-                2 => {
-                    temporality = expect(w, Wire::Varint, "temporality", at)
-                        .and_then(|_| pass.varint("temporality"))?
-                }
-                _ => pass.skip(w)?,
-            }
-        }
-        if temporality != 2 {
-            // Delta histograms would need bucket-wise accumulation; Flink never sends them.
-            self.stats.points_dropped += count_points(data)?;
-            return Ok(());
-        }
-        let base = naming::metric_name(name, unit, Kind::Other, sfx);
-        let names = [
-            format!("{base}_bucket"),
-            format!("{base}_sum"),
-            format!("{base}_count"),
-        ];
-        let mut pass = data;
-        while let Some((f, w, at)) = pass.field()? {
-            if f != 1 {
-                pass.skip(w)?;
-                continue;
-            }
-            expect(w, Wire::Len, "histogram point", at)?;
-            self.histogram_point(pass.message("histogram point")?, &names)?;
-        }
-        Ok(())
-    }
-
-    fn histogram_point(&mut self, mut r: Reader<'a>, names: &[String; 3]) -> Result<()> {
-        self.begin_point();
-        self.buckets.clear();
-        self.bounds.clear();
-        let (mut time, mut count, mut sum, mut flags) = (0, 0, None, 0);
-        while let Some((f, w, at)) = r.field()? {
-            match f {
-                9 => self.attribute(&mut r, w, at, Some("le"))?,
-                3 => {
-                    time = expect(w, Wire::I64, "time_unix_nano", at)
-                        .and_then(|_| r.fixed64("time"))?
-                }
-                4 => count = expect(w, Wire::I64, "count", at).and_then(|_| r.fixed64("count"))?,
-                5 => sum = Some(expect(w, Wire::I64, "sum", at).and_then(|_| r.f64("sum"))?),
-                6 => repeated_fixed64(&mut r, w, "bucket_counts", at, &mut self.buckets)?,
-                7 => repeated_fixed64(&mut r, w, "explicit_bounds", at, &mut self.bounds)?,
-                10 => {
-                    flags = expect(w, Wire::Varint, "flags", at).and_then(|_| r.varint("flags"))?
-                }
-                _ => r.skip(w)?,
-            }
-        }
-        self.stats.data_points += 1;
-        self.finish_labels();
-        let ts = self.ts_ms(time);
-        let stale = flags & 1 != 0;
-        let val = |v: f64| if stale { stale_nan() } else { v };
-        if self.buckets.len() == self.bounds.len() + 1 {
-            let mut cumulative = 0u64;
-            for i in 0..self.bounds.len() {
-                cumulative = cumulative.saturating_add(self.buckets[i]);
-                let le = format_float(f64::from_bits(self.bounds[i]));
-                self.emit(
-                    Cow::Owned(names[0].clone()),
-                    Some(("le", le)),
-                    ts,
-                    val(cumulative as f64),
-                );
-            }
-        } else if !self.buckets.is_empty() {
-            self.stats.invalid_histograms += 1;
-        }
-        self.emit(
-            Cow::Owned(names[0].clone()),
-            Some(("le", Cow::Borrowed("+Inf"))),
-            ts,
-            val(count as f64),
-        );
-        if let Some(s) = sum {
-            self.emit(Cow::Owned(names[1].clone()), None, ts, val(s));
-        }
-        self.emit(Cow::Owned(names[2].clone()), None, ts, val(count as f64));
-        Ok(())
-    }
-
-    fn summary(
-        &mut self,
-        data: Reader<'a>,
-        name: &'a str,
-        unit: &str,
-        sfx: Suffixes,
-    ) -> Result<()> {
-        let base = naming::metric_name(name, unit, Kind::Other, sfx);
-        let names = [format!("{base}_sum"), format!("{base}_count")];
-        let mut pass = data;
-        while let Some((f, w, at)) = pass.field()? {
-            if f != 1 {
-                pass.skip(w)?;
-                continue;
-            }
-            expect(w, Wire::Len, "summary point", at)?;
-            self.summary_point(pass.message("summary point")?, &base, &names)?;
-        }
-        Ok(())
-    }
-
-    // `&Cow` (not `&str`): cloning keeps a borrowed name borrowed for `'a`.
-    #[allow(clippy::ptr_arg)]
-    fn summary_point(
-        &mut self,
-        mut r: Reader<'a>,
-        base: &Cow<'a, str>,
-        names: &[String; 2],
-    ) -> Result<()> {
-        self.begin_point();
-        self.quantiles.clear();
-        let (mut time, mut count, mut sum, mut flags) = (0, 0, 0.0, 0);
-        while let Some((f, w, at)) = r.field()? {
-            match f {
-                7 => self.attribute(&mut r, w, at, Some("quantile"))?,
-                3 => {
-                    time = expect(w, Wire::I64, "time_unix_nano", at)
-                        .and_then(|_| r.fixed64("time"))?
-                }
-                4 => count = expect(w, Wire::I64, "count", at).and_then(|_| r.fixed64("count"))?,
-                5 => sum = expect(w, Wire::I64, "sum", at).and_then(|_| r.f64("sum"))?,
-                6 => {
-                    expect(w, Wire::Len, "quantile_values", at)?;
-                    let mut q = r.message("quantile_values")?;
-                    let (mut qq, mut qv) = (0.0, 0.0);
-                    while let Some((f, w, at)) = q.field()? {
-                        match f {
-                            1 => {
-                                qq = expect(w, Wire::I64, "quantile", at)
-                                    .and_then(|_| q.f64("quantile"))?
-                            }
-                            2 => {
-                                qv = expect(w, Wire::I64, "value", at)
-                                    .and_then(|_| q.f64("value"))?
-                            }
-                            _ => q.skip(w)?,
-                        }
-                    }
-                    self.quantiles.push((qq, qv));
-                }
-                8 => {
-                    flags = expect(w, Wire::Varint, "flags", at).and_then(|_| r.varint("flags"))?
-                }
-                _ => r.skip(w)?,
-            }
-        }
-        self.stats.data_points += 1;
-        self.finish_labels();
-        let ts = self.ts_ms(time);
-        let stale = flags & 1 != 0;
-        let val = |v: f64| if stale { stale_nan() } else { v };
-        // Lowest quantile first; Flink repeats quantile 1, keep the first of equal quantiles.
-        self.quantiles.sort_by(|a, b| a.0.total_cmp(&b.0));
-        self.quantiles
-            .dedup_by(|b, a| a.0.to_bits() == b.0.to_bits());
-        for i in 0..self.quantiles.len() {
-            let (q, v) = self.quantiles[i];
-            self.emit(
-                base.clone(),
-                Some(("quantile", format_float(q))),
-                ts,
-                val(v),
-            );
-        }
-        self.emit(Cow::Owned(names[0].clone()), None, ts, val(sum));
-        self.emit(Cow::Owned(names[1].clone()), None, ts, val(count as f64));
         Ok(())
     }
 
@@ -786,7 +603,7 @@ impl<'a, 'b> Decoder<'a, 'b> {
                 }
                 2 => {
                     expect(w, Wire::Len, "attribute value", at)?;
-                    value = any_value(r.message("attribute value")?, 0)?;
+                    value = any_value(r.message("attribute value")?)?;
                 }
                 _ => r.skip(w)?,
             }
@@ -835,13 +652,7 @@ impl<'a, 'b> Decoder<'a, 'b> {
 
 /// Renders an `AnyValue` as a label value: strings borrowed, bool/int/double formatted;
 /// bytes, arrays and key-value lists have no label form (`None`).
-fn any_value(mut r: Reader<'_>, depth: u32) -> Result<Option<Cow<'_, str>>> {
-    if depth > MAX_DEPTH {
-        return Err(OtlpError::TooDeep {
-            offset: r.offset(),
-            limit: MAX_DEPTH,
-        });
-    }
+fn any_value(mut r: Reader<'_>) -> Result<Option<Cow<'_, str>>> {
     let mut out = None;
     while let Some((f, w, at)) = r.field()? {
         out = match f {
@@ -882,78 +693,4 @@ fn count_points(mut r: Reader<'_>) -> Result<u64> {
         r.skip(w)?;
     }
     Ok(n)
-}
-
-/// Replaces the raw delta values of the request's delta series with running totals, and
-/// removes the series whose points the accumulator refused.
-fn apply_deltas(
-    batch: &mut WriteBatch<'_>,
-    pending: &[Pending],
-    first_series: usize,
-    acc: &mut DeltaAccumulator,
-    now_ms: i64,
-    stats: &mut OtlpStats,
-) {
-    let mut drop: Vec<bool> = Vec::new();
-    for p in pending {
-        let idx = p.series as usize;
-        let key = delta::series_key(
-            batch
-                .series_labels(idx)
-                .iter()
-                .map(|(n, v)| (n.as_ref(), v.as_ref())),
-        );
-        let sample = batch.series[idx].samples.0 as usize;
-        match acc.add(key, p.start_ns, p.time_ns, batch.values[sample], now_ms) {
-            DeltaOutcome::Total(t) => batch.values[sample] = t,
-            outcome => {
-                if outcome == DeltaOutcome::OutOfOrder {
-                    stats.delta_out_of_order += 1;
-                } else {
-                    stats.delta_limit_dropped += 1;
-                }
-                if drop.is_empty() {
-                    drop.resize(batch.series.len() - first_series, false);
-                }
-                drop[idx - first_series] = true;
-            }
-        }
-    }
-    if !drop.is_empty() {
-        stats.samples -= drop.iter().filter(|&&d| d).count() as u64;
-        remove_series(batch, first_series, &drop);
-    }
-}
-
-/// Removes series `first + i` for every `drop[i]`, moving the rest down in place.
-fn remove_series(batch: &mut WriteBatch<'_>, first: usize, drop: &[bool]) {
-    let Some(s0) = batch.series.get(first).copied() else {
-        return;
-    };
-    let (mut lw, mut sw, mut w) = (s0.labels.0 as usize, s0.samples.0 as usize, first);
-    for (i, &dropped) in drop.iter().enumerate() {
-        let s = batch.series[first + i];
-        if dropped {
-            continue;
-        }
-        let (la, lb) = (s.labels.0 as usize, s.labels.1 as usize);
-        let (sa, sb) = (s.samples.0 as usize, s.samples.1 as usize);
-        for k in la..lb {
-            batch.labels.swap(lw + k - la, k);
-        }
-        batch.timestamps.copy_within(sa..sb, sw);
-        batch.values.copy_within(sa..sb, sw);
-        let (ln, sn) = (lb - la, sb - sa);
-        batch.series[w] = BatchSeries {
-            labels: (lw as u32, (lw + ln) as u32),
-            samples: (sw as u32, (sw + sn) as u32),
-        };
-        lw += ln;
-        sw += sn;
-        w += 1;
-    }
-    batch.labels.truncate(lw);
-    batch.timestamps.truncate(sw);
-    batch.values.truncate(sw);
-    batch.series.truncate(w);
 }

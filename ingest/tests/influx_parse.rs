@@ -604,3 +604,18 @@ fn gunzip_round_trip_and_limit() {
         Err(InfluxError::Gzip { .. })
     ));
 }
+
+#[test]
+fn backslash_before_multibyte_characters() {
+    check(
+        "m\\é,t\\ü=a\\€ v\\é=1 0",
+        &opts(),
+        &[("m\\é_v\\ét\\ü=\"a\\\\€\",", 0, 1.0)],
+    );
+    let (e, _) = errors("m,t=a\\€");
+    assert_eq!(
+        e,
+        vec![(1, 10, LineErrorKind::MissingFields)],
+        "byte column of the line end"
+    );
+}

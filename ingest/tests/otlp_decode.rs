@@ -695,3 +695,40 @@ fn malformed_inputs_name_the_offset() {
     let ok = decode_metrics_request(&[0x10, 0x01, 0x1a, 0x00], &o, &mut acc, &mut batch).unwrap();
     assert_eq!(ok.samples, 0);
 }
+
+#[test]
+fn field_order_does_not_matter() {
+    use eddy_ingest::otlp::encode::put_varint;
+    // Inner bytes of a ResourceMetrics: our encoder writes resource (field 1) first.
+    let inner = |req: &Request| {
+        let b = req.encode();
+        let mut r = &b[1..];
+        // Skip the outer length varint.
+        while r[0] & 0x80 != 0 {
+            r = &r[1..];
+        }
+        r[1..].to_vec()
+    };
+    let metrics = vec![metric(
+        "g",
+        "",
+        Data::Gauge(vec![point(&[("a", "1")], 0, T0, 2.0)]),
+    )];
+    let scopes_only = inner(&one_resource(&[], "s", metrics.clone()));
+    assert_eq!(&scopes_only[..2], &[0x0a, 0x00], "empty resource first");
+    let resource_only = inner(&one_resource(&[("service.name", "svc")], "s", vec![]));
+    let resource_field =
+        &resource_only[..resource_only.len() - (inner(&one_resource(&[], "s", vec![])).len() - 2)];
+    // ResourceMetrics with scope_metrics first, resource last.
+    let mut rm = scopes_only[2..].to_vec();
+    rm.extend_from_slice(resource_field);
+    let mut body = vec![0x0a];
+    put_varint(&mut body, rm.len() as u64);
+    body.extend_from_slice(&rm);
+    let o = opts();
+    let mut batch = WriteBatch::new();
+    decode_metrics_request(&body, &o, &mut DeltaAccumulator::default(), &mut batch).unwrap();
+    assert_eq!(dump(&batch), vec![s("gjob=\"svc\",a=\"1\",", T0_MS, 2.0)]);
+    let expected = one_resource(&[("service.name", "svc")], "s", metrics).encode();
+    assert_eq!(expected.len(), body.len(), "same bytes, other order");
+}

@@ -157,7 +157,7 @@ impl<'a> Scanner<'a> {
         if b[i] == b',' {
             return Err(ScanError::at(LineErrorKind::MissingMeasurement, i));
         }
-        let (end, stop) = scan_token(b, i, b", ");
+        let (end, stop) = scan_token(b, i, false);
         if stop == Stop::Eol {
             return Err(ScanError::at(LineErrorKind::MissingFields, end));
         }
@@ -182,7 +182,7 @@ impl<'a> Scanner<'a> {
     fn parse_tags(&mut self, mut i: usize) -> Res<usize> {
         let b = self.src.as_bytes();
         loop {
-            let (kend, stop) = scan_token(b, i, b",= ");
+            let (kend, stop) = scan_token(b, i, true);
             if kend == i {
                 return Err(ScanError::at(LineErrorKind::MissingTagKey, i));
             }
@@ -190,7 +190,7 @@ impl<'a> Scanner<'a> {
                 return Err(ScanError::at(LineErrorKind::MissingTagValue, kend));
             }
             let vstart = kend + 1;
-            let (vend, stop) = scan_token(b, vstart, b",= ");
+            let (vend, stop) = scan_token(b, vstart, true);
             if vend == vstart {
                 return Err(ScanError::at(LineErrorKind::MissingTagValue, vstart));
             }
@@ -239,7 +239,7 @@ impl<'a> Scanner<'a> {
             return Err(ScanError::at(LineErrorKind::MissingFields, i));
         }
         loop {
-            let (kend, stop) = scan_token(b, i, b",= ");
+            let (kend, stop) = scan_token(b, i, true);
             if kend == i {
                 return Err(ScanError::at(LineErrorKind::MissingFieldKey, i));
             }
@@ -307,27 +307,51 @@ enum Stop {
     Eol,
 }
 
-/// Scans from `i` to the first unescaped byte of `stops` or the line end.
+/// Byte classes for [`scan_token`]: most bytes are `PLAIN`, so the hot loop is one table
+/// lookup and one compare per byte.
+const PLAIN: u8 = 0;
+const SPECIAL: u8 = 1;
+
+const fn class_table(equals_stops: bool) -> [u8; 256] {
+    let mut t = [PLAIN; 256];
+    t[b'\\' as usize] = SPECIAL;
+    t[b'\n' as usize] = SPECIAL;
+    t[b'\r' as usize] = SPECIAL;
+    t[b',' as usize] = SPECIAL;
+    t[b' ' as usize] = SPECIAL;
+    if equals_stops {
+        t[b'=' as usize] = SPECIAL;
+    }
+    t
+}
+
+static MEASUREMENT_CLASS: [u8; 256] = class_table(false);
+static KEY_CLASS: [u8; 256] = class_table(true);
+
+/// Scans from `i` to the first unescaped `,`, space or (`equals_stops`) `=`, or the line end.
 #[inline]
-fn scan_token(b: &[u8], mut i: usize, stops: &[u8]) -> (usize, Stop) {
+fn scan_token(b: &[u8], mut i: usize, equals_stops: bool) -> (usize, Stop) {
+    let class = if equals_stops {
+        &KEY_CLASS
+    } else {
+        &MEASUREMENT_CLASS
+    };
     while i < b.len() {
         let c = b[i];
-        if c == b'\\' && i + 1 < b.len() && b[i + 1] != b'\n' {
-            i += 2;
+        if class[c as usize] == PLAIN {
+            i += 1;
             continue;
         }
-        if c == b'\n' || (c == b'\r' && (i + 1 >= b.len() || b[i + 1] == b'\n')) {
-            return (i, Stop::Eol);
+        match c {
+            b'\\' if i + 1 < b.len() && b[i + 1] != b'\n' => i += 2,
+            b'\\' => i += 1,
+            b'\n' => return (i, Stop::Eol),
+            b'\r' if i + 1 >= b.len() || b[i + 1] == b'\n' => return (i, Stop::Eol),
+            b'\r' => i += 1,
+            b',' => return (i, Stop::Comma),
+            b' ' => return (i, Stop::Space),
+            _ => return (i, Stop::Equals),
         }
-        if stops.contains(&c) {
-            let stop = match c {
-                b',' => Stop::Comma,
-                b' ' => Stop::Space,
-                _ => Stop::Equals,
-            };
-            return (i, stop);
-        }
-        i += 1;
     }
     (b.len(), Stop::Eol)
 }

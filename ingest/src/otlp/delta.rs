@@ -12,6 +12,11 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
+use eddy_storage::api::BatchSeries;
+use eddy_storage::WriteBatch;
+
+use super::{OtlpStats, Pending};
+
 /// What happened to one delta point.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum DeltaOutcome {
@@ -21,6 +26,8 @@ pub enum DeltaOutcome {
     OutOfOrder,
     /// A new series, but the accumulator is full; drop it.
     Full,
+    /// The delta is NaN or infinite; it would poison the total, so drop it.
+    NotFinite,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -78,6 +85,9 @@ impl DeltaAccumulator {
         delta: f64,
         now_ms: i64,
     ) -> DeltaOutcome {
+        if !delta.is_finite() {
+            return DeltaOutcome::NotFinite;
+        }
         if let Some(s) = self.series.get_mut(&key) {
             if time_ns <= s.last_ns {
                 return DeltaOutcome::OutOfOrder;
@@ -142,6 +152,80 @@ pub(crate) fn series_key<'l>(labels: impl Iterator<Item = (&'l str, &'l str)>) -
     h.finish()
 }
 
+/// Replaces the raw delta values of the request's delta series with running totals, and
+/// removes the series whose points the accumulator refused.
+pub(super) fn apply_deltas(
+    batch: &mut WriteBatch<'_>,
+    pending: &[Pending],
+    first_series: usize,
+    acc: &mut DeltaAccumulator,
+    now_ms: i64,
+    stats: &mut OtlpStats,
+) {
+    let mut drop: Vec<bool> = Vec::new();
+    for p in pending {
+        let idx = p.series as usize;
+        let key = series_key(
+            batch
+                .series_labels(idx)
+                .iter()
+                .map(|(n, v)| (n.as_ref(), v.as_ref())),
+        );
+        let sample = batch.series[idx].samples.0 as usize;
+        match acc.add(key, p.start_ns, p.time_ns, batch.values[sample], now_ms) {
+            DeltaOutcome::Total(t) => batch.values[sample] = t,
+            outcome => {
+                match outcome {
+                    DeltaOutcome::OutOfOrder => stats.delta_out_of_order += 1,
+                    DeltaOutcome::Full => stats.delta_limit_dropped += 1,
+                    _ => stats.points_dropped += 1,
+                }
+                if drop.is_empty() {
+                    drop.resize(batch.series.len() - first_series, false);
+                }
+                drop[idx - first_series] = true;
+            }
+        }
+    }
+    if !drop.is_empty() {
+        stats.samples -= drop.iter().filter(|&&d| d).count() as u64;
+        remove_series(batch, first_series, &drop);
+    }
+}
+
+/// Removes series `first + i` for every `drop[i]`, moving the rest down in place.
+fn remove_series(batch: &mut WriteBatch<'_>, first: usize, drop: &[bool]) {
+    let Some(s0) = batch.series.get(first).copied() else {
+        return;
+    };
+    let (mut lw, mut sw, mut w) = (s0.labels.0 as usize, s0.samples.0 as usize, first);
+    for (i, &dropped) in drop.iter().enumerate() {
+        let s = batch.series[first + i];
+        if dropped {
+            continue;
+        }
+        let (la, lb) = (s.labels.0 as usize, s.labels.1 as usize);
+        let (sa, sb) = (s.samples.0 as usize, s.samples.1 as usize);
+        for k in la..lb {
+            batch.labels.swap(lw + k - la, k);
+        }
+        batch.timestamps.copy_within(sa..sb, sw);
+        batch.values.copy_within(sa..sb, sw);
+        let (ln, sn) = (lb - la, sb - sa);
+        batch.series[w] = BatchSeries {
+            labels: (lw as u32, (lw + ln) as u32),
+            samples: (sw as u32, (sw + sn) as u32),
+        };
+        lw += ln;
+        sw += sn;
+        w += 1;
+    }
+    batch.labels.truncate(lw);
+    batch.timestamps.truncate(sw);
+    batch.values.truncate(sw);
+    batch.series.truncate(w);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +240,8 @@ mod tests {
         // A start time that does not continue the series: the sender restarted.
         assert_eq!(acc.add(1, 1000, 1100, 3.0, 0), DeltaOutcome::Total(3.0));
         assert_eq!(acc.add(2, 100, 200, 1.0, 0), DeltaOutcome::Total(1.0));
+        assert_eq!(acc.add(2, 200, 300, f64::NAN, 0), DeltaOutcome::NotFinite);
+        assert_eq!(acc.add(2, 200, 300, 1.0, 0), DeltaOutcome::Total(2.0));
         assert_eq!(acc.len(), 2);
     }
 

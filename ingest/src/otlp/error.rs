@@ -43,12 +43,4 @@ pub enum OtlpError {
         /// Which field.
         what: &'static str,
     },
-    /// Messages nested deeper than any valid metrics request needs.
-    #[error("decode OTLP request: nesting deeper than {limit} at offset {offset}")]
-    TooDeep {
-        /// Byte offset of the message.
-        offset: usize,
-        /// The depth limit.
-        limit: u32,
-    },
 }
