@@ -5,6 +5,7 @@
 pub mod cli_query;
 pub mod config;
 pub mod http;
+pub mod import;
 pub mod metadata;
 pub mod metrics;
 pub mod promqltest;

@@ -29,6 +29,8 @@ enum Command {
         #[arg(long)]
         verbose: bool,
     },
+    /// Backfill a data directory from files (Prometheus text, line protocol, remote_write bodies).
+    Import(eddy::import::ImportArgs),
     /// Run a PromQL query against a running eddy (or any Prometheus API) and print the result.
     Query(eddy::cli_query::QueryArgs),
 }
@@ -53,6 +55,7 @@ fn main() -> std::process::ExitCode {
             }
         }
         Some(Command::Query(args)) => eddy::cli_query::run(args),
+        Some(Command::Import(args)) => eddy::import::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

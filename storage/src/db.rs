@@ -48,6 +48,9 @@ pub struct DbOptions {
     /// Blocks whose newest sample is older than the newest data minus this are deleted (ms).
     /// Default 15 days.
     pub retention_ms: i64,
+    /// Backfill mode (`eddy import`): the head accepts samples older than existing blocks; the
+    /// blocks it writes may overlap older ones, which queries and compaction merge.
+    pub backfill: bool,
 }
 
 impl Default for DbOptions {
@@ -58,6 +61,7 @@ impl Default for DbOptions {
             block_range_ms: 2 * 3600 * 1000,
             max_block_range_ms: 54 * 3600 * 1000,
             retention_ms: 15 * 24 * 3600 * 1000,
+            backfill: false,
         }
     }
 }
@@ -148,7 +152,7 @@ impl Db {
             .store(quarantined.len() as u64, Ordering::Relaxed);
         report.blocks = blocks.len();
         let head = Head::new(opts.head.clone());
-        if let Some(max_t) = blocks.iter().map(|b| b.meta().max_t).max() {
+        if let Some(max_t) = blocks.iter().map(|b| b.meta().max_t).max().filter(|_| !opts.backfill) {
             head.set_min_valid_t(max_t.saturating_add(1));
         }
         let wal_dir = dir.join("wal");
