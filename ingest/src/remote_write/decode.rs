@@ -114,11 +114,12 @@ fn decode_series<'a>(
     batch.start_series();
     let mut problem: Option<Problem> = None;
     let mut nlabels = 0usize;
+    let run = label_run(r);
     while let Some(f) = r.field()? {
         match f.num {
             1 => {
                 Reader::expect(f, WIRE_LEN)?;
-                match decode_label(r.sub()?)? {
+                match decode_label(r.sub()?, run)? {
                     Ok((n, v)) => batch.push_label(Cow::Borrowed(n), Cow::Borrowed(v)),
                     Err(in_name) => {
                         problem.get_or_insert(Problem::Utf8 {
@@ -172,17 +173,38 @@ fn decode_series<'a>(
 
 /// Decodes a `Label` into borrowed strings; the inner `Err` says whether the name (`true`) or
 /// the value is not valid UTF-8.
-fn decode_label<'a>(mut r: Reader<'a>) -> Result<std::result::Result<(&'a str, &'a str), bool>> {
-    let whole = r.remaining();
+/// The leading run of `labels` fields of a `TimeSeries` (where encoders put them), as one
+/// string validated by a single UTF-8 check, with its absolute start. With short strings the
+/// tag and length bytes in it are ASCII, so the run is valid exactly when its strings are.
+/// `None` if the run is not valid UTF-8; labels are then checked one by one.
+fn label_run<'a>(mut r: Reader<'a>) -> Option<(&'a str, usize)> {
     let start = r.position();
-    // (start, len) of name and value within `whole`.
-    let (mut name, mut value) = ((0, 0), (0, 0));
+    let mut end = start;
+    while let Ok(Some(f)) = r.field() {
+        if f.num != 1 || f.wire != WIRE_LEN || r.sub().is_err() {
+            break;
+        }
+        end = r.position();
+    }
+    std::str::from_utf8(r.slice(start, end))
+        .ok()
+        .map(|s| (s, start))
+}
+
+/// Decodes a `Label` into borrowed strings; the inner `Err` says whether the name (`true`) or
+/// the value is not valid UTF-8. `run` is the series' pre-validated label run, if any.
+fn decode_label<'a>(
+    mut r: Reader<'a>,
+    run: Option<(&'a str, usize)>,
+) -> Result<std::result::Result<(&'a str, &'a str), bool>> {
+    // Absolute (start, len) of name and value.
+    let (mut name, mut value) = ((r.position(), 0), (r.position(), 0));
     while let Some(f) = r.field()? {
         match f.num {
             1 | 2 => {
                 Reader::expect(f, WIRE_LEN)?;
                 let b = r.bytes()?;
-                let at = (r.offset_from(start) - b.len(), b.len());
+                let at = (r.position() - b.len(), b.len());
                 if f.num == 1 {
                     name = at;
                 } else {
@@ -192,17 +214,15 @@ fn decode_label<'a>(mut r: Reader<'a>) -> Result<std::result::Result<(&'a str, &
             _ => r.skip(f)?,
         }
     }
-    // One UTF-8 check for the whole message: with short strings its tag and length bytes are
-    // ASCII, so it is valid exactly when both strings are, and both slices fall on char
-    // boundaries. Otherwise check each string alone.
-    let slice = |s: &'a str, (a, n): (usize, usize)| s.get(a..a + n);
-    if let Ok(s) = std::str::from_utf8(whole) {
-        if let (Some(n), Some(v)) = (slice(s, name), slice(s, value)) {
+    if let Some((s, base)) = run {
+        // `get` also checks char boundaries, so a hit is always a valid &str.
+        let slice = |(a, n): (usize, usize)| a.checked_sub(base).and_then(|a| s.get(a..a + n));
+        if let (Some(n), Some(v)) = (slice(name), slice(value)) {
             return Ok(Ok((n, v)));
         }
     }
-    let n = std::str::from_utf8(&whole[name.0..name.0 + name.1]).map_err(|_| true);
-    let v = std::str::from_utf8(&whole[value.0..value.0 + value.1]).map_err(|_| false);
+    let n = std::str::from_utf8(r.slice(name.0, name.0 + name.1)).map_err(|_| true);
+    let v = std::str::from_utf8(r.slice(value.0, value.0 + value.1)).map_err(|_| false);
     Ok(n.and_then(|n| v.map(|v| (n, v))))
 }
 

@@ -159,11 +159,10 @@ impl<'a> Reader<'a> {
         &self.buf[self.pos..self.end]
     }
 
-    /// Offset of the cursor relative to the start of `outer`'s unread bytes, for slicing
-    /// a region read from `outer` (both share the same underlying buffer).
+    /// Bytes `start..end` (absolute offsets) of the underlying buffer.
     #[inline]
-    pub(crate) fn offset_from(&self, outer_start: usize) -> usize {
-        self.pos - outer_start
+    pub(crate) fn slice(&self, start: usize, end: usize) -> &'a [u8] {
+        &self.buf[start..end]
     }
 
     /// Absolute position of the cursor.
