@@ -83,16 +83,24 @@ fn unpack_w<const W: usize>(packed: &[u8], start: usize, base: i64, out: &mut [i
         };
         unpack_group::<W>(win, base, o);
     }
-    // The last few groups: copy into a zero-padded window.
-    for (g, o) in rest.chunks_mut(8).enumerate() {
-        let from = (fast + g) * W;
-        let tail = packed.get(from..).unwrap_or(&[]);
-        let take = tail.len().min(WINDOW);
-        let mut win = [0u8; WINDOW];
-        win[..take].copy_from_slice(&tail[..take]);
-        let mut group = [0i64; 8];
-        unpack_group::<W>(&win, base, &mut group);
-        o.copy_from_slice(&group[..o.len()]);
+    // The last few groups (fewer than WINDOW + W bytes): copy them once into a zero-padded
+    // buffer and unpack from there.
+    if !rest.is_empty() {
+        let tail = packed.get(fast * W..).unwrap_or(&[]);
+        let mut buf = [0u8; 2 * WINDOW + 64];
+        let take = tail.len().min(WINDOW + 64);
+        buf[..take].copy_from_slice(&tail[..take]);
+        for (g, o) in rest.chunks_mut(8).enumerate() {
+            let Some(Ok(win)) = buf
+                .get(g * W..g * W + WINDOW)
+                .map(<&[u8; WINDOW]>::try_from)
+            else {
+                break; // only when `packed` is shorter than the caller promised
+            };
+            let mut group = [0i64; 8];
+            unpack_group::<W>(win, base, &mut group);
+            o.copy_from_slice(&group[..o.len()]);
+        }
     }
 }
 
