@@ -146,16 +146,18 @@ pub(crate) fn cpu_now() -> std::time::Duration {
 }
 
 /// Runs `f` (which handles `n` samples) until about `total` samples are done, three times;
-/// returns the best rate in M samples/s of CPU time.
+/// returns the best rate in M samples/s of CPU time (of wall time if the CPU clock did not
+/// move, which happens when the scheduler has not yet accounted a very short run).
 pub(crate) fn rate(n: usize, total: usize, mut f: impl FnMut()) -> f64 {
     let reps = (total / n).max(1);
     let mut best = std::time::Duration::MAX;
     for _ in 0..3 {
-        let t = cpu_now();
+        let (t, w) = (cpu_now(), std::time::Instant::now());
         for _ in 0..reps {
             f();
         }
-        best = best.min(cpu_now().saturating_sub(t));
+        let cpu = cpu_now().saturating_sub(t);
+        best = best.min(if cpu.is_zero() { w.elapsed() } else { cpu });
     }
     (reps * n) as f64 / best.as_secs_f64().max(1e-9) / 1e6
 }
