@@ -72,7 +72,6 @@ struct Scratch {
     a: Vec<i64>,
     b: Vec<i64>,
     c: Vec<i64>,
-    sort: Vec<i64>,
     packed: Vec<u64>,
     patches: Vec<usize>,
     bytes: Vec<u8>,

@@ -105,6 +105,15 @@ fn whole_chunk() {
     assert_eq!(decode_chunk(chunk, &mut ts, &mut vals).unwrap(), 3);
     assert_eq!(ts, [1, 1000, 2000, 3000]);
     assert_eq!(vals, [1.0, 5.0, 5.0, 5.0]);
+    // Bytes after the chunk (the next chunk in a block) are ignored.
+    let mut padded = chunk.to_vec();
+    padded.extend_from_slice(b"next chunk");
+    let (mut ts, mut vals) = (Vec::new(), Vec::new());
+    assert_eq!(
+        decode_chunk(&padded, &mut ts, &mut vals).expect("decode"),
+        3
+    );
+    assert_eq!(ts, [1000, 2000, 3000]);
 }
 
 #[test]

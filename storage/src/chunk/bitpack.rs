@@ -63,55 +63,64 @@ pub(crate) fn unpack_add(packed: &[u8], width: u32, start: usize, base: i64, out
         33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63 64);
 }
 
+/// Bytes one group may touch: up to 64 bytes of values plus a 16-byte load overrun.
+const WINDOW: usize = 80;
+
 fn unpack_w<const W: usize>(packed: &[u8], start: usize, base: i64, out: &mut [i64]) {
     let packed = packed.get((start / 8) * W..).unwrap_or(&[]);
-    let full = (out.len() / 8).min(packed.len() / W);
-    let (head, rest) = out.split_at_mut(full * 8);
-    for (g, o) in packed.chunks_exact(W).zip(head.chunks_exact_mut(8)) {
-        let (Ok(g), Ok(o)) = (<&[u8; W]>::try_from(g), <&mut [i64; 8]>::try_from(o)) else {
-            unreachable!("BUG: chunks_exact yielded a short chunk")
+    // Groups whose whole load window lies inside `packed` take the fast path.
+    let fast = (out.len() / 8).min((packed.len().saturating_sub(WINDOW) / W) + 1);
+    let fast = if packed.len() >= WINDOW { fast } else { 0 };
+    let (head, rest) = out.split_at_mut(fast * 8);
+    for (g, o) in head.chunks_exact_mut(8).enumerate() {
+        let (Some(Ok(win)), Ok(o)) = (
+            packed
+                .get(g * W..g * W + WINDOW)
+                .map(<&[u8; WINDOW]>::try_from),
+            <&mut [i64; 8]>::try_from(o),
+        ) else {
+            unreachable!("BUG: fast unpack window out of bounds")
         };
-        unpack_group::<W>(g, base, o);
+        unpack_group::<W>(win, base, o);
     }
-    // What is left is at most one group, possibly short in bytes: pad it with zero bytes.
+    // The last few groups (fewer than WINDOW + W bytes): copy them once into a zero-padded
+    // buffer and unpack from there.
     if !rest.is_empty() {
-        let tail = packed.get(full * W..).unwrap_or(&[]);
-        let take = tail.len().min(W);
-        let mut g = [0u8; 64];
-        g[..take].copy_from_slice(&tail[..take]);
-        let Ok(gw) = <&[u8; W]>::try_from(&g[..W]) else {
-            unreachable!("BUG: padded group shorter than its width")
-        };
-        let mut o = [0i64; 8];
-        unpack_group::<W>(gw, base, &mut o);
-        let n = rest.len().min(8);
-        rest[..n].copy_from_slice(&o[..n]);
+        let tail = packed.get(fast * W..).unwrap_or(&[]);
+        let mut buf = [0u8; 2 * WINDOW + 64];
+        let take = tail.len().min(WINDOW + 64);
+        buf[..take].copy_from_slice(&tail[..take]);
+        for (g, o) in rest.chunks_mut(8).enumerate() {
+            let Some(Ok(win)) = buf
+                .get(g * W..g * W + WINDOW)
+                .map(<&[u8; WINDOW]>::try_from)
+            else {
+                break; // only when `packed` is shorter than the caller promised
+            };
+            let mut group = [0i64; 8];
+            unpack_group::<W>(win, base, &mut group);
+            o.copy_from_slice(&group[..o.len()]);
+        }
     }
 }
 
-/// Unpacks 8 values of `W` bits from exactly `W` bytes. All offsets are constants.
-// Index loops on purpose: with constant bounds LLVM unrolls them into fixed loads.
-#[allow(clippy::needless_range_loop)]
+/// Unpacks 8 values of `W` bits starting at the first byte of `win`. The loop has constant
+/// bounds and, once unrolled, constant offsets: 8 unaligned loads, shifts and masks.
 #[inline(always)]
-fn unpack_group<const W: usize>(g: &[u8; W], base: i64, out: &mut [i64; 8]) {
+fn unpack_group<const W: usize>(win: &[u8; WINDOW], base: i64, out: &mut [i64; 8]) {
     let mask = mask(W as u32);
     for (k, o) in out.iter_mut().enumerate() {
         let bit = k * W;
-        let first = bit / 8;
-        let last = (bit + W - 1) / 8;
-        let v = if last - first < 8 {
-            let mut v = 0u64;
-            for b in first..=last {
-                v |= u64::from(g[b]) << ((b - first) * 8);
-            }
-            (v >> (bit % 8)) & mask
+        let (byte, shift) = (bit / 8, bit % 8);
+        let v = if W <= 56 {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&win[byte..byte + 8]);
+            (u64::from_le_bytes(b) >> shift) & mask
         } else {
-            // Widths above 56 can straddle 9 bytes.
-            let mut v = 0u128;
-            for b in first..=last {
-                v |= u128::from(g[b]) << ((b - first) * 8);
-            }
-            ((v >> (bit % 8)) as u64) & mask
+            // Wider values can straddle 9 bytes.
+            let mut b = [0u8; 16];
+            b.copy_from_slice(&win[byte..byte + 16]);
+            (u128::from_le_bytes(b) >> shift) as u64 & mask
         };
         *o = base.wrapping_add(v as i64);
     }

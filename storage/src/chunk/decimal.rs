@@ -68,21 +68,35 @@ fn to_f64(m: i64, divisor: f64) -> f64 {
 /// `v` as an integer at `divisor`, if the decoder gets exactly `v` back.
 #[inline]
 fn mantissa(v: f64, divisor: f64) -> Option<i64> {
-    let m = (v * divisor).round();
-    // In range for i64 (±2^63 are exact in f64), so `as` does not saturate.
-    if !(i64::MIN as f64..-(i64::MIN as f64)).contains(&m) {
-        return None;
-    }
-    let m = m as i64;
+    // Round half away from zero without a libm call; `as` saturates on overflow and maps
+    // NaN to 0, and the check below rejects any such candidate.
+    let x = v * divisor;
+    let t = x as i64;
+    let frac = x - t as f64;
+    let m = t.wrapping_add(i64::from(frac >= 0.5) - i64::from(frac <= -0.5));
     (to_f64(m, divisor).to_bits() == v.to_bits()).then_some(m)
 }
 
-/// The smallest power of ten (for `base`) at which `v` round-trips, if any.
-fn min_k(v: f64, base: usize) -> Option<usize> {
+/// The smallest power of ten above `from` (for `base`) at which `v` round-trips, if any.
+fn min_k(v: f64, base: usize, from: usize) -> Option<usize> {
     if !v.is_finite() {
         return None;
     }
-    (0..=MAX_SCALE).find(|&k| mantissa(v, Scale { base, k }.divisor()).is_some())
+    (from..=MAX_SCALE).find(|&k| mantissa(v, Scale { base, k }.divisor()).is_some())
+}
+
+/// True if at least two of four spread-out values are not decimals at `base`: then the
+/// column is arbitrary floats, and scanning all of it would be wasted work.
+fn clearly_not_decimal(src: &[f64], base: usize) -> bool {
+    let n = src.len();
+    if n < 16 {
+        return false;
+    }
+    [0, n / 3, 2 * n / 3, n - 1]
+        .iter()
+        .filter(|&&i| min_k(src[i], base, 0).is_none())
+        .count()
+        >= 2
 }
 
 /// A decimal encoding of one column, ready to write.
@@ -134,6 +148,9 @@ fn plan_base(src: &[f64], base: usize, scratch: &mut Scratch) -> Option<DecimalP
     let n = src.len();
     let max_patches = (n / 16).max(1);
     scratch.patches.clear();
+    if clearly_not_decimal(src, base) {
+        return None;
+    }
     // The common power of ten is the largest any value needs.
     let mut scale = Scale { base, k: 0 };
     let mut divisor = scale.divisor();
@@ -141,7 +158,7 @@ fn plan_base(src: &[f64], base: usize, scratch: &mut Scratch) -> Option<DecimalP
         if mantissa(v, divisor).is_some() {
             continue;
         }
-        match min_k(v, base) {
+        match min_k(v, base, scale.k + 1) {
             Some(k) => {
                 scale.k = scale.k.max(k);
                 divisor = scale.divisor();
@@ -222,19 +239,19 @@ fn fill_patch_slots(ms: &mut [i64], patches: &[usize]) {
 /// chosen stream's input in `scratch.b` and the first value(s) in `scratch.heads`.
 fn plan_transform(scratch: &mut Scratch) -> (u8, Plan) {
     let ms = &scratch.a;
-    let for_plan = ints::plan(ms, &mut scratch.sort);
+    let for_plan = ints::plan(ms);
     if ms.len() < 3 {
         return (FOR, for_plan);
     }
     let deltas = &mut scratch.b;
     deltas.clear();
     deltas.extend(ms.windows(2).map(|w| w[1].wrapping_sub(w[0])));
-    let delta_plan = ints::plan(deltas, &mut scratch.sort);
+    let delta_plan = ints::plan(deltas);
     let delta_bits = delta_plan.bits + 8 * uvarint_len(zigzag(ms[0])) as u64;
     let dods = &mut scratch.c;
     dods.clear();
     dods.extend(deltas.windows(2).map(|w| w[1].wrapping_sub(w[0])));
-    let dod_plan = ints::plan(dods, &mut scratch.sort);
+    let dod_plan = ints::plan(dods);
     let dod_bits =
         dod_plan.bits + 8 * (uvarint_len(zigzag(ms[0])) + uvarint_len(zigzag(deltas[0]))) as u64;
     if for_plan.bits <= delta_bits && for_plan.bits <= dod_bits {

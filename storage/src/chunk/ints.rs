@@ -44,83 +44,93 @@ fn width_of(lo: i64, hi: i64) -> u32 {
     64 - (hi.wrapping_sub(lo) as u64).leading_zeros()
 }
 
-/// Chooses base, width and exceptions for `xs`. `scratch` is reused between calls.
+/// Chooses base, width and exceptions for `xs` in three linear passes.
 ///
-/// Only the `e` smallest and `e` largest values can become exceptions, so a partial sort
-/// of both ends suffices; every split (a below, b above) with `a + b ≤ e` is priced.
-pub(crate) fn plan(xs: &[i64], scratch: &mut Vec<i64>) -> Plan {
+/// Exceptions are the values farthest from a sample median `c`: a histogram of the bit
+/// lengths of `|x - c|` prices every window `c ± 2^b` at once, and the cheapest one that
+/// leaves at most [`max_exceptions`] outside is compared with plain frame of reference.
+pub(crate) fn plan(xs: &[i64]) -> Plan {
     let n = xs.len();
-    if n < 8 {
-        return plan_small(xs);
+    let (lo, hi) = xs
+        .iter()
+        .fold((i64::MAX, i64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    let full = plan_frame(n, lo, hi, 0, 0);
+    if n < 8 || full.width <= 1 {
+        return if n == 0 {
+            plan_frame(0, 0, 0, 0, 0)
+        } else {
+            full
+        };
     }
-    let e = max_exceptions(n).min(n / 4);
-    scratch.clear();
-    scratch.extend_from_slice(xs);
-    if n > 2 * (e + 1) {
-        scratch.select_nth_unstable(e);
-        scratch[..=e].sort_unstable();
-        let tail = &mut scratch[e + 1..];
-        let k = tail.len() - e - 1;
-        tail.select_nth_unstable(k);
-        tail[k..].sort_unstable();
-    } else {
-        scratch.sort_unstable();
-    }
-    let s = &scratch[..];
-    // Exception cost: index gap (1 byte, 2 in long streams) plus the value's varint,
-    // estimated against a middle value so the sums below need not depend on the base.
-    let gap = if n > 128 { 2 } else { 1 };
-    let mid = s[e.min(n - 1)];
-    let cost = |x: i64| 8 * (gap + uvarint_len(zigzag(x.wrapping_sub(mid))) as u64);
-    let mut low = Vec::with_capacity(e + 1); // low[a] = cost of the a smallest as exceptions
-    let mut high = Vec::with_capacity(e + 1);
-    let (mut l, mut h) = (0, 0);
-    for i in 0..=e {
-        low.push(l);
-        high.push(h);
-        if i < e {
-            l += cost(s[i]);
-            h += cost(s[n - 1 - i]);
+    let c = sample_median(xs);
+    let dist = |x: i64| {
+        if x >= c {
+            x.wrapping_sub(c) as u64
+        } else {
+            c.wrapping_sub(x) as u64
         }
-    }
-    let header = |lo: i64| 8 + 8 * uvarint_len(zigzag(lo)) as u64;
-    let mut best = Plan {
-        lo: s[0],
-        hi: s[n - 1],
-        width: width_of(s[0], s[n - 1]),
-        bits: u64::MAX,
     };
-    for a in 0..=e {
-        for b in 0..=(e - a) {
-            let (lo, hi) = (s[a], s[n - 1 - b]);
-            let width = width_of(lo, hi);
-            let exc = if a + b == 0 { 0 } else { 8 + low[a] + high[b] };
-            let bits = header(lo) + exc + n as u64 * u64::from(width);
-            if bits < best.bits {
-                best = Plan {
-                    lo,
-                    hi,
-                    width,
-                    bits,
-                };
-            }
+    let mut hist = [0usize; 65];
+    for &x in xs {
+        hist[64 - dist(x).leading_zeros() as usize] += 1;
+    }
+    // Outliers cost about as much as the full range needs, plus the index gap.
+    let exc_bytes = u64::from(full.width + 1).div_ceil(7) + if n > 128 { 2 } else { 1 };
+    let (mut inside, mut best_b, mut best_bits) = (0, 64, full.bits);
+    for (b, &count) in hist.iter().enumerate() {
+        inside += count;
+        let outside = n - inside;
+        if outside > max_exceptions(n) {
+            continue;
+        }
+        let width = (b as u64 + 1).min(64);
+        let bits = 24 + 8 * exc_bytes * outside as u64 + n as u64 * width;
+        if outside > 0 && bits < best_bits {
+            (best_b, best_bits) = (b, bits);
         }
     }
-    best
+    if best_b == 64 {
+        return full;
+    }
+    // Exact frame of the values inside the chosen window.
+    let inside = |x: i64| 64 - dist(x).leading_zeros() as usize <= best_b;
+    let (wlo, whi, exc_sum) = xs.iter().fold((i64::MAX, i64::MIN, 0u64), |(l, h, e), &x| {
+        if inside(x) {
+            (l.min(x), h.max(x), e)
+        } else {
+            (l, h, e + 1)
+        }
+    });
+    let windowed = plan_frame(n, wlo, whi, exc_sum, exc_bytes);
+    if windowed.bits < full.bits {
+        windowed
+    } else {
+        full
+    }
 }
 
-/// Plain frame of reference for streams too short for exceptions to pay.
-fn plan_small(xs: &[i64]) -> Plan {
-    let lo = xs.iter().copied().min().unwrap_or(0);
-    let hi = xs.iter().copied().max().unwrap_or(0);
+/// The cost of storing `n` values in the frame `[lo, hi]` with `exc` exceptions.
+fn plan_frame(n: usize, lo: i64, hi: i64, exc: u64, exc_bytes: u64) -> Plan {
     let width = width_of(lo, hi);
-    let bits = 8 + 8 * uvarint_len(zigzag(lo)) as u64 + xs.len() as u64 * u64::from(width);
+    let exc_bits = if exc > 0 { 8 + 8 * exc * exc_bytes } else { 0 };
+    let bits = 8 + 8 * uvarint_len(zigzag(lo)) as u64 + exc_bits + n as u64 * u64::from(width);
     Plan {
         lo,
         hi,
         width,
         bits,
     }
+}
+
+/// The median of up to 31 evenly spaced values: a cheap, outlier-proof centre.
+fn sample_median(xs: &[i64]) -> i64 {
+    let k = xs.len().min(31);
+    let mut sample = [0i64; 31];
+    for (i, s) in sample[..k].iter_mut().enumerate() {
+        *s = xs[i * xs.len() / k];
+    }
+    sample[..k].sort_unstable();
+    sample[k / 2]
 }
 
 /// Appends `xs` as a stream laid out by `plan` (from [`plan`] on the same `xs`).
@@ -274,7 +284,7 @@ mod tests {
     use super::*;
 
     fn round_trip(xs: &[i64]) -> Vec<u8> {
-        let p = plan(xs, &mut Vec::new());
+        let p = plan(xs);
         let mut dst = Vec::new();
         encode(&mut dst, xs, &p, &mut Vec::new());
         let mut r = Reader::new(&dst);

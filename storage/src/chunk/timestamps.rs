@@ -67,12 +67,12 @@ pub(crate) fn encode(dst: &mut Vec<u8>, src: &[i64], scratch: &mut Scratch) {
         dst.push(CONST);
         return;
     }
-    let delta_plan = ints::plan(deltas, &mut scratch.sort);
+    let delta_plan = ints::plan(deltas);
 
     let dods = &mut scratch.b;
     dods.clear();
     dods.extend(deltas.windows(2).map(|w| w[1].wrapping_sub(w[0])));
-    let dod_plan = ints::plan(dods, &mut scratch.sort);
+    let dod_plan = ints::plan(dods);
 
     let step = grid_step(span, steps);
     let grid = &mut scratch.c;
@@ -83,7 +83,7 @@ pub(crate) fn encode(dst: &mut Vec<u8>, src: &[i64], scratch: &mut Scratch) {
             .enumerate()
             .map(|(i, &t)| t.wrapping_sub(grid_point(first, step, i + 1))),
     );
-    let grid_plan = ints::plan(grid, &mut scratch.sort);
+    let grid_plan = ints::plan(grid);
 
     let dod_bits = dod_plan.bits + 8 * uvarint_len(zigzag(d0)) as u64;
     if grid_plan.bits <= delta_plan.bits && grid_plan.bits <= dod_bits {
