@@ -320,6 +320,8 @@ impl Db {
     /// and checkpoints the WAL.
     fn cut(&self, start: i64, end: i64) -> Result<Option<BlockId>> {
         let began = Instant::now();
+        // From here on the head rejects samples for the window being cut (see Head::append).
+        self.head.set_min_valid_t(end);
         let written = write_head_block(&self.head, &self.blocks_dir, start, end)?;
         let id = match written {
             Some(path) => {
@@ -692,69 +694,59 @@ fn overlapping(blocks: &[Arc<Block>], mint: i64, maxt: i64) -> impl Iterator<Ite
         .filter(move |b| b.meta().max_t >= mint && b.meta().min_t <= maxt)
 }
 
+// Reads take the head first and the block list second. A head cut adds its block to the list
+// before it truncates the head, so a reader that misses samples in the head (already truncated)
+// is guaranteed to find the new block in its list; samples seen in both are de-duplicated by the
+// merge. Taking the list first would let a reader miss a window entirely.
 impl Querier for Db {
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>> {
+        let head = self.head.select(matchers, mint, maxt)?;
         let blocks = self.blocks();
         let mut sets = Vec::new();
         for b in overlapping(&blocks, mint, maxt) {
             sets.push(block_series(b, matchers, mint, maxt)?);
         }
-        sets.push(self.head.select(matchers, mint, maxt)?);
+        sets.push(head);
         Ok(merge_series_sets(sets))
     }
 
     fn series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Labels>> {
+        let head = self.head.series_labels(matchers, mint, maxt)?;
         let blocks = self.blocks();
         let mut sets = Vec::new();
         for b in overlapping(&blocks, mint, maxt) {
-            let ords = if matchers.is_empty() {
-                crate::index::PostingsSource::all(b.index())?
-            } else {
-                b.select(matchers)?
-            };
+            let ords = b.select_in_range(matchers, mint, maxt)?;
             let mut v = Vec::with_capacity(ords.cardinality() as usize);
             for ord in ords.iter() {
                 v.push(b.series_labels(ord)?);
             }
             sets.push(v);
         }
-        sets.push(self.head.series_labels(matchers, mint, maxt)?);
+        sets.push(head);
         Ok(merge_label_sets(sets))
     }
 
     fn label_names(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>> {
+        let head = self.head.label_names(matchers, mint, maxt)?;
         let blocks = self.blocks();
         let mut sets = Vec::new();
         for b in overlapping(&blocks, mint, maxt) {
-            let filter = if matchers.is_empty() {
-                None
-            } else {
-                Some(b.select(matchers)?)
-            };
-            sets.push(b.label_names(filter.as_ref())?);
+            let filter = b.select_in_range(matchers, mint, maxt)?;
+            sets.push(b.label_names(Some(&filter))?);
         }
-        sets.push(self.head.label_names(matchers, mint, maxt)?);
+        sets.push(head);
         Ok(merge_strings(sets))
     }
 
-    fn label_values(
-        &self,
-        name: &str,
-        matchers: &[Matcher],
-        mint: i64,
-        maxt: i64,
-    ) -> Result<Vec<String>> {
+    fn label_values(&self, name: &str, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>> {
+        let head = self.head.label_values(name, matchers, mint, maxt)?;
         let blocks = self.blocks();
         let mut sets = Vec::new();
         for b in overlapping(&blocks, mint, maxt) {
-            let filter = if matchers.is_empty() {
-                None
-            } else {
-                Some(b.select(matchers)?)
-            };
-            sets.push(b.label_values(name, filter.as_ref())?);
+            let filter = b.select_in_range(matchers, mint, maxt)?;
+            sets.push(b.label_values(name, Some(&filter))?);
         }
-        sets.push(self.head.label_values(name, matchers, mint, maxt)?);
+        sets.push(head);
         Ok(merge_strings(sets))
     }
 }

@@ -184,7 +184,7 @@ impl Head {
     pub fn append(&self, batch: &mut WriteBatch<'_>, log: &mut AppendLog) -> Result<AppendOutcome> {
         let mut outcome = AppendOutcome::default();
         let mut rejected: [u64; 5] = [0; 5];
-        let limits = AppendLimits {
+        let mut limits = AppendLimits {
             ooo_window: self.opts.ooo_window_ms,
             min_valid_t: self.min_valid_t(),
         };
@@ -213,6 +213,10 @@ impl Head {
                     .count();
             let mut shard = self.shards[shard_no].lock();
             let shard = &mut *shard;
+            // Read under the shard lock: a head cut raises the minimum valid time before it
+            // reads each shard, so a sample for the window being cut is either in the block or
+            // rejected as too old, never accepted and then truncated away.
+            limits.min_valid_t = self.min_valid_t();
             for &(_, key, i) in &keyed[start..end] {
                 let i = i as usize;
                 let (ts, vals) = batch.series_samples(i);
