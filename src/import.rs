@@ -32,7 +32,11 @@ pub struct ImportArgs {
     #[arg(long, value_enum)]
     pub format: ImportFormat,
     /// Data directory to import into (the server must not be running on it).
-    #[arg(long = "data-dir", visible_alias = "storage.tsdb.path", default_value = "./data")]
+    #[arg(
+        long = "data-dir",
+        visible_alias = "storage.tsdb.path",
+        default_value = "./data"
+    )]
     pub data_dir: PathBuf,
     /// Timestamp precision of line protocol input (n, u, ms, s, m, h).
     #[arg(long, default_value = "n")]
@@ -76,12 +80,20 @@ impl Totals {
 pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     // Backfill arrives in file order, not time order: accept any order.
     let opts = DbOptions {
-        head: HeadOptions { ooo_window_ms: i64::MAX / 4, ..Default::default() },
+        head: HeadOptions {
+            ooo_window_ms: i64::MAX / 4,
+            ..Default::default()
+        },
         backfill: true,
         ..Default::default()
     };
-    let db = Db::open(&args.data_dir, opts).with_context(|| format!("open data directory {}", args.data_dir.display()))?;
-    let total_bytes: u64 = args.files.iter().map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)).sum();
+    let db = Db::open(&args.data_dir, opts)
+        .with_context(|| format!("open data directory {}", args.data_dir.display()))?;
+    let total_bytes: u64 = args
+        .files
+        .iter()
+        .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+        .sum();
     let began = Instant::now();
     let mut totals = Totals::default();
     let precision = influx::parse_precision(&args.precision).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -91,35 +103,55 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         match args.format {
             ImportFormat::RemoteWrite => {
                 let mut raw = Vec::new();
-                remote_write::decompress_snappy(&data, &mut raw, 1 << 30).with_context(|| format!("{}", file.display()))?;
+                remote_write::decompress_snappy(&data, &mut raw, 1 << 30)
+                    .with_context(|| format!("{}", file.display()))?;
                 let mut batch = WriteBatch::new();
                 let stats = remote_write::decode_write_request(&raw, &mut batch, &mut Vec::new())
                     .with_context(|| format!("decode {}", file.display()))?;
                 if stats.invalid_series > 0 {
-                    eprintln!("{}: {} invalid series skipped: {:?}", file.display(), stats.invalid_series, stats.invalid);
+                    eprintln!(
+                        "{}: {} invalid series skipped: {:?}",
+                        file.display(),
+                        stats.invalid_series,
+                        stats.invalid
+                    );
                 }
                 totals.add(db.append(&mut batch)?);
                 totals.bytes += data.len() as u64;
             }
             ImportFormat::Prom | ImportFormat::Influx => {
-                let text = std::str::from_utf8(&data).with_context(|| format!("{} is not UTF-8", file.display()))?;
-                let influx_opts = InfluxOptions { precision, now_ms: now, ..Default::default() };
+                let text = std::str::from_utf8(&data)
+                    .with_context(|| format!("{} is not UTF-8", file.display()))?;
+                let influx_opts = InfluxOptions {
+                    precision,
+                    now_ms: now,
+                    ..Default::default()
+                };
                 let mut rest = text;
                 let mut line_base = 0usize;
                 while !rest.is_empty() {
                     let cut = if rest.len() <= PIECE_BYTES {
                         rest.len()
                     } else {
-                        rest[..PIECE_BYTES].rfind('\n').map_or(rest.len(), |i| i + 1)
+                        rest[..PIECE_BYTES]
+                            .rfind('\n')
+                            .map_or(rest.len(), |i| i + 1)
                     };
                     let (piece, tail) = rest.split_at(cut);
                     let mut batch = WriteBatch::new();
                     if args.format == ImportFormat::Prom {
-                        let opts = TextOptions { default_timestamp_ms: now, openmetrics: false };
-                        text::parse_text(piece, &opts, &mut batch, &mut Vec::new())
-                            .map_err(|e| anyhow::anyhow!("{} (lines after {line_base}): {e}", file.display()))?;
+                        let opts = TextOptions {
+                            default_timestamp_ms: now,
+                            openmetrics: false,
+                        };
+                        text::parse_text(piece, &opts, &mut batch, &mut Vec::new()).map_err(
+                            |e| {
+                                anyhow::anyhow!("{} (lines after {line_base}): {e}", file.display())
+                            },
+                        )?;
                     } else {
-                        let stats = influx::parse_lines(piece, &influx_opts, &mut batch).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+                        let stats = influx::parse_lines(piece, &influx_opts, &mut batch)
+                            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
                         if let Some(m) = stats.error_message() {
                             eprintln!("{} (lines after {line_base}): {m}", file.display());
                         }
@@ -158,7 +190,11 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
 }
 
 fn progress(t: &Totals, total: u64, began: Instant) {
-    let pct = if total == 0 { 100.0 } else { t.bytes as f64 * 100.0 / total as f64 };
+    let pct = if total == 0 {
+        100.0
+    } else {
+        t.bytes as f64 * 100.0 / total as f64
+    };
     let width = 30;
     let filled = ((pct / 100.0) * width as f64) as usize;
     eprint!(

@@ -2,6 +2,8 @@
 //! ingest 20 times, restarts it on the same data directory each time, and proves that every
 //! sample whose request was acknowledged is there afterwards.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 mod support;
 
 use std::collections::BTreeMap;
@@ -77,6 +79,8 @@ fn wait_ready(port: u16, child: &mut Child) {
 
 const SERIES: usize = 20;
 
+type OwnedSeries = (Vec<(String, String)>, Vec<(i64, f64)>);
+
 #[test]
 fn every_acknowledged_sample_survives_kill_9() {
     let dir = tempfile::tempdir().unwrap();
@@ -96,7 +100,7 @@ fn every_acknowledged_sample_survives_kill_9() {
                 let mut n = first;
                 while !stop.load(Ordering::Relaxed) {
                     let ts = base + n * 1000;
-                    let series: Vec<(Vec<(String, String)>, Vec<(i64, f64)>)> = (0..SERIES)
+                    let series: Vec<OwnedSeries> = (0..SERIES)
                         .map(|i| {
                             (
                                 vec![
@@ -107,7 +111,7 @@ fn every_acknowledged_sample_survives_kill_9() {
                             )
                         })
                         .collect();
-                    let refs: Vec<(Vec<(&str, &str)>, Vec<(i64, f64)>)> = series
+                    let refs: Vec<support::SeriesSpec<'_>> = series
                         .iter()
                         .map(|(l, s)| {
                             (

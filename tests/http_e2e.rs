@@ -1,5 +1,7 @@
 //! End to end through the router: ingest in every format, then the query API.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 mod support;
 
 use axum::body::Body;

@@ -1,5 +1,7 @@
 //! `eddy import` backfills a data directory from each supported format.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 mod support;
 
 use std::process::Command;
@@ -20,24 +22,45 @@ fn imports_text_influx_and_remote_write_into_blocks() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let prom = tmp.path().join("a.prom");
-    std::fs::write(&prom, "# TYPE m gauge\nm{a=\"1\"} 1 1700000000000\nm{a=\"1\"} 2 1700000015000\n").unwrap();
+    std::fs::write(
+        &prom,
+        "# TYPE m gauge\nm{a=\"1\"} 1 1700000000000\nm{a=\"1\"} 2 1700000015000\n",
+    )
+    .unwrap();
     let lp = tmp.path().join("b.lp");
-    std::fs::write(&lp, "cpu,host=h usage=0.5 1700000000000000000\ncpu,host=h usage=0.75 1700000015000000000\n").unwrap();
+    std::fs::write(
+        &lp,
+        "cpu,host=h usage=0.5 1700000000000000000\ncpu,host=h usage=0.75 1700000015000000000\n",
+    )
+    .unwrap();
     let rw = tmp.path().join("c.bin");
-    std::fs::write(&rw, support::remote_write_body(&[(vec![("__name__", "r")], vec![(1_700_000_000_000, 7.0)])])).unwrap();
+    std::fs::write(
+        &rw,
+        support::remote_write_body(&[(vec![("__name__", "r")], vec![(1_700_000_000_000, 7.0)])]),
+    )
+    .unwrap();
     for (fmt, f) in [("prom", &prom), ("influx", &lp), ("remote-write", &rw)] {
         let out = import(&data, fmt, &[f]);
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{fmt}: {err}");
-        assert!(err.contains("imported") && err.contains("blocks written"), "{err}");
+        assert!(
+            err.contains("imported") && err.contains("blocks written"),
+            "{err}"
+        );
     }
     let db = Db::open(&data, DbOptions::default()).unwrap();
     assert!(!db.blocks().is_empty());
-    let m = db.select(&[Matcher::equal("__name__", "m")], 0, i64::MAX).unwrap();
+    let m = db
+        .select(&[Matcher::equal("__name__", "m")], 0, i64::MAX)
+        .unwrap();
     assert_eq!(m[0].values, vec![1.0, 2.0]);
-    let cpu = db.select(&[Matcher::equal("__name__", "cpu_usage")], 0, i64::MAX).unwrap();
+    let cpu = db
+        .select(&[Matcher::equal("__name__", "cpu_usage")], 0, i64::MAX)
+        .unwrap();
     assert_eq!(cpu[0].values, vec![0.5, 0.75]);
-    let r = db.select(&[Matcher::equal("__name__", "r")], 0, i64::MAX).unwrap();
+    let r = db
+        .select(&[Matcher::equal("__name__", "r")], 0, i64::MAX)
+        .unwrap();
     assert_eq!(r[0].values, vec![7.0]);
     // A malformed file fails with a message naming it.
     let bad = tmp.path().join("bad.prom");

@@ -1,6 +1,8 @@
 //! `eddy promqltest` on Prometheus's own test files (from `../shared/promqltest`) and ours
 //! (`testdata/promqltest`), through the real storage engine. The pass count may only go up.
 
+#![allow(clippy::unwrap_used)] // tests: a failed unwrap is a failed test
+
 use std::process::Command;
 
 /// Evals of `../shared/promqltest/*.test` that passed when this floor was last raised.

@@ -152,7 +152,12 @@ impl Db {
             .store(quarantined.len() as u64, Ordering::Relaxed);
         report.blocks = blocks.len();
         let head = Head::new(opts.head.clone());
-        if let Some(max_t) = blocks.iter().map(|b| b.meta().max_t).max().filter(|_| !opts.backfill) {
+        if let Some(max_t) = blocks
+            .iter()
+            .map(|b| b.meta().max_t)
+            .max()
+            .filter(|_| !opts.backfill)
+        {
             head.set_min_valid_t(max_t.saturating_add(1));
         }
         let wal_dir = dir.join("wal");
@@ -738,7 +743,13 @@ impl Querier for Db {
         Ok(merge_strings(sets))
     }
 
-    fn label_values(&self, name: &str, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>> {
+    fn label_values(
+        &self,
+        name: &str,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<String>> {
         let head = self.head.label_values(name, matchers, mint, maxt)?;
         let blocks = self.blocks();
         let mut sets = Vec::new();

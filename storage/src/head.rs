@@ -525,7 +525,7 @@ impl Head {
         &self,
         mint: i64,
         maxt_exclusive: i64,
-        f: &mut dyn FnMut(&Labels, &[i64], &[f64]) -> Result<()>,
+        f: &mut SeriesVisitor<'_>,
     ) -> Result<()> {
         // Snapshot ids and labels, sort outside any lock, then read samples series by series.
         let all = self.select_ids(&[])?;
@@ -657,6 +657,9 @@ impl Head {
         bytes + self.symbols.read().string_bytes()
     }
 }
+
+/// Receives one series' labels and sample columns (see [`Head::for_each_sorted`]).
+pub type SeriesVisitor<'a> = dyn FnMut(&Labels, &[i64], &[f64]) -> Result<()> + 'a;
 
 /// Top-N cardinality lists of the head, largest first.
 #[derive(Debug, Clone, Default)]

@@ -23,15 +23,33 @@ fn writers_readers_and_maintenance_run_together() {
                 let mut accepted = 0u64;
                 for r in 0..ROUNDS {
                     let mut b = WriteBatch::new();
-                    let names: Vec<String> = (0..SERIES_PER_WRITER).map(|s| format!("{w}-{s}")).collect();
+                    let names: Vec<String> =
+                        (0..SERIES_PER_WRITER).map(|s| format!("{w}-{s}")).collect();
                     let writer = w.to_string();
                     for n in &names {
-                        b.add_series([("__name__", "load"), ("writer", writer.as_str()), ("series", n.as_str())], &[(r * STEP, r as f64)]);
+                        b.add_series(
+                            [
+                                ("__name__", "load"),
+                                ("writer", writer.as_str()),
+                                ("series", n.as_str()),
+                            ],
+                            &[(r * STEP, r as f64)],
+                        );
                     }
                     let o = db.append(&mut b).unwrap();
                     // A writer lagging behind a head cut gets "too old", never a silent loss.
-                    let too_old = o.rejected.iter().filter(|r| r.0 == eddy_storage::RejectReason::TooOld).map(|r| r.1).sum::<u64>();
-                    assert_eq!(o.accepted + too_old, SERIES_PER_WRITER as u64, "{:?}", o.messages);
+                    let too_old = o
+                        .rejected
+                        .iter()
+                        .filter(|r| r.0 == eddy_storage::RejectReason::TooOld)
+                        .map(|r| r.1)
+                        .sum::<u64>();
+                    assert_eq!(
+                        o.accepted + too_old,
+                        SERIES_PER_WRITER as u64,
+                        "{:?}",
+                        o.messages
+                    );
                     accepted += o.accepted;
                 }
                 accepted
@@ -45,9 +63,14 @@ fn writers_readers_and_maintenance_run_together() {
                 let mut last_total = 0usize;
                 let mut reads = 0;
                 while !done.load(Ordering::Relaxed) {
-                    let got = db.select(&[Matcher::equal("__name__", "load")], i64::MIN, i64::MAX).unwrap();
+                    let got = db
+                        .select(&[Matcher::equal("__name__", "load")], i64::MIN, i64::MAX)
+                        .unwrap();
                     let total: usize = got.iter().map(|s| s.timestamps.len()).sum();
-                    assert!(total >= last_total, "a reader saw data disappear: {total} < {last_total}");
+                    assert!(
+                        total >= last_total,
+                        "a reader saw data disappear: {total} < {last_total}"
+                    );
                     for s in &got {
                         assert!(s.timestamps.windows(2).all(|w| w[0] < w[1]), "{}", s.labels);
                     }
@@ -74,9 +97,17 @@ fn writers_readers_and_maintenance_run_together() {
     }
     maint.join().unwrap();
     db.maintain().unwrap();
-    assert!(!db.blocks().is_empty(), "maintenance cut blocks while writers ran");
-    let got = db.select(&[Matcher::equal("__name__", "load")], i64::MIN, i64::MAX).unwrap();
+    assert!(
+        !db.blocks().is_empty(),
+        "maintenance cut blocks while writers ran"
+    );
+    let got = db
+        .select(&[Matcher::equal("__name__", "load")], i64::MIN, i64::MAX)
+        .unwrap();
     assert_eq!(got.len(), WRITERS * SERIES_PER_WRITER);
     let stored: usize = got.iter().map(|s| s.timestamps.len()).sum();
-    assert_eq!(stored as u64, accepted, "every accepted sample is stored, exactly once");
+    assert_eq!(
+        stored as u64, accepted,
+        "every accepted sample is stored, exactly once"
+    );
 }

@@ -1,5 +1,5 @@
 //! Test helpers: a server state on a temporary data directory and one-shot requests.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::sync::Arc;
 
@@ -60,8 +60,11 @@ pub async fn post_form(st: &SharedState, uri: &str, form: &str) -> (StatusCode, 
     (s, b)
 }
 
+/// One series to write: labels and samples.
+pub type SeriesSpec<'a> = (Vec<(&'a str, &'a str)>, Vec<(i64, f64)>);
+
 /// A snappy-compressed remote_write body.
-pub fn remote_write_body(series: &[(Vec<(&str, &str)>, Vec<(i64, f64)>)]) -> Vec<u8> {
+pub fn remote_write_body(series: &[SeriesSpec<'_>]) -> Vec<u8> {
     let mut raw = Vec::new();
     eddy_ingest::remote_write::encode_write_request(series, &mut raw);
     let mut out = Vec::new();
@@ -69,10 +72,7 @@ pub fn remote_write_body(series: &[(Vec<(&str, &str)>, Vec<(i64, f64)>)]) -> Vec
     out
 }
 
-pub async fn remote_write(
-    st: &SharedState,
-    series: &[(Vec<(&str, &str)>, Vec<(i64, f64)>)],
-) -> (StatusCode, String) {
+pub async fn remote_write(st: &SharedState, series: &[SeriesSpec<'_>]) -> (StatusCode, String) {
     let req = Request::post("/api/v1/write")
         .header("content-type", "application/x-protobuf")
         .header("content-encoding", "snappy")
