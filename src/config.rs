@@ -47,6 +47,21 @@ pub struct ServeArgs {
     #[arg(long = "storage.max-series", default_value_t = 0)]
     pub max_series: u64,
 
+    /// Maximum active series of one metric name (0 = no limit).
+    #[arg(long = "storage.max-series-per-metric", default_value_t = 0)]
+    pub max_series_per_metric: u64,
+
+    /// Maximum series created per hour, e.g. to contain a restart storm (0 = no limit).
+    #[arg(long = "storage.max-new-series-per-hour", default_value_t = 0)]
+    pub max_new_series_per_hour: u64,
+
+    /// Maximum series of one metric name created per hour (0 = no limit).
+    #[arg(
+        long = "storage.max-new-series-per-hour-per-metric",
+        default_value_t = 0
+    )]
+    pub max_new_series_per_hour_per_metric: u64,
+
     /// Largest accepted request body for ingest, after decompression, in bytes.
     #[arg(long = "ingest.max-body-bytes", default_value_t = 64 << 20)]
     pub max_body_bytes: usize,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use eddy_storage::db::DbOptions;
-use eddy_storage::head::HeadOptions;
+use eddy_storage::head::{HeadOptions, SeriesLimitOptions};
 use eddy_storage::wal::WalOptions;
 use eddy_storage::Db;
 
@@ -18,7 +18,12 @@ pub fn db_options(args: &ServeArgs) -> DbOptions {
     DbOptions {
         head: HeadOptions {
             ooo_window_ms: args.ooo_window.as_millis() as i64,
-            max_series: args.max_series,
+            limits: SeriesLimitOptions {
+                max_series: args.max_series,
+                max_series_per_metric: args.max_series_per_metric,
+                max_new_series_per_hour: args.max_new_series_per_hour,
+                max_new_series_per_hour_per_metric: args.max_new_series_per_hour_per_metric,
+            },
             ..Default::default()
         },
         wal: WalOptions {

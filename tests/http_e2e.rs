@@ -263,3 +263,41 @@ async fn ready_metrics_flush_and_snapshot() {
         "{b}"
     );
 }
+
+#[tokio::test]
+async fn series_limits_reject_with_a_named_limit_and_count() {
+    let (st, _dir) = state(&[
+        "--storage.max-series-per-metric",
+        "2",
+        "--storage.max-new-series-per-hour",
+        "5",
+    ]);
+    let s = |i: &'static str| {
+        (
+            vec![("__name__", "flink_numRecordsIn"), ("task_attempt_id", i)],
+            vec![(1_000, 1.0)],
+        )
+    };
+    let (code, _) = remote_write(&st, &[s("a"), s("b")]).await;
+    assert_eq!(code, StatusCode::NO_CONTENT);
+    let (code, b) = remote_write(
+        &st,
+        &[s("c"), (vec![("__name__", "other")], vec![(1_000, 1.0)])],
+    )
+    .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    let err: serde_json::Value = serde_json::from_str(&b).unwrap();
+    let err = err["error"].as_str().unwrap();
+    assert!(
+        err.contains("limit of 2 active series for metric \"flink_numRecordsIn\" reached")
+            && err.contains("1 stored"),
+        "{err}"
+    );
+    let (_, m) = get(&st, "/metrics").await;
+    assert!(
+        m.contains(
+            "eddy_ingest_rejected_samples_total{format=\"remote_write\",reason=\"series_limit\"} 1"
+        ),
+        "{m}"
+    );
+}

@@ -7,6 +7,7 @@
 //! shards). New series become visible to queries once their postings are added, at the end of
 //! the batch that created them.
 
+mod limits;
 mod series;
 
 use std::borrow::Cow;
@@ -21,6 +22,7 @@ use crate::error::Result;
 use crate::index::{self, MemPostings, Symbols};
 use crate::labels::{hash_label_pairs128, Label, Labels, Matcher};
 
+pub use limits::SeriesLimitOptions;
 pub(crate) use series::{AppendLimits, Appended, MemSeries, Scratch};
 
 /// Messages kept per append outcome (the rest are only counted).
@@ -33,8 +35,9 @@ pub struct HeadOptions {
     pub ooo_window_ms: i64,
     /// Number of shards (rounded up to a power of two).
     pub shards: usize,
-    /// Maximum number of active series; new series beyond it are rejected (0 = no limit).
-    pub max_series: u64,
+    /// Limits on new series (active in total and per metric, created per hour in total and
+    /// per metric); a refused series' samples are rejected with `series_limit`.
+    pub limits: SeriesLimitOptions,
 }
 
 impl Default for HeadOptions {
@@ -42,7 +45,7 @@ impl Default for HeadOptions {
         HeadOptions {
             ooo_window_ms: 10 * 60 * 1000,
             shards: 128,
-            max_series: 0,
+            limits: SeriesLimitOptions::default(),
         }
     }
 }
@@ -80,6 +83,7 @@ pub struct HeadStats {
 
 /// The in-memory head.
 pub struct Head {
+    limits: limits::SeriesLimits,
     shards: Box<[Mutex<Shard>]>,
     shard_bits: u32,
     symbols: RwLock<Symbols>,
@@ -140,6 +144,7 @@ impl Head {
         let n = opts.shards.max(1).next_power_of_two();
         let shards = (0..n).map(|_| Mutex::new(Shard::default())).collect();
         Head {
+            limits: limits::SeriesLimits::new(opts.limits),
             shards,
             shard_bits: n.trailing_zeros(),
             symbols: RwLock::new(Symbols::new()),
@@ -226,14 +231,16 @@ impl Head {
                 let entry = match shard.by_key.get_mut(&key) {
                     Some(e) => e,
                     None => {
-                        if self.opts.max_series > 0
-                            && self.num_series.load(Ordering::Relaxed) >= self.opts.max_series
-                        {
+                        let metric = metric_of(batch.series_labels(i));
+                        if let Err(why) = self.limits.admit(
+                            metric,
+                            self.num_series.load(Ordering::Relaxed),
+                            now_ms(),
+                        ) {
                             rejected[reason_slot(RejectReason::SeriesLimit)] += ts.len() as u64;
                             push_message(&mut outcome.messages, || {
                                 format!(
-                                    "series limit of {} active series reached; new series {} rejected",
-                                    self.opts.max_series,
+                                    "{why}; new series {} rejected",
                                     display_pairs(batch.series_labels(i))
                                 )
                             });
@@ -579,7 +586,18 @@ impl Head {
                 }
             }
             for (key, id) in gone {
-                shard.by_key.remove(&key);
+                if let Some(e) = shard.by_key.remove(&key) {
+                    if self.limits.tracks_metrics() {
+                        let symbols = self.symbols.read();
+                        let name_sym = symbols.get(crate::labels::METRIC_NAME);
+                        let metric = e
+                            .labels
+                            .iter()
+                            .find(|(n, _)| Some(*n) == name_sym)
+                            .and_then(|(_, v)| symbols.resolve(*v));
+                        self.limits.release(metric.unwrap_or(""));
+                    }
+                }
                 shard.key_of.remove(&id);
                 removed.add(id);
             }
@@ -729,6 +747,19 @@ fn reject_message(
         ),
         RejectReason::InvalidLabels | RejectReason::SeriesLimit => format!("{} for series {series}", r.as_str()),
     }
+}
+
+fn metric_of<'p>(pairs: &'p [(Cow<'_, str>, Cow<'_, str>)]) -> &'p str {
+    pairs
+        .iter()
+        .find(|(n, _)| n == crate::labels::METRIC_NAME)
+        .map_or("", |(_, v)| v.as_ref())
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn display_pairs(pairs: &[(Cow<'_, str>, Cow<'_, str>)]) -> String {

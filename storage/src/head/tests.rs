@@ -6,7 +6,7 @@ fn head() -> Head {
     Head::new(HeadOptions {
         ooo_window_ms: 60_000,
         shards: 4,
-        max_series: 0,
+        ..Default::default()
     })
 }
 
@@ -193,8 +193,12 @@ fn truncate_removes_old_samples_and_empty_series() {
 
 #[test]
 fn series_limit_rejects_new_series_only() {
-    let h = Head::new(HeadOptions {
+    let limits = SeriesLimitOptions {
         max_series: 2,
+        ..Default::default()
+    };
+    let h = Head::new(HeadOptions {
+        limits,
         ..HeadOptions::default()
     });
     append(&h, "a", ("x", "1"), &[(1, 1.0)]);
@@ -202,7 +206,9 @@ fn series_limit_rejects_new_series_only() {
     let o = append(&h, "c", ("x", "1"), &[(1, 1.0)]);
     assert_eq!(o.rejected, vec![(RejectReason::SeriesLimit, 1)]);
     assert!(
-        o.messages[0].contains("series limit of 2"),
+        o.messages[0].contains(
+            "limit of 2 active series reached; new series c{job=\"flink\", x=\"1\"} rejected"
+        ),
         "{:?}",
         o.messages
     );
