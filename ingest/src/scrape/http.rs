@@ -154,7 +154,7 @@ impl HttpTarget {
 pub(crate) fn gunzip(src: &[u8], dst: &mut Vec<u8>, limit: u64) -> Result<(), ScrapeError> {
     use std::io::Read;
     dst.clear();
-    let mut dec = flate2::read::MultiGzDecoder::new(src).take(limit + 1);
+    let mut dec = flate2::read::MultiGzDecoder::new(src).take(limit.saturating_add(1));
     dec.read_to_end(dst)
         .map_err(|e| ScrapeError::Decompress(e.to_string()))?;
     if dst.len() as u64 > limit {
