@@ -243,19 +243,17 @@ impl Scraper {
         for p in st.pollers.drain(..) {
             p.abort();
         }
-        let old_jobs = std::mem::take(&mut st.jobs);
+        st.jobs.clear();
+        // file_sd files are read once here, so their targets start with the config (and a
+        // reload keeps targets that are still listed running); pollers watch for changes.
+        let mut sd_states = Vec::new();
         for cfg in file.scrape_configs {
-            // Keep what discovery found if the job's file_sd config is unchanged, so its
-            // targets keep running across the reload instead of flapping.
-            let sd_groups = old_jobs
-                .iter()
-                .find(|o| {
-                    o.cfg.job_name == cfg.job_name && o.cfg.file_sd_configs == cfg.file_sd_configs
-                })
-                .map_or_else(
-                    || vec![Vec::new(); cfg.file_sd_configs.len()],
-                    |o| o.sd_groups.clone(),
-                );
+            let mut sd_groups = Vec::with_capacity(cfg.file_sd_configs.len());
+            for sd in &cfg.file_sd_configs {
+                let mut state = discovery::FileSdState::default();
+                sd_groups.push(state.refresh(sd).unwrap_or_default());
+                sd_states.push(state);
+            }
             st.jobs.push(JobState {
                 cfg: Arc::new(cfg),
                 sd_groups,
@@ -264,14 +262,17 @@ impl Scraper {
         self.inner.sync(&mut st);
         let generation = st.generation;
         let mut pollers = Vec::new();
+        let mut states = sd_states.into_iter();
         for (j, job) in st.jobs.iter().enumerate() {
             for (k, sd) in job.cfg.file_sd_configs.iter().enumerate() {
+                let state = states.next().unwrap_or_default();
                 let task = discovery::poll_files(
                     Arc::downgrade(&self.inner),
                     generation,
                     j,
                     k,
                     sd.clone(),
+                    state,
                 );
                 pollers.push(self.inner.handle.spawn(task));
             }

@@ -173,24 +173,20 @@ fn encode_query(s: &str, dst: &mut String) {
     }
 }
 
-/// Polls the files of one file_sd config every `refresh_interval` and reports the groups of
-/// changed files to the scraper. Ends when the scraper is gone.
-pub(crate) async fn poll_files(
-    inner: Weak<Inner>,
-    generation: u64,
-    job: usize,
-    sd: usize,
-    cfg: FileSdConfig,
-) {
-    let mut seen: HashMap<PathBuf, (SystemTime, u64)> = HashMap::new();
-    let mut groups: HashMap<PathBuf, Vec<TargetGroup>> = HashMap::new();
-    let mut first = true;
-    loop {
+/// What a file_sd poller knows: the files' stamps and the groups read from each.
+#[derive(Debug, Default)]
+pub(crate) struct FileSdState {
+    seen: HashMap<PathBuf, (SystemTime, u64)>,
+    groups: HashMap<PathBuf, Vec<TargetGroup>>,
+}
+
+impl FileSdState {
+    /// Re-reads changed files; returns all groups (sorted by file) if anything changed.
+    pub(crate) fn refresh(&mut self, cfg: &FileSdConfig) -> Option<Vec<TargetGroup>> {
         let files = expand_patterns(&cfg.files);
-        let mut changed = first;
-        first = false;
-        groups.retain(|p, _| files.contains(p));
-        seen.retain(|p, _| {
+        let mut changed = false;
+        self.groups.retain(|p, _| files.contains(p));
+        self.seen.retain(|p, _| {
             let keep = files.contains(p);
             changed |= !keep;
             keep
@@ -199,17 +195,14 @@ pub(crate) async fn poll_files(
             let Ok(meta) = std::fs::metadata(path) else {
                 continue;
             };
-            let stamp = (
-                meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-                meta.len(),
-            );
-            if seen.get(path) == Some(&stamp) {
+            let stamp = (meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len());
+            if self.seen.get(path) == Some(&stamp) {
                 continue;
             }
             match read_groups(path) {
                 Ok(g) => {
-                    seen.insert(path.clone(), stamp);
-                    groups.insert(path.clone(), g);
+                    self.seen.insert(path.clone(), stamp);
+                    self.groups.insert(path.clone(), g);
                     changed = true;
                 }
                 Err(e) => tracing::warn!(
@@ -218,19 +211,38 @@ pub(crate) async fn poll_files(
                 ),
             }
         }
-        if changed {
+        if !changed {
+            return None;
+        }
+        let mut paths: Vec<&PathBuf> = self.groups.keys().collect();
+        paths.sort();
+        Some(
+            paths
+                .into_iter()
+                .flat_map(|p| self.groups[p].iter().cloned())
+                .collect(),
+        )
+    }
+}
+
+/// Polls the files of one file_sd config every `refresh_interval` and reports the groups of
+/// changed files to the scraper. Ends when the scraper is gone.
+pub(crate) async fn poll_files(
+    inner: Weak<Inner>,
+    generation: u64,
+    job: usize,
+    sd: usize,
+    cfg: FileSdConfig,
+    mut state: FileSdState,
+) {
+    loop {
+        tokio::time::sleep(cfg.refresh_interval).await;
+        if let Some(groups) = state.refresh(&cfg) {
             let Some(inner) = inner.upgrade() else {
                 return;
             };
-            let mut paths: Vec<&PathBuf> = groups.keys().collect();
-            paths.sort();
-            let all: Vec<TargetGroup> = paths
-                .into_iter()
-                .flat_map(|p| groups[p].iter().cloned())
-                .collect();
-            inner.set_sd_groups(generation, job, sd, all);
+            inner.set_sd_groups(generation, job, sd, groups);
         }
-        tokio::time::sleep(cfg.refresh_interval).await;
     }
 }
 

@@ -201,7 +201,8 @@ impl Collect {
     /// Waits until `f` holds for the collected batches, at most 10 s.
     pub async fn wait_for(&self, what: &str, f: impl Fn(&[Vec<Row>]) -> bool) {
         for _ in 0..1000 {
-            if f(&self.batches.lock().expect("lock")) {
+            // A copy, so `f` may call back into the sink.
+            if f(&self.batches()) {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
