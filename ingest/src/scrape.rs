@@ -173,8 +173,6 @@ struct Inner {
     sink: SinkRef,
     handle: Handle,
     state: Mutex<State>,
-    done_tx: Mutex<mpsc::Sender<()>>,
-    done_rx: Mutex<mpsc::Receiver<()>>,
 }
 
 #[derive(Clone)]
@@ -209,6 +207,8 @@ struct Running {
     status: Arc<Mutex<TargetStatus>>,
     stop: watch::Sender<bool>,
     join: JoinHandle<()>,
+    /// Receives once the task has written its final stale markers.
+    done: mpsc::Receiver<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -219,13 +219,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Scraper {
     /// Starts scraping every target of `file`.
     pub fn start(file: ScrapeFile, sink: Arc<dyn ScrapeSink>, handle: Handle) -> Scraper {
-        let (done_tx, done_rx) = mpsc::channel();
         let inner = Arc::new(Inner {
             sink: SinkRef(sink),
             handle,
             state: Mutex::new(State::default()),
-            done_tx: Mutex::new(done_tx),
-            done_rx: Mutex::new(done_rx),
         });
         let s = Scraper { inner };
         s.reload(file);
@@ -297,11 +294,10 @@ impl Scraper {
     /// runtime it may be called from a task; from a current-thread runtime use
     /// [`Scraper::shutdown`] instead.
     pub fn stop(self) {
-        let (n, wait) = self.signal_stop();
-        let rx = lock(&self.inner.done_rx);
+        let (done, wait) = self.signal_stop();
         let deadline = Instant::now() + wait;
         let recv_all = || {
-            for _ in 0..n {
+            for rx in &done {
                 let left = deadline.saturating_duration_since(Instant::now());
                 if rx.recv_timeout(left).is_err() {
                     tracing::warn!("scraper stop: not every target finished in {wait:?}");
@@ -337,20 +333,22 @@ impl Scraper {
         }
     }
 
-    /// Signals every target to stop; returns how many and how long to wait for them.
-    fn signal_stop(&self) -> (usize, Duration) {
+    /// Signals every target to stop; returns their completion receivers and how long to
+    /// wait for them.
+    fn signal_stop(&self) -> (Vec<mpsc::Receiver<()>>, Duration) {
         let mut st = lock(&self.inner.state);
         st.stopped = true;
         for p in st.pollers.drain(..) {
             p.abort();
         }
         let mut wait = Duration::ZERO;
-        let n = st.running.len();
+        let mut done = Vec::with_capacity(st.running.len());
         for (_, r) in st.running.drain() {
             wait = wait.max(r.cfg.scrape_timeout);
             let _ = r.stop.send(true);
+            done.push(r.done);
         }
-        (n, wait + Duration::from_secs(5))
+        (done, wait + Duration::from_secs(5))
     }
 }
 
@@ -393,14 +391,14 @@ impl Inner {
             }
             let status = Arc::new(Mutex::new(spec.initial_status(&cfg)));
             let (stop_tx, stop_rx) = watch::channel(false);
-            let done = lock(&self.done_tx).clone();
+            let (done_tx, done) = mpsc::channel();
             let task = target::TargetLoop::new(
                 Arc::new(spec),
                 Arc::clone(&cfg),
                 Arc::clone(&self.sink.0),
                 Arc::clone(&status),
             );
-            let join = self.handle.spawn(task.run(stop_rx, done));
+            let join = self.handle.spawn(task.run(stop_rx, done_tx));
             st.running.insert(
                 k,
                 Running {
@@ -408,6 +406,7 @@ impl Inner {
                     status,
                     stop: stop_tx,
                     join,
+                    done,
                 },
             );
         }

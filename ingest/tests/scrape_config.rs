@@ -48,13 +48,22 @@ scrape_configs:
     )
     .expect("config");
     let g = f.global.expect("global");
-    assert_eq!((g.scrape_interval, g.scrape_timeout), (Duration::from_secs(15), Duration::from_secs(10)));
+    assert_eq!(
+        (g.scrape_interval, g.scrape_timeout),
+        (Duration::from_secs(15), Duration::from_secs(10))
+    );
     assert_eq!(f.scrape_configs[0].scrape_interval, Duration::from_secs(15));
     // An unset timeout is the smaller of the global timeout and the job's interval.
     let b = &f.scrape_configs[1];
-    assert_eq!((b.scrape_interval, b.scrape_timeout), (Duration::from_secs(5), Duration::from_secs(2)));
+    assert_eq!(
+        (b.scrape_interval, b.scrape_timeout),
+        (Duration::from_secs(5), Duration::from_secs(2))
+    );
     assert_eq!(b.body_size_limit, 10 << 20);
-    assert_eq!(b.file_sd_configs[0].refresh_interval, Duration::from_secs(300));
+    assert_eq!(
+        b.file_sd_configs[0].refresh_interval,
+        Duration::from_secs(300)
+    );
     let f = parse_config("scrape_configs: [{job_name: c, scrape_interval: 5s}]").expect("config");
     assert_eq!(f.scrape_configs[0].scrape_timeout, Duration::from_secs(5));
 }
@@ -62,14 +71,25 @@ scrape_configs:
 #[test]
 fn unknown_field_names_job_and_field() {
     let e = err("scrape_configs:\n  - job_name: flink\n    scrape_intervall: 15s\n");
-    assert!(e.starts_with("parse scrape config of job \"flink\": "), "{e}");
+    assert!(
+        e.starts_with("parse scrape config of job \"flink\": "),
+        "{e}"
+    );
     assert!(e.contains("unknown field `scrape_intervall`"), "{e}");
-    let e = err("scrape_configs:\n  - job_name: flink\n    static_configs: [{targets: [], lables: {}}]\n");
-    assert!(e.contains("of job \"flink\"") && e.contains("unknown field `lables`"), "{e}");
+    let e = err(
+        "scrape_configs:\n  - job_name: flink\n    static_configs: [{targets: [], lables: {}}]\n",
+    );
+    assert!(
+        e.contains("of job \"flink\"") && e.contains("unknown field `lables`"),
+        "{e}"
+    );
     let e = err("global: {scrape_intrval: 1m}\n");
     assert!(e.contains("unknown field `scrape_intrval`"), "{e}");
     let e = err("scrape_configs:\n  - scrape_interval: 1m\n");
-    assert!(e.contains("scrape_configs[0]") && e.contains("missing field `job_name`"), "{e}");
+    assert!(
+        e.contains("scrape_configs[0]") && e.contains("missing field `job_name`"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -88,7 +108,10 @@ fn bad_values_name_job_and_field() {
         "scrape config: global.scrape_timeout: 6s is greater than scrape_interval 5s"
     );
     let e = err("scrape_configs: [{job_name: flink, scheme: https}]");
-    assert!(e.starts_with("scrape config of job \"flink\": scheme: https is not supported"), "{e}");
+    assert!(
+        e.starts_with("scrape config of job \"flink\": scheme: https is not supported"),
+        "{e}"
+    );
     let e = err("scrape_configs: [{job_name: f, static_configs: [{targets: ['http://h:9249']}]}]");
     assert_eq!(
         e,
@@ -96,11 +119,22 @@ fn bad_values_name_job_and_field() {
          host:port, without scheme or path"
     );
     let e = err("scrape_configs: [{job_name: f, metric_relabel_configs: [{action: keep}, {regex: '(', action: drop}]}]");
-    assert!(e.starts_with("scrape config of job \"f\": metric_relabel_configs[1].regex: invalid regex \"(\""), "{e}");
+    assert!(
+        e.starts_with(
+            "scrape config of job \"f\": metric_relabel_configs[1].regex: invalid regex \"(\""
+        ),
+        "{e}"
+    );
     let e = err("scrape_configs: [{job_name: f, metric_relabel_configs: [{action: hashmod}]}]");
-    assert!(e.contains("metric_relabel_configs[0].action: unknown relabel action \"hashmod\""), "{e}");
+    assert!(
+        e.contains("metric_relabel_configs[0].action: unknown relabel action \"hashmod\""),
+        "{e}"
+    );
     let e = err("scrape_configs: [{job_name: f}, {job_name: f}]");
-    assert_eq!(e, "scrape config of job \"f\": job_name: duplicate job name");
+    assert_eq!(
+        e,
+        "scrape config of job \"f\": job_name: duplicate job name"
+    );
     let e = err("scrape_configs: [{job_name: f, body_size_limit: 10 parsecs}]");
     assert!(e.contains("body_size_limit: invalid size"), "{e}");
     let e = err("scrape_configs: [{job_name: f, file_sd_configs: [{files: ['/a/*/x.json']}]}]");

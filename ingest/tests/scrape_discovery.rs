@@ -40,7 +40,10 @@ async fn file_sd_add_and_remove_targets() {
     let yaml = dir.path().join("tm_2.yml");
     write(
         &json,
-        &format!(r#"[{{"targets": ["{}"], "labels": {{"cluster": "c1"}}}}]"#, a.addr),
+        &format!(
+            r#"[{{"targets": ["{}"], "labels": {{"cluster": "c1"}}}}]"#,
+            a.addr
+        ),
     );
     let sink = Arc::new(Collect::default());
     let pattern = format!("{}/tm_*", dir.path().display());
@@ -48,7 +51,8 @@ async fn file_sd_add_and_remove_targets() {
     assert!(parse_config(&sd_config(&pattern)).is_err());
     let file = parse_config(&sd_config(&format!("{pattern}.json"))).expect("config");
     let scraper = Scraper::start(file, Arc::clone(&sink) as _, Handle::current());
-    sink.wait_for("a scraped", |_| !none_from(&sink, &a.addr)).await;
+    sink.wait_for("a scraped", |_| !none_from(&sink, &a.addr))
+        .await;
     let t = scraper.targets();
     assert_eq!(t.len(), 1);
     assert_eq!(t[0].instance, a.addr);
@@ -59,12 +63,18 @@ async fn file_sd_add_and_remove_targets() {
     assert_eq!(row.get("job").map(String::as_str), Some("tms"));
 
     // Reload with a pattern that also matches YAML files; add one with target b.
-    let file = parse_config(&sd_config(&format!("{pattern}"))
-        .replace(&format!("'{pattern}'"), &format!("'{pattern}.json', '{pattern}.yml'")))
-        .expect("config");
-    write(&yaml, &format!("- targets: ['{}']\n  labels: {{cluster: c2}}\n", b.addr));
+    let file = parse_config(&sd_config(&pattern).replace(
+        &format!("'{pattern}'"),
+        &format!("'{pattern}.json', '{pattern}.yml'"),
+    ))
+    .expect("config");
+    write(
+        &yaml,
+        &format!("- targets: ['{}']\n  labels: {{cluster: c2}}\n", b.addr),
+    );
     scraper.reload(file);
-    sink.wait_for("b scraped", |_| !none_from(&sink, &b.addr)).await;
+    sink.wait_for("b scraped", |_| !none_from(&sink, &b.addr))
+        .await;
     assert_eq!(scraper.targets().len(), 2);
     // a kept running across the reload: its file_sd config changed, but not its target, so
     // no stale markers were written for it.
@@ -110,7 +120,8 @@ async fn file_sd_add_and_remove_targets() {
     assert_eq!(scraper.targets().len(), 1);
     // Deleting the file removes them.
     std::fs::remove_file(&yaml).expect("rm");
-    sink.wait_for("b gone", |_| scraper.targets().is_empty()).await;
+    sink.wait_for("b gone", |_| scraper.targets().is_empty())
+        .await;
     scraper.stop();
 }
 
@@ -150,7 +161,10 @@ scrape_configs:
     let t = scraper.targets();
     // 127.0.0.1:1 was dropped by relabeling.
     assert_eq!(t.len(), 2, "{t:?}");
-    assert_eq!((t[1].job.as_str(), t[1].instance.as_str()), ("two", tm.as_str()));
+    assert_eq!(
+        (t[1].job.as_str(), t[1].instance.as_str()),
+        ("two", tm.as_str())
+    );
     assert_eq!(t[1].scrape_url, format!("http://{}/metrics", a.addr));
     assert_eq!(up(&sink.batches_of(&tm)[0]), Some(1.0));
 
@@ -158,7 +172,9 @@ scrape_configs:
     let one_job = two_jobs[..two_jobs.find("  - job_name: two").expect("two")].to_string();
     scraper.reload(parse_config(&one_job).expect("config"));
     sink.wait_for("two marked stale", |_| {
-        sink.batches_of(&tm).last().is_some_and(|l| l.iter().all(|r| r.stale()))
+        sink.batches_of(&tm)
+            .last()
+            .is_some_and(|l| l.iter().all(|r| r.stale()))
     })
     .await;
     let t = scraper.targets();

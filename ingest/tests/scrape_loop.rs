@@ -19,7 +19,7 @@ const FLINK: &str = include_str!("data/flink-sample-scrape.prom");
 
 fn config(job: &str, addr: &str, extra: &str) -> String {
     format!(
-        "scrape_configs:\n  - job_name: {job}\n    scrape_interval: 100ms\n    scrape_timeout: 80ms\n\
+        "scrape_configs:\n  - job_name: {job}\n    scrape_interval: 250ms\n    scrape_timeout: 200ms\n\
          {extra}    static_configs:\n      - targets: ['{addr}']\n        labels: {{env: test}}\n"
     )
 }
@@ -68,7 +68,11 @@ async fn labels_reports_and_stale_markers() {
     let all = series_of(FLINK);
     let kept = series_of(&after_cancel);
     let vanished = all.len() - kept.len();
-    assert!(vanished > 50 && !kept.is_empty(), "fixture: {vanished} of {}", all.len());
+    assert!(
+        vanished > 50 && !kept.is_empty(),
+        "fixture: {vanished} of {}",
+        all.len()
+    );
     let srv = Server::start(vec![
         Reply::text(FLINK),
         Reply::text(&after_cancel),
@@ -83,23 +87,37 @@ async fn labels_reports_and_stale_markers() {
 
     // Scrape 1: every series with job/instance/group labels, one timestamp, reports.
     let first = scraped(&b[0]);
-    let want: BTreeSet<_> = all.iter().map(|l| with_target(l.clone(), "flink", addr)).collect();
+    let want: BTreeSet<_> = all
+        .iter()
+        .map(|l| with_target(l.clone(), "flink", addr))
+        .collect();
     assert_eq!(label_set(&first), want);
     assert_eq!(first.len(), all.len());
     let ts1 = first[0].ts;
     assert!(ts1 >= before && ts1 <= now_ms());
     assert!(b[0].iter().all(|r| r.ts == ts1 && !r.stale()));
     assert_eq!(up(&b[0]), Some(1.0));
-    assert_eq!(report(&b[0], "scrape_samples_scraped"), Some(all.len() as f64));
-    assert_eq!(report(&b[0], "scrape_samples_post_metric_relabeling"), Some(all.len() as f64));
+    assert_eq!(
+        report(&b[0], "scrape_samples_scraped"),
+        Some(all.len() as f64)
+    );
+    assert_eq!(
+        report(&b[0], "scrape_samples_post_metric_relabeling"),
+        Some(all.len() as f64)
+    );
     assert_eq!(report(&b[0], "scrape_series_added"), Some(all.len() as f64));
     let dur = report(&b[0], "scrape_duration_seconds").expect("duration");
-    assert!(dur > 0.0 && dur < 0.08, "{dur}");
+    assert!(dur > 0.0 && dur < 0.2, "{dur}");
     let up_row = b[0].iter().find(|r| r.name() == "up").expect("up");
-    let want_up: BTreeMap<String, String> = [("__name__", "up"), ("job", "flink"), ("instance", addr), ("env", "test")]
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
+    let want_up: BTreeMap<String, String> = [
+        ("__name__", "up"),
+        ("job", "flink"),
+        ("instance", addr),
+        ("env", "test"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
     assert_eq!(up_row.labels, want_up);
     // A value read back exactly (Java Double.toString form).
     let heap = first
@@ -113,14 +131,22 @@ async fn labels_reports_and_stale_markers() {
     let ts2 = b[1][0].ts;
     assert!(ts2 > ts1);
     let (stale, live): (Vec<&Row>, Vec<&Row>) = second.into_iter().partition(|r| r.stale());
-    let want_live: BTreeSet<_> = kept.iter().map(|l| with_target(l.clone(), "flink", addr)).collect();
+    let want_live: BTreeSet<_> = kept
+        .iter()
+        .map(|l| with_target(l.clone(), "flink", addr))
+        .collect();
     assert_eq!(label_set(&live), want_live);
     let want_stale: BTreeSet<_> = want.difference(&want_live).cloned().collect();
     assert_eq!(stale.len(), vanished);
     assert_eq!(label_set(&stale), want_stale);
-    assert!(stale.iter().all(|r| r.ts == ts2 && r.value.to_bits() == 0x7ff0_0000_0000_0002));
+    assert!(stale
+        .iter()
+        .all(|r| r.ts == ts2 && r.value.to_bits() == 0x7ff0_0000_0000_0002));
     assert_eq!(report(&b[1], "scrape_series_added"), Some(0.0));
-    assert_eq!(report(&b[1], "scrape_samples_scraped"), Some(kept.len() as f64));
+    assert_eq!(
+        report(&b[1], "scrape_samples_scraped"),
+        Some(kept.len() as f64)
+    );
 
     // Scrape 3 (HTTP 500): up 0, stale markers for every series of scrape 2, nothing else.
     let third = scraped(&b[2]);
@@ -154,7 +180,7 @@ async fn stop_marks_everything_stale_including_reports() {
     let want: BTreeSet<&str> = ["a", "b"].into_iter().chain(support::REPORT).collect();
     assert_eq!(names, want);
     let n = b.len();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(sink.batches().len(), n, "scraping continued after stop");
 }
 
@@ -171,7 +197,14 @@ async fn closed_target_is_down() {
     assert_eq!(scraped(&b[0]).len(), 0);
     let t = scraper.targets();
     assert_eq!(t[0].health, Health::Down);
-    assert!(t[0].last_error.as_deref().unwrap_or("").starts_with("connect"), "{:?}", t[0].last_error);
+    assert!(
+        t[0].last_error
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("connect"),
+        "{:?}",
+        t[0].last_error
+    );
     scraper.stop();
 }
 
@@ -197,11 +230,23 @@ async fn gzip_body_and_request_headers() {
     assert_eq!(last.len(), 6);
     assert!(last.iter().all(|r| r.stale()));
     let head = srv.requests.lock().expect("lock")[0].to_ascii_lowercase();
-    assert!(head.starts_with("get /metrics?name%5b%5d=up http/1.1\r\n"), "{head}");
+    assert!(
+        head.starts_with("get /metrics?name%5b%5d=up http/1.1\r\n"),
+        "{head}"
+    );
     assert!(head.contains("\r\naccept-encoding: gzip\r\n"), "{head}");
-    assert!(head.contains("\r\naccept: text/plain;version=0.0.4"), "{head}");
-    assert!(head.contains("\r\nx-prometheus-scrape-timeout-seconds: 0.08\r\n"), "{head}");
-    assert!(head.contains(&format!("\r\nhost: {}\r\n", srv.addr)), "{head}");
+    assert!(
+        head.contains("\r\naccept: text/plain;version=0.0.4"),
+        "{head}"
+    );
+    assert!(
+        head.contains("\r\nx-prometheus-scrape-timeout-seconds: 0.2\r\n"),
+        "{head}"
+    );
+    assert!(
+        head.contains(&format!("\r\nhost: {}\r\n", srv.addr)),
+        "{head}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -219,11 +264,18 @@ async fn slow_target_times_out() {
     assert_eq!(up(&b[0]), Some(1.0));
     assert_eq!(up(&b[1]), Some(0.0));
     let dur = report(&b[1], "scrape_duration_seconds").expect("duration");
-    assert!((0.08..0.3).contains(&dur), "{dur}");
+    assert!((0.2..0.45).contains(&dur), "{dur}");
     let stale = scraped(&b[1]);
     assert_eq!(stale.len(), 1);
     assert!(stale[0].stale() && stale[0].name() == "a");
-    assert!(t[0].last_error.as_deref().unwrap_or("").contains("timed out"), "{:?}", t[0].last_error);
+    assert!(
+        t[0].last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("timed out"),
+        "{:?}",
+        t[0].last_error
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -234,7 +286,14 @@ async fn body_size_limit_fails_the_scrape() {
     let t = scraper.targets();
     scraper.stop();
     assert_eq!(up(&sink.batches()[0]), Some(0.0));
-    assert!(t[0].last_error.as_deref().unwrap_or("").contains("1024 bytes"), "{:?}", t[0].last_error);
+    assert!(
+        t[0].last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("1024 bytes"),
+        "{:?}",
+        t[0].last_error
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -254,7 +313,9 @@ async fn metric_relabeling() {
     // Expected: computed independently from the parsed fixture.
     let want: BTreeSet<BTreeMap<String, String>> = series_of(FLINK)
         .into_iter()
-        .filter(|l| l["__name__"].starts_with("flink_taskmanager_") && !l["__name__"].ends_with("_count"))
+        .filter(|l| {
+            l["__name__"].starts_with("flink_taskmanager_") && !l["__name__"].ends_with("_count")
+        })
         .map(|mut l| {
             l.remove("task_attempt_id");
             l.remove("task_attempt_num");
@@ -269,8 +330,14 @@ async fn metric_relabeling() {
     assert!(want.len() > 100);
     assert_eq!(label_set(&rows), want);
     assert!(rows.iter().all(|r| r.get("tm_host") == Some("localhost")));
-    assert_eq!(report(b, "scrape_samples_scraped"), Some(series_of(FLINK).len() as f64));
-    assert_eq!(report(b, "scrape_samples_post_metric_relabeling"), Some(want.len() as f64));
+    assert_eq!(
+        report(b, "scrape_samples_scraped"),
+        Some(series_of(FLINK).len() as f64)
+    );
+    assert_eq!(
+        report(b, "scrape_samples_post_metric_relabeling"),
+        Some(want.len() as f64)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -285,7 +352,9 @@ async fn honor_labels() {
     s2.stop();
     let row = |sink: &Collect| scraped(&sink.batches()[0])[0].labels.clone();
     let m = |v: &[(&str, &str)]| -> BTreeMap<String, String> {
-        v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     };
     // Target labels win; the scraped ones become exported_* (doubly, if taken).
     assert_eq!(

@@ -195,7 +195,10 @@ impl FileSdState {
             let Ok(meta) = std::fs::metadata(path) else {
                 continue;
             };
-            let stamp = (meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len());
+            let stamp = (
+                meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                meta.len(),
+            );
             if self.seen.get(path) == Some(&stamp) {
                 continue;
             }

@@ -297,7 +297,10 @@ mod tests {
         let r = rule(
             "{source_labels: [host, port], regex: '(.+);(\\d+)', target_label: addr, replacement: '${1}:$2'}",
         );
-        let got = run(&[r.clone()], &[("host", "tm1"), ("port", "9250")]);
+        let got = run(
+            std::slice::from_ref(&r),
+            &[("host", "tm1"), ("port", "9250")],
+        );
         assert_eq!(
             got,
             owned(&[("host", "tm1"), ("port", "9250"), ("addr", "tm1:9250")])
@@ -313,10 +316,16 @@ mod tests {
     #[test]
     fn keep_drop_labeldrop_labelkeep_labelmap() {
         let keep = rule("{source_labels: [__name__], regex: 'flink_.*', action: keep}");
-        assert_eq!(run(&[keep.clone()], &[("__name__", "jvm_x")]), None);
+        assert_eq!(
+            run(std::slice::from_ref(&keep), &[("__name__", "jvm_x")]),
+            None
+        );
         assert!(run(&[keep], &[("__name__", "flink_x")]).is_some());
         let drop = rule("{source_labels: [__name__], regex: '.*_count', action: drop}");
-        assert_eq!(run(&[drop.clone()], &[("__name__", "a_count")]), None);
+        assert_eq!(
+            run(std::slice::from_ref(&drop), &[("__name__", "a_count")]),
+            None
+        );
         assert!(run(&[drop], &[("__name__", "a_count_x")]).is_some());
         let ld = rule("{regex: 'task_attempt_.*', action: labeldrop}");
         let got = run(

@@ -19,6 +19,7 @@ use super::discovery::TargetSpec;
 use super::http::{gunzip, Fetched, HttpTarget};
 use super::relabel::{relabel, LabelPair, RelabelScratch};
 use super::{lock, Health, ScrapeError, ScrapeSink, TargetStatus};
+use crate::remote_write::MetricMetadata;
 use crate::text::{parse_text, TextOptions};
 
 /// Report series written with every scrape, in this order.
@@ -61,8 +62,10 @@ impl BatchBufs {
     }
 }
 
-/// Empties `v` and gives it another lifetime. The in-place `collect` keeps the allocation.
-fn retype<'b>(mut v: Vec<LabelPair<'_>>) -> Vec<LabelPair<'b>> {
+/// Empties `v` and gives it another lifetime. The in-place `collect` keeps the allocation
+/// (the element types differ only in lifetime); `filter_map` is what lets the type change.
+#[allow(clippy::unnecessary_filter_map)]
+fn retype<T, U>(mut v: Vec<T>) -> Vec<U> {
     v.clear();
     v.into_iter().filter_map(|_| None).collect()
 }
@@ -96,6 +99,8 @@ pub(crate) struct TargetLoop {
     parsed: BatchBufs,
     out: BatchBufs,
     relabel: RelabelScratch,
+    /// Metadata parsed from bodies: not stored, but its vector is reused.
+    meta: Vec<MetricMetadata<'static>>,
     /// Error of the last append, reported in the status.
     append_err: Option<String>,
 }
@@ -129,6 +134,7 @@ impl TargetLoop {
             parsed: BatchBufs::default(),
             out: BatchBufs::default(),
             relabel: RelabelScratch::default(),
+            meta: Vec::new(),
             append_err: None,
         }
     }
@@ -209,6 +215,7 @@ impl TargetLoop {
         let text = as_text(&self.raw, &self.body, f.gzip)?;
         let opts = TextOptions::for_content_type(f.content_type.as_deref(), ts);
         let mut parsed = self.parsed.take();
+        let mut meta = retype(std::mem::take(&mut self.meta));
         let mut out = self.out.take();
         let res = scrape_series(
             text,
@@ -216,6 +223,7 @@ impl TargetLoop {
             &self.cfg,
             &self.spec,
             &mut parsed,
+            &mut meta,
             &mut out,
             &mut self.relabel,
             &mut self.cur_set,
@@ -225,6 +233,7 @@ impl TargetLoop {
             Ok(c) => c,
             Err(e) => {
                 self.parsed.put(parsed);
+                self.meta = retype(meta);
                 self.out.put(out);
                 return Err(e);
             }
@@ -243,6 +252,7 @@ impl TargetLoop {
                         &self.cfg,
                         &self.spec,
                         &mut parsed,
+                        &mut meta,
                         &mut out,
                         &mut self.relabel,
                         ts,
@@ -264,6 +274,7 @@ impl TargetLoop {
         self.reported = true;
         self.append_err = write(&*self.sink, &self.spec, &mut out);
         self.parsed.put(parsed);
+        self.meta = retype(meta);
         self.out.put(out);
         Ok(counts)
     }
@@ -283,6 +294,7 @@ impl TargetLoop {
     /// (unless they are stale markers for series never written); forgets the last scrape.
     fn finish(&mut self, ts: i64, report: [f64; 5]) {
         let mut parsed = self.parsed.take();
+        let mut meta = retype(std::mem::take(&mut self.meta));
         let mut out = self.out.take();
         if let (Some(pf), false) = (&self.prev_fetched, self.prev_set.is_empty()) {
             match decompress(&self.prev_raw, &mut self.prev_body, pf.gzip, u64::MAX)
@@ -294,6 +306,7 @@ impl TargetLoop {
                     &self.cfg,
                     &self.spec,
                     &mut parsed,
+                    &mut meta,
                     &mut out,
                     &mut self.relabel,
                     ts,
@@ -311,6 +324,7 @@ impl TargetLoop {
             self.append_err = write(&*self.sink, &self.spec, &mut out);
         }
         self.parsed.put(parsed);
+        self.meta = retype(meta);
         self.out.put(out);
         self.prev_set.clear();
         self.prev_raw.clear();
@@ -341,12 +355,14 @@ fn scrape_series<'a>(
     cfg: &ScrapeConfig,
     spec: &'a TargetSpec,
     parsed: &mut WriteBatch<'a>,
+    meta: &mut Vec<MetricMetadata<'a>>,
     out: &mut WriteBatch<'a>,
     rs: &mut RelabelScratch,
     cur: &mut HashSet<u64>,
     prev: &HashSet<u64>,
 ) -> Result<Counts, ScrapeError> {
-    let stats = parse_text(text, opts, parsed, &mut Vec::new())?;
+    let stats = parse_text(text, opts, parsed, meta)?;
+    meta.clear();
     cur.clear();
     let mut common = 0usize;
     let mut err = None;
@@ -389,13 +405,16 @@ fn stale_from<'a>(
     cfg: &ScrapeConfig,
     spec: &'a TargetSpec,
     parsed: &mut WriteBatch<'a>,
+    meta: &mut Vec<MetricMetadata<'a>>,
     out: &mut WriteBatch<'a>,
     rs: &mut RelabelScratch,
     ts: i64,
     mut want: impl FnMut(u64) -> bool,
 ) {
     let opts = TextOptions::for_content_type(f.content_type.as_deref(), NO_TIMESTAMP);
-    if let Err(e) = parse_text(text, &opts, parsed, &mut Vec::new()) {
+    let res = parse_text(text, &opts, parsed, meta);
+    meta.clear();
+    if let Err(e) = res {
         // It parsed before, so this is a bug; markers are lost, not data.
         tracing::warn!(
             "BUG: re-parse previous scrape of {}: {e}",

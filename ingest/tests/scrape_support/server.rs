@@ -207,7 +207,10 @@ impl Collect {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        panic!("timed out waiting for {what}; batches: {:#?}", self.batches().len());
+        panic!(
+            "timed out waiting for {what}; batches: {:#?}",
+            self.batches().len()
+        );
     }
 }
 
@@ -231,5 +234,8 @@ pub const REPORT: [&str; 5] = [
 
 /// Scraped (non-report) rows of a batch.
 pub fn scraped(batch: &[Row]) -> Vec<&Row> {
-    batch.iter().filter(|r| !REPORT.contains(&r.name())).collect()
+    batch
+        .iter()
+        .filter(|r| !REPORT.contains(&r.name()))
+        .collect()
 }
