@@ -1,0 +1,348 @@
+//! Differential test against a real Prometheus: the same demo-shaped data is remote-written into
+//! Prometheus (the `prometheus` binary, started on loopback with the remote-write receiver) and
+//! into eddy (served in-process on loopback); every query of the PromQL compliance tester's list
+//! (testdata/promql-diff/promql-test-queries.yml, templates expanded) then runs on both as range
+//! queries and instant queries, and the answers are compared. The test prints a summary and fails
+//! if fewer queries agree than the floor measured when the known differences were documented in
+//! docs/promql-compatibility.md.
+
+mod support;
+
+#[path = "promql_diff/cases.rs"]
+mod cases;
+#[path = "promql_diff/compare.rs"]
+mod compare;
+#[path = "promql_diff/data.rs"]
+mod data;
+#[path = "promql_diff/server.rs"]
+mod server;
+
+use std::net::SocketAddr;
+
+use compare::{first_difference, Outcome};
+
+/// Agreeing queries measured with Debian's Prometheus 2.42 (see docs/promql-compatibility.md);
+/// lower means a regression.
+const AGREEMENT_FLOOR: usize = 528;
+
+/// Data start, 2025-11-24T16:00:00Z: fixed, so runs are reproducible (date functions included).
+/// Prometheus 2.42's receiver takes it: an empty head accepts any time, and every request stays
+/// within the head's window (see data::remote_write_bodies).
+const DATA_START_MS: i64 = 1_764_000_000_000;
+const DATA_MS: i64 = 2 * 3_600_000;
+const SCRAPE_MS: i64 = 15_000;
+
+/// A query known to answer differently on Debian's Prometheus 2.42, because eddy follows
+/// Prometheus 3.x (see docs/promql-compatibility.md).
+struct Known {
+    query: String,
+    why: &'static str,
+    /// A query with the same meaning under 2.42's rules; when given, Prometheus must answer it
+    /// exactly as eddy answers the original, which proves the explanation.
+    prometheus_equivalent: Option<String>,
+}
+
+fn known_differences() -> Vec<Known> {
+    let mut k = vec![
+        Known {
+            query: r#"label_replace(demo_num_cpus, "~invalid", "", "src", "(.*)")"#.into(),
+            why: "3.x accepts any UTF-8 label name",
+            prometheus_equivalent: Some(
+                r#"label_replace(demo_num_cpus, "valid", "", "src", "(.*)")"#.into(),
+            ),
+        },
+        Known {
+            query: r#"label_join(demo_num_cpus, "~invalid", "-", "instance")"#.into(),
+            why: "3.x accepts any UTF-8 label name",
+            prometheus_equivalent: None,
+        },
+        Known {
+            query: "max_over_time((time() - max(demo_batch_last_success_timestamp_seconds) < 1000)[5m:10s] offset 5m)".into(),
+            why: "3.x subquery ranges are left-open",
+            prometheus_equivalent: Some(
+                "max_over_time((time() - max(demo_batch_last_success_timestamp_seconds) < 1000)[299999ms:10s] offset 5m)".into(),
+            ),
+        },
+        Known {
+            query: "avg_over_time(rate(demo_cpu_usage_seconds_total[1m])[2m:10s])".into(),
+            why: "3.x subquery ranges are left-open",
+            prometheus_equivalent: Some(
+                "avg_over_time(rate(demo_cpu_usage_seconds_total[1m])[119999ms:10s])".into(),
+            ),
+        },
+    ];
+    for q in ["0.1", "0.5", "0.75", "0.95", "0.90", "0.99", "1"] {
+        k.push(Known {
+            query: format!(
+                "histogram_quantile({q}, rate(demo_api_request_duration_seconds_bucket[1m]))"
+            ),
+            why: "rate extrapolation: the counter zero point is applied after the \
+                  half-interval limit (prometheus#13725)",
+            prometheus_equivalent: None,
+        });
+    }
+    k
+}
+
+/// How one query is evaluated on both servers.
+enum Eval {
+    Range { start: i64, end: i64, step: i64 },
+    Instant { time: i64 },
+}
+
+impl Eval {
+    fn describe(&self) -> String {
+        match self {
+            Eval::Range { start, end, step } => {
+                format!(
+                    "range {}..{} step {}s",
+                    secs(*start),
+                    secs(*end),
+                    step / 1000
+                )
+            }
+            Eval::Instant { time } => format!("instant at {}", secs(*time)),
+        }
+    }
+}
+
+fn secs(ms: i64) -> String {
+    format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000))
+}
+
+fn evaluations() -> Vec<Eval> {
+    let data_end = DATA_START_MS + DATA_MS;
+    // The compliance tester's window: ten minutes ending twelve minutes before the newest data,
+    // at a 10 s resolution.
+    let end = data_end - 12 * 60_000;
+    let start = end - 10 * 60_000;
+    vec![
+        Eval::Range {
+            start,
+            end,
+            step: 10_000,
+        },
+        // The whole data and past its end: partial windows at the start, staleness at the end.
+        Eval::Range {
+            start: DATA_START_MS,
+            end: data_end + 10 * 60_000,
+            step: 60_000,
+        },
+        Eval::Instant { time: end },
+        Eval::Instant {
+            time: start + 3_500,
+        },
+        Eval::Instant {
+            time: DATA_START_MS + 45_000,
+        },
+    ]
+}
+
+fn run(addr: SocketAddr, query: &str, eval: &Eval) -> Outcome {
+    let (path, form) = match *eval {
+        Eval::Range { start, end, step } => (
+            "/api/v1/query_range",
+            vec![
+                ("query", query.to_string()),
+                ("start", secs(start)),
+                ("end", secs(end)),
+                ("step", format!("{}", step as f64 / 1000.0)),
+            ],
+        ),
+        Eval::Instant { time } => (
+            "/api/v1/query",
+            vec![("query", query.to_string()), ("time", secs(time))],
+        ),
+    };
+    match server::query(addr, path, &form) {
+        Ok(r) => compare::parse(r.status, &r.text()),
+        Err(e) => Outcome::Error(format!("request failed: {e}")),
+    }
+}
+
+#[test]
+fn query_list_expands_like_the_compliance_tester() {
+    let yaml = include_str!("../testdata/promql-diff/promql-test-queries.yml");
+    let templates = cases::parse(yaml).unwrap();
+    assert_eq!(templates.len(), 118);
+    assert_eq!(templates.iter().filter(|t| t.should_fail).count(), 5);
+    assert_eq!(
+        templates
+            .iter()
+            .filter(|t| !t.variant_args.is_empty())
+            .count(),
+        50
+    );
+    let all: Vec<cases::Case> = templates
+        .iter()
+        .flat_map(|t| cases::expand(t).unwrap())
+        .collect();
+    assert_eq!(all.len(), 539);
+    assert_eq!(all[0].query, "42");
+    assert!(all.iter().any(|c| c.query == "-1 ^ 2"));
+    assert!(all
+        .iter()
+        .any(|c| c.query == "rate(demo_cpu_usage_seconds_total[15m])"));
+    assert!(all.iter().any(|c| c.query
+        == "label_replace(demo_num_cpus, \"job\", \"destination-value-$1\", \"instance\", \"demo.promlabs.com:(.*)\")"));
+    // The first argument varies slowest, as in the tester.
+    let q: Vec<&str> = all
+        .iter()
+        .filter(|c| c.query.starts_with("quantile_over_time(-0.5,"))
+        .map(|c| c.query.as_str())
+        .collect();
+    assert_eq!(q.len(), 6);
+    assert_eq!(
+        q[0],
+        "quantile_over_time(-0.5, demo_memory_usage_bytes[1s])"
+    );
+    assert!(cases::expand(&cases::Template {
+        query: "{{.nope}}(x)".into(),
+        variant_args: vec!["nope".into()],
+        should_fail: false,
+    })
+    .is_err());
+}
+
+#[test]
+fn comparison_rules() {
+    let a = compare::parse(
+        200,
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"b":"1","a":"x"},"value":[10.5,"1"]},{"metric":{"a":"y"},"value":[10.5,"NaN"]}]}}"#,
+    );
+    // Different order, same labels, a value within 1e-6.
+    let b = compare::parse(
+        200,
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"a":"y"},"value":[10.5,"NaN"]},{"metric":{"a":"x","b":"1"},"value":[10.5,"1.0000005"]}]}}"#,
+    );
+    assert_eq!(first_difference(&a, &b), None);
+    let c = compare::parse(
+        200,
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"a":"y"},"value":[10.5,"NaN"]},{"metric":{"a":"x","b":"1"},"value":[10.5,"1.00001"]}]}}"#,
+    );
+    assert!(first_difference(&a, &c).unwrap().contains("eddy 1.00001"));
+    let d = compare::parse(
+        200,
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"a":"y"},"value":[10.5,"+Inf"]},{"metric":{"a":"x","b":"1"},"value":[10.5,"1"]}]}}"#,
+    );
+    assert!(first_difference(&a, &d).is_some());
+    let e1 = compare::parse(
+        400,
+        r#"{"status":"error","errorType":"bad_data","error":"x"}"#,
+    );
+    let e2 = compare::parse(
+        422,
+        r#"{"status":"error","errorType":"execution","error":"y"}"#,
+    );
+    assert_eq!(first_difference(&e1, &e2), None);
+    assert!(first_difference(&e1, &a).is_some());
+    let s1 = compare::parse(
+        200,
+        r#"{"status":"success","data":{"resultType":"scalar","result":[1,"2"]}}"#,
+    );
+    assert!(first_difference(&s1, &a).unwrap().contains("result type"));
+}
+
+#[test]
+fn eddy_agrees_with_prometheus_on_the_compliance_queries() {
+    let prom = match server::Prometheus::start() {
+        Ok(p) => p,
+        Err(e) => panic!("{e}"),
+    };
+    let (state, dir) = support::state(&[]);
+    let eddy = server::Eddy::start(state, dir).unwrap();
+
+    let series = data::generate(DATA_START_MS, DATA_START_MS + DATA_MS, SCRAPE_MS);
+    let bodies =
+        data::remote_write_bodies(&series, DATA_START_MS, DATA_START_MS + DATA_MS, 10 * 60_000);
+    for body in &bodies {
+        if let Err(e) = server::remote_write(prom.addr, body) {
+            panic!("{e}\nprometheus log:\n{}", prom.log_tail());
+        }
+        server::remote_write(eddy.addr, body).unwrap();
+    }
+
+    // PROMQL_DIFF_SHOW=<query>: print both raw answers for one query at every evaluation.
+    if let Ok(q) = std::env::var("PROMQL_DIFF_SHOW") {
+        for eval in evaluations() {
+            println!("== {}", eval.describe());
+            println!("prometheus: {:?}", run(prom.addr, &q, &eval));
+            println!("eddy:       {:?}", run(eddy.addr, &q, &eval));
+        }
+    }
+
+    let yaml = include_str!("../testdata/promql-diff/promql-test-queries.yml");
+    let all: Vec<cases::Case> = cases::parse(yaml)
+        .unwrap()
+        .iter()
+        .flat_map(|t| cases::expand(t).unwrap())
+        .collect();
+    let evals = evaluations();
+    let known = known_differences();
+    let first_diff = |prom_query: &str, eddy_query: &str| {
+        evals.iter().find_map(|eval| {
+            let want = run(prom.addr, prom_query, eval);
+            let got = run(eddy.addr, eddy_query, eval);
+            first_difference(&want, &got).map(|d| format!("{}: {d}", eval.describe()))
+        })
+    };
+    let mut agree = 0;
+    let mut intended = Vec::new();
+    let mut unexplained = Vec::new();
+    let mut should_fail_passed = Vec::new();
+    let mut bad_explanations = Vec::new();
+    for case in &all {
+        let k = known.iter().find(|k| k.query == case.query);
+        if case.should_fail && k.is_none() {
+            for eval in &evals {
+                if let Outcome::Data { .. } = run(eddy.addr, &case.query, eval) {
+                    should_fail_passed.push(case.query.clone());
+                    break;
+                }
+            }
+        }
+        let Some(d) = first_diff(&case.query, &case.query) else {
+            agree += 1;
+            continue;
+        };
+        match k {
+            None => unexplained.push((case.query.clone(), d)),
+            Some(k) => {
+                if let Some(eq) = &k.prometheus_equivalent {
+                    if let Some(e) = first_diff(eq, &case.query) {
+                        bad_explanations.push(format!("{} vs Prometheus {eq}: {e}", k.query));
+                    }
+                }
+                intended.push((case.query.clone(), k.why, d));
+            }
+        }
+    }
+    println!(
+        "promql diff against {}: {} queries, {} agree, {} differ ({} intended, {} unexplained)",
+        prom.version,
+        all.len(),
+        agree,
+        intended.len() + unexplained.len(),
+        intended.len(),
+        unexplained.len()
+    );
+    for (q, why, d) in &intended {
+        println!("INTENDED {q}\n     ({why}) {d}");
+    }
+    for (q, d) in &unexplained {
+        println!("UNEXPLAINED {q}\n     {d}");
+    }
+    assert!(
+        should_fail_passed.is_empty(),
+        "eddy answers queries that must fail: {should_fail_passed:?}"
+    );
+    assert!(
+        bad_explanations.is_empty(),
+        "a documented difference is not what the docs say: {bad_explanations:#?}"
+    );
+    assert!(
+        agree >= AGREEMENT_FLOOR,
+        "{agree} of {} queries agree with Prometheus, below the floor {AGREEMENT_FLOOR}",
+        all.len()
+    );
+}
