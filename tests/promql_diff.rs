@@ -345,4 +345,58 @@ fn eddy_agrees_with_prometheus_on_the_compliance_queries() {
         "{agree} of {} queries agree with Prometheus, below the floor {AGREEMENT_FLOOR}",
         all.len()
     );
+
+    left_open_boundaries(&prom, &eddy, &series);
+}
+
+/// The scrape offsets keep samples off the query grid, so the compliance queries never put a
+/// sample exactly on a window's left edge. Here samples are put there on purpose: 2.42 includes
+/// them (left-closed windows), eddy, like 3.x, does not; a range 1 ms shorter on the Prometheus
+/// side is the same left-open window.
+fn left_open_boundaries(prom: &server::Prometheus, eddy: &server::Eddy, series: &[data::Series]) {
+    let cpus0 = series
+        .iter()
+        .find(|s| {
+            s.labels
+                .iter()
+                .any(|(k, v)| k == "__name__" && v == "demo_num_cpus")
+                && s.labels.iter().any(|(_, v)| v == "demo.promlabs.com:10000")
+        })
+        .expect("generated demo_num_cpus of instance 0");
+    let count = |addr, q: &str, t: i64| match run(addr, q, &Eval::Instant { time: t }) {
+        Outcome::Data { series, .. } => series
+            .into_iter()
+            .filter(|(k, _)| k.contains("demo.promlabs.com:10000"))
+            .map(|(_, p)| p[0].1)
+            .collect::<Vec<f64>>(),
+        Outcome::Error(e) => panic!("{q} at {t}: {e}"),
+    };
+    // A range selector whose left edge is exactly a sample of instance 0.
+    let t = cpus0.samples[100].0 + 60_000;
+    let in_window = |left_closed: bool| {
+        let n = cpus0
+            .samples
+            .iter()
+            .filter(|&&(ts, _)| ts <= t && (ts > t - 60_000 || (left_closed && ts == t - 60_000)))
+            .count();
+        vec![n as f64]
+    };
+    let (closed, open) = (in_window(true), in_window(false));
+    assert_eq!(closed[0], open[0] + 1.0);
+    let q = "count_over_time(demo_num_cpus[1m])";
+    assert_eq!(count(prom.addr, q, t), closed);
+    assert_eq!(count(eddy.addr, q, t), open);
+    assert_eq!(
+        count(prom.addr, "count_over_time(demo_num_cpus[59999ms])", t),
+        open
+    );
+    // The lookback window: instance 0's last sample sits exactly 5m before the query time.
+    let last = cpus0.samples[cpus0.samples.len() - 1].0;
+    assert_eq!(count(prom.addr, "demo_num_cpus", last + 300_000), vec![4.0]);
+    assert_eq!(
+        count(eddy.addr, "demo_num_cpus", last + 300_000),
+        Vec::<f64>::new()
+    );
+    assert_eq!(count(eddy.addr, "demo_num_cpus", last + 299_999), vec![4.0]);
+    println!("left-open range and lookback windows: eddy follows 3.x, 2.42 is left-closed");
 }
