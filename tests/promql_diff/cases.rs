@@ -168,3 +168,15 @@ pub(crate) fn expand(t: &Template) -> Result<Vec<Case>, String> {
         })
         .collect())
 }
+
+/// Queries one per line; blank lines and `#` comments are skipped.
+pub(crate) fn parse_lines(text: &str) -> Vec<Case> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| Case {
+            query: l.to_string(),
+            should_fail: false,
+        })
+        .collect()
+}

@@ -61,8 +61,8 @@ fn labels_key(m: &Value) -> Result<String, String> {
     Ok(format!("{{{}}}", parts.join(", ")))
 }
 
-/// Parses an HTTP answer of a query endpoint.
-pub(crate) fn parse(status: u16, body: &str) -> Outcome {
+/// Parses an HTTP answer of a query endpoint; series are sorted by labels unless `keep_order`.
+pub(crate) fn parse(status: u16, body: &str, keep_order: bool) -> Outcome {
     let v: Value = match serde_json::from_str(body) {
         Ok(v) => v,
         Err(e) => return Outcome::Error(format!("status {status}, unparsable body ({e}): {body}")),
@@ -74,13 +74,13 @@ pub(crate) fn parse(status: u16, body: &str) -> Outcome {
             v["error"].as_str().unwrap_or(body)
         ));
     }
-    match parse_data(&v["data"]) {
+    match parse_data(&v["data"], keep_order) {
         Ok(o) => o,
         Err(e) => Outcome::Error(format!("malformed success answer: {e}: {body}")),
     }
 }
 
-fn parse_data(d: &Value) -> Result<Outcome, String> {
+fn parse_data(d: &Value, keep_order: bool) -> Result<Outcome, String> {
     let result_type = d["resultType"].as_str().ok_or("no resultType")?.to_string();
     let r = &d["result"];
     let mut series = Vec::new();
@@ -105,7 +105,9 @@ fn parse_data(d: &Value) -> Result<Outcome, String> {
         }
         other => return Err(format!("unknown result type {other:?}")),
     }
-    series.sort_by(|a, b| a.0.cmp(&b.0));
+    if !keep_order {
+        series.sort_by(|a, b| a.0.cmp(&b.0));
+    }
     Ok(Outcome::Data {
         result_type,
         series,
@@ -187,5 +189,16 @@ pub(crate) fn first_difference(want: &Outcome, got: &Outcome) -> Option<String> 
             }
             None
         }
+    }
+}
+
+/// Drops the points before `t` (and series left without points), to compare only the part of
+/// two answers where a documented difference cannot show.
+pub(crate) fn drop_before(o: &mut Outcome, t: i64) {
+    if let Outcome::Data { series, .. } = o {
+        for (_, points) in series.iter_mut() {
+            points.retain(|p| p.0 >= t);
+        }
+        series.retain(|(_, points)| !points.is_empty());
     }
 }
