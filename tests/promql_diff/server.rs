@@ -147,7 +147,15 @@ fn free_port() -> std::io::Result<u16> {
 /// The Prometheus binary: `$PROMETHEUS_BIN`, else `prometheus` on `PATH`.
 fn prometheus_binary() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os("PROMETHEUS_BIN") {
-        return Ok(PathBuf::from(p));
+        let p = PathBuf::from(p);
+        if p.is_file() {
+            return Ok(p);
+        }
+        return Err(format!(
+            "PROMETHEUS_BIN={} is not a file; the differential test needs a real Prometheus: \
+             `apt-get install prometheus`",
+            p.display()
+        ));
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     for dir in std::env::split_paths(&path) {
