@@ -9,6 +9,11 @@ use anyhow::{bail, Context};
 /// Settings of the server, from flags (names follow Prometheus where they mean the same).
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
+    /// YAML configuration file with `scrape_configs` (Prometheus's shape) for pulling Flink's
+    /// PrometheusReporter endpoints. Re-read on `POST /-/reload` and SIGHUP.
+    #[arg(long = "config.file")]
+    pub config_file: Option<PathBuf>,
+
     /// Address to listen on. Loopback by default: nobody else reaches eddy until you open it.
     #[arg(
         long = "listen",

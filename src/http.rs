@@ -35,6 +35,10 @@ pub struct AppState {
     pub metadata: crate::metadata::MetadataStore,
     /// Query engine and limits.
     pub query: api::QueryConfig,
+    /// The scraper, when `--config.file` has `scrape_configs`.
+    pub scraper: parking_lot::Mutex<Option<eddy_ingest::scrape::Scraper>>,
+    /// The YAML configuration file, re-read on reload.
+    pub config_file: Option<std::path::PathBuf>,
 }
 
 /// Shared state handle.
@@ -83,6 +87,8 @@ pub fn app(state: SharedState) -> Router {
         .merge(api_routes)
         .route("/-/healthy", get(|| async { "eddy is healthy.\n" }))
         .route("/-/ready", get(ready))
+        .route("/-/reload", post(reload).put(reload))
+        .route("/api/v1/targets", get(api::targets))
         .route("/metrics", get(crate::metrics::render))
         .route("/api/v1/admin/flush", post(admin::flush))
         .route(
@@ -102,6 +108,11 @@ async fn ready(State(st): State<SharedState>) -> Response {
         )
             .into_response()
     }
+}
+
+async fn reload(State(st): State<SharedState>) -> Result<&'static str, ApiError> {
+    crate::server::reload_config(&st).map_err(|e| ApiError::new(ErrorType::BadData, e))?;
+    Ok("configuration reloaded\n")
 }
 
 /// Prometheus's error classes, which decide the HTTP status.

@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 
 use crate::http::SharedState;
 
-const FORMATS: [&str; 4] = ["remote_write", "influx", "otlp", "pushgateway"];
+const FORMATS: [&str; 5] = ["remote_write", "influx", "otlp", "pushgateway", "scrape"];
 const REASONS: [RejectReason; 5] = [
     RejectReason::OutOfOrder,
     RejectReason::DuplicateTimestamp,
@@ -22,9 +22,9 @@ const REASONS: [RejectReason; 5] = [
 /// Counters kept by the server.
 #[derive(Debug, Default)]
 pub struct ServerMetrics {
-    samples: [AtomicU64; 4],
-    requests: [AtomicU64; 4],
-    rejected: [[AtomicU64; 5]; 4],
+    samples: [AtomicU64; 5],
+    requests: [AtomicU64; 5],
+    rejected: [[AtomicU64; 5]; 5],
     /// InfluxDB string fields, which have no numeric value.
     pub string_fields_skipped: AtomicU64,
     /// OTLP points that cannot be stored faithfully.

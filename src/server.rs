@@ -10,6 +10,8 @@ use eddy_storage::head::{HeadOptions, SeriesLimitOptions};
 use eddy_storage::wal::WalOptions;
 use eddy_storage::Db;
 
+use eddy_ingest::scrape;
+
 use crate::config::ServeArgs;
 use crate::http::{self, AppState};
 
@@ -50,6 +52,38 @@ pub fn state(db: Arc<Db>, args: &ServeArgs) -> Arc<AppState> {
         push_groups: Default::default(),
         metadata: Default::default(),
         query: crate::http::api::QueryConfig::from_args(args),
+        scraper: parking_lot::Mutex::new(None),
+        config_file: args.config_file.clone(),
+    })
+}
+
+/// Reads the configuration file (if any) and starts, reconfigures or stops the scraper.
+pub fn reload_config(st: &Arc<AppState>) -> Result<(), String> {
+    let Some(path) = &st.config_file else {
+        return Err("no --config.file given".into());
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| format!("read {}: {e}", path.display()))?;
+    let file = scrape::parse_config(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut guard = st.scraper.lock();
+    match guard.as_ref() {
+        Some(s) => s.reload(file),
+        None if file.scrape_configs.is_empty() => {}
+        None => {
+            let handle = tokio::runtime::Handle::try_current().map_err(|e| format!("no async runtime: {e}"))?;
+            *guard = Some(scrape::Scraper::start(file, scrape_sink(st), handle));
+        }
+    }
+    tracing::info!(file = %path.display(), "configuration loaded");
+    Ok(())
+}
+
+/// Where scraped samples go: the same path as pushed ones (label drops, append, counters). Holds
+/// the state weakly, since the state owns the scraper.
+fn scrape_sink(st: &Arc<AppState>) -> Arc<dyn scrape::ScrapeSink> {
+    let weak = Arc::downgrade(st);
+    Arc::new(move |batch: &mut eddy_storage::WriteBatch<'_>| {
+        let st = weak.upgrade().ok_or_else(|| "server is shutting down".to_string())?;
+        crate::http::ingest::store(&st, batch, "scrape").map_err(|e| e.message)
     })
 }
 
@@ -88,13 +122,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let db = Arc::new(db);
     let _maintenance = db.start_maintenance(args.maintenance_interval);
     let st = state(db.clone(), &args);
+    if st.config_file.is_some() {
+        reload_config(&st).map_err(|e| anyhow::anyhow!(e)).context("load --config.file")?;
+    }
+    spawn_sighup_reload(st.clone());
     st.ready.store(true, Ordering::Release);
-    let app = http::app(st);
+    let app = http::app(st.clone());
     tracing::info!(listen = %args.listen, "eddy ready");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serve HTTP")?;
+    let scraper = st.scraper.lock().take();
+    if let Some(s) = scraper {
+        tracing::info!("stopping scrapes: writing stale markers");
+        s.stop();
+    }
     tracing::info!("shutting down: syncing the WAL");
     let closing = db.clone();
     tokio::task::spawn_blocking(move || closing.close())
@@ -103,6 +146,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Give in-flight blocking tasks a moment; the WAL is already synced.
     tokio::time::sleep(Duration::from_millis(10)).await;
     Ok(())
+}
+
+fn spawn_sighup_reload(st: Arc<AppState>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+        while hup.recv().await.is_some() {
+            if let Err(e) = reload_config(&st) {
+                tracing::error!(error = %e, "reload on SIGHUP failed; keeping the previous configuration");
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = st;
 }
 
 async fn shutdown_signal() {

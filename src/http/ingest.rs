@@ -88,7 +88,7 @@ fn decoded_body<'b>(
 }
 
 /// Removes the configured labels (an empty value is dropped by storage) and appends.
-fn store(
+pub(crate) fn store(
     st: &SharedState,
     batch: &mut WriteBatch<'_>,
     format: &'static str,
