@@ -2,7 +2,9 @@
 
 pub mod admin;
 pub mod api;
+pub mod federate;
 pub mod ingest;
+pub mod remote_read;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -77,6 +79,10 @@ pub fn app(state: SharedState) -> Router {
         )
         .route("/api/v1/rules", get(api::rules))
         .route("/api/v1/alerts", get(api::alerts))
+        .route(
+            "/federate",
+            get(federate::federate).post(federate::federate),
+        )
         .layer(tower_http::compression::CompressionLayer::new());
     Router::new()
         .merge(ingest_routes)
@@ -84,6 +90,7 @@ pub fn app(state: SharedState) -> Router {
         .route("/-/healthy", get(|| async { "eddy is healthy.\n" }))
         .route("/-/ready", get(ready))
         .route("/metrics", get(crate::metrics::render))
+        .route("/api/v1/read", post(remote_read::read))
         .route("/api/v1/admin/flush", post(admin::flush))
         .route(
             "/api/v1/admin/tsdb/snapshot",
