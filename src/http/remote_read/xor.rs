@@ -50,7 +50,10 @@ pub enum XorError {
     },
 }
 
-/// Appends bits most-significant first.
+/// Appends bits most-significant first, with Prometheus's `bstream` byte layout: a whole byte
+/// written while byte-aligned leaves a fresh zero byte open after it, so a chunk whose last write
+/// was such a byte ends with one zero byte more than the bits need. We keep that byte so our
+/// chunks are byte-identical to Prometheus's (the test against promtool's blocks checks it).
 #[derive(Debug)]
 struct BitWriter {
     buf: Vec<u8>,
@@ -61,24 +64,47 @@ struct BitWriter {
 impl BitWriter {
     #[inline]
     fn bit(&mut self, one: bool) {
-        self.bits(u64::from(one), 1);
+        if self.free == 0 {
+            self.buf.push(0);
+            self.free = 8;
+        }
+        if one {
+            if let Some(last) = self.buf.last_mut() {
+                *last |= 1 << (self.free - 1);
+            }
+        }
+        self.free -= 1;
     }
 
-    /// Writes the low `n` bits of `v` (1 ≤ n ≤ 64).
+    #[inline]
+    fn byte(&mut self, b: u8) {
+        if self.free == 0 {
+            self.buf.push(0);
+            self.free = 8;
+        }
+        if let Some(last) = self.buf.last_mut() {
+            *last |= b >> (8 - self.free);
+        }
+        // The rest of `b` starts the next byte (nothing of it when `free` was 8).
+        self.buf.push((u16::from(b) << self.free) as u8);
+    }
+
+    /// Writes the low `n` bits of `v` (n ≤ 64): whole bytes first, then single bits.
     #[inline]
     fn bits(&mut self, v: u64, mut n: u32) {
+        if n == 0 {
+            return;
+        }
+        let mut u = v << (64 - n);
+        while n >= 8 {
+            self.byte((u >> 56) as u8);
+            u <<= 8;
+            n -= 8;
+        }
         while n > 0 {
-            if self.free == 0 {
-                self.buf.push(0);
-                self.free = 8;
-            }
-            let take = n.min(self.free);
-            let part = ((v >> (n - take)) & ((1u64 << take) - 1)) as u8;
-            if let Some(last) = self.buf.last_mut() {
-                *last |= part << (self.free - take);
-            }
-            self.free -= take;
-            n -= take;
+            self.bit(u >> 63 == 1);
+            u <<= 1;
+            n -= 1;
         }
     }
 }
@@ -364,6 +390,13 @@ mod tests {
         assert_eq!(
             enc.finish(),
             [0, 2, 0xd0, 0x0f, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0, 0x0a, 0x00]
+        );
+        // A chunk ending on a whole byte keeps bstream's open zero byte, as Prometheus's does.
+        let mut enc = XorEncoder::new();
+        enc.append(1000, 1.0);
+        assert_eq!(
+            enc.finish(),
+            [0, 1, 0xd0, 0x0f, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0, 0x00]
         );
     }
 
