@@ -1,4 +1,5 @@
 //! `/federate` through the router: latest sample per series within the lookback, text format.
+#![allow(clippy::unwrap_used)] // Tests fail loudly on any unexpected error.
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! Real client: a Prometheus server (Debian's 2.42) reads eddy through `remote_read`, and its
 //! query API must answer with exactly eddy's values for a series only eddy has.
 //! Needs `prometheus` (Debian: `apt-get install prometheus`); fails, never skips, without it.
+#![allow(clippy::unwrap_used)] // Tests fail loudly on any unexpected error.
 
 mod support;
 

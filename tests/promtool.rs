@@ -1,5 +1,6 @@
 //! Real client: Prometheus's `promtool query …` against eddy served on a loopback socket.
 //! Needs `promtool` (Debian: `apt-get install prometheus`); fails, never skips, without it.
+#![allow(clippy::unwrap_used)] // Tests fail loudly on any unexpected error.
 
 mod support;
 
@@ -54,12 +55,15 @@ async fn promtool(bin: &str, args: Vec<String>) -> String {
 
 const T0: i64 = 1_700_000_000_000;
 
+/// A series as `remote_write` takes it: labels and samples.
+type Written<'a> = (Vec<(&'a str, &'a str)>, Vec<(i64, f64)>);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promtool_queries_eddy() {
     let bin = promtool_path();
     let (st, _dir) = state(&[]);
     // numRecordsIn counts up by 150 every 15s on subtask 0 and by 300 on subtask 1.
-    let series: Vec<(Vec<(&str, &str)>, Vec<(i64, f64)>)> = ["0", "1"]
+    let series: Vec<Written> = ["0", "1"]
         .iter()
         .enumerate()
         .map(|(k, sub)| {

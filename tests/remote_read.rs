@@ -1,4 +1,5 @@
 //! Remote read through the router: both response types decode to exactly the stored samples.
+#![allow(clippy::unwrap_used)] // Tests fail loudly on any unexpected error.
 
 mod support;
 
@@ -17,8 +18,11 @@ use tower::ServiceExt;
 /// `(labels, [(t, value bits)])`, labels sorted.
 type Decoded = Vec<(Vec<(String, String)>, Vec<(i64, u64)>)>;
 
-/// Matcher as (type, name, value); type 0 EQ, 1 NEQ, 2 RE, 3 NRE.
-fn read_request(queries: &[(i64, i64, Vec<(u64, &str, &str)>)], accepted: &[u64]) -> Vec<u8> {
+/// A query as (start, end, matchers); a matcher as (type, name, value) with type 0 EQ, 1 NEQ,
+/// 2 RE, 3 NRE.
+type Query<'a> = (i64, i64, Vec<(u64, &'a str, &'a str)>);
+
+fn read_request(queries: &[Query<'_>], accepted: &[u64]) -> Vec<u8> {
     let mut req = Vec::new();
     for (start, end, matchers) in queries {
         let mut q = Vec::new();
