@@ -101,6 +101,30 @@ async fn prometheus_reads_eddy_through_remote_read() {
     )
     .await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    // Recent samples for the federation scrape: two live series and one ended by a stale marker.
+    let now = eddy::http::now_ms();
+    let (s, b) = remote_write(
+        &st,
+        &[
+            (
+                vec![("__name__", "federated_metric"), ("k", "1")],
+                vec![(now - 20_000, 1.5)],
+            ),
+            (
+                vec![("__name__", "federated_metric"), ("k", "2")],
+                vec![(now - 20_000, 2e6)],
+            ),
+            (
+                vec![("__name__", "federated_metric"), ("k", "gone")],
+                vec![
+                    (now - 20_000, 1.0),
+                    (now - 10_000, eddy_storage::stale_nan()),
+                ],
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
     let eddy_addr = serve(st).await;
 
     let tmp = tempfile::tempdir().unwrap();
@@ -108,7 +132,11 @@ async fn prometheus_reads_eddy_through_remote_read() {
     std::fs::write(
         &config,
         format!(
-            "global:\n  scrape_interval: 1h\nremote_read:\n  - url: http://{eddy_addr}/api/v1/read\n    read_recent: true\n"
+            "global:\n  scrape_interval: 1h\n\
+             remote_read:\n  - url: http://{eddy_addr}/api/v1/read\n    read_recent: true\n\
+             scrape_configs:\n  - job_name: federate\n    honor_labels: true\n    scrape_interval: 1s\n\
+             \x20   metrics_path: /federate\n    params:\n      'match[]': ['{{__name__=\"federated_metric\"}}']\n\
+             \x20   static_configs:\n      - targets: ['{eddy_addr}']\n"
         ),
     )
     .unwrap();
@@ -177,5 +205,23 @@ async fn prometheus_reads_eddy_through_remote_read() {
         .unwrap()
         .to_string();
     assert_eq!(got.parse::<f64>().unwrap(), samples[200].1, "{v}");
+
+    // Prometheus scrapes eddy's /federate: the exposition must parse (up == 1) and carry the two
+    // live series (the stale one is left out).
+    let began = Instant::now();
+    loop {
+        let q = "/api/v1/query?query=scrape_samples_scraped%7Bjob%3D%22federate%22%7D%20and%20on()%20up%7Bjob%3D%22federate%22%7D%3D%3D1";
+        let v = get_json(prom_addr.clone(), q.to_string()).await;
+        if let Some(got) = v["data"]["result"][0]["value"][1].as_str() {
+            assert_eq!(got, "2", "{v}");
+            break;
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(30),
+            "prometheus has not scraped /federate successfully: {v}\nits log:\n{}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
     drop(prom);
 }
