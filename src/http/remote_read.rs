@@ -191,8 +191,10 @@ pub async fn read(State(st): State<SharedState>, body: Bytes) -> Result<Response
     let req = decode_read_request(&raw).map_err(ApiError::bad_data)?;
     let ty = req.response_type().map_err(ApiError::bad_data)?;
     let db = st.db.clone();
-    let results = tokio::task::spawn_blocking(move || {
-        req.queries
+    // Selecting and encoding are CPU work: both run off the async threads.
+    let body = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, ApiError> {
+        let results = req
+            .queries
             .iter()
             .map(|q| {
                 // TSDB selects nothing without a matcher; do the same rather than dump all.
@@ -202,36 +204,39 @@ pub async fn read(State(st): State<SharedState>, body: Bytes) -> Result<Response
                 db.select(&q.matchers, q.start_ms, q.end_ms)
             })
             .collect::<eddy_storage::Result<Vec<Vec<Series>>>>()
+            .map_err(ApiError::storage)?;
+        match ty {
+            ResponseType::Samples => {
+                let msg = encode_read_response(&results);
+                let mut out = Vec::new();
+                eddy_ingest::remote_write::compress_snappy(&msg, &mut out).map_err(|e| {
+                    ApiError::new(ErrorType::Internal, format!("compress read response: {e}"))
+                })?;
+                Ok(out)
+            }
+            ResponseType::StreamedXorChunks => Ok(encode_streamed(&results, MAX_BYTES_IN_FRAME)),
+        }
     })
     .await
-    .map_err(|e| ApiError::new(ErrorType::Internal, format!("remote read task failed: {e}")))?
-    .map_err(ApiError::storage)?;
+    .map_err(|e| ApiError::new(ErrorType::Internal, format!("remote read task failed: {e}")))??;
+    let mut resp = (StatusCode::OK, Body::from(body)).into_response();
+    let h = resp.headers_mut();
     match ty {
         ResponseType::Samples => {
-            let msg = encode_read_response(&results);
-            let mut out = Vec::new();
-            eddy_ingest::remote_write::compress_snappy(&msg, &mut out).map_err(|e| {
-                ApiError::new(ErrorType::Internal, format!("compress read response: {e}"))
-            })?;
-            let mut resp = (StatusCode::OK, Body::from(out)).into_response();
-            let h = resp.headers_mut();
             h.insert(
                 "content-type",
                 HeaderValue::from_static("application/x-protobuf"),
             );
             h.insert("content-encoding", HeaderValue::from_static("snappy"));
-            Ok(resp)
         }
         ResponseType::StreamedXorChunks => {
-            let body = encode_streamed(&results, MAX_BYTES_IN_FRAME);
-            let mut resp = (StatusCode::OK, Body::from(body)).into_response();
-            resp.headers_mut().insert(
+            h.insert(
                 "content-type",
                 HeaderValue::from_static(STREAMED_CONTENT_TYPE),
             );
-            Ok(resp)
         }
     }
+    Ok(resp)
 }
 
 fn put_labels(dst: &mut Vec<u8>, labels: &Labels, scratch: &mut Vec<u8>) {
