@@ -2,7 +2,9 @@
 
 pub mod admin;
 pub mod api;
+pub mod federate;
 pub mod ingest;
+pub mod remote_read;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -81,6 +83,10 @@ pub fn app(state: SharedState) -> Router {
         )
         .route("/api/v1/rules", get(api::rules))
         .route("/api/v1/alerts", get(api::alerts))
+        .route(
+            "/federate",
+            get(federate::federate).post(federate::federate),
+        )
         .layer(tower_http::compression::CompressionLayer::new());
     Router::new()
         .merge(ingest_routes)
@@ -90,6 +96,7 @@ pub fn app(state: SharedState) -> Router {
         .route("/-/reload", post(reload).put(reload))
         .route("/api/v1/targets", get(api::targets))
         .route("/metrics", get(crate::metrics::render))
+        .route("/api/v1/read", post(remote_read::read))
         .route("/api/v1/admin/flush", post(admin::flush))
         .route(
             "/api/v1/admin/tsdb/snapshot",

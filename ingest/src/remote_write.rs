@@ -21,7 +21,7 @@
 
 mod decode;
 mod encode;
-mod wire;
+pub mod wire;
 
 use std::borrow::Cow;
 

@@ -7,26 +7,28 @@
 use crate::error::{Error, Result};
 
 /// Wire type of a varint field (int32, int64, uint64, bool, enum).
-pub(crate) const WIRE_VARINT: u8 = 0;
+pub const WIRE_VARINT: u8 = 0;
 /// Wire type of a fixed 8-byte field (double, fixed64).
-pub(crate) const WIRE_FIXED64: u8 = 1;
+pub const WIRE_FIXED64: u8 = 1;
 /// Wire type of a length-delimited field (string, bytes, embedded message).
-pub(crate) const WIRE_LEN: u8 = 2;
+pub const WIRE_LEN: u8 = 2;
 /// Wire type of a fixed 4-byte field (float, fixed32).
-pub(crate) const WIRE_FIXED32: u8 = 5;
+pub const WIRE_FIXED32: u8 = 5;
 
 /// One decoded field: its number, wire type, and where its payload starts.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Field {
-    pub(crate) num: u32,
-    pub(crate) wire: u8,
+pub struct Field {
+    /// Field number from the schema.
+    pub num: u32,
+    /// Wire type (`WIRE_*`).
+    pub wire: u8,
     /// Offset of the field's tag, for error messages.
-    pub(crate) at: usize,
+    pub at: usize,
 }
 
 /// A cursor over `buf[pos..end]`; offsets are absolute into `buf`.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Reader<'a> {
+pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
     end: usize,
@@ -34,7 +36,7 @@ pub(crate) struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     /// A reader over the whole of `buf`.
-    pub(crate) fn new(buf: &'a [u8]) -> Self {
+    pub fn new(buf: &'a [u8]) -> Self {
         Reader {
             buf,
             pos: 0,
@@ -44,7 +46,7 @@ impl<'a> Reader<'a> {
 
     /// True when the bounded region is exhausted.
     #[inline]
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.pos >= self.end
     }
 
@@ -55,7 +57,7 @@ impl<'a> Reader<'a> {
 
     /// Reads a base-128 varint of at most 10 bytes.
     #[inline]
-    pub(crate) fn varint(&mut self) -> Result<u64> {
+    pub fn varint(&mut self) -> Result<u64> {
         // Fast path: tags and short lengths are single bytes.
         if self.pos < self.end {
             let b = self.buf[self.pos];
@@ -94,7 +96,7 @@ impl<'a> Reader<'a> {
 
     /// Reads a field tag; `None` at the end of the region.
     #[inline]
-    pub(crate) fn field(&mut self) -> Result<Option<Field>> {
+    pub fn field(&mut self) -> Result<Option<Field>> {
         if self.is_empty() {
             return Ok(None);
         }
@@ -113,7 +115,7 @@ impl<'a> Reader<'a> {
 
     /// Reads 8 little-endian bytes.
     #[inline]
-    pub(crate) fn fixed64(&mut self) -> Result<u64> {
+    pub fn fixed64(&mut self) -> Result<u64> {
         match self.buf.get(self.pos..self.pos + 8) {
             Some(b) if self.pos + 8 <= self.end => {
                 self.pos += 8;
@@ -127,7 +129,7 @@ impl<'a> Reader<'a> {
 
     /// Reads a length prefix and returns a reader bounded to the payload, advancing past it.
     #[inline]
-    pub(crate) fn sub(&mut self) -> Result<Reader<'a>> {
+    pub fn sub(&mut self) -> Result<Reader<'a>> {
         let at = self.pos;
         let len = self.varint()?;
         let avail = (self.end - self.pos) as u64;
@@ -148,31 +150,38 @@ impl<'a> Reader<'a> {
 
     /// Reads a length-delimited payload as bytes.
     #[inline]
-    pub(crate) fn bytes(&mut self) -> Result<&'a [u8]> {
+    pub fn bytes(&mut self) -> Result<&'a [u8]> {
         let r = self.sub()?;
         Ok(r.remaining())
     }
 
     /// The unread bytes of the bounded region.
     #[inline]
-    pub(crate) fn remaining(&self) -> &'a [u8] {
+    pub fn remaining(&self) -> &'a [u8] {
         &self.buf[self.pos..self.end]
     }
 
     /// Bytes `start..end` (absolute offsets) of the underlying buffer.
     #[inline]
-    pub(crate) fn slice(&self, start: usize, end: usize) -> &'a [u8] {
+    pub fn slice(&self, start: usize, end: usize) -> &'a [u8] {
         &self.buf[start..end]
+    }
+
+    /// Offset of the cursor relative to the start of `outer`'s unread bytes, for slicing
+    /// a region read from `outer` (both share the same underlying buffer).
+    #[inline]
+    pub fn offset_from(&self, outer_start: usize) -> usize {
+        self.pos - outer_start
     }
 
     /// Absolute position of the cursor.
     #[inline]
-    pub(crate) fn position(&self) -> usize {
+    pub fn position(&self) -> usize {
         self.pos
     }
 
     /// Skips the payload of a field of wire type `f.wire`.
-    pub(crate) fn skip(&mut self, f: Field) -> Result<()> {
+    pub fn skip(&mut self, f: Field) -> Result<()> {
         match f.wire {
             WIRE_VARINT => self.varint().map(drop),
             WIRE_FIXED64 => self.fixed64().map(drop),
@@ -190,7 +199,7 @@ impl<'a> Reader<'a> {
 
     /// Checks that field `f` has the wire type its schema requires.
     #[inline]
-    pub(crate) fn expect(f: Field, wire: u8) -> Result<()> {
+    pub fn expect(f: Field, wire: u8) -> Result<()> {
         if f.wire == wire {
             Ok(())
         } else {
@@ -201,7 +210,7 @@ impl<'a> Reader<'a> {
 
 /// Appends `v` as a base-128 varint.
 #[inline]
-pub(crate) fn put_varint(dst: &mut Vec<u8>, mut v: u64) {
+pub fn put_varint(dst: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         dst.push((v as u8) | 0x80);
         v >>= 7;
@@ -211,7 +220,7 @@ pub(crate) fn put_varint(dst: &mut Vec<u8>, mut v: u64) {
 
 /// Bytes that `put_varint(v)` writes.
 #[inline]
-pub(crate) fn varint_len(v: u64) -> usize {
+pub fn varint_len(v: u64) -> usize {
     // 1 byte per started group of 7 bits; 0 still takes one byte.
     let bits = 64 - (v | 1).leading_zeros() as usize;
     bits.div_ceil(7)
@@ -219,13 +228,13 @@ pub(crate) fn varint_len(v: u64) -> usize {
 
 /// Appends a field tag.
 #[inline]
-pub(crate) fn put_tag(dst: &mut Vec<u8>, num: u32, wire: u8) {
+pub fn put_tag(dst: &mut Vec<u8>, num: u32, wire: u8) {
     put_varint(dst, (u64::from(num) << 3) | u64::from(wire));
 }
 
 /// Appends a length-delimited field holding `payload`.
 #[inline]
-pub(crate) fn put_bytes(dst: &mut Vec<u8>, num: u32, payload: &[u8]) {
+pub fn put_bytes(dst: &mut Vec<u8>, num: u32, payload: &[u8]) {
     put_tag(dst, num, WIRE_LEN);
     put_varint(dst, payload.len() as u64);
     dst.extend_from_slice(payload);
@@ -233,7 +242,7 @@ pub(crate) fn put_bytes(dst: &mut Vec<u8>, num: u32, payload: &[u8]) {
 
 /// Size of a length-delimited field with a one-byte tag and `len` payload bytes.
 #[inline]
-pub(crate) fn len_field_size(len: usize) -> usize {
+pub fn len_field_size(len: usize) -> usize {
     1 + varint_len(len as u64) + len
 }
 
