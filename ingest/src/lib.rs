@@ -8,6 +8,7 @@
 //! - [`error`]: the crate's error type.
 //! - [`influx`]: InfluxDB line protocol (1.x `/write`, 2.x `/api/v2/write`).
 //! - [`otlp`]: OTLP/HTTP metrics, with delta-to-cumulative accumulation.
+//! - [`scrape`]: the scraper that pulls Prometheus text endpoints (Flink's PrometheusReporter).
 
 #![warn(missing_docs)]
 
@@ -16,6 +17,7 @@ pub mod influx;
 pub mod otlp;
 pub mod pushgateway;
 pub mod remote_write;
+pub mod scrape;
 pub mod text;
 
 pub use error::{Error, Result};
