@@ -36,6 +36,9 @@ const RECORDS_IN: &str = "flink_taskmanager_job_task_operator_numRecordsIn";
 
 struct Path {
     name: &'static str,
+    /// The `format` label of eddy's ingest counters for this path (`None`: the scraper, which
+    /// writes to the database directly).
+    format: Option<&'static str>,
     eddy: Eddy,
     /// Whether this path ends vanished series with stale markers (a Pushgateway `PUT` replaces
     /// the group; a scrape notices the series missing), so instant queries drop them at once.
@@ -50,21 +53,25 @@ async fn real_flink_every_reporter_and_restart_churn() {
     let paths = [
         Path {
             name: "influx",
+            format: Some("influx"),
             eddy: Eddy::start().await,
             stale_markers: false,
         },
         Path {
             name: "pushgateway",
+            format: Some("pushgateway"),
             eddy: Eddy::start().await,
             stale_markers: true,
         },
         Path {
             name: "otel",
+            format: Some("otlp"),
             eddy: Eddy::start().await,
             stale_markers: false,
         },
         Path {
             name: "prom (scraped)",
+            format: None,
             eddy: Eddy::start().await,
             stale_markers: true,
         },
@@ -119,6 +126,34 @@ async fn real_flink_every_reporter_and_restart_churn() {
             Ok(n) => eprintln!("[{}] flink series: {n}", p.name),
             Err(e) => failures.push(format!("[{}] {e}", p.name)),
         }
+        let one = format!(r#"{RECORDS_IN}{{operator_name=~"double.map",subtask_index="0"}}"#);
+        if let Ok(v) = p.eddy.instant(&one).await {
+            eprintln!("[{}] labels: {:?}", p.name, v.first().map(|s| &s.labels));
+        }
+        if let Some(f) = p.format {
+            if let Err(e) = accepted_everything(&p.eddy, f).await {
+                failures.push(format!("[{}] {e}", p.name));
+            }
+        }
+    }
+
+    // The paths see one counter in one JVM: their samples agree with influx's at equal times.
+    let map_q = format!(r#"{RECORDS_IN}{{operator_name=~"double.map"}}[5m]"#);
+    match paths[0].eddy.range(&map_q).await {
+        Ok(reference) => {
+            for p in &paths[1..] {
+                match p
+                    .eddy
+                    .range(&map_q)
+                    .await
+                    .and_then(|o| agree(&reference, &o))
+                {
+                    Ok(seen) => eprintln!("[{}] agrees with influx: {seen}", p.name),
+                    Err(e) => failures.push(format!("[{}] against influx: {e}", p.name)),
+                }
+            }
+        }
+        Err(e) => failures.push(format!("[influx] {e}")),
     }
 
     // 5: one injected failure; the job restarts and every task/operator series is replaced.
@@ -264,6 +299,79 @@ async fn running(e: &Eddy) -> Result<String, String> {
             ))
             .collect::<Vec<_>>()
             .join(", "),
+    ))
+}
+
+/// Every request Flink sent on this path was stored whole: eddy's own ingest counters show
+/// samples and requests and no rejected sample.
+async fn accepted_everything(e: &Eddy, format: &str) -> Result<(), String> {
+    let m = e.own_metrics().await;
+    let get = |k: &str| m.get(k).copied().unwrap_or(0.0);
+    let samples = get(&format!("eddy_ingest_samples_total{{format=\"{format}\"}}"));
+    let requests = get(&format!(
+        "eddy_ingest_requests_total{{format=\"{format}\"}}"
+    ));
+    let rejected: Vec<(&String, &f64)> = m
+        .iter()
+        .filter(|(k, v)| {
+            k.starts_with("eddy_ingest_rejected_samples_total")
+                && k.contains(&format!("format=\"{format}\""))
+                && **v > 0.0
+        })
+        .collect();
+    eprintln!(
+        "  eddy /metrics: {requests} requests, {samples} samples; influx string fields skipped {}, \
+         otlp points dropped {}",
+        get("eddy_ingest_influx_string_fields_skipped_total"),
+        get("eddy_ingest_otlp_points_dropped_total")
+    );
+    if samples <= 0.0 || requests < 2.0 || !rejected.is_empty() {
+        return Err(format!(
+            "ingest counters: {requests} requests, {samples} samples, rejected {rejected:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// Every sample of `other` that falls inside the time span of the matching `reference` series
+/// (same `operator_id` and `subtask_index`) is within 10% + 500 of the reference interpolated at
+/// its time. Doubled or lost OTLP deltas, or a counter read at the wrong time, would miss.
+fn agree(reference: &[Range], other: &[Range]) -> Result<String, String> {
+    let key = |r: &Range| {
+        (
+            r.label("operator_id").to_string(),
+            r.label("subtask_index").to_string(),
+        )
+    };
+    let (mut compared, mut worst) = (0, 0.0_f64);
+    for o in other {
+        let r = reference
+            .iter()
+            .find(|r| key(r) == key(o))
+            .ok_or_else(|| format!("no influx series for {:?}", key(o)))?;
+        for &(t, v) in &o.points {
+            let Some(w) = r.points.windows(2).find(|w| w[0].0 <= t && t <= w[1].0) else {
+                continue;
+            };
+            let ((t0, v0), (t1, v1)) = (w[0], w[1]);
+            let at = if t1 > t0 {
+                v0 + (v1 - v0) * (t - t0) / (t1 - t0)
+            } else {
+                v0
+            };
+            let diff = (v - at).abs();
+            if diff > 0.1 * at + 500.0 {
+                return Err(format!("{:?} at {t}: {v}, influx {at:.0}", key(o)));
+            }
+            compared += 1;
+            worst = worst.max(diff);
+        }
+    }
+    if compared < 2 {
+        return Err(format!("only {compared} samples overlap influx's"));
+    }
+    Ok(format!(
+        "{compared} samples, largest difference {worst:.0} records"
     ))
 }
 

@@ -81,6 +81,18 @@ impl Eddy {
         }
     }
 
+    /// eddy's own `/metrics`, as `name{labels}` → value.
+    pub(crate) async fn own_metrics(&self) -> BTreeMap<String, f64> {
+        let (_, body) = support::get(&self.st, "/metrics").await;
+        body.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (k, v) = l.rsplit_once(' ')?;
+                Some((k.to_string(), v.parse().ok()?))
+            })
+            .collect()
+    }
+
     async fn query(&self, q: &str) -> Result<serde_json::Value, String> {
         let enc = serde_urlencoded::to_string([("query", q)]).map_err(|e| e.to_string())?;
         let (status, body) = support::get(&self.st, &format!("/api/v1/query?{enc}")).await;
