@@ -115,7 +115,11 @@ async fn real_flink_every_reporter_and_restart_churn() {
     // 1-4: the job runs; every path shows the same metrics with sane values.
     let deadline = flink.started + Duration::from_secs(180);
     for p in &paths {
-        let r = wait_until(&format!("{} data", p.name), deadline, || running(&p.eddy)).await;
+        let influx = p.format == Some("influx");
+        let r = wait_until(&format!("{} data", p.name), deadline, || {
+            running(&p.eddy, influx)
+        })
+        .await;
         match r {
             Ok(seen) => eprintln!("[{}] running: {seen}", p.name),
             Err(e) => failures.push(format!("[{}] {e}", p.name)),
@@ -129,6 +133,27 @@ async fn real_flink_every_reporter_and_restart_churn() {
         let one = format!(r#"{RECORDS_IN}{{operator_name=~"double.map",subtask_index="0"}}"#);
         if let Ok(v) = p.eddy.instant(&one).await {
             eprintln!("[{}] labels: {:?}", p.name, v.first().map(|s| &s.labels));
+        }
+        // How the metric types come out on this path (printed for docs/flink.md).
+        let shapes = r#"count by (__name__, quantile) ({__name__=~"flink_taskmanager_job_task_(operator_valueMod1000|operator_numRecordsInPerSecond|isBackPressured).*|flink_jobmanager_job_lastCheckpointExternalPath"})"#;
+        if let Ok(v) = p.eddy.instant(shapes).await {
+            let mut shown: Vec<String> = v
+                .iter()
+                .map(|s| {
+                    let q = s
+                        .labels
+                        .get("quantile")
+                        .map(|q| format!("{{quantile={q}}}"));
+                    format!(
+                        "{}{} ×{}",
+                        s.labels["__name__"],
+                        q.unwrap_or_default(),
+                        s.value
+                    )
+                })
+                .collect();
+            shown.sort();
+            eprintln!("[{}] shapes: {}", p.name, shown.join(", "));
         }
         if let Some(f) = p.format {
             if let Err(e) = accepted_everything(&p.eddy, f).await {
@@ -210,8 +235,9 @@ async fn real_flink_every_reporter_and_restart_churn() {
 }
 
 /// What a running probe job must look like through one path; `Err` says what is still missing
-/// or wrong (the caller retries until its deadline).
-async fn running(e: &Eddy) -> Result<String, String> {
+/// or wrong (the caller retries until its deadline). `influx`: the path's histograms carry the
+/// InfluxdbReporter's window size instead of the total count.
+async fn running(e: &Eddy, influx: bool) -> Result<String, String> {
     let all = e.range(&format!("{RECORDS_IN}[5m]")).await?;
     if all.len() != OPERATOR_INSTANCES {
         return Err(format!(
@@ -269,6 +295,47 @@ async fn running(e: &Eddy) -> Result<String, String> {
     if p50.len() != 2 || p50.iter().any(|s| !(100.0..=900.0).contains(&s.value)) {
         return Err(format!("valueMod1000 p50 per subtask: {p50:?}"));
     }
+    // The histogram sees every record of the map once: its total `_count` is the map's input,
+    // per subtask. Influx has no total, only the window's size (≤ 500 values).
+    let hist = "flink_taskmanager_job_task_operator_valueMod1000";
+    let counts = if influx {
+        let sizes = e.instant(&format!("{hist}_window_size")).await?;
+        let stray = e.instant(&format!("{hist}_count")).await?;
+        if sizes.len() != 2 || sizes.iter().any(|s| !(1.0..=500.0).contains(&s.value)) {
+            return Err(format!("{hist}_window_size per subtask: {sizes:?}"));
+        }
+        if !stray.is_empty() {
+            return Err(format!("{hist}_count on the influx path: {stray:?}"));
+        }
+        format!("window size {}", sizes[0].value)
+    } else {
+        let by_subtask = |v: Vec<eddy_at::Sample>| -> BTreeMap<String, f64> {
+            v.into_iter()
+                .map(|s| {
+                    (
+                        s.labels.get("subtask_index").cloned().unwrap_or_default(),
+                        s.value,
+                    )
+                })
+                .collect()
+        };
+        let totals = by_subtask(e.instant(&format!("{hist}_count")).await?);
+        let inputs = by_subtask(
+            e.instant(&format!(r#"{RECORDS_IN}{{operator_name=~"double.map"}}"#))
+                .await?,
+        );
+        if totals.len() != 2
+            || totals.keys().ne(inputs.keys())
+            || totals
+                .iter()
+                .any(|(k, c)| (c - inputs[k]).abs() > 0.02 * inputs[k] + 100.0)
+        {
+            return Err(format!(
+                "{hist}_count {totals:?} is not the map's numRecordsIn {inputs:?}"
+            ));
+        }
+        format!("_count {totals:?} = numRecordsIn {inputs:?}")
+    };
     // The user counter counts the even values: half of the map's input.
     let evens = e
         .scalar("sum(flink_taskmanager_job_task_operator_probe_evenValues)")
@@ -286,7 +353,8 @@ async fn running(e: &Eddy) -> Result<String, String> {
     }
     Ok(format!(
         "{} numRecordsIn series; double-map input {rate:.0}/s over {} reports; heap used {:.0} MB \
-         of {:.0} MB; numRestarts 0; valueMod1000 p50 {}; evenValues/numRecordsIn {ratio:.3}",
+         of {:.0} MB; numRestarts 0; valueMod1000 p50 {}, {counts}; evenValues/numRecordsIn \
+         {ratio:.3}",
         all.len(),
         map[0].points.len(),
         heap / 1e6,
