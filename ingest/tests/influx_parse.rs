@@ -481,7 +481,8 @@ fn flink_histogram_becomes_summary() {
     let lbl = "task_name=\"a -> b\",";
     let q = |q: &str| format!("{n}quantile=\"{q}\",{lbl}");
     let want: Vec<(String, i64, f64)> = vec![
-        (format!("{n}_count{lbl}"), t, 60.0),
+        // `count` is the sliding window's size, not the summary's total `_count`.
+        (format!("{n}_window_size{lbl}"), t, 60.0),
         (format!("{n}_max{lbl}"), t, 1.0),
         (format!("{n}_mean{lbl}"), t, 0.0666),
         (format!("{n}_min{lbl}"), t, 0.0),

@@ -14,7 +14,10 @@ pub(crate) enum FlinkShape {
     /// name.
     Meter,
     /// Histogram: `count, min, max, mean, stddev, p50 … p999`. The Prometheus reporter exports a
-    /// summary: `{quantile="0.5"}` … and `_count`.
+    /// summary: `{quantile="0.5"}` … and `_count`. The InfluxdbReporter's `count` is not that
+    /// `_count` (the histogram's total, `Histogram.getCount()`) but the number of values in the
+    /// sliding window (`HistogramStatistics.size()`, e.g. a constant 500), so it is named
+    /// `_window_size`: under `_count` it would break `rate()` and disagree with the other paths.
     Histogram,
 }
 
@@ -71,6 +74,7 @@ pub(crate) fn flink_name(
     let suffix = match (shape, field) {
         (FlinkShape::Plain, "value" | "count") => None,
         (FlinkShape::Meter, "rate") => None,
+        (FlinkShape::Histogram, "count") => Some("window_size"),
         (FlinkShape::Histogram, f) => {
             if let Some(q) = flink_quantile(f) {
                 return (name, Some(q));
@@ -177,9 +181,10 @@ mod tests {
             f("50-percentile", FlinkShape::Histogram),
             (format!("flink_{m}"), Some("0.5"))
         );
+        // Window size, not the total count of the Prometheus reporter's `_count`.
         assert_eq!(
             f("count", FlinkShape::Histogram),
-            (format!("flink_{m}_count"), None)
+            (format!("flink_{m}_window_size"), None)
         );
         assert_eq!(
             f("stddev", FlinkShape::Histogram),
