@@ -62,14 +62,16 @@ pub fn reload_config(st: &Arc<AppState>) -> Result<(), String> {
     let Some(path) = &st.config_file else {
         return Err("no --config.file given".into());
     };
-    let text = std::fs::read_to_string(path).map_err(|e| format!("read {}: {e}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("read {}: {e}", path.display()))?;
     let file = scrape::parse_config(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut guard = st.scraper.lock();
     match guard.as_ref() {
         Some(s) => s.reload(file),
         None if file.scrape_configs.is_empty() => {}
         None => {
-            let handle = tokio::runtime::Handle::try_current().map_err(|e| format!("no async runtime: {e}"))?;
+            let handle = tokio::runtime::Handle::try_current()
+                .map_err(|e| format!("no async runtime: {e}"))?;
             *guard = Some(scrape::Scraper::start(file, scrape_sink(st), handle));
         }
     }
@@ -82,7 +84,9 @@ pub fn reload_config(st: &Arc<AppState>) -> Result<(), String> {
 fn scrape_sink(st: &Arc<AppState>) -> Arc<dyn scrape::ScrapeSink> {
     let weak = Arc::downgrade(st);
     Arc::new(move |batch: &mut eddy_storage::WriteBatch<'_>| {
-        let st = weak.upgrade().ok_or_else(|| "server is shutting down".to_string())?;
+        let st = weak
+            .upgrade()
+            .ok_or_else(|| "server is shutting down".to_string())?;
         crate::http::ingest::store(&st, batch, "scrape").map_err(|e| e.message)
     })
 }
@@ -123,7 +127,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let _maintenance = db.start_maintenance(args.maintenance_interval);
     let st = state(db.clone(), &args);
     if st.config_file.is_some() {
-        reload_config(&st).map_err(|e| anyhow::anyhow!(e)).context("load --config.file")?;
+        reload_config(&st)
+            .map_err(|e| anyhow::anyhow!(e))
+            .context("load --config.file")?;
     }
     spawn_sighup_reload(st.clone());
     st.ready.store(true, Ordering::Release);
@@ -151,7 +157,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 fn spawn_sighup_reload(st: Arc<AppState>) {
     #[cfg(unix)]
     tokio::spawn(async move {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
         while hup.recv().await.is_some() {
             if let Err(e) = reload_config(&st) {
                 tracing::error!(error = %e, "reload on SIGHUP failed; keeping the previous configuration");

@@ -301,3 +301,70 @@ async fn series_limits_reject_with_a_named_limit_and_count() {
         "{m}"
     );
 }
+
+#[tokio::test]
+async fn bad_input_of_every_kind_gets_a_clear_4xx() {
+    let (st, _dir) = state(&["--ingest.max-body-bytes", "1000"]);
+    // Oversized ingest bodies: 413 before decoding.
+    let big = vec![b'a'; 5000];
+    let req = Request::post("/write").body(Body::from(big)).unwrap();
+    let (s, _, _) = send(&st, req).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+    // A snappy block announcing more than the limit after decompression.
+    let long = "x".repeat(900);
+    let series: Vec<SeriesSpec<'_>> = vec![
+        (
+            vec![("__name__", "m"), ("v", long.as_str())],
+            vec![(1, 1.0)]
+        );
+        3
+    ];
+    let req = Request::post("/api/v1/write")
+        .header("content-type", "application/x-protobuf")
+        .header("content-encoding", "snappy")
+        .body(Body::from(remote_write_body(&series)))
+        .unwrap();
+    let (s, _, b) = send(&st, req).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{b}");
+    assert!(b.contains("exceeds the limit"), "{b}");
+    // Query parameters: unknown ones are ignored (as Prometheus), bad ones are named.
+    let (s, _) = get(&st, "/api/v1/query?query=1&nonsense=2").await;
+    assert_eq!(s, StatusCode::OK);
+    for (uri, needle) in [
+        ("/api/v1/query?query=1&time=NaN", "time"),
+        ("/api/v1/query?query=1&timeout=forever", "timeout"),
+        ("/api/v1/query_range?query=1&start=0&end=10&step=-5", "step"),
+        ("/api/v1/query_range?query=1&start=x&end=10&step=1", "start"),
+        ("/api/v1/query?query=rate(m)", "range vector"),
+        ("/api/v1/query?query=%7Ba%3D~%22(%22%7D", "regex"),
+        ("/api/v1/labels?limit=-1", "limit"),
+        ("/api/v1/series?match[]=rate(m%5B1m%5D)", "match[]"),
+        ("/api/v1/query", "query"),
+    ] {
+        let (s, b) = get(&st, uri).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{uri}: {b}");
+        assert!(
+            b.contains(r#""errorType":"bad_data""#) && b.contains(needle),
+            "{uri}: {b}"
+        );
+    }
+    // Invalid UTF-8 in a line-protocol body names the line.
+    let req = Request::post("/write")
+        .body(Body::from(vec![b'm', b' ', b'v', b'=', 0xff, b'\n']))
+        .unwrap();
+    let (s, _, b) = send(&st, req).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(b.contains("line 1"), "{b}");
+    // Garbage OTLP protobuf names the byte offset.
+    let req = Request::post("/v1/metrics")
+        .header("content-type", "application/x-protobuf")
+        .body(Body::from(vec![0x0a, 0xff, 0xff]))
+        .unwrap();
+    let (s, _, b) = send(&st, req).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    // Nothing accepted before is lost by all of that.
+    let (s, _) = remote_write(&st, &[(vec![("__name__", "kept")], vec![(1_000, 5.0)])]).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, b) = get(&st, "/api/v1/query?query=kept&time=1").await;
+    assert!(b.contains(r#""5"]"#), "{b}");
+}

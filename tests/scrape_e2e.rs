@@ -15,7 +15,9 @@ async fn serve_scrape(body: String) -> std::net::SocketAddr {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             let body = body.clone();
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 4096];
@@ -34,7 +36,11 @@ async fn serve_scrape(body: String) -> std::net::SocketAddr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn config_file_scrape_configs_pull_a_flink_endpoint() {
-    let body = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/flink/sample-scrape.prom")).unwrap();
+    let body = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/flink/sample-scrape.prom"
+    ))
+    .unwrap();
     let target = serve_scrape(body).await;
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("eddy.yml");
@@ -56,13 +62,25 @@ async fn config_file_scrape_configs_pull_a_flink_endpoint() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let (_, b) = support::get(&st, "/api/v1/query?query=flink_jobmanager_taskSlotsTotal").await;
-    assert!(b.contains(r#""job":"flink""#) && b.contains(r#""host":"localhost""#), "{b}");
+    assert!(
+        b.contains(r#""job":"flink""#) && b.contains(r#""host":"localhost""#),
+        "{b}"
+    );
     let (_, t) = support::get(&st, "/api/v1/targets").await;
-    assert!(t.contains(r#""health":"up""#) && t.contains(r#""scrapePool":"flink""#), "{t}");
+    assert!(
+        t.contains(r#""health":"up""#) && t.contains(r#""scrapePool":"flink""#),
+        "{t}"
+    );
     // A broken config is refused with a message naming the file; the scraper keeps running.
-    std::fs::write(&cfg, "scrape_configs:\n  - job_name: flink\n    scrape_interval: soon\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "scrape_configs:\n  - job_name: flink\n    scrape_interval: soon\n",
+    )
+    .unwrap();
     let err = eddy::server::reload_config(&st).unwrap_err();
     assert!(err.contains("eddy.yml"), "{err}");
     let scraper = st.scraper.lock().take().unwrap();
-    tokio::task::spawn_blocking(move || scraper.stop()).await.unwrap();
+    tokio::task::spawn_blocking(move || scraper.stop())
+        .await
+        .unwrap();
 }

@@ -782,12 +782,20 @@ mod tests {
 
 /// `GET /api/v1/targets`: the scraper's targets in Prometheus's shape.
 pub async fn targets(State(st): State<SharedState>) -> Response {
-    let targets = st.scraper.lock().as_ref().map(|s| s.targets()).unwrap_or_default();
+    let targets = st
+        .scraper
+        .lock()
+        .as_ref()
+        .map(|s| s.targets())
+        .unwrap_or_default();
     let active: Vec<serde_json::Value> = targets
         .iter()
         .map(|t| {
-            let labels: serde_json::Map<String, serde_json::Value> =
-                t.labels.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+            let labels: serde_json::Map<String, serde_json::Value> = t
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect();
             let mut last = String::new();
             if let Some(ms) = t.last_scrape_ms {
                 let mut secs = String::new();
@@ -809,5 +817,8 @@ pub async fn targets(State(st): State<SharedState>) -> Response {
             })
         })
         .collect();
-    success(serde_json::json!({"activeTargets": active, "droppedTargets": []}), Vec::new())
+    success(
+        serde_json::json!({"activeTargets": active, "droppedTargets": []}),
+        Vec::new(),
+    )
 }
