@@ -388,3 +388,35 @@ fn now_ms() -> i64 {
         .expect("clock")
         .as_millis() as i64
 }
+
+/// Cost of one scrape of the Flink fixture (fetch over loopback, gzip, parse, labels, staleness
+/// bookkeeping), from `scrape_duration_seconds`. Run with:
+/// `cargo test --release -p eddy-ingest --test scrape_loop -- --ignored --nocapture scrape_cost`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn scrape_cost() {
+    for gzip in [false, true] {
+        let srv = Server::start(vec![Reply::Body {
+            body: FLINK.to_string(),
+            gzip,
+        }])
+        .await;
+        let yaml = config("j", &srv.addr, "")
+            .replace("250ms", "20ms")
+            .replace("200ms", "20ms");
+        let (scraper, sink) = start(&yaml);
+        sink.wait_for("100 scrapes", |b| b.len() >= 101).await;
+        scraper.stop();
+        let mut d: Vec<f64> = sink.batches()[1..101]
+            .iter()
+            .filter_map(|b| report(b, "scrape_duration_seconds"))
+            .collect();
+        d.sort_by(f64::total_cmp);
+        println!(
+            "gzip={gzip}: {} series, scrape_duration_seconds median {:.3} ms, p90 {:.3} ms",
+            series_of(FLINK).len(),
+            d[d.len() / 2] * 1e3,
+            d[d.len() * 9 / 10] * 1e3
+        );
+    }
+}
