@@ -63,7 +63,9 @@ impl Default for Config {
             jitter_ms: 8,
             restart_every_ms: 2 * 3600 * 1000,
             seed: 1,
-            end_ms: 1_767_225_600_000, // 2026-01-01T00:00:00Z
+            // 2026-01-01T00:15:00Z: a quarter past a 6 h boundary, so that workloads of 6.25 h
+            // or more hold a whole 6 h compaction window that the head has moved past.
+            end_ms: 1_767_226_500_000,
         }
     }
 }
