@@ -76,7 +76,9 @@ pub fn parse_duration_ms(s: &str) -> anyhow::Result<i64> {
         Some(i) => s.split_at(i),
         None => (s, "s"),
     };
-    let n: f64 = num.parse().map_err(|e| anyhow!("bad duration {s:?}: {e}"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|e| anyhow!("bad duration {s:?}: {e}"))?;
     let scale = match unit {
         "ms" => 1.0,
         "s" => 1e3,
@@ -111,7 +113,10 @@ pub fn workload(args: &Args, default_tms: usize, default_hours: f64) -> anyhow::
         end_ms,
     };
     if cfg.interval_ms <= 2 * cfg.jitter_ms {
-        bail!("--interval must exceed twice the jitter ({} ms)", cfg.jitter_ms);
+        bail!(
+            "--interval must exceed twice the jitter ({} ms)",
+            cfg.jitter_ms
+        );
     }
     Ok(cfg)
 }

@@ -246,7 +246,7 @@ impl Workload {
         if every <= 0 {
             return (0, i64::MIN);
         }
-        let phase = (mix2(self.cfg.seed, job as u64 ^ 0x6a6f_62) % every as u64) as i64;
+        let phase = (mix2(self.cfg.seed, job as u64 ^ 0x006a_6f62) % every as u64) as i64;
         let first = start + phase;
         if ts < first {
             return (0, i64::MIN);
@@ -292,14 +292,20 @@ impl Workload {
                 ts - epoch_start
             },
         };
-        let tm_key = mix2(cfg.seed ^ 0x5e71_e5, idx as u64);
+        let tm_key = mix2(cfg.seed ^ 0x005e_71e5, idx as u64);
         for (i, t) in self.template.iter().enumerate() {
             let prev = &mut state.values[i];
             let job_scoped = !matches!(t.scope, Scope::Tm);
             if restarted && job_scoped && matches!(t.def.kind, Kind::Counter(_)) {
                 *prev = 0.0;
             }
-            let v = next_value(t.def.kind, mix2(tm_key, i as u64), mix2(rng, i as u64), *prev, &ctx);
+            let v = next_value(
+                t.def.kind,
+                mix2(tm_key, i as u64),
+                mix2(rng, i as u64),
+                *prev,
+                &ctx,
+            );
             *prev = v;
             out.values.push(v);
         }
@@ -569,7 +575,8 @@ impl Scrape {
     /// Appends this scrape as a remote_write `WriteRequest` protobuf (not compressed) to `dst`.
     /// Appending several scrapes yields one request holding all of them.
     pub fn encode_remote_write(&self, dst: &mut Vec<u8>) {
-        let series: Vec<(Vec<(&str, &str)>, [(i64, f64); 1])> = (0..self.series.len())
+        type Sample = [(i64, f64); 1];
+        let series: Vec<(Vec<(&str, &str)>, Sample)> = (0..self.series.len())
             .map(|i| (self.labels(i).collect(), [(self.ts, self.values[i])]))
             .collect();
         eddy_ingest::remote_write::encode_write_request(&series, dst);

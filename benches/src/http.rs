@@ -122,7 +122,10 @@ fn bad(msg: String) -> io::Error {
 fn read_response(r: &mut BufReader<TcpStream>) -> io::Result<(u16, Vec<u8>, bool)> {
     let mut line = String::new();
     if r.read_line(&mut line)? == 0 {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "connection closed",
+        ));
     }
     let status: u16 = line
         .split_whitespace()
@@ -133,7 +136,10 @@ fn read_response(r: &mut BufReader<TcpStream>) -> io::Result<(u16, Vec<u8>, bool
     loop {
         line.clear();
         if r.read_line(&mut line)? == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "eof in headers"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "eof in headers",
+            ));
         }
         let l = line.trim_end();
         if l.is_empty() {
@@ -241,8 +247,14 @@ mod tests {
         });
         let mut c = Conn::new(&addr);
         assert_eq!(c.request("POST", "/w", &[], b"xyz").unwrap(), (204, vec![]));
-        assert_eq!(c.request("GET", "/q", &[], b"").unwrap(), (200, b"hello".to_vec()));
-        assert_eq!(c.request("GET", "/q", &[], b"").unwrap(), (400, b"abcde".to_vec()));
+        assert_eq!(
+            c.request("GET", "/q", &[], b"").unwrap(),
+            (200, b"hello".to_vec())
+        );
+        assert_eq!(
+            c.request("GET", "/q", &[], b"").unwrap(),
+            (400, b"abcde".to_vec())
+        );
         server.join().unwrap();
     }
 }

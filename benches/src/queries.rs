@@ -67,19 +67,31 @@ pub fn round_value(v: f64) -> String {
 }
 
 fn parse_point(p: &Value) -> anyhow::Result<String> {
-    let arr = p.as_array().ok_or_else(|| anyhow!("point is not an array: {p}"))?;
+    let arr = p
+        .as_array()
+        .ok_or_else(|| anyhow!("point is not an array: {p}"))?;
     let (Some(t), Some(v)) = (arr.first(), arr.get(1)) else {
         bail!("point needs [time, value]: {p}");
     };
-    let t = t.as_f64().ok_or_else(|| anyhow!("point time is not a number: {p}"))?;
-    let v = v.as_str().ok_or_else(|| anyhow!("point value is not a string: {p}"))?;
+    let t = t
+        .as_f64()
+        .ok_or_else(|| anyhow!("point time is not a number: {p}"))?;
+    let v = v
+        .as_str()
+        .ok_or_else(|| anyhow!("point value is not a string: {p}"))?;
     let v: f64 = match v {
         "NaN" => f64::NAN,
         "+Inf" | "Inf" => f64::INFINITY,
         "-Inf" => f64::NEG_INFINITY,
-        s => s.parse().with_context(|| format!("parse point value {s:?}"))?,
+        s => s
+            .parse()
+            .with_context(|| format!("parse point value {s:?}"))?,
     };
-    Ok(format!("{}:{}", (t * 1000.0).round() as i64, round_value(v)))
+    Ok(format!(
+        "{}:{}",
+        (t * 1000.0).round() as i64,
+        round_value(v)
+    ))
 }
 
 /// Normalises a Prometheus API response body (`{"status":"success","data":{…}}`).
@@ -94,9 +106,13 @@ pub fn fingerprint(body: &[u8]) -> anyhow::Result<Fingerprint> {
     let mut points = 0;
     match data["resultType"].as_str() {
         Some("matrix") | Some("vector") => {
-            let list = result.as_array().ok_or_else(|| anyhow!("result is not a list"))?;
+            let list = result
+                .as_array()
+                .ok_or_else(|| anyhow!("result is not a list"))?;
             for s in list {
-                let metric = s["metric"].as_object().ok_or_else(|| anyhow!("series without metric"))?;
+                let metric = s["metric"]
+                    .as_object()
+                    .ok_or_else(|| anyhow!("series without metric"))?;
                 let mut labels: Vec<String> = metric
                     .iter()
                     .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
@@ -166,7 +182,10 @@ mod tests {
         let (fa, fb) = (fingerprint(a).unwrap(), fingerprint(b).unwrap());
         assert_eq!(fa, fb);
         assert_eq!((fa.series, fa.points), (2, 3));
-        assert_eq!(fa.text, "{a=0} 1700000000500:0\n{a=1,b=2} 1700000000000:3.00000000e-1 1700000060000:NaN");
+        assert_eq!(
+            fa.text,
+            "{a=0} 1700000000500:0\n{a=1,b=2} 1700000000000:3.00000000e-1 1700000060000:NaN"
+        );
         let c = br#"{"status":"success","data":{"resultType":"matrix","result":[
             {"metric":{"a":"0"},"values":[[1700000000.5,"0"]]},
             {"metric":{"a":"1","b":"2"},"values":[[1700000000,"0.3000001"],[1700000060,"NaN"]]}]}}"#;
@@ -176,7 +195,10 @@ mod tests {
     #[test]
     fn errors_are_reported() {
         let e = br#"{"status":"error","errorType":"bad_data","error":"parse error"}"#;
-        assert!(fingerprint(e).unwrap_err().to_string().contains("parse error"));
+        assert!(fingerprint(e)
+            .unwrap_err()
+            .to_string()
+            .contains("parse error"));
         assert!(fingerprint(b"not json").is_err());
         let s = br#"{"status":"success","data":{"resultType":"scalar","result":[1700000000,"2"]}}"#;
         assert_eq!(fingerprint(s).unwrap().text, "1700000000000:2.00000000e0");

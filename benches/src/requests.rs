@@ -131,7 +131,8 @@ pub fn read_record(r: &mut impl Read, rec: &mut Record) -> anyhow::Result<bool> 
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(false),
         Err(e) => return Err(e.into()),
     }
-    r.read_exact(&mut head[1..]).context("read a record header")?;
+    r.read_exact(&mut head[1..])
+        .context("read a record header")?;
     let word = |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]);
     rec.lane = word(0);
     rec.samples = word(4);
@@ -202,12 +203,19 @@ mod tests {
             assert!(rec.lane < 2);
             let raw = snap::raw::Decoder::new().decompress_vec(&rec.body).unwrap();
             let mut batch = eddy_storage::WriteBatch::new();
-            let st = eddy_ingest::remote_write::decode_write_request(&raw, &mut batch, &mut Vec::new())
-                .unwrap();
+            let st =
+                eddy_ingest::remote_write::decode_write_request(&raw, &mut batch, &mut Vec::new())
+                    .unwrap();
             assert_eq!(st.samples, rec.samples as usize);
             // Every series of a lane belongs to a TM of that lane.
             for i in 0..batch.series.len() {
-                let host = batch.series_labels(i).iter().find(|l| l.0 == "host").unwrap().1.clone();
+                let host = batch
+                    .series_labels(i)
+                    .iter()
+                    .find(|l| l.0 == "host")
+                    .unwrap()
+                    .1
+                    .clone();
                 let tm: usize = host.rsplit('.').next().unwrap().parse().unwrap();
                 assert_eq!(tm % 2, rec.lane as usize);
             }

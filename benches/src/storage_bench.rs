@@ -131,7 +131,12 @@ pub fn proc_status_bytes(field: &str) -> u64 {
 
 /// Appends scrapes of `w` until it reaches round `until`; returns (samples accepted,
 /// samples rejected, time in append).
-fn append_until(db: &Db, w: &mut Workload, until: u64, scrape: &mut Scrape) -> anyhow::Result<(u64, u64, Duration)> {
+fn append_until(
+    db: &Db,
+    w: &mut Workload,
+    until: u64,
+    scrape: &mut Scrape,
+) -> anyhow::Result<(u64, u64, Duration)> {
     let (mut ok, mut bad, mut spent) = (0u64, 0u64, Duration::ZERO);
     while w.round() < until {
         if !w.next_scrape(scrape) {
@@ -161,7 +166,12 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
     let db = Db::open(&opts.dir, DbOptions::default())
         .with_context(|| format!("open database in {}", opts.dir.display()))?;
     let mut parts: Vec<(Workload, Scrape)> = (0..threads)
-        .map(|k| (Workload::partition(cfg.clone(), k, threads), Scrape::default()))
+        .map(|k| {
+            (
+                Workload::partition(cfg.clone(), k, threads),
+                Scrape::default(),
+            )
+        })
         .collect();
     let rounds = cfg.rounds();
     let seg = opts.segment_rounds.max(1).min(rounds.div_ceil(2).max(1));
@@ -209,7 +219,10 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err(anyhow::anyhow!("append thread panicked"))))
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("append thread panicked")))
+                })
                 .collect()
         });
         rep.multi.wall += began.elapsed();
@@ -279,8 +292,16 @@ impl fmt::Display for Report {
         let per = |a: u64, b: u64| a as f64 / b.max(1) as f64;
         writeln!(f, "active series            {}", self.active_series)?;
         writeln!(f, "series created           {}", self.series_created)?;
-        writeln!(f, "samples                  {} ({} rejected)", self.samples, self.rejected)?;
-        for (name, p) in [("first round (new series)", &self.first_round), ("single thread", &self.single), ("multi thread", &self.multi)] {
+        writeln!(
+            f,
+            "samples                  {} ({} rejected)",
+            self.samples, self.rejected
+        )?;
+        for (name, p) in [
+            ("first round (new series)", &self.first_round),
+            ("single thread", &self.single),
+            ("multi thread", &self.multi),
+        ] {
             writeln!(
                 f,
                 "{name:<24} {:>2} thr  {:>12} samples  {:>8.3} M appends/s/core (append time)  {:>8.3} M/s wall incl. generation",
@@ -290,7 +311,11 @@ impl fmt::Display for Report {
                 p.wall_rate() / 1e6
             )?;
         }
-        writeln!(f, "maintenance (cuts)       {:.1} s", self.maintain.as_secs_f64())?;
+        writeln!(
+            f,
+            "maintenance (cuts)       {:.1} s",
+            self.maintain.as_secs_f64()
+        )?;
         let grown = |rss: u64| rss.saturating_sub(self.rss_start);
         writeln!(
             f,

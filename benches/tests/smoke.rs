@@ -35,25 +35,42 @@ fn storage_bench_counts_add_up() {
     assert_eq!(rep.first_round.samples, rep.active_series);
     assert!(rep.multi.samples > 0 && rep.multi.threads == 2);
     // Every restart of the two jobs replaced their 537-series subtask sets.
-    assert!(rep.series_created >= rep.active_series + 2 * 537, "{}", rep.series_created);
+    assert!(
+        rep.series_created >= rep.active_series + 2 * 537,
+        "{}",
+        rep.series_created
+    );
     assert_eq!(rep.block_samples, rep.samples);
     assert!(rep.chunks_bytes > 0 && rep.index_bytes > 0);
-    assert_eq!(rep.decode_samples, rep.samples, "one block holds everything");
+    assert_eq!(
+        rep.decode_samples, rep.samples,
+        "one block holds everything"
+    );
     assert!(rep.rss_first_round >= rep.rss_start);
     let text = rep.to_string();
-    assert!(text.contains("B/sample") && text.contains("M samples/s"), "{text}");
+    assert!(
+        text.contains("B/sample") && text.contains("M samples/s"),
+        "{text}"
+    );
 }
 
 #[test]
 fn storage_bench_cuts_and_compacts_long_workloads() {
     let dir = tempfile::tempdir().unwrap();
     // 7 h at 120 s: the head is cut into 2 h blocks while appending, then 2 h → 6 h compaction.
-    let cfg = Config { tms: 2, ..tiny(7.0, 120_000, 0) };
+    let cfg = Config {
+        tms: 2,
+        ..tiny(7.0, 120_000, 0)
+    };
     let rep = run(&Options::new(cfg.clone(), 2, dir.path().to_path_buf())).unwrap();
     assert_eq!(rep.rejected, 0);
     assert_eq!(rep.block_samples, cfg.total_samples());
     assert_eq!(rep.series_created, rep.active_series);
     assert!(rep.blocks >= 2, "blocks {}", rep.blocks);
-    assert!(rep.decode_block_hours > 5.0, "largest block spans {} h\n{rep}", rep.decode_block_hours);
+    assert!(
+        rep.decode_block_hours > 5.0,
+        "largest block spans {} h\n{rep}",
+        rep.decode_block_hours
+    );
     assert!(rep.decode_samples < rep.block_samples);
 }

@@ -22,7 +22,10 @@ use eddy_benches::requests::{write_meta, RequestWriter};
 fn main() -> anyhow::Result<()> {
     let a = Args::from_env()?;
     let cfg = args::workload(&a, 8, 1.0)?;
-    let out = PathBuf::from(a.get("out").ok_or_else(|| anyhow!("--out FILE is required"))?);
+    let out = PathBuf::from(
+        a.get("out")
+            .ok_or_else(|| anyhow!("--out FILE is required"))?,
+    );
     let lanes: usize = a.num("lanes", 4)?;
     let batch: usize = a.num("batch-samples", 0)?;
     let f = File::create(&out).with_context(|| format!("create {}", out.display()))?;

@@ -21,7 +21,8 @@ fn main() -> anyhow::Result<()> {
     let a = Args::from_env()?;
     let url = Url::parse(a.get("url").ok_or_else(|| anyhow!("--url is required"))?)?;
     let file = PathBuf::from(a.get("file").ok_or_else(|| anyhow!("--file is required"))?);
-    let text = std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))?;
     let qs = parse_queries(&text)?;
     let step = a.duration_ms("step", 60_000)?.max(1000) / 1000;
     let range = a.duration_ms("range", 3_600_000)? / 1000;
@@ -54,7 +55,8 @@ fn main() -> anyhow::Result<()> {
                     }
                 }
                 Ok((s, body)) => {
-                    let msg = String::from_utf8_lossy(&body[..body.len().min(200)]).replace(['\t', '\n'], " ");
+                    let msg = String::from_utf8_lossy(&body[..body.len().min(200)])
+                        .replace(['\t', '\n'], " ");
                     result = Some(Err(format!("HTTP {s}: {msg}")));
                     break;
                 }
@@ -70,9 +72,13 @@ fn main() -> anyhow::Result<()> {
             Some(Ok(f)) => {
                 if let Some(d) = &dump {
                     let p = d.join(format!("{}.txt", q.name));
-                    std::fs::write(&p, &f.text).with_context(|| format!("write {}", p.display()))?;
+                    std::fs::write(&p, &f.text)
+                        .with_context(|| format!("write {}", p.display()))?;
                 }
-                println!("{}\t{median:.2}\t{}\t{}\t{:016x}\t", q.name, f.series, f.points, f.hash);
+                println!(
+                    "{}\t{median:.2}\t{}\t{}\t{:016x}\t",
+                    q.name, f.series, f.points, f.hash
+                );
             }
             Some(Err(e)) => println!("{}\t{median:.2}\t0\t0\t-\t{e}", q.name),
             None => println!("{}\t{median:.2}\t0\t0\t-\tno response", q.name),

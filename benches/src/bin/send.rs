@@ -61,13 +61,17 @@ fn main() -> anyhow::Result<()> {
                         t.errors += 1;
                         t.failed_samples += u64::from(rec.samples);
                         t.first_error.get_or_insert_with(|| {
-                            format!("HTTP {s}: {}", String::from_utf8_lossy(&body[..body.len().min(300)]))
+                            format!(
+                                "HTTP {s}: {}",
+                                String::from_utf8_lossy(&body[..body.len().min(300)])
+                            )
                         });
                     }
                     Err(e) => {
                         t.errors += 1;
                         t.failed_samples += u64::from(rec.samples);
-                        t.first_error.get_or_insert_with(|| format!("transport: {e}"));
+                        t.first_error
+                            .get_or_insert_with(|| format!("transport: {e}"));
                     }
                 }
             }

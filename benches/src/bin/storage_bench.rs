@@ -16,13 +16,20 @@ use eddy_benches::storage_bench::{run, Options};
 
 fn main() -> anyhow::Result<()> {
     let a = Args::from_env()?;
-    let (tms, hours) = if a.flag("full") { (460, 6.25) } else { (8, 1.0 / 3.0) };
+    let (tms, hours) = if a.flag("full") {
+        (460, 6.25)
+    } else {
+        (8, 1.0 / 3.0)
+    };
     let mut cfg = args::workload(&a, tms, hours)?;
     if a.get("end").is_none() {
         // Fixed end so runs are comparable; only the remote_write tools need "now".
         cfg.end_ms = eddy_benches::flink::Config::default().end_ms;
     }
-    let threads = a.num("threads", std::thread::available_parallelism().map_or(2, |n| n.get()))?;
+    let threads = a.num(
+        "threads",
+        std::thread::available_parallelism().map_or(2, |n| n.get()),
+    )?;
     let (dir, _tmp) = match a.get("dir") {
         Some(d) => (PathBuf::from(d), None),
         None => {

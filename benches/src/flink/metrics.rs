@@ -57,6 +57,7 @@ const fn mx(name: &'static str, kind: Kind, label: &'static str, value: &'static
 use Kind::*;
 
 /// TaskManager process metrics (labels host, tm_id): 40 series.
+#[rustfmt::skip]
 pub(crate) const TM: &[MetricDef] = &[
     m("flink_taskmanager_Status_JVM_CPU_Load", Fraction),
     m("flink_taskmanager_Status_JVM_CPU_Time", Counter(2.0e8)),
@@ -101,6 +102,7 @@ pub(crate) const TM: &[MetricDef] = &[
 ];
 
 /// Per running subtask (task scope): 60 series.
+#[rustfmt::skip]
 pub(crate) const TASK: &[MetricDef] = &[
     m("flink_taskmanager_job_task_numRecordsIn", Counter(2000.0)),
     m("flink_taskmanager_job_task_numRecordsOut", Counter(2000.0)),
@@ -165,6 +167,7 @@ pub(crate) const TASK: &[MetricDef] = &[
 ];
 
 /// Every operator instance: 11 series.
+#[rustfmt::skip]
 pub(crate) const OPERATOR: &[MetricDef] = &[
     m("flink_taskmanager_job_task_operator_numRecordsIn", Counter(2000.0)),
     m("flink_taskmanager_job_task_operator_numRecordsOut", Counter(2000.0)),
@@ -180,6 +183,7 @@ pub(crate) const OPERATOR: &[MetricDef] = &[
 ];
 
 /// Extra series of a source operator: 2 FLIP-33 metrics plus 7 for its one split (label split).
+#[rustfmt::skip]
 pub(crate) const SOURCE_EXTRA: &[MetricDef] = &[
     m("flink_taskmanager_job_task_operator_numRecordsInErrors", Const(0.0)),
     m("flink_taskmanager_job_task_operator_watermarkLag", NearConst(200.0)),
@@ -193,6 +197,7 @@ pub(crate) const SOURCE_EXTRA: &[MetricDef] = &[
 ];
 
 /// Extra series of a sink operator (FLIP-33): 3.
+#[rustfmt::skip]
 pub(crate) const SINK_EXTRA: &[MetricDef] = &[
     m("flink_taskmanager_job_task_operator_numRecordsSend", Counter(2000.0)),
     m("flink_taskmanager_job_task_operator_numBytesSend", Counter(2.0e5)),

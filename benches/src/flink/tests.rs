@@ -59,7 +59,10 @@ fn same_seed_same_data_and_partitions_add_up() {
     sorted.sort_by_key(|x| (x.0, x.1));
     parts.sort_by_key(|x| (x.0, x.1));
     assert_eq!(sorted, parts);
-    let other = Config { seed: 8, ..small(0) };
+    let other = Config {
+        seed: 8,
+        ..small(0)
+    };
     assert_ne!(whole, collect(Workload::new(other)));
 }
 
@@ -76,7 +79,8 @@ fn labels_are_unique_and_flink_shaped() {
         assert!(seen.insert(format!("{l:?}")), "duplicate series {l:?}");
         for (n, v) in &l[1..] {
             assert!(
-                v.chars().all(|c| c.is_ascii_alphanumeric() || c == ':' || c == '_' || c == '.'),
+                v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == ':' || c == '_' || c == '.'),
                 "{n}={v}"
             );
         }
@@ -129,10 +133,17 @@ fn restarts_replace_series_and_reset_counters() {
             if !k.starts_with(&format!("{name},")) || !k.contains("subtask_index=0,") {
                 continue;
             }
-            let attempt = k.split(',').find(|p| p.starts_with("task_attempt_id=")).map(String::from);
+            let attempt = k
+                .split(',')
+                .find(|p| p.starts_with("task_attempt_id="))
+                .map(String::from);
             attempts.insert(attempt.clone());
             cur_attempt = attempt;
-            let vertex = k.split(',').find(|p| p.starts_with("task_id=")).unwrap_or("").to_string();
+            let vertex = k
+                .split(',')
+                .find(|p| p.starts_with("task_id="))
+                .unwrap_or("")
+                .to_string();
             let v = f64::from_bits(bits);
             assert_eq!(v.fract(), 0.0, "counters are integers");
             if let Some(p) = prev.insert((*tm, vertex), v) {
@@ -147,7 +158,11 @@ fn restarts_replace_series_and_reset_counters() {
     }
     // Subtask 0 lives on the first TM of each of the 3 jobs; 6 vertices; ≥ 2 restarts each.
     assert!(resets >= 3 * 6 * 2, "resets {resets}");
-    assert!(attempts.len() >= 3 * 6 * 3, "attempt ids {}", attempts.len());
+    assert!(
+        attempts.len() >= 3 * 6 * 3,
+        "attempt ids {}",
+        attempts.len()
+    );
     assert!(no_wm > 0, "watermarks read Long.MIN_VALUE after a restart");
 }
 
@@ -165,7 +180,11 @@ fn values_have_flink_formats() {
     let cpu = find(&s, "flink_taskmanager_Status_JVM_CPU_Load").expect("cpu load");
     assert!((0.0..1.0).contains(&cpu));
     let meter = find(&s, "flink_taskmanager_job_task_numRecordsInPerSecond").expect("meter");
-    assert_eq!((meter * 60.0).round(), (meter * 60.0 * 1e6).round() / 1e6, "k/60");
+    assert_eq!(
+        (meter * 60.0).round(),
+        (meter * 60.0 * 1e6).round() / 1e6,
+        "k/60"
+    );
     let max = find(&s, "flink_taskmanager_Status_JVM_Memory_Heap_Max").expect("heap max");
     assert_eq!(max, 1_073_741_824.0);
     let wm = find(&s, "flink_taskmanager_job_task_currentInputWatermark").expect("watermark");
