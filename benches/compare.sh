@@ -6,7 +6,8 @@
 #
 # --quick   4 TMs x 15 min  (~8.8 k series, 0.5 M samples; seconds; CI smoke test)
 # --medium  40 TMs x 2 h    (~88 k series, 42 M samples)
-# --full    460 TMs x 6 h   (~1.0 M active series, 1.45 G samples; hours, ~30 GB of requests)
+# --full    460 TMs x 6 h   (~1.0 M active series, 1.45 G samples; hours, and ~62 GB of
+#           pre-encoded requests at 42.7 B/sample: check free disk first)
 #
 # Each server runs alone, on a fresh data dir, on loopback, pinned to core 0 (taskset -c 0);
 # the sender and query runner are pinned to core 1. The workload ends "now", because
