@@ -42,10 +42,9 @@ fn storage_bench_counts_add_up() {
     );
     assert_eq!(rep.block_samples, rep.samples);
     assert!(rep.chunks_bytes > 0 && rep.index_bytes > 0);
-    assert_eq!(
-        rep.decode_samples, rep.samples,
-        "one block holds everything"
-    );
+    // 23:45–00:15 crosses a 2 h boundary: two blocks, the larger one decoded.
+    assert_eq!(rep.blocks, 2);
+    assert!(rep.decode_samples * 2 >= rep.samples && rep.decode_samples < rep.samples);
     assert!(rep.rss_first_round >= rep.rss_start);
     let text = rep.to_string();
     assert!(
