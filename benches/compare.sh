@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: eddy vs VictoriaMetrics vs Prometheus on the same Flink-shaped
+# remote_write workload and the same dashboard queries. See docs/benchmarks.md.
+#
+#   benches/compare.sh [--quick | --medium | --full] [--systems "eddy vm prom"] [--work DIR]
+#
+# --quick   4 TMs x 15 min  (~8.8 k series, 0.5 M samples; seconds; CI smoke test)
+# --medium  40 TMs x 2 h    (~88 k series, 42 M samples)
+# --full    460 TMs x 6 h   (~1.0 M active series, 1.45 G samples; hours, and ~62 GB of
+#           pre-encoded requests at 42.7 B/sample: check free disk first)
+#
+# Each server runs alone, on a fresh data dir, on loopback, pinned to core 0 (taskset -c 0);
+# the sender and query runner are pinned to core 1. The workload ends "now", because
+# Prometheus and VictoriaMetrics only accept remote_write samples near their head.
+set -euo pipefail
+
+SIZE=quick
+SYSTEMS="eddy vm prom"
+WORK=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) SIZE=quick ;;
+    --medium) SIZE=medium ;;
+    --full) SIZE=full ;;
+    --systems) SYSTEMS="$2"; shift ;;
+    --work) WORK="$2"; shift ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+case "$SIZE" in
+  quick) TMS=4; HOURS=0.25; RANGE=10m; REPEAT=3 ;;
+  medium) TMS=40; HOURS=2; RANGE=1h; REPEAT=5 ;;
+  full) TMS=460; HOURS=6; RANGE=1h; REPEAT=5 ;;
+esac
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+WORK="${WORK:-$(mktemp -d /tmp/eddy-compare.XXXXXX)}"
+mkdir -p "$WORK"
+EDDY_PORT=19201 VM_PORT=18428 PROM_PORT=19090
+SERVER_CPU=0 CLIENT_CPU=1
+if [ "$(nproc)" -lt 2 ]; then CLIENT_CPU=0; fi
+TCK=$(getconf CLK_TCK)
+log() { echo "[compare $(date -u +%H:%M:%S)] $*" >&2; }
+
+# --- tools -------------------------------------------------------------------------------
+need_pkgs=()
+command -v victoria-metrics >/dev/null || need_pkgs+=(victoria-metrics)
+command -v prometheus >/dev/null || need_pkgs+=(prometheus)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  log "installing ${need_pkgs[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need_pkgs[@]}" >&2
+fi
+log "building release binaries"
+(cd "$ROOT" && cargo build --release -q -p eddy -p eddy-benches --bins) >&2
+BIN="$ROOT/target/release"
+
+# --- workload ----------------------------------------------------------------------------
+REQ="$WORK/requests.bin"
+log "generating workload: $TMS TMs x $HOURS h -> $REQ"
+taskset -c $CLIENT_CPU "$BIN/gen" --out "$REQ" --tms $TMS --hours $HOURS --end now >&2
+meta() { sed -n "s/^$1=//p" "$REQ.meta"; }
+SAMPLES=$(meta samples); ACTIVE=$(meta active_series); END_MS=$(meta end_ms)
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+status_kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
+wait_http() { # url tries
+  for _ in $(seq 1 "${2:-300}"); do
+    curl -sf -o /dev/null "$1" && return 0
+    sleep 0.2
+  done
+  echo "timeout waiting for $1" >&2; return 1
+}
+dir_bytes() { du -sb "$1" | awk '{print $1}'; }
+
+RESULTS="$WORK/results.tsv"
+: > "$RESULTS"
+record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >> "$RESULTS"; } # system key value
+
+run_system() {
+  local sys=$1 port data pid url flush_note
+  data="$WORK/data-$sys"; rm -rf "$data"; mkdir -p "$data"
+  case $sys in
+    eddy)
+      port=$EDDY_PORT
+      taskset -c $SERVER_CPU "$BIN/eddy" --listen 127.0.0.1:$port --data-dir "$data" \
+        > "$WORK/$sys.log" 2>&1 &
+      pid=$!; wait_http "http://127.0.0.1:$port/-/ready" ;;
+    vm)
+      port=$VM_PORT
+      taskset -c $SERVER_CPU victoria-metrics -storageDataPath "$data" \
+        -httpListenAddr 127.0.0.1:$port -retentionPeriod 1y -search.disableCache \
+        -search.latencyOffset 1s > "$WORK/$sys.log" 2>&1 &
+      pid=$!; wait_http "http://127.0.0.1:$port/health" ;;
+    prom)
+      port=$PROM_PORT
+      printf 'global:\n  scrape_interval: 15s\n' > "$WORK/prometheus.yml"
+      taskset -c $SERVER_CPU prometheus --config.file "$WORK/prometheus.yml" \
+        --storage.tsdb.path "$data" --storage.tsdb.retention.time 1y \
+        --web.listen-address 127.0.0.1:$port --web.enable-remote-write-receiver \
+        --web.enable-admin-api > "$WORK/$sys.log" 2>&1 &
+      pid=$!; wait_http "http://127.0.0.1:$port/-/ready" ;;
+  esac
+  url="http://127.0.0.1:$port"
+  log "$sys: pid $pid, sending $SAMPLES samples"
+  local c0 c1 out
+  c0=$(cpu_ticks $pid)
+  out=$(taskset -c $CLIENT_CPU "$BIN/send" --url "$url/api/v1/write" --file "$REQ" --connections 4)
+  c1=$(cpu_ticks $pid)
+  local acked errors rate
+  acked=$(sed -n 's/.*acked=\([0-9]*\).*/\1/p' <<<"$out")
+  errors=$(sed -n 's/.*failed_samples=\([0-9]*\).*/\1/p' <<<"$out")
+  rate=$(sed -n 's/.*rate=\([0-9]*\).*/\1/p' <<<"$out")
+  record $sys ingest_rate "$rate"
+  record $sys rejected "$errors"
+  record $sys cpu_s_per_m "$(awk -v t=$((c1 - c0)) -v k=$TCK -v n="$acked" 'BEGIN{printf "%.2f", (t/k)/(n/1e6)}')"
+  record $sys rss_after_ingest_mb "$(( $(status_kb $pid VmRSS) / 1024 ))"
+  local rss_kb; rss_kb=$(status_kb $pid VmRSS)
+  record $sys rss_b_per_series "$(awk -v r=$rss_kb -v n=$ACTIVE 'BEGIN{printf "%.0f", r*1024/n}')"
+
+  # Put everything in its compressed on-disk form, then measure.
+  local disk
+  case $sys in
+    eddy)
+      curl -sf -XPOST "$url/api/v1/admin/flush" > /dev/null
+      disk=$(dir_bytes "$data/blocks")
+      flush_note="flush API, size of blocks/" ;;
+    vm)
+      curl -sf "$url/internal/force_flush" > /dev/null || true
+      curl -sf "$url/internal/force_merge?partition_prefix=$(date -u +%Y_%m)" > /dev/null || true
+      # force_merge runs in the background; wait until the data dir stops changing.
+      local prev=-1 cur; cur=$(dir_bytes "$data")
+      while [ "$cur" != "$prev" ]; do sleep 3; prev=$cur; cur=$(dir_bytes "$data"); done
+      disk=$cur
+      flush_note="force_flush + force_merge, whole data dir" ;;
+    prom)
+      local snap
+      snap=$(curl -sf -XPOST "$url/api/v1/admin/tsdb/snapshot" | sed -n 's/.*"name":"\([^"]*\)".*/\1/p')
+      disk=$(dir_bytes "$data/snapshots/$snap")
+      flush_note="TSDB snapshot incl. head (persisted blocks only, no WAL)" ;;
+  esac
+  record $sys disk_bytes "$disk"
+  record $sys data_dir_bytes "$(dir_bytes "$data")"
+  record $sys b_per_sample "$(awk -v d=$disk -v n="$acked" 'BEGIN{printf "%.3f", d/n}')"
+  record $sys disk_method "$flush_note"
+  record $sys peak_rss_mb "$(( $(status_kb $pid VmHWM) / 1024 ))"
+
+  log "$sys: queries"
+  taskset -c $CLIENT_CPU "$BIN/queries" --url "$url" --file "$ROOT/benches/flink-dashboard.queries" \
+    --end "$END_MS" --range $RANGE --step 60s --repeat $REPEAT --dump "$WORK/results-$sys" \
+    > "$WORK/queries-$sys.tsv"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  log "$sys: done"
+}
+
+for s in $SYSTEMS; do run_system "$s"; done
+
+# --- table -------------------------------------------------------------------------------
+val() { awk -F'\t' -v s="$1" -v k="$2" '$1 == s && $2 == k {print $3}' "$RESULTS"; }
+{
+  echo "## $SIZE: $TMS TMs x $HOURS h, $ACTIVE active series, $SAMPLES samples ($(date -u +%FT%TZ))"
+  echo
+  printf '| metric |'; for s in $SYSTEMS; do printf ' %s |' "$s"; done; echo
+  printf '|---|'; for _ in $SYSTEMS; do printf -- '---|'; done; echo
+  for k in ingest_rate rejected cpu_s_per_m rss_after_ingest_mb peak_rss_mb rss_b_per_series disk_bytes b_per_sample data_dir_bytes; do
+    printf '| %s |' "$k"; for s in $SYSTEMS; do printf ' %s |' "$(val $s $k)"; done; echo
+  done
+  echo
+  echo "Query median latency (ms) over $REPEAT runs, range $RANGE step 60s; '=' result hash equals Prometheus's."
+  echo
+  printf '| query |'; for s in $SYSTEMS; do printf ' %s |' "$s"; done; echo
+  printf '|---|'; for _ in $SYSTEMS; do printf -- '---|'; done; echo
+  for q in $(awk -F'\t' 'NR > 1 {print $1}' "$WORK/queries-$(set -- $SYSTEMS; echo $1).tsv"); do
+    ref=""
+    [ -f "$WORK/queries-prom.tsv" ] && ref=$(awk -F'\t' -v q=$q '$1 == q {print $5}' "$WORK/queries-prom.tsv")
+    printf '| %s |' "$q"
+    for s in $SYSTEMS; do
+      awk -F'\t' -v q=$q -v ref="$ref" '$1 == q {
+        mark = ($5 == "-") ? " ERR" : (ref == "" ? "" : ($5 == ref ? " =" : " ≠"));
+        printf " %s%s (%s series) |", $2, mark, $3 }' "$WORK/queries-$s.tsv"
+    done
+    echo
+  done
+  echo
+  echo "Disk: $(for s in $SYSTEMS; do printf '%s: %s; ' $s "$(val $s disk_method)"; done)"
+} | tee "$WORK/results.md"
+log "work dir: $WORK (requests, data dirs, logs, per-query results)"
