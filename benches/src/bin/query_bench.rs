@@ -26,7 +26,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let end = start + hours * 3_600_000;
     let dir = tempfile::tempdir()?;
     let db = Db::open(dir.path(), DbOptions::default())?;
-    let names: Vec<(String, String)> = (0..series).map(|i| (format!("tm-{}", i / 2000), format!("{}", i % 2000))).collect();
+    let names: Vec<(String, String)> = (0..series)
+        .map(|i| (format!("tm-{}", i / 2000), format!("{}", i % 2000)))
+        .collect();
     let began = Instant::now();
     let mut total = 0u64;
     let mut state: Vec<f64> = (0..series).map(|i| (i % 1000) as f64).collect();
@@ -41,7 +43,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 state[i] += ((i % 16) + 1) as f64 * 10.0;
                 state[i]
             };
-            b.add_series([("__name__", "flink_taskmanager_job_task_operator_numRecordsIn"), ("tm_id", tm.as_str()), ("subtask_index", sub.as_str())], &[(t, v)]);
+            b.add_series(
+                [
+                    (
+                        "__name__",
+                        "flink_taskmanager_job_task_operator_numRecordsIn",
+                    ),
+                    ("tm_id", tm.as_str()),
+                    ("subtask_index", sub.as_str()),
+                ],
+                &[(t, v)],
+            );
         }
         total += db.append(&mut b)?.accepted;
         t += interval_ms;
@@ -50,8 +62,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     db.flush()?;
-    eprintln!("loaded {total} samples of {series} series in {:.1} s; {} blocks", began.elapsed().as_secs_f64(), db.blocks().len());
-    let engine = Engine::new(EngineOptions { max_samples: usize::MAX / 2, ..Default::default() });
+    eprintln!(
+        "loaded {total} samples of {series} series in {:.1} s; {} blocks",
+        began.elapsed().as_secs_f64(),
+        db.blocks().len()
+    );
+    let engine = Engine::new(EngineOptions {
+        max_samples: usize::MAX / 2,
+        ..Default::default()
+    });
     let cancel = AtomicBool::new(false);
     let queries = [
         "rate(flink_taskmanager_job_task_operator_numRecordsIn[5m])",
@@ -68,7 +87,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let r = engine.range(&db, &expr, start + 300_000, end, 300_000, &cancel)?;
         let secs = t0.elapsed().as_secs_f64();
         std::hint::black_box(&r.value);
-        println!("| `{q}` | {total} | {secs:.2} | {:.1} |", total as f64 / secs / 1e6);
+        println!(
+            "| `{q}` | {total} | {secs:.2} | {:.1} |",
+            total as f64 / secs / 1e6
+        );
     }
     Ok(())
 }
