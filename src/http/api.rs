@@ -203,6 +203,18 @@ fn time_param(p: &Params, name: &str, default: i64) -> Result<i64, ApiError> {
     }
 }
 
+/// A required parameter parsed with `parse`; errors name the parameter as Prometheus does.
+fn required(
+    p: &Params,
+    name: &str,
+    parse: fn(&str) -> Result<i64, String>,
+) -> Result<i64, ApiError> {
+    let v = p.get(name).ok_or_else(|| {
+        ApiError::bad_data(format!("invalid parameter \"{name}\": {name} is required"))
+    })?;
+    parse(v).map_err(|e| ApiError::bad_data(format!("invalid parameter \"{name}\": {e}")))
+}
+
 fn parse_query(q: &str) -> Result<Expr, ApiError> {
     eddy_query::parser::parse(q)
         .map_err(|e| ApiError::bad_data(format!("invalid parameter \"query\": {e}")))
@@ -281,38 +293,14 @@ pub async fn query_range(
         .get("query")
         .ok_or_else(|| ApiError::bad_data("invalid parameter \"query\": query is required"))?
         .to_string();
-    let start = match p.get("start") {
-        Some(v) => parse_time(v)
-            .map_err(|e| ApiError::bad_data(format!("invalid parameter \"start\": {e}")))?,
-        None => {
-            return Err(ApiError::bad_data(
-                "invalid parameter \"start\": start is required",
-            ))
-        }
-    };
-    let end = match p.get("end") {
-        Some(v) => parse_time(v)
-            .map_err(|e| ApiError::bad_data(format!("invalid parameter \"end\": {e}")))?,
-        None => {
-            return Err(ApiError::bad_data(
-                "invalid parameter \"end\": end is required",
-            ))
-        }
-    };
+    let start = required(&p, "start", parse_time)?;
+    let end = required(&p, "end", parse_time)?;
     if end < start {
         return Err(ApiError::bad_data(
             "invalid parameter \"end\": end timestamp must not be before start time",
         ));
     }
-    let step = match p.get("step") {
-        Some(v) => parse_duration_param(v)
-            .map_err(|e| ApiError::bad_data(format!("invalid parameter \"step\": {e}")))?,
-        None => {
-            return Err(ApiError::bad_data(
-                "invalid parameter \"step\": step is required",
-            ))
-        }
-    };
+    let step = required(&p, "step", parse_duration_param)?;
     if step <= 0 {
         return Err(ApiError::bad_data(
             "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer",
