@@ -368,3 +368,58 @@ async fn bad_input_of_every_kind_gets_a_clear_4xx() {
     let (_, b) = get(&st, "/api/v1/query?query=kept&time=1").await;
     assert!(b.contains(r#""5"]"#), "{b}");
 }
+
+#[tokio::test]
+async fn status_tsdb_and_empty_rule_endpoints_have_prometheus_shapes() {
+    let (st, _dir) = state(&[]);
+    let (s, _) = remote_write(
+        &st,
+        &[
+            (
+                vec![("__name__", "flink_busy"), ("task_attempt_id", "a")],
+                vec![(1_000, 1.0)],
+            ),
+            (
+                vec![("__name__", "flink_busy"), ("task_attempt_id", "b")],
+                vec![(1_000, 1.0)],
+            ),
+            (
+                vec![("__name__", "flink_idle"), ("task_attempt_id", "a")],
+                vec![(1_000, 1.0)],
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, b) = get(&st, "/api/v1/status/tsdb").await;
+    assert_eq!(s, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(v["data"]["headStats"]["numSeries"], 3, "{b}");
+    assert_eq!(
+        v["data"]["seriesCountByMetricName"][0],
+        serde_json::json!({"name": "flink_busy", "value": 2}),
+        "{b}"
+    );
+    assert_eq!(
+        v["data"]["labelValueCountByLabelName"][0],
+        serde_json::json!({"name": "__name__", "value": 2}),
+        "{b}"
+    );
+    for (uri, want) in [
+        (
+            "/api/v1/rules",
+            r#"{"status":"success","data":{"groups":[]}}"#,
+        ),
+        (
+            "/api/v1/alerts",
+            r#"{"status":"success","data":{"alerts":[]}}"#,
+        ),
+        (
+            "/api/v1/query_exemplars?query=flink_busy",
+            r#"{"status":"success","data":[]}"#,
+        ),
+    ] {
+        let (s, b) = get(&st, uri).await;
+        assert_eq!((s, b.as_str()), (StatusCode::OK, want), "{uri}");
+    }
+}
