@@ -719,6 +719,49 @@ pub async fn tsdb_status(
     ))
 }
 
+/// `GET /api/v1/targets`: the scraper's targets in Prometheus's shape.
+pub async fn targets(State(st): State<SharedState>) -> Response {
+    let targets = st
+        .scraper
+        .lock()
+        .as_ref()
+        .map(|s| s.targets())
+        .unwrap_or_default();
+    let active: Vec<serde_json::Value> = targets
+        .iter()
+        .map(|t| {
+            let labels: serde_json::Map<String, serde_json::Value> = t
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect();
+            let mut last = String::new();
+            if let Some(ms) = t.last_scrape_ms {
+                let mut secs = String::new();
+                format_ts(&mut secs, ms);
+                last = secs;
+            }
+            serde_json::json!({
+                "discoveredLabels": labels.clone(),
+                "labels": labels,
+                "scrapePool": t.job,
+                "scrapeUrl": t.scrape_url,
+                "globalUrl": t.scrape_url,
+                "lastError": t.last_error.clone().unwrap_or_default(),
+                "lastScrape": last,
+                "lastScrapeDuration": t.last_duration.as_secs_f64(),
+                "health": t.health.as_str(),
+                "scrapeInterval": format!("{}s", t.interval.as_secs()),
+                "scrapeTimeout": format!("{}s", t.timeout.as_secs()),
+            })
+        })
+        .collect();
+    success(
+        serde_json::json!({"activeTargets": active, "droppedTargets": []}),
+        Vec::new(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -766,47 +809,4 @@ mod tests {
         assert_eq!(parse_duration_param("0.5").unwrap(), 500);
         assert_eq!(decode_label_name("U__foo_2e_bar").unwrap(), "foo.bar");
     }
-}
-
-/// `GET /api/v1/targets`: the scraper's targets in Prometheus's shape.
-pub async fn targets(State(st): State<SharedState>) -> Response {
-    let targets = st
-        .scraper
-        .lock()
-        .as_ref()
-        .map(|s| s.targets())
-        .unwrap_or_default();
-    let active: Vec<serde_json::Value> = targets
-        .iter()
-        .map(|t| {
-            let labels: serde_json::Map<String, serde_json::Value> = t
-                .labels
-                .iter()
-                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-                .collect();
-            let mut last = String::new();
-            if let Some(ms) = t.last_scrape_ms {
-                let mut secs = String::new();
-                format_ts(&mut secs, ms);
-                last = secs;
-            }
-            serde_json::json!({
-                "discoveredLabels": labels.clone(),
-                "labels": labels,
-                "scrapePool": t.job,
-                "scrapeUrl": t.scrape_url,
-                "globalUrl": t.scrape_url,
-                "lastError": t.last_error.clone().unwrap_or_default(),
-                "lastScrape": last,
-                "lastScrapeDuration": t.last_duration.as_secs_f64(),
-                "health": t.health.as_str(),
-                "scrapeInterval": format!("{}s", t.interval.as_secs()),
-                "scrapeTimeout": format!("{}s", t.timeout.as_secs()),
-            })
-        })
-        .collect();
-    success(
-        serde_json::json!({"activeTargets": active, "droppedTargets": []}),
-        Vec::new(),
-    )
 }
