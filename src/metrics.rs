@@ -232,6 +232,33 @@ pub async fn render(State(st): State<SharedState>) -> impl IntoResponse {
             let _ = writeln!(out, "{name} {raw}");
         }
     }
+    let wal = st.db.wal_stats();
+    for (name, help, v) in [
+        (
+            "eddy_wal_records_total",
+            "Records appended to the WAL.",
+            wal.records,
+        ),
+        (
+            "eddy_wal_group_commits_total",
+            "Group-commit batches written to the WAL (one write each).",
+            wal.batches,
+        ),
+        (
+            "eddy_wal_bytes_total",
+            "Bytes written to the WAL.",
+            wal.bytes,
+        ),
+        ("eddy_wal_fsyncs_total", "WAL fsyncs.", wal.fsyncs),
+        (
+            "eddy_wal_failed_batches_total",
+            "WAL batches whose write or fsync failed.",
+            wal.failed_batches,
+        ),
+    ] {
+        family(&mut out, name, "counter", help);
+        let _ = writeln!(out, "{name} {v}");
+    }
     family(
         &mut out,
         "eddy_queries_total",

@@ -423,3 +423,28 @@ async fn status_tsdb_and_empty_rule_endpoints_have_prometheus_shapes() {
         assert_eq!((s, b.as_str()), (StatusCode::OK, want), "{uri}");
     }
 }
+
+#[tokio::test]
+async fn query_answers_are_gzipped_when_asked_and_metrics_cover_the_wal() {
+    let (st, _dir) = state(&[]);
+    let (s, _) = remote_write(&st, &[(vec![("__name__", "m")], vec![(1_000, 1.0)])]).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let req = Request::get("/api/v1/query?query=m&time=1")
+        .header("accept-encoding", "gzip")
+        .body(Body::empty())
+        .unwrap();
+    let resp = tower::ServiceExt::oneshot(eddy::http::app(st.clone()), req)
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()
+            .get("content-encoding")
+            .map(|v| v.to_str().unwrap()),
+        Some("gzip")
+    );
+    let (_, m) = get(&st, "/metrics").await;
+    assert!(
+        m.contains("eddy_wal_records_total 2") && m.contains("eddy_wal_group_commits_total"),
+        "{m}"
+    );
+}

@@ -203,6 +203,11 @@ impl Db {
         &self.head
     }
 
+    /// WAL counters (records, group-commit batches, bytes, fsyncs, failures).
+    pub fn wal_stats(&self) -> wal::WalStats {
+        self.wal.stats()
+    }
+
     /// Head statistics.
     pub fn head_stats(&self) -> HeadStats {
         self.head.stats()
