@@ -632,6 +632,12 @@ const EDDY_ERRORS: &[(&str, usize, &str)] = &[
     ("foo offset 300y", 11, "duration out of range"),
     ("info(foo, bar)", 10, "expected label selectors only, got vector selector instead"),
     ("info(foo, {})", 0, ""),
+    // Error order follows Prometheus's checker: a call's argument count before anything inside
+    // its arguments, then each argument's own errors before its type.
+    ("rate(foo, sum(x[5m]))", 0, r#"expected 1 argument(s) in call to "rate", got 2"#),
+    ("clamp(1, sum(x[5m]), 2)", 6, r#"expected type instant vector in call to function "clamp", got scalar"#),
+    ("clamp(foo, sum(x[5m]), \"a\")", 15, "expected type instant vector in aggregation expression, got range vector"),
+    ("abs(rate(x)) + (1 == 1)", 9, r#"expected type range vector in call to function "rate", got instant vector"#),
     (r#"count_values("a\xc5z", foo)"#, 13, r#"invalid UTF-8 in string "a\xc5z""#),
 ];
 

@@ -8,6 +8,7 @@
 use crate::ast::{AggregateExpr, AggregateOp, BinaryOp, Cardinality, Expr, UnaryOp, ValueType};
 
 use super::check::{expr_type, BinModifiers};
+use super::functions::{function, FunctionDef};
 use super::lexer::{tokenize, Kind, Kw, Op, Token};
 use super::literals::{go_quote, parse_duration, parse_number, unquote};
 use super::{ParseError, MAX_DEPTH};
@@ -396,14 +397,21 @@ impl<'a> Parser<'a> {
     /// `name(args…)`.
     fn call(&mut self) -> PResult<Node> {
         let name_tok = self.advance();
-        let is_info = self.text(&name_tok) == "info";
-        let args = self.call_args(is_info)?;
-        self.build_call(self.text(&name_tok), name_tok.start, args)
+        let name = self.text(&name_tok);
+        let had_deferred = self.deferred.is_some();
+        let args = self.call_args(name == "info", function(name))?;
+        self.build_call(name, name_tok.start, args, had_deferred)
     }
 
     /// `( expr, … )` of a call or aggregation. For `info()`, the second argument is a bare label
     /// filter that may match empty values, so its empty-matcher error is dropped.
-    fn call_args(&mut self, is_info: bool) -> PResult<Vec<Node>> {
+    /// With `func`, each argument's type is checked right after it is parsed, so that errors
+    /// come in Prometheus's order (an argument's own errors, then its type, then the next).
+    fn call_args(
+        &mut self,
+        is_info: bool,
+        func: Option<&'static FunctionDef>,
+    ) -> PResult<Vec<Node>> {
         self.advance(); // `(`, checked by the caller
         let args: Vec<Node> = Vec::new();
         if self.peek().kind == Kind::RParen {
@@ -413,17 +421,25 @@ impl<'a> Parser<'a> {
         // An argument list costs about twice the stack of a parenthesis; charge it so.
         let saved = self.depth;
         self.enter()?;
-        let args = self.call_arg_list(args, is_info)?;
+        let args = self.call_arg_list(args, is_info, func)?;
         self.depth = saved;
         Ok(args)
     }
 
-    fn call_arg_list(&mut self, mut args: Vec<Node>, is_info: bool) -> PResult<Vec<Node>> {
+    fn call_arg_list(
+        &mut self,
+        mut args: Vec<Node>,
+        is_info: bool,
+        func: Option<&'static FunctionDef>,
+    ) -> PResult<Vec<Node>> {
         loop {
             let had_deferred = self.deferred.is_some();
             args.push(self.expr(0)?);
             if is_info && args.len() == 2 && !had_deferred {
                 self.forgive_label_filter(&args[1]);
+            }
+            if let (Some(def), Some(arg)) = (func, args.last()) {
+                self.check_arg_type(def, args.len() - 1, arg);
             }
             match self.peek().kind {
                 Kind::Comma => {
@@ -459,7 +475,7 @@ impl<'a> Parser<'a> {
         if self.peek().kind != Kind::LParen {
             return Err(self.unexpected("", ""));
         }
-        let args = self.call_args(false)?;
+        let args = self.call_args(false, None)?;
         if grouping.is_none() {
             grouping = self.aggregate_modifier()?;
         }
