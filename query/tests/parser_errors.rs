@@ -637,6 +637,12 @@ const EDDY_ERRORS: &[(&str, usize, &str)] = &[
     ("rate(foo, sum(x[5m]))", 0, r#"expected 1 argument(s) in call to "rate", got 2"#),
     ("clamp(1, sum(x[5m]), 2)", 6, r#"expected type instant vector in call to function "clamp", got scalar"#),
     ("clamp(foo, sum(x[5m]), \"a\")", 15, "expected type instant vector in aggregation expression, got range vector"),
+    // An aggregation's expression is checked before its parameter.
+    ("topk(foo, rate(x))", 15, r#"expected type range vector in call to function "rate", got instant vector"#),
+    ("topk(foo, x[5m])", 10, "expected type instant vector in aggregation expression, got range vector"),
+    ("topk(rate(y), x)", 10, r#"expected type range vector in call to function "rate", got instant vector"#),
+    ("(1 < 2) + topk(foo, x[5m])", 3, "comparisons between scalars must use BOOL modifier"),
+    ("1 < 2 + topk(foo, x[5m])", 18, "expected type instant vector in aggregation expression, got range vector"),
     ("abs(rate(x)) + (1 == 1)", 9, r#"expected type range vector in call to function "rate", got instant vector"#),
     (r#"count_values("a\xc5z", foo)"#, 13, r#"invalid UTF-8 in string "a\xc5z""#),
 ];

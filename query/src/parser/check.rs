@@ -252,34 +252,37 @@ impl Parser<'_> {
         }
     }
 
-    /// Type rules of an aggregation's expression and parameter.
-    pub(super) fn check_aggregate(&mut self, op: AggregateOp, expr: &Node, param: Option<&Node>) {
+    /// Type rules of an aggregation: the errors for its expression and for its parameter.
+    pub(super) fn check_aggregate(
+        &self,
+        op: AggregateOp,
+        expr: &Node,
+        param: Option<&Node>,
+    ) -> (Option<Box<ParseError>>, Option<Box<ParseError>>) {
         let t = expr_type(&expr.expr);
-        if t != ValueType::Vector {
-            self.defer(
-                expr.start,
-                format!(
-                    "expected type instant vector in aggregation expression, got {}",
-                    t.describe()
-                ),
+        let expr_err = (t != ValueType::Vector).then(|| {
+            let msg = format!(
+                "expected type instant vector in aggregation expression, got {}",
+                t.describe()
             );
-        }
-        let Some(param) = param else { return };
-        let want = if op == AggregateOp::CountValues {
-            ValueType::String
-        } else {
-            ValueType::Scalar
-        };
-        let t = expr_type(&param.expr);
-        if t != want {
-            self.defer(
-                param.start,
-                format!(
+            self.err(expr.start, msg)
+        });
+        let param_err = param.and_then(|param| {
+            let want = if op == AggregateOp::CountValues {
+                ValueType::String
+            } else {
+                ValueType::Scalar
+            };
+            let t = expr_type(&param.expr);
+            (t != want).then(|| {
+                let msg = format!(
                     "expected type {} in aggregation parameter, got {}",
                     want.describe(),
                     t.describe()
-                ),
-            );
-        }
+                );
+                self.err(param.start, msg)
+            })
+        });
+        (expr_err, param_err)
     }
 }
