@@ -712,15 +712,36 @@ fn display_reads_like_prometheus() {
     assert_eq!(err.to_string(), "1:1: parse error: unexpected <op:*>");
 }
 
-/// Deeply nested input stops with an error at the limit instead of overflowing the stack.
+/// Deeply nested input stops with an error at the limit instead of overflowing the stack, and
+/// the deepest accepted inputs parse, print and drop on a default 2 MiB test thread (debug build).
 #[test]
 fn nesting_is_limited() {
-    let ok = format!(
-        "{}1{}",
-        "(".repeat(MAX_DEPTH / 2 - 1),
-        ")".repeat(MAX_DEPTH / 2 - 1)
-    );
-    assert!(parse(&ok).is_ok());
+    let n = MAX_DEPTH / 2 - 2;
+    for ok in [
+        format!(
+            "{}1{}",
+            "(".repeat(MAX_DEPTH - 2),
+            ")".repeat(MAX_DEPTH - 2)
+        ),
+        format!("{}foo", "-".repeat(MAX_DEPTH - 2)),
+        format!("{}foo{}", "abs(".repeat(n), ")".repeat(n)),
+        format!("{}foo{}", "sum(".repeat(n), ")".repeat(n)),
+        format!("{}foo{}", "topk(1, ".repeat(n), ")".repeat(n)),
+        vec!["1"; MAX_DEPTH / 2].join(" + "),
+        format!(
+            "{}foo{}",
+            "max_over_time(".repeat(MAX_DEPTH / 3 - 2),
+            "[1m:])".repeat(MAX_DEPTH / 3 - 2)
+        ),
+        format!(
+            "foo[{}1m{}]",
+            "(".repeat(MAX_DEPTH - 3),
+            ")".repeat(MAX_DEPTH - 3)
+        ),
+    ] {
+        let e = parse(&ok).unwrap_or_else(|err| panic!("{}…: {err}", &ok[..20]));
+        assert!(!e.to_string().is_empty());
+    }
     for deep in [
         format!(
             "{}1{}",
@@ -731,6 +752,11 @@ fn nesting_is_limited() {
         format!(
             "{}foo{}",
             "abs(".repeat(MAX_DEPTH + 1),
+            ")".repeat(MAX_DEPTH + 1)
+        ),
+        format!(
+            "{}foo{}",
+            "sum(".repeat(MAX_DEPTH + 1),
             ")".repeat(MAX_DEPTH + 1)
         ),
         vec!["1"; MAX_DEPTH + 2].join(" + "),
