@@ -632,6 +632,18 @@ const EDDY_ERRORS: &[(&str, usize, &str)] = &[
     ("foo offset 300y", 11, "duration out of range"),
     ("info(foo, bar)", 10, "expected label selectors only, got vector selector instead"),
     ("info(foo, {})", 0, ""),
+    // Error order follows Prometheus's checker: a call's argument count before anything inside
+    // its arguments, then each argument's own errors before its type.
+    ("rate(foo, sum(x[5m]))", 0, r#"expected 1 argument(s) in call to "rate", got 2"#),
+    ("clamp(1, sum(x[5m]), 2)", 6, r#"expected type instant vector in call to function "clamp", got scalar"#),
+    ("clamp(foo, sum(x[5m]), \"a\")", 15, "expected type instant vector in aggregation expression, got range vector"),
+    // An aggregation's expression is checked before its parameter.
+    ("topk(foo, rate(x))", 15, r#"expected type range vector in call to function "rate", got instant vector"#),
+    ("topk(foo, x[5m])", 10, "expected type instant vector in aggregation expression, got range vector"),
+    ("topk(rate(y), x)", 10, r#"expected type range vector in call to function "rate", got instant vector"#),
+    ("(1 < 2) + topk(foo, x[5m])", 3, "comparisons between scalars must use BOOL modifier"),
+    ("1 < 2 + topk(foo, x[5m])", 18, "expected type instant vector in aggregation expression, got range vector"),
+    ("abs(rate(x)) + (1 == 1)", 9, r#"expected type range vector in call to function "rate", got instant vector"#),
     (r#"count_values("a\xc5z", foo)"#, 13, r#"invalid UTF-8 in string "a\xc5z""#),
 ];
 
@@ -700,15 +712,36 @@ fn display_reads_like_prometheus() {
     assert_eq!(err.to_string(), "1:1: parse error: unexpected <op:*>");
 }
 
-/// Deeply nested input stops with an error at the limit instead of overflowing the stack.
+/// Deeply nested input stops with an error at the limit instead of overflowing the stack, and
+/// the deepest accepted inputs parse, print and drop on a default 2 MiB test thread (debug build).
 #[test]
 fn nesting_is_limited() {
-    let ok = format!(
-        "{}1{}",
-        "(".repeat(MAX_DEPTH / 2 - 1),
-        ")".repeat(MAX_DEPTH / 2 - 1)
-    );
-    assert!(parse(&ok).is_ok());
+    let n = MAX_DEPTH / 2 - 2;
+    for ok in [
+        format!(
+            "{}1{}",
+            "(".repeat(MAX_DEPTH - 2),
+            ")".repeat(MAX_DEPTH - 2)
+        ),
+        format!("{}foo", "-".repeat(MAX_DEPTH - 2)),
+        format!("{}foo{}", "abs(".repeat(n), ")".repeat(n)),
+        format!("{}foo{}", "sum(".repeat(n), ")".repeat(n)),
+        format!("{}foo{}", "topk(1, ".repeat(n), ")".repeat(n)),
+        vec!["1"; MAX_DEPTH / 2].join(" + "),
+        format!(
+            "{}foo{}",
+            "max_over_time(".repeat(MAX_DEPTH / 3 - 2),
+            "[1m:])".repeat(MAX_DEPTH / 3 - 2)
+        ),
+        format!(
+            "foo[{}1m{}]",
+            "(".repeat(MAX_DEPTH - 3),
+            ")".repeat(MAX_DEPTH - 3)
+        ),
+    ] {
+        let e = parse(&ok).unwrap_or_else(|err| panic!("{}…: {err}", &ok[..20]));
+        assert!(!e.to_string().is_empty());
+    }
     for deep in [
         format!(
             "{}1{}",
@@ -719,6 +752,11 @@ fn nesting_is_limited() {
         format!(
             "{}foo{}",
             "abs(".repeat(MAX_DEPTH + 1),
+            ")".repeat(MAX_DEPTH + 1)
+        ),
+        format!(
+            "{}foo{}",
+            "sum(".repeat(MAX_DEPTH + 1),
             ")".repeat(MAX_DEPTH + 1)
         ),
         vec!["1"; MAX_DEPTH + 2].join(" + "),

@@ -5,9 +5,10 @@ use crate::ast::{
     AggregateOp, BinaryExpr, BinaryOp, Call, Cardinality, Expr, ValueType, VectorMatching,
 };
 
-use super::functions::function;
+use super::functions::{function, FunctionDef};
 use super::grammar::{Node, PResult, Parser, Spanned};
 use super::literals::go_quote;
+use super::ParseError;
 
 /// The static type of an expression, as Prometheus's `Type()`.
 pub fn expr_type(e: &Expr) -> ValueType {
@@ -146,12 +147,16 @@ impl Parser<'_> {
         })
     }
 
-    /// Builds a call, checking the name, the argument count and the argument types.
+    /// Builds a call, checking the name and the argument count (argument types were checked as
+    /// the arguments were parsed). `had_deferred` says whether a type error was already pending
+    /// before the arguments: if not, this call's own errors take precedence over those found
+    /// inside its arguments, as in Prometheus's checker.
     pub(super) fn build_call(
         &mut self,
         name: &str,
         start: usize,
         args: Vec<Node>,
+        had_deferred: bool,
     ) -> PResult<Node> {
         let Some(def) = function(name) else {
             return Err(self.err(
@@ -159,111 +164,125 @@ impl Parser<'_> {
                 format!("unknown function with name {}", go_quote(name)),
             ));
         };
-        let (nargs, got) = (def.arg_types.len(), args.len());
-        let q = go_quote(name);
-        if def.variadic == 0 {
-            if nargs != got {
-                self.defer(
-                    start,
-                    format!("expected {nargs} argument(s) in call to {q}, got {got}"),
-                );
-            }
-        } else {
-            let min = nargs.saturating_sub(1);
-            if min > got {
-                self.defer(
-                    start,
-                    format!("expected at least {min} argument(s) in call to {q}, got {got}"),
-                );
-            } else if def.variadic > 0 && (min + def.variadic as usize) < got {
-                let max = min + def.variadic as usize;
-                self.defer(
-                    start,
-                    format!("expected at most {max} argument(s) in call to {q}, got {got}"),
-                );
+        if let Some(own) = self.call_shape_error(def, start, &args) {
+            if !had_deferred {
+                self.deferred = Some(own);
             }
         }
-        if name == "info" && got > 1 {
-            let t = expr_type(&args[1].expr);
-            if t != ValueType::Vector {
-                self.defer(
-                    start,
-                    format!(
-                        "expected type instant vector in call to function {q}, got {}",
-                        t.describe()
-                    ),
-                );
-            }
-            match &args[1].expr {
-                Expr::VectorSelector(vs) if vs.name.is_some() => {
-                    self.defer(
-                        args[1].start,
-                        "expected label selectors only, got vector selector instead",
-                    );
-                }
-                Expr::VectorSelector(_) => {}
-                _ => self.defer(args[1].start, "expected label selectors only"),
-            }
-        }
-        for (i, arg) in args.iter().enumerate() {
-            let idx = if i >= nargs {
-                if def.variadic == 0 || nargs == 0 {
-                    break;
-                }
-                nargs - 1
-            } else {
-                i
-            };
-            let want = def.arg_types[idx];
-            let t = expr_type(&arg.expr);
-            if t != want {
-                self.defer(
-                    arg.start,
-                    format!(
-                        "expected type {} in call to function {q}, got {}",
-                        want.describe(),
-                        t.describe()
-                    ),
-                );
-            }
-        }
+        let call = Call {
+            func: def.name.to_string(),
+            args: args.into_iter().map(|a| a.expr).collect(),
+        };
         Ok(Box::new(Spanned {
-            expr: Expr::Call(Call {
-                func: def.name.to_string(),
-                args: args.into_iter().map(|a| a.expr).collect(),
-            }),
+            expr: Expr::Call(call),
             start,
         }))
     }
 
-    /// Type rules of an aggregation's expression and parameter.
-    pub(super) fn check_aggregate(&mut self, op: AggregateOp, expr: &Node, param: Option<&Node>) {
-        let t = expr_type(&expr.expr);
-        if t != ValueType::Vector {
-            self.defer(
-                expr.start,
-                format!(
-                    "expected type instant vector in aggregation expression, got {}",
-                    t.describe()
-                ),
-            );
-        }
-        let Some(param) = param else { return };
-        let want = if op == AggregateOp::CountValues {
-            ValueType::String
+    /// The argument-count error of a call, else `info()`'s label-filter error.
+    fn call_shape_error(
+        &self,
+        def: &FunctionDef,
+        start: usize,
+        args: &[Node],
+    ) -> Option<Box<ParseError>> {
+        let (nargs, got) = (def.arg_types.len(), args.len());
+        let q = go_quote(def.name);
+        let min = nargs.saturating_sub(1);
+        let max = min + def.variadic.max(0) as usize;
+        let count_msg = if def.variadic == 0 && nargs != got {
+            Some(format!(
+                "expected {nargs} argument(s) in call to {q}, got {got}"
+            ))
+        } else if def.variadic != 0 && min > got {
+            Some(format!(
+                "expected at least {min} argument(s) in call to {q}, got {got}"
+            ))
+        } else if def.variadic > 0 && max < got {
+            Some(format!(
+                "expected at most {max} argument(s) in call to {q}, got {got}"
+            ))
         } else {
-            ValueType::Scalar
+            None
         };
-        let t = expr_type(&param.expr);
+        if let Some(msg) = count_msg {
+            return Some(self.err(start, msg));
+        }
+        if def.name != "info" || got < 2 {
+            return None;
+        }
+        let t = expr_type(&args[1].expr);
+        if t != ValueType::Vector {
+            let msg = format!(
+                "expected type instant vector in call to function {q}, got {}",
+                t.describe()
+            );
+            return Some(self.err(start, msg));
+        }
+        match &args[1].expr {
+            Expr::VectorSelector(vs) if vs.name.is_some() => Some(self.err(
+                args[1].start,
+                "expected label selectors only, got vector selector instead",
+            )),
+            Expr::VectorSelector(_) => None,
+            _ => Some(self.err(args[1].start, "expected label selectors only")),
+        }
+    }
+
+    /// The type rule for argument `i` of a call to `def`.
+    pub(super) fn check_arg_type(&mut self, def: &FunctionDef, i: usize, arg: &Node) {
+        let nargs = def.arg_types.len();
+        let idx = if i < nargs {
+            i
+        } else if def.variadic != 0 && nargs > 0 {
+            nargs - 1
+        } else {
+            return;
+        };
+        let want = def.arg_types[idx];
+        let t = expr_type(&arg.expr);
         if t != want {
-            self.defer(
-                param.start,
-                format!(
+            let msg = format!(
+                "expected type {} in call to function {}, got {}",
+                want.describe(),
+                go_quote(def.name),
+                t.describe()
+            );
+            self.defer(arg.start, msg);
+        }
+    }
+
+    /// Type rules of an aggregation: the errors for its expression and for its parameter.
+    pub(super) fn check_aggregate(
+        &self,
+        op: AggregateOp,
+        expr: &Node,
+        param: Option<&Node>,
+    ) -> (Option<Box<ParseError>>, Option<Box<ParseError>>) {
+        let t = expr_type(&expr.expr);
+        let expr_err = (t != ValueType::Vector).then(|| {
+            let msg = format!(
+                "expected type instant vector in aggregation expression, got {}",
+                t.describe()
+            );
+            self.err(expr.start, msg)
+        });
+        let param_err = param.and_then(|param| {
+            let want = if op == AggregateOp::CountValues {
+                ValueType::String
+            } else {
+                ValueType::Scalar
+            };
+            let t = expr_type(&param.expr);
+            (t != want).then(|| {
+                let msg = format!(
                     "expected type {} in aggregation parameter, got {}",
                     want.describe(),
                     t.describe()
-                ),
-            );
-        }
+                );
+                self.err(param.start, msg)
+            })
+        });
+        (expr_err, param_err)
     }
 }

@@ -8,9 +8,13 @@
 use crate::ast::{AggregateExpr, AggregateOp, BinaryOp, Cardinality, Expr, UnaryOp, ValueType};
 
 use super::check::{expr_type, BinModifiers};
+use super::functions::{function, FunctionDef};
 use super::lexer::{tokenize, Kind, Kw, Op, Token};
 use super::literals::{go_quote, parse_duration, parse_number, unquote};
 use super::{ParseError, MAX_DEPTH};
+
+/// The first type error found inside each argument of an aggregation.
+type ArgErrors = Vec<Option<Box<ParseError>>>;
 
 /// Results inside the parser. Errors are boxed so that `Result`s stay small: the recursive
 /// descent moves them through every level, and debug builds keep a stack slot for each copy.
@@ -396,14 +400,21 @@ impl<'a> Parser<'a> {
     /// `name(args…)`.
     fn call(&mut self) -> PResult<Node> {
         let name_tok = self.advance();
-        let is_info = self.text(&name_tok) == "info";
-        let args = self.call_args(is_info)?;
-        self.build_call(self.text(&name_tok), name_tok.start, args)
+        let name = self.text(&name_tok);
+        let had_deferred = self.deferred.is_some();
+        let args = self.call_args(name == "info", function(name))?;
+        self.build_call(name, name_tok.start, args, had_deferred)
     }
 
     /// `( expr, … )` of a call or aggregation. For `info()`, the second argument is a bare label
     /// filter that may match empty values, so its empty-matcher error is dropped.
-    fn call_args(&mut self, is_info: bool) -> PResult<Vec<Node>> {
+    /// With `func`, each argument's type is checked right after it is parsed, so that errors
+    /// come in Prometheus's order (an argument's own errors, then its type, then the next).
+    fn call_args(
+        &mut self,
+        is_info: bool,
+        func: Option<&'static FunctionDef>,
+    ) -> PResult<Vec<Node>> {
         self.advance(); // `(`, checked by the caller
         let args: Vec<Node> = Vec::new();
         if self.peek().kind == Kind::RParen {
@@ -413,17 +424,52 @@ impl<'a> Parser<'a> {
         // An argument list costs about twice the stack of a parenthesis; charge it so.
         let saved = self.depth;
         self.enter()?;
-        let args = self.call_arg_list(args, is_info)?;
+        let (args, _) = self.call_arg_list(args, is_info, func, false)?;
         self.depth = saved;
         Ok(args)
     }
 
-    fn call_arg_list(&mut self, mut args: Vec<Node>, is_info: bool) -> PResult<Vec<Node>> {
+    /// The arguments of an aggregation, each with the first type error found inside it
+    /// (Prometheus checks the aggregated expression before the parameter).
+    fn aggregate_args(&mut self) -> PResult<(Vec<Node>, ArgErrors)> {
+        self.advance(); // `(`, checked by the caller
+        if self.peek().kind == Kind::RParen {
+            self.advance();
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let saved = self.depth;
+        self.enter()?;
+        let r = self.call_arg_list(Vec::new(), false, None, true)?;
+        self.depth = saved;
+        Ok(r)
+    }
+
+    /// Parses `arg, …)`. With `split_errors`, each argument's type errors are taken out and
+    /// returned per argument instead of being kept in `deferred`.
+    fn call_arg_list(
+        &mut self,
+        mut args: Vec<Node>,
+        is_info: bool,
+        func: Option<&'static FunctionDef>,
+        split_errors: bool,
+    ) -> PResult<(Vec<Node>, ArgErrors)> {
+        let mut errors = Vec::new();
         loop {
             let had_deferred = self.deferred.is_some();
+            let outer = if split_errors {
+                self.deferred.take()
+            } else {
+                None
+            };
             args.push(self.expr(0)?);
+            if split_errors {
+                errors.push(std::mem::replace(&mut self.deferred, outer));
+            }
             if is_info && args.len() == 2 && !had_deferred {
                 self.forgive_label_filter(&args[1]);
+            }
+            if let (Some(def), Some(arg)) = (func, args.last()) {
+                self.check_arg_type(def, args.len() - 1, arg);
             }
             match self.peek().kind {
                 Kind::Comma => {
@@ -437,7 +483,7 @@ impl<'a> Parser<'a> {
                 }
                 Kind::RParen => {
                     self.advance();
-                    return Ok(args);
+                    return Ok((args, errors));
                 }
                 _ => return Err(self.unexpected("", "")),
             }
@@ -459,11 +505,11 @@ impl<'a> Parser<'a> {
         if self.peek().kind != Kind::LParen {
             return Err(self.unexpected("", ""));
         }
-        let args = self.call_args(false)?;
+        let (args, arg_errors) = self.aggregate_args()?;
         if grouping.is_none() {
             grouping = self.aggregate_modifier()?;
         }
-        self.build_aggregate(op, op_pos, args, grouping.unwrap_or_default())
+        self.build_aggregate(op, op_pos, args, arg_errors, grouping.unwrap_or_default())
     }
 
     /// An optional `by (…)` or `without (…)`: (labels, is_without).
@@ -482,6 +528,7 @@ impl<'a> Parser<'a> {
         op: AggregateOp,
         op_pos: usize,
         mut args: Vec<Node>,
+        mut arg_errors: ArgErrors,
         (grouping, without): (Vec<String>, bool),
     ) -> PResult<Node> {
         if args.is_empty() {
@@ -499,7 +546,18 @@ impl<'a> Parser<'a> {
             .pop()
             .unwrap_or_else(|| unreachable!("BUG: aggregate args checked above"));
         let param = args.pop();
-        self.check_aggregate(op, &expr, param.as_ref());
+        let (expr_type_err, param_type_err) = self.check_aggregate(op, &expr, param.as_ref());
+        let expr_errs = arg_errors.pop().flatten();
+        let param_errs = arg_errors.pop().flatten();
+        if let Some(first) = [expr_errs, expr_type_err, param_errs, param_type_err]
+            .into_iter()
+            .flatten()
+            .next()
+        {
+            if self.deferred.is_none() {
+                self.deferred = Some(first);
+            }
+        }
         let agg = AggregateExpr {
             op,
             expr: Box::new(expr.expr),
