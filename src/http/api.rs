@@ -403,6 +403,18 @@ fn push_labels(out: &mut String, labels: &Labels) {
     out.push('}');
 }
 
+/// Writes `[item,item,…]`.
+fn push_list<T>(out: &mut String, items: &[T], mut item: impl FnMut(&mut String, &T)) {
+    out.push('[');
+    for (i, x) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        item(out, x);
+    }
+    out.push(']');
+}
+
 fn push_point(out: &mut String, t: i64, v: f64) {
     out.push('[');
     format_ts(out, t);
@@ -426,39 +438,20 @@ pub fn render_result(r: &QueryResult) -> String {
             push_json_str(&mut out, v);
             out.push(']');
         }
-        Value::Vector(samples) => {
-            out.push('[');
-            for (i, s) in samples.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str("{\"metric\":");
-                push_labels(&mut out, &s.labels);
-                out.push_str(",\"value\":");
-                push_point(&mut out, s.t, s.v);
-                out.push('}');
-            }
-            out.push(']');
-        }
-        Value::Matrix(series) => {
-            out.push('[');
-            for (i, s) in series.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str("{\"metric\":");
-                push_labels(&mut out, &s.labels);
-                out.push_str(",\"values\":[");
-                for (j, (t, v)) in s.points.iter().enumerate() {
-                    if j > 0 {
-                        out.push(',');
-                    }
-                    push_point(&mut out, *t, *v);
-                }
-                out.push_str("]}");
-            }
-            out.push(']');
-        }
+        Value::Vector(samples) => push_list(&mut out, samples, |out, s| {
+            out.push_str("{\"metric\":");
+            push_labels(out, &s.labels);
+            out.push_str(",\"value\":");
+            push_point(out, s.t, s.v);
+            out.push('}');
+        }),
+        Value::Matrix(series) => push_list(&mut out, series, |out, s| {
+            out.push_str("{\"metric\":");
+            push_labels(out, &s.labels);
+            out.push_str(",\"values\":");
+            push_list(out, &s.points, |out, &(t, v)| push_point(out, t, v));
+            out.push('}');
+        }),
     }
     out.push('}');
     push_annotations(&mut out, "warnings", &r.warnings);
@@ -471,14 +464,8 @@ fn push_annotations(out: &mut String, key: &str, list: &[String]) {
     if list.is_empty() {
         return;
     }
-    let _ = write!(out, ",\"{key}\":[");
-    for (i, w) in list.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        push_json_str(out, w);
-    }
-    out.push(']');
+    let _ = write!(out, ",\"{key}\":");
+    push_list(out, list, |out, w| push_json_str(out, w));
 }
 
 fn success(data: serde_json::Value, warnings: Vec<String>) -> Response {
