@@ -55,6 +55,9 @@ struct Entry {
     id: u32,
     labels: Box<[(u32, u32)]>,
     series: MemSeries,
+    /// False after the WAL write that carried this series' record failed: the next append
+    /// that touches the series logs the record again, so its samples replay.
+    wal_logged: bool,
 }
 
 #[derive(Default)]
@@ -121,6 +124,8 @@ pub struct NewSeries {
 pub struct AppendLog {
     /// Series created by this batch.
     pub new_series: Vec<NewSeries>,
+    /// Existing series whose earlier WAL record was lost to a failed write: logged again.
+    pub relogged_series: Vec<NewSeries>,
     /// Series id of each stored sample.
     pub refs: Vec<u32>,
     /// Timestamps of stored samples.
@@ -133,6 +138,7 @@ impl AppendLog {
     /// Empties the log, keeping capacity.
     pub fn clear(&mut self) {
         self.new_series.clear();
+        self.relogged_series.clear();
         self.refs.clear();
         self.ts.clear();
         self.vals.clear();
@@ -210,6 +216,7 @@ impl Head {
         keyed.sort_unstable_by_key(|k| k.0);
         let mut min_t = i64::MAX;
         let mut max_t = i64::MIN;
+        let mut stored = 0u64;
         let mut start = 0;
         while start < keyed.len() {
             let shard_no = keyed[start].0;
@@ -263,20 +270,38 @@ impl Head {
                             id,
                             labels,
                             series: MemSeries::new(),
+                            wal_logged: true,
                         })
                     }
                 };
+                if !entry.wal_logged {
+                    if let Some(labels) = self.symbols.read().resolve_labels(&entry.labels) {
+                        log.relogged_series.push(NewSeries {
+                            id: entry.id,
+                            labels,
+                        });
+                    }
+                    entry.wal_logged = true;
+                }
                 for (&t, &v) in ts.iter().zip(vals) {
                     match entry.series.append(t, v, limits, &mut shard.scratch)? {
                         Appended::Stored => {
                             log.refs.push(entry.id);
                             log.ts.push(t);
                             log.vals.push(v);
+                            stored += 1;
                             min_t = min_t.min(t);
                             max_t = max_t.max(t);
                             outcome.accepted += 1;
                         }
-                        Appended::Duplicate => outcome.accepted += 1,
+                        Appended::Duplicate => {
+                            // Logged again: the first copy may be from a batch whose WAL write
+                            // failed (and which the client is now retrying).
+                            log.refs.push(entry.id);
+                            log.ts.push(t);
+                            log.vals.push(v);
+                            outcome.accepted += 1;
+                        }
                         Appended::Rejected(r) => {
                             rejected[reason_slot(r)] += 1;
                             push_message(&mut outcome.messages, || {
@@ -298,7 +323,7 @@ impl Head {
             self.publish_new_series(&log.new_series[new_before..]);
             start = end;
         }
-        self.note_times(min_t, max_t, log.ts.len() as u64);
+        self.note_times(min_t, max_t, stored);
         outcome.new_series = log.new_series.len() as u64;
         outcome.rejected = ALL_REASONS
             .iter()
@@ -368,6 +393,7 @@ impl Head {
                 id,
                 labels: interned,
                 series: MemSeries::new(),
+                wal_logged: true,
             },
         );
         self.num_series.fetch_add(1, Ordering::Relaxed);
@@ -408,6 +434,18 @@ impl Head {
         }
         self.note_times(min_t, max_t, counts.stored);
         Ok(counts)
+    }
+
+    /// Marks series whose WAL record was in a failed write: the next append that touches
+    /// one of them logs its record again (see [`AppendLog::relogged_series`]).
+    pub fn mark_unlogged(&self, ids: impl IntoIterator<Item = u32>) {
+        for id in ids {
+            let mut shard = self.shards[self.shard_of_id(id)].lock();
+            let shard = &mut *shard;
+            if let Some(entry) = shard.key_of.get(&id).and_then(|k| shard.by_key.get_mut(k)) {
+                entry.wal_logged = false;
+            }
+        }
     }
 
     /// Head statistics.
