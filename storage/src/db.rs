@@ -119,6 +119,28 @@ pub struct Db {
     wal_remap: Mutex<HashMap<u32, u32>>,
     metrics: DbMetrics,
     open_report: OpenReport,
+    /// Held for the life of the `Db`: two writers on one WAL would interleave its records.
+    _dir_lock: fs::File,
+}
+
+/// Takes the data directory's exclusive lock (`<dir>/lock`, an advisory `flock` that the
+/// kernel releases when the process ends, even on `kill -9`).
+fn lock_dir(dir: &Path) -> Result<fs::File> {
+    let path = dir.join("lock");
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::io("open lock file", &path, e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(fs::TryLockError::WouldBlock) => Err(Error::DirInUse {
+            dir: dir.to_path_buf(),
+            lock: path,
+        }),
+        Err(fs::TryLockError::Error(e)) => Err(Error::io("lock data directory", &path, e)),
+    }
 }
 
 impl std::fmt::Debug for Db {
@@ -141,6 +163,7 @@ impl Db {
         let blocks_dir = dir.join("blocks");
         fs::create_dir_all(&blocks_dir)
             .map_err(|e| Error::io("create blocks dir", &blocks_dir, e))?;
+        let dir_lock = lock_dir(dir)?;
         let mut report = OpenReport::default();
         let metrics = DbMetrics::default();
         let (blocks, quarantined) = block::open_blocks(&blocks_dir)?;
@@ -175,6 +198,7 @@ impl Db {
             wal_remap: Mutex::new(remap),
             metrics,
             open_report: report,
+            _dir_lock: dir_lock,
         })
     }
 

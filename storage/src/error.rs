@@ -41,6 +41,17 @@ pub enum Error {
     /// The database is shutting down or read-only after a fatal error.
     #[error("storage closed: {0}")]
     Closed(&'static str),
+
+    /// Another process (or another `Db` in this one) has the data directory open.
+    #[error(
+        "data directory {dir:?} is in use by another eddy process (lock file {lock:?} is held)"
+    )]
+    DirInUse {
+        /// The data directory.
+        dir: std::path::PathBuf,
+        /// Its lock file.
+        lock: std::path::PathBuf,
+    },
 }
 
 /// Result with the storage [`Error`].

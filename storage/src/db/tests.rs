@@ -210,3 +210,18 @@ fn snapshot_holds_blocks_and_head() {
     let samples: u64 = blocks.iter().map(|b| b.meta().stats.num_samples).sum();
     assert_eq!(samples, 4 * 360);
 }
+
+#[test]
+fn a_data_directory_opens_once_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Db::open(dir.path(), DbOptions::default()).unwrap();
+    match Db::open(dir.path(), DbOptions::default()) {
+        Err(e @ Error::DirInUse { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains("in use by another eddy process"), "{msg}");
+        }
+        other => panic!("a second open must fail, got {other:?}"),
+    }
+    drop(first);
+    Db::open(dir.path(), DbOptions::default()).unwrap();
+}
