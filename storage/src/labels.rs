@@ -3,6 +3,7 @@
 //! A series is identified by its canonical label set: labels sorted by name, no empty values,
 //! no duplicate names. The metric name is the label `__name__`.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use regex::Regex;
@@ -252,20 +253,42 @@ impl PartialEq for Matcher {
     }
 }
 
+/// Compiled regexes by source. Dashboards send the same few matchers on every refresh, and
+/// compiling one costs tens of microseconds, more than many whole queries; a `Regex` clone
+/// shares the compiled program.
+static REGEX_CACHE: std::sync::LazyLock<parking_lot::Mutex<HashMap<String, Regex>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Sources held in [`REGEX_CACHE`] before it starts over (bounds its memory when queries are
+/// generated with ever-new regexes).
+const REGEX_CACHE_ENTRIES: usize = 4096;
+
+/// The anchored regex for a matcher's `value`, from the cache when it was compiled before.
+fn compiled_regex(value: &str) -> Result<Regex> {
+    if let Some(r) = REGEX_CACHE.lock().get(value) {
+        return Ok(r.clone());
+    }
+    let r = regex::RegexBuilder::new(&format!("^(?s:{value})$"))
+        .build()
+        .map_err(|e| Error::BadRegex {
+            regex: value.to_string(),
+            reason: e.to_string(),
+        })?;
+    let mut cache = REGEX_CACHE.lock();
+    if cache.len() >= REGEX_CACHE_ENTRIES {
+        cache.clear();
+    }
+    cache.insert(value.to_string(), r.clone());
+    Ok(r)
+}
+
 impl Matcher {
     /// Builds a matcher; regexes are compiled anchored (`^(?:value)$`).
     pub fn new(op: MatchOp, name: impl Into<String>, value: impl Into<String>) -> Result<Self> {
         let name = name.into();
         let value = value.into();
         let regex = match op {
-            MatchOp::RegexMatch | MatchOp::RegexNoMatch => Some(
-                regex::RegexBuilder::new(&format!("^(?s:{value})$"))
-                    .build()
-                    .map_err(|e| Error::BadRegex {
-                        regex: value.clone(),
-                        reason: e.to_string(),
-                    })?,
-            ),
+            MatchOp::RegexMatch | MatchOp::RegexNoMatch => Some(compiled_regex(&value)?),
             _ => None,
         };
         Ok(Matcher {
@@ -367,5 +390,19 @@ mod tests {
             one_shot,
             hash_label_pairs128_with(shifted.iter().copied(), &mut buf)
         );
+    }
+
+    #[test]
+    fn cached_regexes_match_as_freshly_compiled_ones() {
+        for _ in 0..3 {
+            let m = Matcher::new(MatchOp::RegexMatch, "job", "flink-(jm|tm)-.*").unwrap();
+            assert!(m.matches("flink-tm-3"));
+            assert!(!m.matches("xflink-tm-3"));
+            let n = Matcher::new(MatchOp::RegexNoMatch, "job", "flink-(jm|tm)-.*").unwrap();
+            assert!(!n.matches("flink-jm-0"));
+            // A bad regex is an error every time, not a cached success.
+            assert!(Matcher::new(MatchOp::RegexMatch, "job", "(unclosed").is_err());
+        }
+        assert!(REGEX_CACHE.lock().len() <= REGEX_CACHE_ENTRIES);
     }
 }
