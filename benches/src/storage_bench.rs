@@ -110,6 +110,14 @@ pub struct Report {
     pub chunks_bytes: u64,
     /// Bytes of all `index` files.
     pub index_bytes: u64,
+    /// Of `chunks_bytes`: bytes of timestamp columns (each stored column counted once).
+    pub ts_bytes: u64,
+    /// Of `chunks_bytes`: bytes of value columns and chunk version bytes.
+    pub value_bytes: u64,
+    /// Chunks in all blocks.
+    pub chunks: u64,
+    /// Of `chunks`: those stored without their timestamp column (it is shared).
+    pub shared_chunks: u64,
     /// Samples decoded from the largest block and the time it took.
     pub decode_samples: u64,
     /// Decode time of the largest block (single thread).
@@ -256,6 +264,20 @@ fn measure_blocks(db: &Db, rep: &mut Report) -> anyhow::Result<()> {
         rep.block_samples += m.stats.num_samples;
         rep.chunks_bytes += m.file(block::CHUNKS_FILE).map_or(0, |f| f.size);
         rep.index_bytes += m.file(block::INDEX_FILE).map_or(0, |f| f.size);
+        for ord in 0..b.num_series() {
+            for (_, c) in b.series_chunks(ord)? {
+                let stored = c.stored_bytes();
+                rep.chunks += 1;
+                if c.shared_timestamps().is_some() {
+                    rep.shared_chunks += 1;
+                    rep.value_bytes += stored.len() as u64;
+                } else {
+                    let ts_len = chunk::split_chunk(stored)?.timestamps.len();
+                    rep.ts_bytes += ts_len as u64;
+                    rep.value_bytes += (stored.len() - ts_len) as u64;
+                }
+            }
+        }
     }
     let Some(big) = blocks.iter().max_by_key(|b| b.meta().stats.num_samples) else {
         return Ok(());
@@ -264,11 +286,12 @@ fn measure_blocks(db: &Db, rep: &mut Report) -> anyhow::Result<()> {
     let (mut ts, mut vals) = (Vec::new(), Vec::new());
     let t = Instant::now();
     let mut n = 0u64;
+    let mut dec = block::ChunkDecoder::new();
     for ord in 0..big.num_series() {
-        for (_, bytes) in big.series_chunks(ord)? {
+        for (_, c) in big.series_chunks(ord)? {
             ts.clear();
             vals.clear();
-            n += chunk::decode_chunk(bytes, &mut ts, &mut vals)? as u64;
+            n += dec.decode(&c, &mut ts, &mut vals)? as u64;
         }
     }
     rep.decode = t.elapsed();
@@ -342,6 +365,14 @@ impl fmt::Display for Report {
             per(self.chunks_bytes, self.block_samples),
             per(self.index_bytes, self.block_samples),
             per(self.chunks_bytes + self.index_bytes, self.block_samples)
+        )?;
+        writeln!(
+            f,
+            "chunk columns            timestamps {:.3} B/sample, values {:.3} B/sample (rest: per-series CRCs, headers); {} of {} chunks share their timestamp column",
+            per(self.ts_bytes, self.block_samples),
+            per(self.value_bytes, self.block_samples),
+            self.shared_chunks,
+            self.chunks,
         )?;
         write!(
             f,
