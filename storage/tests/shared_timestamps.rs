@@ -244,32 +244,44 @@ fn a_forged_shared_column_is_rejected() {
     let series = two_tms(2);
     let tmp = tempfile::tempdir().unwrap();
     let dir = write_block(tmp.path(), BlockId::new(1, 1), &series);
-    // Series 0's first chunk (at offset 8) holds the column series 2 refers to. Change its
-    // first timestamp and forge every checksum: the reference now disagrees with series 2's
-    // chunk meta.
     let path = dir.join(CHUNKS_FILE);
-    let mut chunks = fs::read(&path).unwrap();
+    let orig = fs::read(&path).unwrap();
+    // Series 0's first chunk (at offset 8) holds the column that series 2's first chunk uses.
+    // Damage the column and forge every checksum, as only a forger (or a writer bug) could.
     let len0: usize = series[0].1.iter().map(|c| c.1.len()).sum();
-    // version byte, count varint (120 = 1 byte), then the first timestamp's zigzag varint.
-    chunks[8 + 2] ^= 0x02;
-    let crc = crc32c::crc32c(&chunks[8..8 + len0]);
-    chunks[8 + len0..8 + len0 + 4].copy_from_slice(&crc.to_le_bytes());
-    fs::write(&path, &chunks).unwrap();
-    rewrite_meta(&dir, |m| {
-        m.files
-            .iter_mut()
-            .find(|f| f.name == CHUNKS_FILE)
-            .unwrap()
-            .crc32c = crc32c::crc32c(&chunks);
-    });
-    let (p, offset, reason) = corruption(&dir);
-    assert_eq!(p, path);
+    let len1: usize = series[1].1.iter().map(|c| c.1.len()).sum();
+    let forged = |pos: usize, xor: u8| {
+        let mut chunks = orig.clone();
+        chunks[pos] ^= xor;
+        let crc = crc32c::crc32c(&chunks[8..8 + len0]);
+        chunks[8 + len0..8 + len0 + 4].copy_from_slice(&crc.to_le_bytes());
+        fs::write(&path, &chunks).unwrap();
+        rewrite_meta(&dir, |m| {
+            m.files
+                .iter_mut()
+                .find(|f| f.name == CHUNKS_FILE)
+                .unwrap()
+                .crc32c = crc32c::crc32c(&chunks);
+        });
+        let (p, offset, reason) = corruption(&dir);
+        assert_eq!(p, path);
+        assert_eq!(offset, (8 + len0 + 4 + len1 + 4) as u64);
+        reason
+    };
+    // Column: version 1 B │ count 1 B (120) │ first, 6 B varint │ span, 3 B varint │ mode.
     assert_eq!(
-        reason,
-        "chunk of series 2: shared timestamp column disagrees with the chunk meta"
+        forged(8 + 11, 0x0f),
+        "chunk of series 2: shared timestamp column does not parse"
     );
-    let series1_len: usize = series[1].1.iter().map(|c| c.1.len()).sum();
-    assert_eq!(offset, (8 + len0 + 4 + series1_len + 4) as u64);
+    // The top byte of `first`: the column moves 2^34 ms away.
+    assert_eq!(
+        forged(8 + 7, 0x01),
+        "chunk of series 2: shared timestamp column lies outside the block range"
+    );
+    assert_eq!(
+        forged(8, 0x03),
+        "chunk of series 2: shared timestamp reference does not point at a chunk"
+    );
 }
 
 #[test]
@@ -333,4 +345,73 @@ fn compaction_keeps_columns_shared() {
     let all = db.select(&[], i64::MIN, i64::MAX).unwrap();
     assert_eq!(all.len(), 6);
     assert_eq!(all[0].timestamps.len() as i64, i);
+}
+
+/// Rewrites the index's section, TOC and whole-file checksums after damage, as a forger would
+/// (layout in docs/format/index.md: five sections, a 104-byte TOC).
+fn forge_index(dir: &Path, index: &mut [u8]) {
+    let toc = index.len() - 104;
+    for i in 0..5 {
+        let at = toc + i * 20;
+        let off = u64::from_le_bytes(index[at..at + 8].try_into().unwrap()) as usize;
+        let len = u64::from_le_bytes(index[at + 8..at + 16].try_into().unwrap()) as usize;
+        let crc = crc32c::crc32c(&index[off..off + len]);
+        index[at + 16..at + 20].copy_from_slice(&crc.to_le_bytes());
+    }
+    let crc = crc32c::crc32c(&index[toc..toc + 100]);
+    index[toc + 100..].copy_from_slice(&crc.to_le_bytes());
+    fs::write(dir.join(INDEX_FILE), &*index).unwrap();
+    rewrite_meta(dir, |m| {
+        m.files
+            .iter_mut()
+            .find(|f| f.name == INDEX_FILE)
+            .unwrap()
+            .crc32c = crc32c::crc32c(index);
+    });
+}
+
+/// Random damage to the series section of a sharing block (chunk metas, flags, references),
+/// with checksums forged: opening either fails or gives a block whose reads and decodes all
+/// return (no panic, no out-of-bounds slice).
+#[test]
+fn damaged_references_with_forged_checksums_never_panic() {
+    use rand::{Rng, SeedableRng};
+    let series = two_tms(3);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = write_block(tmp.path(), BlockId::new(1, 1), &series);
+    let orig = fs::read(dir.join(INDEX_FILE)).unwrap();
+    let toc = orig.len() - 104;
+    let series_off = u64::from_le_bytes(orig[toc + 20..toc + 28].try_into().unwrap()) as usize;
+    let series_len = u64::from_le_bytes(orig[toc + 28..toc + 36].try_into().unwrap()) as usize;
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+    let (mut opened, mut rejected) = (0, 0);
+    for _ in 0..600 {
+        let mut index = orig.clone();
+        for _ in 0..rng.gen_range(1..3) {
+            let pos = rng.gen_range(series_off..series_off + series_len);
+            index[pos] = if rng.gen_bool(0.5) {
+                rng.gen()
+            } else {
+                index[pos] ^ (1 << rng.gen_range(0..8))
+            };
+        }
+        forge_index(&dir, &mut index);
+        let Ok(b) = Block::open(&dir) else {
+            rejected += 1;
+            continue;
+        };
+        opened += 1;
+        let mut dec = ChunkDecoder::new();
+        let (mut ts, mut vals) = (Vec::new(), Vec::new());
+        for ord in 0..b.num_series() {
+            for (_, c) in b.series_chunks(ord).into_iter().flatten() {
+                let _ = c.decode(&mut ts, &mut vals);
+                let _ = dec.decode(&c, &mut ts, &mut vals);
+                c.write_chunk(&mut Vec::new());
+            }
+        }
+    }
+    forge_index(&dir, &mut orig.clone());
+    Block::open(&dir).unwrap();
+    assert!(rejected > 0, "{opened} opened, {rejected} rejected");
 }

@@ -67,7 +67,7 @@ impl Block {
         let chunks_path = dir.join(CHUNKS_FILE);
         let chunks = FileBytes::open(&chunks_path)?;
         check_size(&meta, CHUNKS_FILE, &chunks, &chunks_path)?;
-        let counted = check_chunks(&index, &chunks, &chunks_path)?;
+        let counted = check_chunks(&index, &chunks, &chunks_path, (meta.min_t, meta.max_t))?;
         let stats = meta.stats;
         if (stats.num_series, stats.num_chunks, stats.num_samples)
             != (u64::from(index.num_series()), counted.0, counted.1)
@@ -186,19 +186,21 @@ impl<'a> Iterator for ChunkIter<'a> {
         let (off, c) = self.metas.next()?.ok()?;
         let start = usize::try_from(off).ok()?;
         let bytes = self.chunks.get(start..start.checked_add(c.len as usize)?)?;
-        let shared_ts = match c.ts_ref {
-            None => None,
-            Some(r) => Some(shared_column(self.chunks, r).ok()?.1),
+        let (meta, shared_ts) = match c.ts_ref {
+            None => (c.meta, None),
+            // The index stores no times for such a chunk: the column's header has them.
+            Some(r) => {
+                let (h, col) = shared_column(self.chunks, r).ok()?;
+                (h, Some(col))
+            }
         };
-        Some((c.meta, StoredChunk { bytes, shared_ts }))
+        Some((meta, StoredChunk { bytes, shared_ts }))
     }
 }
 
-/// The timestamp column held by the whole chunk at `at` in `chunks`: its header and bytes.
-fn shared_column(
-    chunks: &[u8],
-    at: u64,
-) -> std::result::Result<(crate::chunk::ChunkHeader, &[u8]), &'static str> {
+/// The timestamp column held by the whole chunk at `at` in `chunks`: the chunk meta its header
+/// gives, and its bytes.
+fn shared_column(chunks: &[u8], at: u64) -> std::result::Result<(ChunkMeta, &[u8]), &'static str> {
     let body = usize::try_from(at)
         .ok()
         .and_then(|a| chunks.get(a..))
@@ -207,7 +209,15 @@ fn shared_column(
         .map(|(_, body)| body)
         .ok_or("shared timestamp reference does not point at a chunk")?;
     let (h, len) = timestamps_header(body).map_err(|_| "shared timestamp column does not parse")?;
-    Ok((h, &body[..len]))
+    if h.count == 0 {
+        return Err("shared timestamp column is empty");
+    }
+    let meta = ChunkMeta {
+        min_t: h.min_t,
+        max_t: h.max_t,
+        count: h.count,
+    };
+    Ok((meta, &body[..len]))
 }
 
 /// One chunk as the block stores it, borrowed from the mapping. Either the whole chunk (as
@@ -328,7 +338,12 @@ fn check_size(meta: &BlockMeta, name: &str, bytes: &[u8], path: &Path) -> Result
 
 /// Checks the chunks file against the index: header, series regions tiling the file in order,
 /// and each region's CRC32C. Returns (chunks, samples).
-fn check_chunks(index: &IndexReader, chunks: &[u8], path: &Path) -> Result<(u64, u64)> {
+fn check_chunks(
+    index: &IndexReader,
+    chunks: &[u8],
+    path: &Path,
+    range: (i64, i64),
+) -> Result<(u64, u64)> {
     let corrupt = |offset: u64, reason: String| Error::Corruption {
         path: path.to_path_buf(),
         offset,
@@ -371,17 +386,21 @@ fn check_chunks(index: &IndexReader, chunks: &[u8], path: &Path) -> Result<(u64,
                 format!("chunks of series {ord} checksum mismatch"),
             ));
         }
-        let mut at = off;
+        let (mut at, mut prev_max) = (off, i64::MIN);
         for c in metas {
-            match c.ts_ref {
-                None => whole.push(at),
-                Some(r) => check_shared(chunks, &whole, r, &c.meta, c.len)
+            let meta = match c.ts_ref {
+                None => {
+                    whole.push(at);
+                    c.meta
+                }
+                Some(r) => check_shared(chunks, &whole, r, c.len, prev_max, range)
                     .map_err(|reason| corrupt(at, format!("chunk of series {ord}: {reason}")))?,
-            }
+            };
+            prev_max = meta.max_t;
+            n_samples += u64::from(meta.count);
             at += u64::from(c.len);
         }
         n_chunks += metas.len() as u64;
-        n_samples += metas.iter().map(|c| u64::from(c.meta.count)).sum::<u64>();
         expect = end + 4;
         Ok(())
     })?;
@@ -394,24 +413,29 @@ fn check_chunks(index: &IndexReader, chunks: &[u8], path: &Path) -> Result<(u64,
     Ok((n_chunks, n_samples))
 }
 
-/// Checks a chunk stored without its timestamp column: it references an earlier chunk stored
-/// whole, whose column parses and agrees with this chunk's meta, and it keeps its version byte.
+/// Checks a chunk stored without its timestamp column and returns its meta: it references
+/// (`ts_ref`) an earlier chunk stored whole, whose column parses, is time-ordered after the
+/// series' previous chunk and lies inside the block `range`; and it keeps its version byte.
 fn check_shared(
     chunks: &[u8],
     whole: &[u64],
-    at: u64,
-    meta: &ChunkMeta,
+    ts_ref: u64,
     len: u32,
-) -> std::result::Result<(), &'static str> {
-    if whole.binary_search(&at).is_err() {
+    prev_max: i64,
+    range: (i64, i64),
+) -> std::result::Result<ChunkMeta, &'static str> {
+    if whole.binary_search(&ts_ref).is_err() {
         return Err("shared timestamp reference does not point at an earlier whole chunk");
     }
     if len == 0 {
         return Err("chunk without its timestamp column is empty");
     }
-    let (h, _) = shared_column(chunks, at)?;
-    if (h.count, h.min_t, h.max_t) != (meta.count, meta.min_t, meta.max_t) {
-        return Err("shared timestamp column disagrees with the chunk meta");
+    let (meta, _) = shared_column(chunks, ts_ref)?;
+    if meta.max_t < meta.min_t || meta.min_t < prev_max {
+        return Err("shared timestamp column is not time-ordered with the series' chunks");
     }
-    Ok(())
+    if meta.min_t < range.0 || meta.max_t > range.1 {
+        return Err("shared timestamp column lies outside the block range");
+    }
+    Ok(meta)
 }

@@ -404,7 +404,8 @@ impl IndexReader {
     }
 
     /// The chunk metas of series `ord` appended to `dst`; returns the file offset of the first
-    /// chunk in `chunks` (the others follow contiguously).
+    /// chunk in `chunks` (the others follow contiguously). A chunk that shares a timestamp
+    /// column has a zeroed `meta` here (see [`IndexChunk::ts_ref`]).
     pub fn series_chunks(&self, ord: u32, dst: &mut Vec<IndexChunk>) -> Result<u64> {
         let metas = self.chunk_metas(ord)?;
         let off = metas.offset;
@@ -506,16 +507,25 @@ impl Iterator for ChunkMetas<'_> {
         self.left -= 1;
         let d = &mut self.d;
         let chunk = (|| {
+            let mut len = 0;
+            if self.flagged {
+                let v = d.uvarint()?;
+                len = u32::try_from(v >> 1).map_err(|_| d.err("chunk length above 4 GiB"))?;
+                if v & 1 == 1 {
+                    // Times and count live in the referenced column's header.
+                    return Ok(IndexChunk {
+                        meta: ChunkMeta::default(),
+                        len,
+                        ts_ref: Some(d.uvarint()?),
+                    });
+                }
+            }
             let min_t = self.prev_t.wrapping_add(d.varint()?);
             let max_t = min_t.wrapping_add(d.uvarint()? as i64);
             let count = d.uvarint32()?;
-            let (len, ts_ref) = if self.flagged {
-                let v = d.uvarint()?;
-                let len = u32::try_from(v >> 1).map_err(|_| d.err("chunk length above 4 GiB"))?;
-                (len, if v & 1 == 1 { Some(d.uvarint()?) } else { None })
-            } else {
-                (d.uvarint32()?, None)
-            };
+            if !self.flagged {
+                len = d.uvarint32()?;
+            }
             Ok(IndexChunk {
                 meta: ChunkMeta {
                     min_t,
@@ -523,7 +533,7 @@ impl Iterator for ChunkMetas<'_> {
                     count,
                 },
                 len,
-                ts_ref,
+                ts_ref: None,
             })
         })();
         if chunk.is_err() {
@@ -531,7 +541,9 @@ impl Iterator for ChunkMetas<'_> {
         }
         Some(chunk.map(|c| {
             let at = self.offset;
-            self.prev_t = c.meta.max_t;
+            if c.ts_ref.is_none() {
+                self.prev_t = c.meta.max_t;
+            }
             self.offset = self.offset.saturating_add(u64::from(c.len));
             (at, c)
         }))

@@ -20,7 +20,11 @@ pub struct IndexChunk {
     /// Byte length of the chunk in the `chunks` file.
     pub len: u32,
     /// `Some(offset)` when the chunk's timestamp column is not stored with it but is the one
-    /// of the whole chunk at `offset` in the `chunks` file (format version 2).
+    /// of the whole chunk at `offset` in the `chunks` file (format version 2). The index does
+    /// not store such a chunk's `meta` (that column's header holds it): [`IndexReader`]
+    /// returns it zeroed and [`Block`](crate::block::Block) fills it in.
+    ///
+    /// [`IndexReader`]: crate::index::IndexReader
     pub ts_ref: Option<u64>,
 }
 
@@ -284,9 +288,10 @@ fn section(dst: &[u8], start: usize, s0: usize) -> (u64, u64, u32) {
 }
 
 /// Chunk metas of one series: count, base offset, then per chunk the start (delta from the
-/// previous end), duration, sample count and byte length; with `shares` (version 2) the
-/// length carries a flag in bit 0, and a flagged chunk the offset of its timestamp column's
-/// chunk.
+/// previous end), duration, sample count and byte length. With `shares` (version 2) each chunk
+/// starts with its length carrying a flag in bit 0; a flagged chunk then holds only the offset
+/// of the chunk whose timestamp column it uses (that column's header gives its times and
+/// count), an unflagged one its start, duration and count as above.
 fn encode_chunks(
     dst: &mut Vec<u8>,
     base_t: i64,
@@ -301,16 +306,19 @@ fn encode_chunks(
     put_uvarint(dst, chunks_off);
     let mut prev = base_t;
     for c in chunks {
+        if shares {
+            if let Some(r) = c.ts_ref {
+                put_uvarint(dst, u64::from(c.len) << 1 | 1);
+                put_uvarint(dst, r);
+                continue;
+            }
+            put_uvarint(dst, u64::from(c.len) << 1);
+        }
         put_varint(dst, c.meta.min_t.wrapping_sub(prev));
         put_uvarint(dst, c.meta.max_t.wrapping_sub(c.meta.min_t) as u64);
         put_uvarint(dst, u64::from(c.meta.count));
-        match (shares, c.ts_ref) {
-            (false, _) => put_uvarint(dst, u64::from(c.len)),
-            (true, None) => put_uvarint(dst, u64::from(c.len) << 1),
-            (true, Some(r)) => {
-                put_uvarint(dst, u64::from(c.len) << 1 | 1);
-                put_uvarint(dst, r);
-            }
+        if !shares {
+            put_uvarint(dst, u64::from(c.len));
         }
         prev = c.meta.max_t;
     }
