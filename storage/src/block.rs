@@ -6,8 +6,10 @@
 //! one; [`Block::open`] maps one and verifies every checksum; [`open_blocks`] opens all blocks
 //! of a directory, quarantining corrupt ones so the server still starts.
 //!
-//! Chunk bytes are opaque here: the caller encodes samples (see `chunk`) and gives each chunk
-//! with its [`ChunkMeta`].
+//! The caller encodes samples (see `chunk`) and gives each chunk with its [`ChunkMeta`]. The
+//! block stores a timestamp column once for all chunks that repeat it (the series of one
+//! scrape), so reads return [`StoredChunk`]s, which [`ChunkDecoder`] decodes; bytes that are
+//! not codec chunks are stored as given.
 //!
 //! ```
 //! use eddy_storage::block::{Block, BlockId, BlockWriter, ChunkMeta};
