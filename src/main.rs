@@ -43,6 +43,7 @@ fn main() -> std::process::ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    ignore_file_size_signal();
     let cli = Cli::parse();
     let result = match cli.command {
         None => server::run(cli.serve),
@@ -63,5 +64,15 @@ fn main() -> std::process::ExitCode {
             eprintln!("eddy: {e:#}");
             std::process::ExitCode::from(2)
         }
+    }
+}
+
+/// A write past the process's file-size limit (`RLIMIT_FSIZE`) would kill the server with
+/// `SIGXFSZ`; ignored, the write fails with `EFBIG` instead, and the WAL treats that like a
+/// full disk (the request gets a 503, accepted data stays intact).
+fn ignore_file_size_signal() {
+    // SAFETY: setting a signal's disposition to SIG_IGN at start-up, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
 }

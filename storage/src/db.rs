@@ -230,6 +230,15 @@ impl Db {
             let res = self.log_to_wal(log, series_rec, samples_rec);
             if res.is_err() {
                 self.metrics.wal_failures.fetch_add(1, Ordering::Relaxed);
+                // The head keeps the samples (a retry finds them as duplicates and logs them
+                // again); the series records must be logged again too, or a later sample of
+                // these series would replay without its series.
+                self.head.mark_unlogged(
+                    log.new_series
+                        .iter()
+                        .chain(&log.relogged_series)
+                        .map(|s| s.id),
+                );
             }
             // Large one-off batches should not pin their buffers in every thread forever.
             for v in [&mut *series_rec, &mut *samples_rec] {
@@ -249,9 +258,13 @@ impl Db {
     ) -> Result<()> {
         let mut records: Vec<Vec<u8>> = Vec::new();
         series_rec.clear();
-        if !log.new_series.is_empty() {
-            let pairs: Vec<(u32, &Labels)> =
-                log.new_series.iter().map(|s| (s.id, &s.labels)).collect();
+        if !log.new_series.is_empty() || !log.relogged_series.is_empty() {
+            let pairs: Vec<(u32, &Labels)> = log
+                .new_series
+                .iter()
+                .chain(&log.relogged_series)
+                .map(|s| (s.id, &s.labels))
+                .collect();
             wal::encode_series(series_rec, &pairs);
         }
         let mut parts: Vec<&[u8]> = Vec::new();

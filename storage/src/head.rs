@@ -7,11 +7,11 @@
 //! shards). New series become visible to queries once their postings are added, at the end of
 //! the batch that created them.
 
+mod keymap;
 mod limits;
 mod series;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use croaring::Bitmap;
@@ -20,8 +20,9 @@ use parking_lot::{Mutex, RwLock};
 use crate::api::{AppendOutcome, RejectReason, Series, WriteBatch};
 use crate::error::Result;
 use crate::index::{self, MemPostings, Symbols};
-use crate::labels::{hash_label_pairs128, Label, Labels, Matcher};
+use crate::labels::{hash_label_pairs128, hash_label_pairs128_with, Label, Labels, Matcher};
 
+use keymap::KeyMap;
 pub use limits::SeriesLimitOptions;
 pub(crate) use series::{AppendLimits, Appended, MemSeries, Scratch};
 
@@ -54,12 +55,15 @@ struct Entry {
     id: u32,
     labels: Box<[(u32, u32)]>,
     series: MemSeries,
+    /// False after the WAL write that carried this series' record failed: the next append
+    /// that touches the series logs the record again, so its samples replay.
+    wal_logged: bool,
 }
 
 #[derive(Default)]
 struct Shard {
-    by_key: HashMap<u128, Entry>,
-    key_of: HashMap<u32, u128>,
+    by_key: KeyMap<u128, Entry>,
+    key_of: KeyMap<u32, u128>,
     next_local: u32,
     scratch: Scratch,
 }
@@ -120,6 +124,8 @@ pub struct NewSeries {
 pub struct AppendLog {
     /// Series created by this batch.
     pub new_series: Vec<NewSeries>,
+    /// Existing series whose earlier WAL record was lost to a failed write: logged again.
+    pub relogged_series: Vec<NewSeries>,
     /// Series id of each stored sample.
     pub refs: Vec<u32>,
     /// Timestamps of stored samples.
@@ -132,6 +138,7 @@ impl AppendLog {
     /// Empties the log, keeping capacity.
     pub fn clear(&mut self) {
         self.new_series.clear();
+        self.relogged_series.clear();
         self.refs.clear();
         self.ts.clear();
         self.vals.clear();
@@ -195,8 +202,9 @@ impl Head {
         };
         // Canonicalise and key every series, then visit shards in order so each is locked once.
         let mut keyed: Vec<(usize, u128, u32)> = Vec::with_capacity(batch.series.len());
+        let mut key_scratch = KeyScratch::default();
         for i in 0..batch.series.len() {
-            match canonicalize(batch, i) {
+            match series_key(batch.series_labels(i), &mut key_scratch) {
                 Ok(key) => keyed.push((self.shard_of_key(key), key, i as u32)),
                 Err(msg) => {
                     let n = batch.series_samples(i).0.len() as u64;
@@ -208,6 +216,7 @@ impl Head {
         keyed.sort_unstable_by_key(|k| k.0);
         let mut min_t = i64::MAX;
         let mut max_t = i64::MIN;
+        let mut stored = 0u64;
         let mut start = 0;
         while start < keyed.len() {
             let shard_no = keyed[start].0;
@@ -218,6 +227,7 @@ impl Head {
                     .count();
             let mut shard = self.shards[shard_no].lock();
             let shard = &mut *shard;
+            let new_before = log.new_series.len();
             // Read under the shard lock: a head cut raises the minimum valid time before it
             // reads each shard, so a sample for the window being cut is either in the block or
             // rejected as too old, never accepted and then truncated away.
@@ -248,10 +258,11 @@ impl Head {
                         }
                         let id = (shard.next_local << self.shard_bits) | shard_no as u32;
                         shard.next_local += 1;
-                        let labels = self.intern(batch.series_labels(i));
+                        let pairs = sorted_pairs(batch.series_labels(i));
+                        let labels = self.intern(&pairs);
                         log.new_series.push(NewSeries {
                             id,
-                            labels: owned_labels(batch.series_labels(i)),
+                            labels: owned_labels(&pairs),
                         });
                         shard.key_of.insert(id, key);
                         self.num_series.fetch_add(1, Ordering::Relaxed);
@@ -259,20 +270,38 @@ impl Head {
                             id,
                             labels,
                             series: MemSeries::new(),
+                            wal_logged: true,
                         })
                     }
                 };
+                if !entry.wal_logged {
+                    if let Some(labels) = self.symbols.read().resolve_labels(&entry.labels) {
+                        log.relogged_series.push(NewSeries {
+                            id: entry.id,
+                            labels,
+                        });
+                    }
+                    entry.wal_logged = true;
+                }
                 for (&t, &v) in ts.iter().zip(vals) {
                     match entry.series.append(t, v, limits, &mut shard.scratch)? {
                         Appended::Stored => {
                             log.refs.push(entry.id);
                             log.ts.push(t);
                             log.vals.push(v);
+                            stored += 1;
                             min_t = min_t.min(t);
                             max_t = max_t.max(t);
                             outcome.accepted += 1;
                         }
-                        Appended::Duplicate => outcome.accepted += 1,
+                        Appended::Duplicate => {
+                            // Logged again: the first copy may be from a batch whose WAL write
+                            // failed (and which the client is now retrying).
+                            log.refs.push(entry.id);
+                            log.ts.push(t);
+                            log.vals.push(v);
+                            outcome.accepted += 1;
+                        }
                         Appended::Rejected(r) => {
                             rejected[reason_slot(r)] += 1;
                             push_message(&mut outcome.messages, || {
@@ -288,10 +317,13 @@ impl Head {
                     }
                 }
             }
+            // Published before the shard lock is released: a head cut that raises the minimum
+            // valid time and then reads this shard either waited for this batch (and sees its
+            // series in the postings) or made it reject the samples it would have dropped.
+            self.publish_new_series(&log.new_series[new_before..]);
             start = end;
         }
-        self.publish_new_series(&log.new_series);
-        self.note_times(min_t, max_t, log.ts.len() as u64);
+        self.note_times(min_t, max_t, stored);
         outcome.new_series = log.new_series.len() as u64;
         outcome.rejected = ALL_REASONS
             .iter()
@@ -310,9 +342,9 @@ impl Head {
         }
     }
 
-    fn intern(&self, pairs: &[(Cow<'_, str>, Cow<'_, str>)]) -> Box<[(u32, u32)]> {
+    fn intern(&self, sorted: &[(&str, &str)]) -> Box<[(u32, u32)]> {
         let mut symbols = self.symbols.write();
-        pairs
+        sorted
             .iter()
             .filter(|(_, v)| !v.is_empty())
             .map(|(n, v)| (symbols.intern(n), symbols.intern(v)))
@@ -361,6 +393,7 @@ impl Head {
                 id,
                 labels: interned,
                 series: MemSeries::new(),
+                wal_logged: true,
             },
         );
         self.num_series.fetch_add(1, Ordering::Relaxed);
@@ -401,6 +434,18 @@ impl Head {
         }
         self.note_times(min_t, max_t, counts.stored);
         Ok(counts)
+    }
+
+    /// Marks series whose WAL record was in a failed write: the next append that touches
+    /// one of them logs its record again (see [`AppendLog::relogged_series`]).
+    pub fn mark_unlogged(&self, ids: impl IntoIterator<Item = u32>) {
+        for id in ids {
+            let mut shard = self.shards[self.shard_of_id(id)].lock();
+            let shard = &mut *shard;
+            if let Some(entry) = shard.key_of.get(&id).and_then(|k| shard.by_key.get_mut(k)) {
+                entry.wal_logged = false;
+            }
+        }
     }
 
     /// Head statistics.
@@ -534,15 +579,22 @@ impl Head {
         maxt_exclusive: i64,
         f: &mut SeriesVisitor<'_>,
     ) -> Result<()> {
-        // Snapshot ids and labels, sort outside any lock, then read samples series by series.
-        let all = self.select_ids(&[])?;
-        let mut order: Vec<(Labels, u32)> = Vec::with_capacity(all.cardinality() as usize);
-        self.for_each_series(&all, &mut |id, labels, s, _| {
-            if s.max_t() >= mint && s.min_t() < maxt_exclusive {
-                order.push((labels, id));
+        // Snapshot ids and labels from the shards themselves (not the postings), so a series
+        // created by an append that is still running is not missed; sort outside any lock,
+        // then read samples series by series.
+        let mut order: Vec<(Labels, u32)> = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.lock();
+            let symbols = self.symbols.read();
+            for entry in shard.by_key.values() {
+                let s = &entry.series;
+                if s.max_t() >= mint && s.min_t() < maxt_exclusive {
+                    if let Some(labels) = symbols.resolve_labels(&entry.labels) {
+                        order.push((labels, entry.id));
+                    }
+                }
             }
-            Ok(())
-        })?;
+        }
         order.sort_unstable();
         let (mut ts, mut vals) = (Vec::new(), Vec::new());
         for (labels, id) in &order {
@@ -766,9 +818,9 @@ fn display_pairs(pairs: &[(Cow<'_, str>, Cow<'_, str>)]) -> String {
     Labels::from_pairs(pairs.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))).to_string()
 }
 
-fn owned_labels(pairs: &[(Cow<'_, str>, Cow<'_, str>)]) -> Labels {
+fn owned_labels(sorted: &[(&str, &str)]) -> Labels {
     Labels::from_sorted_unchecked(
-        pairs
+        sorted
             .iter()
             .filter(|(_, v)| !v.is_empty())
             .map(|(n, v)| Label {
@@ -779,39 +831,98 @@ fn owned_labels(pairs: &[(Cow<'_, str>, Cow<'_, str>)]) -> Labels {
     )
 }
 
-/// Sorts series `i`'s labels by name in place, checks them, and returns the series key.
-fn canonicalize(batch: &mut WriteBatch<'_>, i: usize) -> std::result::Result<u128, String> {
-    let (a, b) = batch.series[i].labels;
-    let labels = &mut batch.labels[a as usize..b as usize];
-    labels.sort_unstable_by(|x, y| x.0.cmp(&y.0));
-    let mut non_empty = 0;
-    for w in 0..labels.len() {
-        let (name, value) = &labels[w];
-        if name.is_empty() {
-            return Err(format!(
-                "empty label name in series {}",
+/// Scratch space for [`series_key`], reused across the series of a batch.
+#[derive(Default)]
+struct KeyScratch {
+    /// The hash input of the current series' key.
+    key_bytes: Vec<u8>,
+    /// The first eight bytes of each label name (big-endian), by arrival position.
+    prefixes: Vec<u64>,
+    /// Arrival positions in name order. Kept from series to series: the series of one metric
+    /// arrive together with their labels in the same order, so checking the previous order
+    /// usually replaces the sort.
+    order: Vec<u32>,
+}
+
+/// The first eight bytes of `name` as a big-endian integer, zero-padded: comparing these
+/// orders names as comparing the bytes does, except that a tie needs the whole names.
+#[inline]
+fn name_prefix(name: &str) -> u64 {
+    let b = name.as_bytes();
+    let mut p = [0u8; 8];
+    let n = b.len().min(8);
+    p[..n].copy_from_slice(&b[..n]);
+    u64::from_be_bytes(p)
+}
+
+/// Checks a series' labels and returns its key: the hash of its non-empty pairs in name
+/// order. The labels stay in arrival order: only the few series that turn out to be new need
+/// them sorted ([`sorted_pairs`]), so the hot path orders small integers instead of strings.
+fn series_key(
+    labels: &[(Cow<'_, str>, Cow<'_, str>)],
+    scratch: &mut KeyScratch,
+) -> std::result::Result<u128, String> {
+    let KeyScratch {
+        key_bytes,
+        prefixes,
+        order,
+    } = scratch;
+    prefixes.clear();
+    prefixes.extend(labels.iter().map(|(n, _)| name_prefix(n)));
+    let name = |k: u32| labels[k as usize].0.as_ref();
+    // Strictly ascending, so a passing order also proves the names distinct.
+    let before = |a: u32, b: u32| {
+        let (pa, pb) = (prefixes[a as usize], prefixes[b as usize]);
+        pa < pb || (pa == pb && name(a) < name(b))
+    };
+    let reused = order.len() == labels.len() && order.windows(2).all(|w| before(w[0], w[1]));
+    if !reused {
+        order.clear();
+        order.extend(0..labels.len() as u32);
+        order.sort_unstable_by(|&a, &b| {
+            prefixes[a as usize]
+                .cmp(&prefixes[b as usize])
+                .then_with(|| name(a).cmp(name(b)))
+        });
+        if let Some(w) = order.windows(2).find(|w| !before(w[0], w[1])) {
+            let dup = name(w[0]);
+            let msg = format!(
+                "duplicate label name {dup:?} in series {}",
                 display_pairs(labels)
-            ));
-        }
-        if w > 0 && labels[w - 1].0 == *name {
-            return Err(format!(
-                "duplicate label name {name:?} in series {}",
-                display_pairs(labels)
-            ));
-        }
-        if !value.is_empty() {
-            non_empty += 1;
+            );
+            // The order is not valid for the next series either.
+            order.clear();
+            return Err(msg);
         }
     }
-    if non_empty == 0 {
+    // In name order an empty name can only come first.
+    if order.first().is_some_and(|&k| name(k).is_empty()) {
+        return Err(format!(
+            "empty label name in series {}",
+            display_pairs(labels)
+        ));
+    }
+    if labels.iter().all(|(_, v)| v.is_empty()) {
         return Err("series without labels".to_string());
     }
-    Ok(hash_label_pairs128(
-        labels
+    Ok(hash_label_pairs128_with(
+        order
             .iter()
+            .map(|&k| &labels[k as usize])
             .filter(|(_, v)| !v.is_empty())
             .map(|(n, v)| (n.as_ref(), v.as_ref())),
+        key_bytes,
     ))
+}
+
+/// A series' pairs in name order (for a new series; its labels passed [`series_key`]).
+fn sorted_pairs<'p>(labels: &'p [(Cow<'_, str>, Cow<'_, str>)]) -> Vec<(&'p str, &'p str)> {
+    let mut pairs: Vec<(&str, &str)> = labels
+        .iter()
+        .map(|(n, v)| (n.as_ref(), v.as_ref()))
+        .collect();
+    pairs.sort_unstable_by(|x, y| x.0.cmp(y.0));
+    pairs
 }
 
 #[cfg(test)]

@@ -117,9 +117,11 @@ const BASE_1_GOOD_ENOUGH_BITS: u64 = 12;
 pub(crate) fn plan(src: &[f64], scratch: &mut Scratch) -> Option<DecimalPlan> {
     let n = src.len() as u64;
     let first = plan_base(src, 0, scratch);
+    // Integers (scale 10^0) cannot get smaller at base 3 or 9: every integer there is the
+    // base-1 integer times the base, and so is every delta.
     if first
         .as_ref()
-        .is_some_and(|p| p.bits <= BASE_1_GOOD_ENOUGH_BITS * n)
+        .is_some_and(|p| p.bits <= BASE_1_GOOD_ENOUGH_BITS * n || p.scale.k == 0)
     {
         return first;
     }

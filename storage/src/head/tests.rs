@@ -235,3 +235,68 @@ fn restore_and_replay_by_ref() {
     let o = append(&h, "m", ("a", "1"), &[(4000, 4.0)]);
     assert_eq!(o.new_series, 0);
 }
+
+#[test]
+fn any_label_order_finds_the_same_series() {
+    let h = head();
+    let mut log = AppendLog::default();
+    // Names sharing their first eight bytes, in three arrival orders, across consecutive
+    // series (the previous series' order is tried first).
+    let orders: [[(&str, &str); 4]; 3] = [
+        [
+            ("__name__", "m"),
+            ("task_attempt_id", "x"),
+            ("task_attempt_num", "1"),
+            ("operator_id", "o"),
+        ],
+        [
+            ("task_attempt_num", "1"),
+            ("operator_id", "o"),
+            ("__name__", "m"),
+            ("task_attempt_id", "x"),
+        ],
+        [
+            ("operator_id", "o"),
+            ("task_attempt_id", "x"),
+            ("task_attempt_num", "1"),
+            ("__name__", "m"),
+        ],
+    ];
+    for (t, labels) in orders.iter().enumerate() {
+        let mut b = WriteBatch::new();
+        b.add_series(labels.iter().copied(), &[(t as i64 * 1000, 1.0)]);
+        // A second series with the same order, then a duplicate name in that order.
+        b.add_series(
+            labels
+                .iter()
+                .map(|&(n, v)| (n, if n == "operator_id" { "p" } else { v })),
+            &[(t as i64 * 1000, 2.0)],
+        );
+        b.add_series(
+            labels.iter().map(|&(n, v)| {
+                (
+                    if n == "operator_id" {
+                        "task_attempt_id"
+                    } else {
+                        n
+                    },
+                    v,
+                )
+            }),
+            &[(t as i64 * 1000, 3.0)],
+        );
+        log.clear();
+        let o = h.append(&mut b, &mut log).unwrap();
+        assert_eq!(o.accepted, 2, "{:?}", o.messages);
+        assert_eq!(o.rejected, vec![(RejectReason::InvalidLabels, 1)]);
+        assert!(o.messages[0].contains("duplicate label name \"task_attempt_id\""));
+        assert_eq!(o.new_series, if t == 0 { 2 } else { 0 });
+    }
+    let got = h.select(&[], 0, i64::MAX).unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].timestamps, vec![0, 1000, 2000]);
+    assert_eq!(
+        got[0].labels.to_string(),
+        r#"m{operator_id="o", task_attempt_id="x", task_attempt_num="1"}"#
+    );
+}
