@@ -6,8 +6,10 @@
 //! one; [`Block::open`] maps one and verifies every checksum; [`open_blocks`] opens all blocks
 //! of a directory, quarantining corrupt ones so the server still starts.
 //!
-//! Chunk bytes are opaque here: the caller encodes samples (see `chunk`) and gives each chunk
-//! with its [`ChunkMeta`].
+//! The caller encodes samples (see `chunk`) and gives each chunk with its [`ChunkMeta`]. The
+//! block stores a timestamp column once for all chunks that repeat it (the series of one
+//! scrape), so reads return [`StoredChunk`]s, which [`ChunkDecoder`] decodes; bytes that are
+//! not codec chunks are stored as given.
 //!
 //! ```
 //! use eddy_storage::block::{Block, BlockId, BlockWriter, ChunkMeta};
@@ -26,7 +28,8 @@
 //! let sel = block.select(&[Matcher::equal("job", "b")])?;
 //! assert_eq!(sel.to_vec(), vec![1]);
 //! assert_eq!(block.series_labels(1)?.to_string(), r#"up{job="b"}"#);
-//! assert_eq!(block.series_chunks(1)?.next(), Some((chunk, &b"!!"[..])));
+//! let (meta, stored) = block.series_chunks(1)?.next().unwrap();
+//! assert_eq!((meta, stored.stored_bytes()), (chunk, &b"!!"[..]));
 //! assert_eq!(block.label_values("job", None)?, ["a", "b"]);
 //! # Ok(())
 //! # }
@@ -44,10 +47,13 @@ pub(crate) mod mmap;
 mod reader;
 mod writer;
 
-pub use files::{BLOCK_VERSION, CHUNKS_FILE, INDEX_FILE, META_FILE, QUARANTINE_DIR, TMP_SUFFIX};
+pub use files::{
+    BLOCK_VERSION, BLOCK_VERSION_PLAIN, CHUNKS_FILE, INDEX_FILE, META_FILE, QUARANTINE_DIR,
+    TMP_SUFFIX,
+};
 pub use meta::{BlockId, BlockMeta, BlockStats, Compaction, FileMeta, ParseBlockIdError};
-pub use reader::{Block, ChunkIter};
-pub use writer::BlockWriter;
+pub use reader::{Block, ChunkDecoder, ChunkIter, StoredChunk};
+pub use writer::{BlockWriter, SHARED_TS_MEMORY};
 
 /// What the index records about one chunk besides where its bytes are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

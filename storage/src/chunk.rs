@@ -161,6 +161,82 @@ fn check_version(src: &[u8]) -> Result<&[u8]> {
     }
 }
 
+/// An encoded chunk cut into its columns (slices of the chunk bytes), by [`split_chunk`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkColumns<'a> {
+    /// Count, first and last timestamp.
+    pub header: ChunkHeader,
+    /// The version byte.
+    pub version: &'a [u8],
+    /// The timestamp column, exactly.
+    pub timestamps: &'a [u8],
+    /// Everything after the timestamp column: the value column (not validated here).
+    pub values: &'a [u8],
+}
+
+/// Cuts a chunk into version byte, timestamp column and value column without decoding either
+/// column (reads the timestamp column's framing only). A block stores a timestamp column that
+/// several series share once (`docs/format/block.md`).
+pub fn split_chunk(src: &[u8]) -> Result<ChunkColumns<'_>> {
+    let body = check_version(src)?;
+    let (h, ts_len) = timestamps::column_len(body)?;
+    if h.count == 0 {
+        return Err(Error::ChunkDecode("chunk holds no samples"));
+    }
+    Ok(ChunkColumns {
+        header: ChunkHeader {
+            count: h.count as u32,
+            min_t: h.first,
+            max_t: h.last,
+        },
+        version: &src[..1],
+        timestamps: &body[..ts_len],
+        values: &body[ts_len..],
+    })
+}
+
+/// The header and byte length of a timestamp column, without decoding its payload.
+pub fn timestamps_header(src: &[u8]) -> Result<(ChunkHeader, usize)> {
+    let (h, len) = timestamps::column_len(src)?;
+    Ok((
+        ChunkHeader {
+            count: h.count as u32,
+            min_t: h.first,
+            max_t: h.last,
+        },
+        len,
+    ))
+}
+
+/// Decodes a chunk whose columns are stored apart: `ts_src` is a timestamp column, `rest` is
+/// the chunk's version byte followed by its value column. Appends to the column buffers and
+/// returns the sample count; on error both buffers keep their old length.
+pub fn decode_split_chunk(
+    ts_src: &[u8],
+    rest: &[u8],
+    ts: &mut Vec<i64>,
+    vals: &mut Vec<f64>,
+) -> Result<usize> {
+    let vals_src = check_version(rest)?;
+    let before = ts.len();
+    decode_timestamps(ts_src, ts)?;
+    let n = ts.len() - before;
+    if n == 0 {
+        return Err(Error::ChunkDecode("chunk holds no samples"));
+    }
+    if let Err(e) = decode_values(vals_src, n, vals) {
+        ts.truncate(before);
+        return Err(e);
+    }
+    Ok(n)
+}
+
+/// Decodes the value column of a chunk stored apart from its timestamps (`rest` as in
+/// [`decode_split_chunk`]) whose `n` timestamps the caller already has.
+pub fn decode_split_values(rest: &[u8], n: usize, vals: &mut Vec<f64>) -> Result<usize> {
+    decode_values(check_version(rest)?, n, vals)
+}
+
 /// Reads only the header (cheap): count, first and last timestamp.
 pub fn chunk_header(src: &[u8]) -> Result<ChunkHeader> {
     let mut r = Reader::new(check_version(src)?);

@@ -21,7 +21,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::api::{AppendOutcome, Querier, Series, WriteBatch};
 use crate::block::{self, Block, BlockId, BlockWriter, ChunkMeta};
-use crate::chunk::{decode_chunk, encode_chunk};
+use crate::chunk::encode_chunk;
 use crate::error::{Error, Result};
 use crate::head::{AppendLog, Head, HeadOptions, HeadStats};
 use crate::labels::{Labels, Matcher};
@@ -709,6 +709,8 @@ fn block_series(b: &Block, matchers: &[Matcher], mint: i64, maxt: i64) -> Result
     };
     let mut out = Vec::new();
     let (mut ts, mut vals) = (Vec::new(), Vec::new());
+    // Series of one scrape share timestamp columns: decode each once.
+    let mut dec = block::ChunkDecoder::new();
     for ord in ords.iter() {
         let mut series = Series::default();
         for (meta, data) in b.series_chunks(ord)? {
@@ -716,11 +718,11 @@ fn block_series(b: &Block, matchers: &[Matcher], mint: i64, maxt: i64) -> Result
                 continue;
             }
             if meta.min_t >= mint && meta.max_t <= maxt {
-                decode_chunk(data, &mut series.timestamps, &mut series.values)?;
+                dec.decode(&data, &mut series.timestamps, &mut series.values)?;
             } else {
                 ts.clear();
                 vals.clear();
-                decode_chunk(data, &mut ts, &mut vals)?;
+                dec.decode(&data, &mut ts, &mut vals)?;
                 let a = ts.partition_point(|&t| t < mint);
                 let z = ts.partition_point(|&t| t <= maxt);
                 series.timestamps.extend_from_slice(&ts[a..z]);

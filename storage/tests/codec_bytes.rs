@@ -2,8 +2,9 @@
 //! docs/format/chunk.md), and checks that encoders append after existing bytes.
 
 use eddy_storage::chunk::{
-    chunk_header, decode_chunk, decode_timestamps, decode_values, encode_chunk, encode_timestamps,
-    encode_values, ChunkHeader,
+    chunk_header, decode_chunk, decode_split_chunk, decode_split_values, decode_timestamps,
+    decode_values, encode_chunk, encode_timestamps, encode_values, split_chunk, timestamps_header,
+    ChunkHeader,
 };
 
 const PREFIX: &[u8] = b"prefix";
@@ -114,6 +115,53 @@ fn whole_chunk() {
         3
     );
     assert_eq!(ts, [1000, 2000, 3000]);
+}
+
+#[test]
+fn split_chunk_cuts_at_the_column_boundaries() {
+    // 4 timestamps with jitter (GRID mode, an int stream) so the column has a payload.
+    let ts = [1000, 2003, 2998, 4000];
+    let vals = [1.0, 2.0, 3.0, 4.0];
+    let mut chunk = Vec::new();
+    encode_chunk(&mut chunk, &ts, &vals);
+    let mut col = Vec::new();
+    encode_timestamps(&mut col, &ts);
+    let mut v = Vec::new();
+    encode_values(&mut v, &vals);
+    let cols = split_chunk(&chunk).unwrap();
+    assert_eq!(cols.version, [1]);
+    assert_eq!(cols.timestamps, &col[..]);
+    assert_eq!(cols.values, &v[..]);
+    let h = ChunkHeader {
+        count: 4,
+        min_t: 1000,
+        max_t: 4000,
+    };
+    assert_eq!(cols.header, h);
+    assert_eq!(timestamps_header(&col).unwrap(), (h, col.len()));
+
+    // The columns decode apart; buffers are appended to.
+    let rest = [&[1u8][..], &v].concat();
+    let (mut t2, mut v2) = (vec![7], vec![7.0]);
+    assert_eq!(
+        decode_split_chunk(&col, &rest, &mut t2, &mut v2).unwrap(),
+        4
+    );
+    assert_eq!((&t2[1..], &v2[1..]), (&ts[..], &vals[..]));
+    let mut v3 = Vec::new();
+    assert_eq!(decode_split_values(&rest, 4, &mut v3).unwrap(), v.len());
+    assert_eq!(v3, vals);
+
+    // Truncated columns and bad versions are errors that leave the buffers alone.
+    assert!(split_chunk(&chunk[..col.len()]).is_err());
+    assert!(split_chunk(&[2, 1, 2]).is_err());
+    assert!(split_chunk(&[]).is_err());
+    assert!(timestamps_header(&col[..col.len() - 1]).is_err());
+    let (mut t4, mut v4) = (vec![7], vec![7.0]);
+    assert!(decode_split_chunk(&col, &rest[..rest.len() - 1], &mut t4, &mut v4).is_err());
+    assert!(decode_split_chunk(&col, &[9, 0], &mut t4, &mut v4).is_err());
+    assert!(decode_split_chunk(&col[..2], &rest, &mut t4, &mut v4).is_err());
+    assert_eq!((t4, v4), (vec![7], vec![7.0]));
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //! never panics, and leaves the output buffers untouched on error.
 
 use eddy_storage::chunk::{
-    chunk_header, decode_chunk, decode_timestamps, decode_values, encode_chunk, encode_values,
-    MAX_CHUNK_SAMPLES,
+    chunk_header, decode_chunk, decode_split_chunk, decode_timestamps, decode_values, encode_chunk,
+    encode_values, split_chunk, timestamps_header, MAX_CHUNK_SAMPLES,
 };
 use eddy_storage::Error;
 use proptest::prelude::*;
@@ -22,9 +22,24 @@ fn decode_all_ways(src: &[u8], n: usize) {
     }
     let _ = chunk_header(src);
     let mut ts = vec![1i64];
+    let framed = timestamps_header(src);
     match decode_timestamps(src, &mut ts) {
-        Ok(used) => assert!(used <= src.len()),
+        // The framing read alone must agree with the full decode on where the column ends.
+        Ok(used) => {
+            assert!(used <= src.len());
+            assert_eq!(framed.map(|f| f.1).ok(), Some(used));
+        }
         Err(_) => assert_eq!(ts, [1]),
+    }
+    if let Ok(cols) = split_chunk(src) {
+        let parts = cols.version.len() + cols.timestamps.len() + cols.values.len();
+        assert_eq!(parts, src.len());
+        let rest = [cols.version, cols.values].concat();
+        let (mut ts, mut vals) = (vec![1i64], vec![1.0f64]);
+        match decode_split_chunk(cols.timestamps, &rest, &mut ts, &mut vals) {
+            Ok(k) => assert_eq!((ts.len(), vals.len()), (1 + k, 1 + k)),
+            Err(_) => assert_eq!((ts.len(), vals.len()), (1, 1)),
+        }
     }
     let mut vals = vec![1.0f64];
     match decode_values(src, n, &mut vals) {

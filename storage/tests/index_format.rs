@@ -66,7 +66,10 @@ fn worked_example_bytes() {
 
     let b = Block::open(&path).unwrap();
     assert_eq!(
-        b.series_chunks(0).unwrap().collect::<Vec<_>>(),
+        b.series_chunks(0)
+            .unwrap()
+            .map(|(m, c)| (m, c.stored_bytes()))
+            .collect::<Vec<_>>(),
         vec![(chunk, &b"0123456789"[..])]
     );
 }

@@ -17,5 +17,9 @@ pub(crate) const CHUNKS_MAGIC: [u8; 4] = *b"EDCH";
 pub(crate) const CHUNKS_VERSION: u8 = 1;
 /// Magic, version byte, three zero bytes.
 pub(crate) const CHUNKS_HEADER_LEN: usize = 8;
-/// `meta.json` format version; also the block format version.
-pub const BLOCK_VERSION: u32 = 1;
+/// `meta.json` format version; also the block format version. Version 2 blocks may store a
+/// timestamp column once for several chunks (index version 2); this code reads 1 and 2.
+pub const BLOCK_VERSION: u32 = 2;
+/// The block version written when no chunk shares a timestamp column (byte-identical to what
+/// code before version 2 wrote, so it can read such blocks).
+pub const BLOCK_VERSION_PLAIN: u32 = 1;

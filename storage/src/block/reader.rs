@@ -1,14 +1,23 @@
 //! Opens a block: reads and checks `meta.json`, maps `index` and `chunks`, verifies every
 //! checksum, and serves series selection, labels and chunk bytes borrowed from the mapping.
+//! Chunks whose timestamp column is shared come back with that column resolved
+//! ([`StoredChunk`]); [`ChunkDecoder`] decodes each shared column once per query.
 
+use std::collections::HashMap;
 use std::fs;
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use croaring::Bitmap;
 
 use crate::block::files::{CHUNKS_HEADER_LEN, CHUNKS_MAGIC, CHUNKS_VERSION};
 use crate::block::mmap::FileBytes;
-use crate::block::{BlockMeta, ChunkMeta, BLOCK_VERSION, CHUNKS_FILE, INDEX_FILE, META_FILE};
+use crate::block::{
+    BlockMeta, ChunkMeta, BLOCK_VERSION, BLOCK_VERSION_PLAIN, CHUNKS_FILE, INDEX_FILE, META_FILE,
+};
+use crate::chunk::{
+    decode_chunk, decode_split_chunk, decode_split_values, timestamps_header, CHUNK_VERSION,
+};
 use crate::error::{Error, Result};
 use crate::index::{self, ChunkMetas, IndexReader};
 use crate::labels::{Labels, Matcher};
@@ -43,7 +52,7 @@ impl Block {
             offset: 0,
             reason,
         };
-        if meta.version != BLOCK_VERSION {
+        if !(BLOCK_VERSION_PLAIN..=BLOCK_VERSION).contains(&meta.version) {
             return Err(meta_err(format!(
                 "unsupported block version {}",
                 meta.version
@@ -58,7 +67,7 @@ impl Block {
         let chunks_path = dir.join(CHUNKS_FILE);
         let chunks = FileBytes::open(&chunks_path)?;
         check_size(&meta, CHUNKS_FILE, &chunks, &chunks_path)?;
-        let counted = check_chunks(&index, &chunks, &chunks_path)?;
+        let counted = check_chunks(&index, &chunks, &chunks_path, (meta.min_t, meta.max_t))?;
         let stats = meta.stats;
         if (stats.num_series, stats.num_chunks, stats.num_samples)
             != (u64::from(index.num_series()), counted.0, counted.1)
@@ -139,7 +148,8 @@ impl Block {
         self.index.series_labels(ord)
     }
 
-    /// The chunks of series `ord` in time order, bytes borrowed from the mapping.
+    /// The chunks of series `ord` in time order, bytes borrowed from the mapping, shared
+    /// timestamp columns resolved.
     pub fn series_chunks(&self, ord: u32) -> Result<ChunkIter<'_>> {
         Ok(ChunkIter {
             chunks: &self.chunks,
@@ -158,7 +168,7 @@ impl Block {
     }
 }
 
-/// Iterator over one series' chunks: `(meta, bytes)`, bytes borrowed from the chunks mapping.
+/// Iterator over one series' chunks: `(meta, chunk)`, bytes borrowed from the chunks mapping.
 /// Decodes the metas lazily from the index; allocates nothing.
 #[derive(Debug, Clone)]
 pub struct ChunkIter<'a> {
@@ -167,15 +177,137 @@ pub struct ChunkIter<'a> {
 }
 
 impl<'a> Iterator for ChunkIter<'a> {
-    type Item = (ChunkMeta, &'a [u8]);
+    type Item = (ChunkMeta, StoredChunk<'a>);
 
     fn next(&mut self) -> Option<Self::Item> {
-        // `Block::open` decoded every meta and checked that every chunk lies inside the file;
-        // should that ever fail, end the iteration rather than panic.
+        // `Block::open` decoded every meta, checked that every chunk lies inside the file and
+        // that every shared column reference resolves; should that ever fail, end the
+        // iteration rather than panic.
         let (off, c) = self.metas.next()?.ok()?;
         let start = usize::try_from(off).ok()?;
         let bytes = self.chunks.get(start..start.checked_add(c.len as usize)?)?;
-        Some((c.meta, bytes))
+        let (meta, shared_ts) = match c.ts_ref {
+            None => (c.meta, None),
+            // The index stores no times for such a chunk: the column's header has them.
+            Some(r) => {
+                let (h, col) = shared_column(self.chunks, r).ok()?;
+                (h, Some(col))
+            }
+        };
+        Some((meta, StoredChunk { bytes, shared_ts }))
+    }
+}
+
+/// The timestamp column held by the whole chunk at `at` in `chunks`: the chunk meta its header
+/// gives, and its bytes.
+fn shared_column(chunks: &[u8], at: u64) -> std::result::Result<(ChunkMeta, &[u8]), &'static str> {
+    let body = usize::try_from(at)
+        .ok()
+        .and_then(|a| chunks.get(a..))
+        .and_then(|c| c.split_first())
+        .filter(|(v, _)| **v == CHUNK_VERSION)
+        .map(|(_, body)| body)
+        .ok_or("shared timestamp reference does not point at a chunk")?;
+    let (h, len) = timestamps_header(body).map_err(|_| "shared timestamp column does not parse")?;
+    if h.count == 0 {
+        return Err("shared timestamp column is empty");
+    }
+    let meta = ChunkMeta {
+        min_t: h.min_t,
+        max_t: h.max_t,
+        count: h.count,
+    };
+    Ok((meta, &body[..len]))
+}
+
+/// One chunk as the block stores it, borrowed from the mapping. Either the whole chunk (as
+/// given to the writer), or — when its timestamp column is stored once for several chunks —
+/// the chunk's version byte and value column plus the shared column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredChunk<'a> {
+    bytes: &'a [u8],
+    shared_ts: Option<&'a [u8]>,
+}
+
+impl<'a> StoredChunk<'a> {
+    /// The bytes stored in the chunks file for this chunk: the whole chunk, or without its
+    /// timestamp column when that is shared.
+    pub fn stored_bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The timestamp column this chunk shares with an earlier chunk of the block, if any.
+    pub fn shared_timestamps(&self) -> Option<&'a [u8]> {
+        self.shared_ts
+    }
+
+    /// Appends the chunk as the writer received it (version, timestamps, values) to `dst`.
+    pub fn write_chunk(&self, dst: &mut Vec<u8>) {
+        match (self.shared_ts, self.bytes.split_first()) {
+            (Some(ts), Some((version, values))) => {
+                dst.push(*version);
+                dst.extend_from_slice(ts);
+                dst.extend_from_slice(values);
+            }
+            _ => dst.extend_from_slice(self.bytes),
+        }
+    }
+
+    /// Decodes the chunk, appending to the column buffers (see
+    /// [`decode_chunk`](crate::chunk::decode_chunk)); returns the sample count.
+    pub fn decode(&self, ts: &mut Vec<i64>, vals: &mut Vec<f64>) -> Result<usize> {
+        match self.shared_ts {
+            Some(col) => decode_split_chunk(col, self.bytes, ts, vals),
+            None => decode_chunk(self.bytes, ts, vals),
+        }
+    }
+}
+
+/// Most timestamps a [`ChunkDecoder`] keeps decoded (8 bytes each).
+const DECODER_CACHE_TIMESTAMPS: usize = 4 << 20;
+
+/// Decodes chunks of blocks that outlive it, decoding each shared timestamp column once: the
+/// decoded columns are kept (up to 4 Mi timestamps, in one buffer) and copied out for every
+/// later chunk that shares them. Use one per query; it allocates per distinct column, not per
+/// chunk.
+#[derive(Debug, Default)]
+pub struct ChunkDecoder<'a> {
+    /// Column address in the mapping → (start in `decoded`, count). The address identifies
+    /// the column because the mapping outlives `'a`.
+    columns: HashMap<usize, (usize, usize)>,
+    decoded: Vec<i64>,
+    _blocks: PhantomData<&'a [u8]>,
+}
+
+impl<'a> ChunkDecoder<'a> {
+    /// An empty decoder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Like [`StoredChunk::decode`], reusing a shared column decoded before.
+    pub fn decode(
+        &mut self,
+        chunk: &StoredChunk<'a>,
+        ts: &mut Vec<i64>,
+        vals: &mut Vec<f64>,
+    ) -> Result<usize> {
+        let Some(col) = chunk.shared_ts else {
+            return decode_chunk(chunk.bytes, ts, vals);
+        };
+        let key = col.as_ptr() as usize;
+        if let Some(&(at, n)) = self.columns.get(&key) {
+            decode_split_values(chunk.bytes, n, vals)?;
+            ts.extend_from_slice(&self.decoded[at..at + n]);
+            return Ok(n);
+        }
+        let before = ts.len();
+        let n = decode_split_chunk(col, chunk.bytes, ts, vals)?;
+        if self.decoded.len() + n <= DECODER_CACHE_TIMESTAMPS {
+            self.columns.insert(key, (self.decoded.len(), n));
+            self.decoded.extend_from_slice(&ts[before..]);
+        }
+        Ok(n)
     }
 }
 
@@ -206,7 +338,12 @@ fn check_size(meta: &BlockMeta, name: &str, bytes: &[u8], path: &Path) -> Result
 
 /// Checks the chunks file against the index: header, series regions tiling the file in order,
 /// and each region's CRC32C. Returns (chunks, samples).
-fn check_chunks(index: &IndexReader, chunks: &[u8], path: &Path) -> Result<(u64, u64)> {
+fn check_chunks(
+    index: &IndexReader,
+    chunks: &[u8],
+    path: &Path,
+    range: (i64, i64),
+) -> Result<(u64, u64)> {
     let corrupt = |offset: u64, reason: String| Error::Corruption {
         path: path.to_path_buf(),
         offset,
@@ -223,6 +360,9 @@ fn check_chunks(index: &IndexReader, chunks: &[u8], path: &Path) -> Result<(u64,
     }
     let mut expect = CHUNKS_HEADER_LEN as u64;
     let (mut n_chunks, mut n_samples) = (0u64, 0u64);
+    // Offsets of the chunks stored whole so far (ascending): a shared-column reference must
+    // name one of them.
+    let mut whole = Vec::new();
     index.check_series(|ord, off, metas| {
         if metas.is_empty() {
             return Ok(());
@@ -246,8 +386,21 @@ fn check_chunks(index: &IndexReader, chunks: &[u8], path: &Path) -> Result<(u64,
                 format!("chunks of series {ord} checksum mismatch"),
             ));
         }
+        let (mut at, mut prev_max) = (off, i64::MIN);
+        for c in metas {
+            let meta = match c.ts_ref {
+                None => {
+                    whole.push(at);
+                    c.meta
+                }
+                Some(r) => check_shared(chunks, &whole, r, c.len, prev_max, range)
+                    .map_err(|reason| corrupt(at, format!("chunk of series {ord}: {reason}")))?,
+            };
+            prev_max = meta.max_t;
+            n_samples += u64::from(meta.count);
+            at += u64::from(c.len);
+        }
         n_chunks += metas.len() as u64;
-        n_samples += metas.iter().map(|c| u64::from(c.meta.count)).sum::<u64>();
         expect = end + 4;
         Ok(())
     })?;
@@ -258,4 +411,31 @@ fn check_chunks(index: &IndexReader, chunks: &[u8], path: &Path) -> Result<(u64,
         ));
     }
     Ok((n_chunks, n_samples))
+}
+
+/// Checks a chunk stored without its timestamp column and returns its meta: it references
+/// (`ts_ref`) an earlier chunk stored whole, whose column parses, is time-ordered after the
+/// series' previous chunk and lies inside the block `range`; and it keeps its version byte.
+fn check_shared(
+    chunks: &[u8],
+    whole: &[u64],
+    ts_ref: u64,
+    len: u32,
+    prev_max: i64,
+    range: (i64, i64),
+) -> std::result::Result<ChunkMeta, &'static str> {
+    if whole.binary_search(&ts_ref).is_err() {
+        return Err("shared timestamp reference does not point at an earlier whole chunk");
+    }
+    if len == 0 {
+        return Err("chunk without its timestamp column is empty");
+    }
+    let (meta, _) = shared_column(chunks, ts_ref)?;
+    if meta.max_t < meta.min_t || meta.min_t < prev_max {
+        return Err("shared timestamp column is not time-ordered with the series' chunks");
+    }
+    if meta.min_t < range.0 || meta.max_t > range.1 {
+        return Err("shared timestamp column lies outside the block range");
+    }
+    Ok(meta)
 }

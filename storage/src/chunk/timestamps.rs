@@ -43,6 +43,28 @@ pub(crate) fn read_header(r: &mut Reader<'_>) -> Result<ColumnHeader> {
     Ok(ColumnHeader { count, first, last })
 }
 
+/// Parses a column's header and payload framing without decoding the payload; returns the
+/// header and the column's length in bytes. Cheap: a few varints, no unpacking.
+pub(crate) fn column_len(src: &[u8]) -> Result<(ColumnHeader, usize)> {
+    let mut r = Reader::new(src);
+    let h = read_header(&mut r)?;
+    let n = h.count;
+    if n >= 3 {
+        match r.u8("truncated timestamp mode")? {
+            CONST => {}
+            DELTA | GRID => {
+                Stream::parse(&mut r, n - 1)?;
+            }
+            DOD => {
+                r.varint("truncated first timestamp delta")?;
+                Stream::parse(&mut r, n - 2)?;
+            }
+            _ => return Err(Error::ChunkDecode("unknown timestamp mode")),
+        }
+    }
+    Ok((h, r.pos()))
+}
+
 pub(crate) fn encode(dst: &mut Vec<u8>, src: &[i64], scratch: &mut Scratch) {
     let n = src.len();
     put_uvarint(dst, n as u64);

@@ -3,8 +3,11 @@
 
 /// First four bytes of an index file.
 pub(crate) const MAGIC: [u8; 4] = *b"EDIX";
-/// Index format version written by this code.
-pub(crate) const VERSION: u8 = 1;
+/// Index format version written by this code when a chunk shares its timestamp column
+/// (chunk metas carry a flag and a reference).
+pub(crate) const VERSION: u8 = 2;
+/// Index format version without shared timestamp columns, written when no chunk needs them.
+pub(crate) const VERSION_PLAIN: u8 = 1;
 /// Magic, version byte, three zero bytes, base time (i64 LE), CRC32C of those 16 bytes.
 pub(crate) const HEADER_LEN: usize = 20;
 

@@ -11,7 +11,7 @@ use crate::block::ChunkMeta;
 use crate::error::{Error, Result};
 use crate::index::format::{
     read_u32, read_u64, DecodeError, Decoder, Section, HEADER_LEN, MAGIC, SECTIONS, TOC_ENTRY_LEN,
-    TOC_LEN, VERSION,
+    TOC_LEN, VERSION, VERSION_PLAIN,
 };
 use crate::index::{IndexChunk, PostingsSource};
 use crate::labels::{Label, Labels};
@@ -44,6 +44,8 @@ pub struct IndexReader {
     num_series: u32,
     /// Chunk times are stored relative to this (the block's `min_t`).
     base_t: i64,
+    /// Format version: 2 adds the shared-timestamps flag to chunk metas.
+    version: u8,
 }
 
 impl IndexReader {
@@ -58,6 +60,7 @@ impl IndexReader {
             values: Vec::new(),
             num_series: 0,
             base_t: 0,
+            version: VERSION,
         };
         r.read_header_and_toc()?;
         for s in SECTIONS {
@@ -113,9 +116,10 @@ impl IndexReader {
         if d[..4] != MAGIC {
             return Err(self.corrupt(0, "bad index magic".into()));
         }
-        if d[4] != VERSION {
+        if d[4] != VERSION && d[4] != VERSION_PLAIN {
             return Err(self.corrupt(4, format!("unsupported index version {}", d[4])));
         }
+        self.version = d[4];
         if d[5..8] != [0, 0, 0] {
             return Err(self.corrupt(5, "nonzero reserved header bytes".into()));
         }
@@ -400,7 +404,8 @@ impl IndexReader {
     }
 
     /// The chunk metas of series `ord` appended to `dst`; returns the file offset of the first
-    /// chunk in `chunks` (the others follow contiguously).
+    /// chunk in `chunks` (the others follow contiguously). A chunk that shares a timestamp
+    /// column has a zeroed `meta` here (see [`IndexChunk::ts_ref`]).
     pub fn series_chunks(&self, ord: u32, dst: &mut Vec<IndexChunk>) -> Result<u64> {
         let metas = self.chunk_metas(ord)?;
         let off = metas.offset;
@@ -415,7 +420,8 @@ impl IndexReader {
         let mut d = self.entry(ord)?;
         self.skip_labels(&mut d)
             .map_err(|e| self.decode_err(Section::Series, e))?;
-        ChunkMetas::start(d, self.base_t).map_err(|e| self.decode_err(Section::Series, e))
+        ChunkMetas::start(d, self.base_t, self.version)
+            .map_err(|e| self.decode_err(Section::Series, e))
     }
 
     fn skip_labels(&self, d: &mut Decoder<'_>) -> Result<(), DecodeError> {
@@ -448,7 +454,7 @@ impl IndexReader {
             chunks.clear();
             self.decode_labels(&mut d, &mut refs)
                 .map_err(|e| self.decode_err(Section::Series, e))?;
-            let mut metas = ChunkMetas::start(d.clone(), self.base_t)
+            let mut metas = ChunkMetas::start(d.clone(), self.base_t, self.version)
                 .map_err(|e| self.decode_err(Section::Series, e))?;
             let off = metas.offset;
             for c in metas.by_ref() {
@@ -473,10 +479,12 @@ pub(crate) struct ChunkMetas<'a> {
     prev_t: i64,
     /// Offset of the next chunk (of the first one until `next` is called).
     pub(crate) offset: u64,
+    /// Version 2: lengths carry the shared-timestamps flag.
+    flagged: bool,
 }
 
 impl<'a> ChunkMetas<'a> {
-    fn start(mut d: Decoder<'a>, base_t: i64) -> Result<Self, DecodeError> {
+    fn start(mut d: Decoder<'a>, base_t: i64, version: u8) -> Result<Self, DecodeError> {
         let left = d.uvarint()?;
         let offset = if left == 0 { 0 } else { d.uvarint()? };
         Ok(ChunkMetas {
@@ -484,6 +492,7 @@ impl<'a> ChunkMetas<'a> {
             left,
             prev_t: base_t,
             offset,
+            flagged: version != VERSION_PLAIN,
         })
     }
 }
@@ -498,10 +507,25 @@ impl Iterator for ChunkMetas<'_> {
         self.left -= 1;
         let d = &mut self.d;
         let chunk = (|| {
+            let mut len = 0;
+            if self.flagged {
+                let v = d.uvarint()?;
+                len = u32::try_from(v >> 1).map_err(|_| d.err("chunk length above 4 GiB"))?;
+                if v & 1 == 1 {
+                    // Times and count live in the referenced column's header.
+                    return Ok(IndexChunk {
+                        meta: ChunkMeta::default(),
+                        len,
+                        ts_ref: Some(d.uvarint()?),
+                    });
+                }
+            }
             let min_t = self.prev_t.wrapping_add(d.varint()?);
             let max_t = min_t.wrapping_add(d.uvarint()? as i64);
             let count = d.uvarint32()?;
-            let len = d.uvarint32()?;
+            if !self.flagged {
+                len = d.uvarint32()?;
+            }
             Ok(IndexChunk {
                 meta: ChunkMeta {
                     min_t,
@@ -509,6 +533,7 @@ impl Iterator for ChunkMetas<'_> {
                     count,
                 },
                 len,
+                ts_ref: None,
             })
         })();
         if chunk.is_err() {
@@ -516,7 +541,9 @@ impl Iterator for ChunkMetas<'_> {
         }
         Some(chunk.map(|c| {
             let at = self.offset;
-            self.prev_t = c.meta.max_t;
+            if c.ts_ref.is_none() {
+                self.prev_t = c.meta.max_t;
+            }
             self.offset = self.offset.saturating_add(u64::from(c.len));
             (at, c)
         }))

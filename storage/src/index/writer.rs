@@ -8,7 +8,7 @@ use croaring::{Bitmap, Portable};
 
 use crate::block::ChunkMeta;
 use crate::index::format::{
-    put_uvarint, put_varint, Section, HEADER_LEN, MAGIC, SECTIONS, TOC_LEN, VERSION,
+    put_uvarint, put_varint, Section, HEADER_LEN, MAGIC, SECTIONS, TOC_LEN, VERSION, VERSION_PLAIN,
 };
 use crate::labels::Labels;
 
@@ -19,6 +19,13 @@ pub struct IndexChunk {
     pub meta: ChunkMeta,
     /// Byte length of the chunk in the `chunks` file.
     pub len: u32,
+    /// `Some(offset)` when the chunk's timestamp column is not stored with it but is the one
+    /// of the whole chunk at `offset` in the `chunks` file (format version 2). The index does
+    /// not store such a chunk's `meta` (that column's header holds it): [`IndexReader`]
+    /// returns it zeroed and [`Block`](crate::block::Block) fills it in.
+    ///
+    /// [`IndexReader`]: crate::index::IndexReader
+    pub ts_ref: Option<u64>,
 }
 
 /// Sizes of what [`IndexBuilder::finish`] wrote.
@@ -159,8 +166,12 @@ impl IndexBuilder {
             name_ord.entry(*n).or_insert((next, i));
         }
 
+        // Version 1 when no chunk shares a timestamp column: the same bytes as before sharing
+        // existed, so such blocks stay readable by older code.
+        let shares = self.chunks.iter().any(|c| c.ts_ref.is_some());
+        let version = if shares { VERSION } else { VERSION_PLAIN };
         dst.extend_from_slice(&MAGIC);
-        dst.extend_from_slice(&[VERSION, 0, 0, 0]);
+        dst.extend_from_slice(&[version, 0, 0, 0]);
         dst.extend_from_slice(&self.base_t.to_le_bytes());
         let crc = crc32c::crc32c(&dst[start..]);
         dst.extend_from_slice(&crc.to_le_bytes());
@@ -204,7 +215,7 @@ impl IndexBuilder {
                 put_uvarint(dst, (at - first) as u64);
             }
             let chunks = &self.chunks[c0..s.chunks_end as usize];
-            encode_chunks(dst, self.base_t, s.chunks_off, chunks);
+            encode_chunks(dst, self.base_t, s.chunks_off, chunks, shares);
             stats.num_chunks += chunks.len() as u64;
             stats.num_samples += chunks.iter().map(|c| u64::from(c.meta.count)).sum::<u64>();
             (p0, c0) = (s.pairs_end as usize, s.chunks_end as usize);
@@ -277,8 +288,17 @@ fn section(dst: &[u8], start: usize, s0: usize) -> (u64, u64, u32) {
 }
 
 /// Chunk metas of one series: count, base offset, then per chunk the start (delta from the
-/// previous end), duration, sample count and byte length.
-fn encode_chunks(dst: &mut Vec<u8>, base_t: i64, chunks_off: u64, chunks: &[IndexChunk]) {
+/// previous end), duration, sample count and byte length. With `shares` (version 2) each chunk
+/// starts with its length carrying a flag in bit 0; a flagged chunk then holds only the offset
+/// of the chunk whose timestamp column it uses (that column's header gives its times and
+/// count), an unflagged one its start, duration and count as above.
+fn encode_chunks(
+    dst: &mut Vec<u8>,
+    base_t: i64,
+    chunks_off: u64,
+    chunks: &[IndexChunk],
+    shares: bool,
+) {
     put_uvarint(dst, chunks.len() as u64);
     if chunks.is_empty() {
         return;
@@ -286,10 +306,20 @@ fn encode_chunks(dst: &mut Vec<u8>, base_t: i64, chunks_off: u64, chunks: &[Inde
     put_uvarint(dst, chunks_off);
     let mut prev = base_t;
     for c in chunks {
+        if shares {
+            if let Some(r) = c.ts_ref {
+                put_uvarint(dst, u64::from(c.len) << 1 | 1);
+                put_uvarint(dst, r);
+                continue;
+            }
+            put_uvarint(dst, u64::from(c.len) << 1);
+        }
         put_varint(dst, c.meta.min_t.wrapping_sub(prev));
         put_uvarint(dst, c.meta.max_t.wrapping_sub(c.meta.min_t) as u64);
         put_uvarint(dst, u64::from(c.meta.count));
-        put_uvarint(dst, u64::from(c.len));
+        if !shares {
+            put_uvarint(dst, u64::from(c.len));
+        }
         prev = c.meta.max_t;
     }
 }
