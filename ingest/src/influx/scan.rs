@@ -7,10 +7,12 @@
 //! and `\,` `\=` `\ ` (keys, tag values) and `\\` lose their backslash, any other backslash
 //! stays literal. String field values are double-quoted with `\"` and `\\` escapes and may span
 //! lines. Lines that are blank or start with `#` are skipped. `\r\n` ends a line like `\n`.
+//! Unescaped strings go into the request's [`Arena`]; everything else is a slice of the body.
 
 use std::borrow::Cow;
 
 use super::error::LineErrorKind;
+use crate::arena::{Arena, Str};
 
 /// Characters whose escapes are removed in a measurement.
 const MEASUREMENT_SPECIALS: &[u8] = b", ";
@@ -49,7 +51,7 @@ impl ScanError {
 /// One scanned point. Tags and fields are in the scanner's scratch vectors.
 #[derive(Debug)]
 pub(crate) struct Point<'a> {
-    pub measurement: Cow<'a, str>,
+    pub measurement: Str<'a>,
     /// Offset of the point's first byte in the body.
     pub start: usize,
     /// The raw timestamp in the request's precision, if the line has one.
@@ -65,8 +67,8 @@ pub(crate) enum Scanned<'a> {
     Error { err: ScanError, line_start: usize },
 }
 
-/// Walks a body point by point. Scratch vectors are reused across points, so a body costs
-/// allocations only for escaped strings.
+/// Walks a body point by point. Scratch vectors are reused across points, and escaped strings
+/// are unescaped into the arena, so a body costs no allocation per point.
 #[derive(Debug)]
 pub(crate) struct Scanner<'a> {
     src: &'a str,
@@ -75,8 +77,8 @@ pub(crate) struct Scanner<'a> {
     line_no: u32,
     /// Newlines consumed inside string fields of the current point.
     nl_in_strings: u32,
-    pub tags: Vec<(Cow<'a, str>, Cow<'a, str>)>,
-    pub fields: Vec<(Cow<'a, str>, FieldValue<'a>)>,
+    pub tags: Vec<(Str<'a>, Str<'a>)>,
+    pub fields: Vec<(Str<'a>, FieldValue<'a>)>,
     sort_scratch: Vec<u32>,
 }
 
@@ -89,15 +91,16 @@ impl<'a> Scanner<'a> {
             pos: 0,
             line_no: 1,
             nl_in_strings: 0,
-            tags: Vec::new(),
-            fields: Vec::new(),
+            // Room for a Flink operator line (12 tags, 11 histogram fields) without growing.
+            tags: Vec::with_capacity(32),
+            fields: Vec::with_capacity(16),
             sort_scratch: Vec::new(),
         }
     }
 
     /// The next point or bad line with the 1-based number of its first line; `None` at the end
     /// of the body.
-    pub(crate) fn next_point(&mut self) -> Option<(Scanned<'a>, u32)> {
+    pub(crate) fn next_point(&mut self, arena: &mut Arena) -> Option<(Scanned<'a>, u32)> {
         let b = self.src.as_bytes();
         loop {
             let mut i = self.pos;
@@ -131,7 +134,7 @@ impl<'a> Scanner<'a> {
             self.tags.clear();
             self.fields.clear();
             self.nl_in_strings = 0;
-            return Some(match self.parse_point(i) {
+            return Some(match self.parse_point(i, arena) {
                 Ok((point, end)) => {
                     self.line_no += self.nl_in_strings;
                     self.pos = end;
@@ -152,7 +155,7 @@ impl<'a> Scanner<'a> {
 
     /// Parses one point starting at `i` (not blank, not a comment). Returns the point and the
     /// offset just past its line end.
-    fn parse_point(&mut self, i: usize) -> Res<(Point<'a>, usize)> {
+    fn parse_point(&mut self, i: usize, arena: &mut Arena) -> Res<(Point<'a>, usize)> {
         let b = self.src.as_bytes();
         if b[i] == b',' {
             return Err(ScanError::at(LineErrorKind::MissingMeasurement, i));
@@ -161,12 +164,12 @@ impl<'a> Scanner<'a> {
         if stop == Stop::Eol {
             return Err(ScanError::at(LineErrorKind::MissingFields, end));
         }
-        let measurement = unescape(&self.src[i..end], MEASUREMENT_SPECIALS);
+        let measurement = unescape_in(&self.src[i..end], MEASUREMENT_SPECIALS, arena);
         let mut j = end;
         if stop == Stop::Comma {
-            j = self.parse_tags(j + 1)?;
+            j = self.parse_tags(j + 1, arena)?;
         }
-        j = self.parse_fields(j)?;
+        j = self.parse_fields(j, arena)?;
         let (timestamp, end) = parse_timestamp(b, j)?;
         Ok((
             Point {
@@ -179,7 +182,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Parses `k=v[,k=v]*` starting at `i`; returns the offset of the space before the fields.
-    fn parse_tags(&mut self, mut i: usize) -> Res<usize> {
+    fn parse_tags(&mut self, mut i: usize, arena: &mut Arena) -> Res<usize> {
         let b = self.src.as_bytes();
         loop {
             let (kend, stop) = scan_token(b, i, true);
@@ -194,15 +197,15 @@ impl<'a> Scanner<'a> {
             if vend == vstart {
                 return Err(ScanError::at(LineErrorKind::MissingTagValue, vstart));
             }
-            let key = unescape(&self.src[i..kend], KEY_SPECIALS);
-            if key == "__name__" {
+            let key = unescape_in(&self.src[i..kend], KEY_SPECIALS, arena);
+            if arena.get(key) == "__name__" {
                 return Err(ScanError::at(LineErrorKind::ReservedKey, i));
             }
-            let value = unescape(&self.src[vstart..vend], KEY_SPECIALS);
+            let value = unescape_in(&self.src[vstart..vend], KEY_SPECIALS, arena);
             self.tags.push((key, value));
             match stop {
                 Stop::Comma => i = vend + 1,
-                Stop::Space => break self.check_duplicate_tags(i).map(|_| vend),
+                Stop::Space => break self.check_duplicate_tags(i, arena).map(|_| vend),
                 Stop::Equals => return Err(ScanError::at(LineErrorKind::InvalidTagFormat, vend)),
                 Stop::Eol => return Err(ScanError::at(LineErrorKind::MissingFields, vend)),
             }
@@ -210,19 +213,20 @@ impl<'a> Scanner<'a> {
     }
 
     /// InfluxDB rejects a point that names a tag twice; so do we (storage would keep only one).
-    fn check_duplicate_tags(&mut self, pos: usize) -> Res<()> {
+    fn check_duplicate_tags(&mut self, pos: usize, arena: &Arena) -> Res<()> {
         let tags = &self.tags;
+        let key = |i: usize| arena.get(tags[i].0);
         let dup = if tags.len() <= 16 {
-            (1..tags.len()).any(|a| (0..a).any(|c| tags[a].0 == tags[c].0))
+            (1..tags.len()).any(|a| (0..a).any(|c| key(a) == key(c)))
         } else {
             // Sort indices rather than the tags: the tags' order is what the client sent.
             self.sort_scratch.clear();
             self.sort_scratch.extend(0..tags.len() as u32);
             self.sort_scratch
-                .sort_unstable_by(|&x, &y| tags[x as usize].0.cmp(&tags[y as usize].0));
+                .sort_unstable_by(|&x, &y| key(x as usize).cmp(key(y as usize)));
             self.sort_scratch
                 .windows(2)
-                .any(|w| tags[w[0] as usize].0 == tags[w[1] as usize].0)
+                .any(|w| key(w[0] as usize) == key(w[1] as usize))
         };
         if dup {
             return Err(ScanError::at(LineErrorKind::DuplicateTags, pos));
@@ -232,7 +236,7 @@ impl<'a> Scanner<'a> {
 
     /// Parses the field set starting at `i` (at the separating space); returns the offset just
     /// past the field set.
-    fn parse_fields(&mut self, i: usize) -> Res<usize> {
+    fn parse_fields(&mut self, i: usize, arena: &mut Arena) -> Res<usize> {
         let b = self.src.as_bytes();
         let mut i = skip_spaces(b, i);
         if at_eol(b, i) {
@@ -246,7 +250,7 @@ impl<'a> Scanner<'a> {
             if stop != Stop::Equals {
                 return Err(ScanError::at(LineErrorKind::InvalidFieldFormat, kend));
             }
-            let key = unescape(&self.src[i..kend], KEY_SPECIALS);
+            let key = unescape_in(&self.src[i..kend], KEY_SPECIALS, arena);
             let vstart = kend + 1;
             if at_eol(b, vstart) || b[vstart] == b',' || b[vstart] == b' ' {
                 return Err(ScanError::at(LineErrorKind::MissingFieldValue, vstart));
@@ -515,32 +519,52 @@ fn parse_bool(s: &str) -> Result<FieldValue<'_>, LineErrorKind> {
     }
 }
 
-/// Removes the backslash of `\X` for X in `specials` or `\`; borrows when nothing changes.
-pub(crate) fn unescape<'a>(s: &'a str, specials: &[u8]) -> Cow<'a, str> {
+/// Offset of the first backslash in `s` that escapes a byte of `specials` or `\`.
+fn first_escape(s: &str, specials: &[u8]) -> Option<usize> {
     let b = s.as_bytes();
-    let Some(first) = b.iter().position(|&c| c == b'\\') else {
-        return Cow::Borrowed(s);
-    };
-    let mut out: Option<String> = None;
-    let mut last = 0;
-    let mut i = first;
+    let mut i = b.iter().position(|&c| c == b'\\')?;
     while i + 1 < b.len() {
         if b[i] == b'\\' && (specials.contains(&b[i + 1]) || b[i + 1] == b'\\') {
-            let o = out.get_or_insert_with(|| String::with_capacity(s.len()));
-            o.push_str(&s[last..i]);
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Appends `s` to `dst` without the backslash of each `\X` for X in `specials` or `\`.
+fn push_unescaped(dst: &mut String, s: &str, specials: &[u8]) {
+    let b = s.as_bytes();
+    let mut last = 0;
+    let mut i = 0;
+    while i + 1 < b.len() {
+        if b[i] == b'\\' && (specials.contains(&b[i + 1]) || b[i + 1] == b'\\') {
+            dst.push_str(&s[last..i]);
             last = i + 1;
             i += 2;
         } else {
             i += 1;
         }
     }
-    match out {
-        Some(mut o) => {
-            o.push_str(&s[last..]);
-            Cow::Owned(o)
-        }
-        None => Cow::Borrowed(s),
+    dst.push_str(&s[last..]);
+}
+
+/// [`unescape`] into the arena: a body slice when nothing changes.
+fn unescape_in<'a>(s: &'a str, specials: &[u8], arena: &mut Arena) -> Str<'a> {
+    match first_escape(s, specials) {
+        None => Str::Borrowed(s),
+        Some(_) => Str::Derived(arena.derive(|_, dst| push_unescaped(dst, s, specials))),
     }
+}
+
+/// Removes the backslash of `\X` for X in `specials` or `\`; borrows when nothing changes.
+pub(crate) fn unescape<'a>(s: &'a str, specials: &[u8]) -> Cow<'a, str> {
+    if first_escape(s, specials).is_none() {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    push_unescaped(&mut out, s, specials);
+    Cow::Owned(out)
 }
 
 /// Unescapes a string field value (`\"` and `\\`).
