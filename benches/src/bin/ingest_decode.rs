@@ -228,6 +228,9 @@ fn main() -> anyhow::Result<()> {
     let tms: usize = a.num("tms", 4)?;
     let rounds: usize = a.num("rounds", 4)?;
     let secs: f64 = a.num("secs", 2.0)?;
+    // `--only influx|otlp|remote_write` runs one case (for `perf record`).
+    let only = a.get("only");
+    let want = |case: &str| only.is_none_or(|o| o == case);
     let inp = inputs(tms, rounds)?;
     let n_req = inp.influx.len();
     let samples = inp.samples_per_round * rounds;
@@ -241,20 +244,10 @@ fn main() -> anyhow::Result<()> {
         ..Default::default()
     };
     let mut scratch = InfluxScratch::new();
-    let r = measure(secs, n_req, || {
-        let mut n = 0;
-        for body in &inp.influx {
-            let mut batch = batch();
-            n += influx::parse_lines(black_box(body), &opts, &mut scratch, &mut batch)
-                .map(|s| s.samples)
-                .unwrap_or(0);
-        }
-        n
-    });
-    let sizes: Vec<usize> = inp.influx.iter().map(String::len).collect();
-    report("influx (flinkgen)", &sizes, r, samples);
-
-    if let Some(path) = a.get("real") {
+    if want("influx") {
+        influx_case(secs, &inp, &opts, &mut scratch, samples);
+    }
+    if let Some(path) = a.get("real").filter(|_| want("influx")) {
         let body = std::fs::read_to_string(path).with_context(|| format!("read {path}"))?;
         let mut n = 0;
         let r = measure(secs, 1, || {
@@ -267,6 +260,38 @@ fn main() -> anyhow::Result<()> {
         report("influx (real Flink body)", &[body.len()], r, n as usize);
     }
 
+    if want("otlp") {
+        otlp_case(secs, &inp, samples);
+    }
+    if want("remote_write") {
+        remote_write_case(secs, &inp, samples);
+    }
+    Ok(())
+}
+
+fn influx_case(
+    secs: f64,
+    inp: &Inputs,
+    opts: &InfluxOptions,
+    scratch: &mut InfluxScratch,
+    samples: usize,
+) {
+    let r = measure(secs, inp.influx.len(), || {
+        let mut n = 0;
+        for body in &inp.influx {
+            let mut batch = batch();
+            n += influx::parse_lines(black_box(body), opts, scratch, &mut batch)
+                .map(|s| s.samples)
+                .unwrap_or(0);
+        }
+        n
+    });
+    let sizes: Vec<usize> = inp.influx.iter().map(String::len).collect();
+    report("influx (flinkgen)", &sizes, r, samples);
+}
+
+fn otlp_case(secs: f64, inp: &Inputs, samples: usize) {
+    let n_req = inp.otlp.len();
     let o = OtlpOptions::default();
     let mut acc = DeltaAccumulator::default();
     let mut scratch = OtlpScratch::new();
@@ -290,7 +315,10 @@ fn main() -> anyhow::Result<()> {
     });
     let sizes: Vec<usize> = inp.otlp.iter().map(Vec::len).collect();
     report("otlp (flinkgen, deltas)", &sizes, r, samples);
+}
 
+fn remote_write_case(secs: f64, inp: &Inputs, samples: usize) {
+    let n_req = inp.remote_write.len();
     let mut raw = Vec::new();
     let r = measure(secs, n_req, || {
         let mut n = 0;
@@ -308,5 +336,4 @@ fn main() -> anyhow::Result<()> {
     });
     let sizes: Vec<usize> = inp.remote_write.iter().map(Vec::len).collect();
     report("remote_write (snappy+pb)", &sizes, r, samples);
-    Ok(())
 }

@@ -160,11 +160,11 @@ impl<'a> Scanner<'a> {
         if b[i] == b',' {
             return Err(ScanError::at(LineErrorKind::MissingMeasurement, i));
         }
-        let (end, stop) = scan_token(b, i, false);
+        let (end, stop, escaped) = scan_token(b, i, false);
         if stop == Stop::Eol {
             return Err(ScanError::at(LineErrorKind::MissingFields, end));
         }
-        let measurement = unescape_in(&self.src[i..end], MEASUREMENT_SPECIALS, arena);
+        let measurement = unescape_in(&self.src[i..end], escaped, MEASUREMENT_SPECIALS, arena);
         let mut j = end;
         if stop == Stop::Comma {
             j = self.parse_tags(j + 1, arena)?;
@@ -185,7 +185,7 @@ impl<'a> Scanner<'a> {
     fn parse_tags(&mut self, mut i: usize, arena: &mut Arena) -> Res<usize> {
         let b = self.src.as_bytes();
         loop {
-            let (kend, stop) = scan_token(b, i, true);
+            let (kend, stop, kesc) = scan_token(b, i, true);
             if kend == i {
                 return Err(ScanError::at(LineErrorKind::MissingTagKey, i));
             }
@@ -193,15 +193,15 @@ impl<'a> Scanner<'a> {
                 return Err(ScanError::at(LineErrorKind::MissingTagValue, kend));
             }
             let vstart = kend + 1;
-            let (vend, stop) = scan_token(b, vstart, true);
+            let (vend, stop, vesc) = scan_token(b, vstart, true);
             if vend == vstart {
                 return Err(ScanError::at(LineErrorKind::MissingTagValue, vstart));
             }
-            let key = unescape_in(&self.src[i..kend], KEY_SPECIALS, arena);
+            let key = unescape_in(&self.src[i..kend], kesc, KEY_SPECIALS, arena);
             if arena.get(key) == "__name__" {
                 return Err(ScanError::at(LineErrorKind::ReservedKey, i));
             }
-            let value = unescape_in(&self.src[vstart..vend], KEY_SPECIALS, arena);
+            let value = unescape_in(&self.src[vstart..vend], vesc, KEY_SPECIALS, arena);
             self.tags.push((key, value));
             match stop {
                 Stop::Comma => i = vend + 1,
@@ -243,14 +243,14 @@ impl<'a> Scanner<'a> {
             return Err(ScanError::at(LineErrorKind::MissingFields, i));
         }
         loop {
-            let (kend, stop) = scan_token(b, i, true);
+            let (kend, stop, kesc) = scan_token(b, i, true);
             if kend == i {
                 return Err(ScanError::at(LineErrorKind::MissingFieldKey, i));
             }
             if stop != Stop::Equals {
                 return Err(ScanError::at(LineErrorKind::InvalidFieldFormat, kend));
             }
-            let key = unescape_in(&self.src[i..kend], KEY_SPECIALS, arena);
+            let key = unescape_in(&self.src[i..kend], kesc, KEY_SPECIALS, arena);
             let vstart = kend + 1;
             if at_eol(b, vstart) || b[vstart] == b',' || b[vstart] == b' ' {
                 return Err(ScanError::at(LineErrorKind::MissingFieldValue, vstart));
@@ -333,31 +333,72 @@ static MEASUREMENT_CLASS: [u8; 256] = class_table(false);
 static KEY_CLASS: [u8; 256] = class_table(true);
 
 /// Scans from `i` to the first unescaped `,`, space or (`equals_stops`) `=`, or the line end.
+/// Also says whether the token holds a backslash (if not, it needs no unescaping).
 #[inline]
-fn scan_token(b: &[u8], mut i: usize, equals_stops: bool) -> (usize, Stop) {
+fn scan_token(b: &[u8], mut i: usize, equals_stops: bool) -> (usize, Stop, bool) {
     let class = if equals_stops {
         &KEY_CLASS
     } else {
         &MEASUREMENT_CLASS
     };
+    let mut escaped = false;
     while i < b.len() {
-        let c = b[i];
+        // Skip 8 plain bytes at a time: tag values (ids, names) run 20–70 bytes.
+        while let Some(w) = b.get(i..i + 8) {
+            match first_special(w, equals_stops) {
+                Some(k) => {
+                    i += k;
+                    break;
+                }
+                None => i += 8,
+            }
+        }
+        let Some(&c) = b.get(i) else {
+            break;
+        };
         if class[c as usize] == PLAIN {
             i += 1;
             continue;
         }
         match c {
-            b'\\' if i + 1 < b.len() && b[i + 1] != b'\n' => i += 2,
-            b'\\' => i += 1,
-            b'\n' => return (i, Stop::Eol),
-            b'\r' if i + 1 >= b.len() || b[i + 1] == b'\n' => return (i, Stop::Eol),
+            b'\\' if i + 1 < b.len() && b[i + 1] != b'\n' => {
+                escaped = true;
+                i += 2
+            }
+            b'\\' => {
+                escaped = true;
+                i += 1
+            }
+            b'\n' => return (i, Stop::Eol, escaped),
+            b'\r' if i + 1 >= b.len() || b[i + 1] == b'\n' => return (i, Stop::Eol, escaped),
             b'\r' => i += 1,
-            b',' => return (i, Stop::Comma),
-            b' ' => return (i, Stop::Space),
-            _ => return (i, Stop::Equals),
+            b',' => return (i, Stop::Comma, escaped),
+            b' ' => return (i, Stop::Space, escaped),
+            _ => return (i, Stop::Equals, escaped),
         }
     }
-    (b.len(), Stop::Eol)
+    (b.len(), Stop::Eol, escaped)
+}
+
+/// Offset of the first byte of `w` (8 bytes) that [`scan_token`] must look at: `\\`, `\n`,
+/// `\r`, `,`, space, and `=` if `equals_stops`. Word-at-a-time: a byte equal to `c` is a zero
+/// byte of `w ^ c…c`, and the lowest zero byte is found exactly by the borrow trick.
+#[inline]
+fn first_special(w: &[u8], equals_stops: bool) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut word = [0u8; 8];
+    word.copy_from_slice(w);
+    let v = u64::from_le_bytes(word);
+    let zero = |c: u8| {
+        let x = v ^ (LO * u64::from(c));
+        x.wrapping_sub(LO) & !x & HI
+    };
+    let mut m = zero(b'\\') | zero(b'\n') | zero(b'\r') | zero(b',') | zero(b' ');
+    if equals_stops {
+        m |= zero(b'=');
+    }
+    (m != 0).then(|| m.trailing_zeros() as usize / 8)
 }
 
 /// Scans an unquoted field value: up to `,`, space or line end.
@@ -549,12 +590,13 @@ fn push_unescaped(dst: &mut String, s: &str, specials: &[u8]) {
     dst.push_str(&s[last..]);
 }
 
-/// [`unescape`] into the arena: a body slice when nothing changes.
-fn unescape_in<'a>(s: &'a str, specials: &[u8], arena: &mut Arena) -> Str<'a> {
-    match first_escape(s, specials) {
-        None => Str::Borrowed(s),
-        Some(_) => Str::Derived(arena.derive(|_, dst| push_unescaped(dst, s, specials))),
+/// [`unescape`] into the arena: a body slice when nothing changes. `has_backslash` comes from
+/// the scan, so a plain token costs nothing here.
+fn unescape_in<'a>(s: &'a str, has_backslash: bool, specials: &[u8], arena: &mut Arena) -> Str<'a> {
+    if !has_backslash || first_escape(s, specials).is_none() {
+        return Str::Borrowed(s);
     }
+    Str::Derived(arena.derive(|_, dst| push_unescaped(dst, s, specials)))
 }
 
 /// Removes the backslash of `\X` for X in `specials` or `\`; borrows when nothing changes.
@@ -589,6 +631,38 @@ mod tests {
             unescape_string_field(r#"say \"hi\" \\o/"#),
             r#"say "hi" \o/"#
         );
+    }
+
+    #[test]
+    fn word_scan_matches_byte_scan() {
+        let body = b"abcdefgh,ijklmnopqrstuvwx yz\\ 0123456789=abcdefghijklmnop\r\nq";
+        for equals_stops in [false, true] {
+            let class = if equals_stops {
+                &KEY_CLASS
+            } else {
+                &MEASUREMENT_CLASS
+            };
+            for start in 0..body.len().saturating_sub(8) {
+                let w = &body[start..start + 8];
+                let want = w.iter().position(|&c| class[c as usize] != PLAIN);
+                assert_eq!(
+                    first_special(w, equals_stops),
+                    want,
+                    "{start} {equals_stops}"
+                );
+            }
+        }
+        // Bytes above 0x80 and bytes just above a match do not confuse it.
+        assert_eq!(
+            first_special(&[0xc3, 0xa9, b',', b'x', 1, 1, 1, 1], true),
+            Some(2)
+        );
+        assert_eq!(
+            first_special(&[0x81, 0x01, 0x2d, b' ', 0x21, 0, 0, 0], true),
+            Some(3)
+        );
+        assert_eq!(first_special(b"a=b=c=d=", false), None);
+        assert_eq!(first_special(b"a=b=c=d=", true), Some(1));
     }
 
     #[test]
