@@ -65,9 +65,18 @@ pub(crate) fn label_name<'r>(dst: &mut String, raw: &'r str) -> Option<&'r str> 
 /// True if [`push_sanitized`] would copy `raw` unchanged.
 pub(crate) fn is_clean(raw: &str, metric: bool) -> bool {
     let b = raw.as_bytes();
-    b.iter().all(|&c| valid(c, metric))
-        && !b.first().is_some_and(u8::is_ascii_digit)
-        && !raw.contains("__")
+    if b.first().is_some_and(u8::is_ascii_digit) {
+        return false;
+    }
+    // One pass: every byte valid, and no `_` right after another.
+    let mut prev = 0u8;
+    for &c in b {
+        if !valid(c, metric) || (c == b'_' && prev == b'_') {
+            return false;
+        }
+        prev = c;
+    }
+    true
 }
 
 #[inline]
