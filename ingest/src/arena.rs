@@ -30,12 +30,6 @@ pub(crate) enum Str<'a> {
     Derived(Span),
 }
 
-impl<'a> From<&'a str> for Str<'a> {
-    fn from(s: &'a str) -> Self {
-        Str::Borrowed(s)
-    }
-}
-
 /// Which label of the batch to patch, and which side of it.
 #[derive(Debug, Clone, Copy)]
 struct Fixup {
