@@ -656,3 +656,33 @@ fn backslash_before_multibyte_characters() {
         "byte column of the line end"
     );
 }
+
+#[test]
+fn reused_scratch_keeps_no_strings_of_earlier_requests() {
+    let o = InfluxOptions {
+        prom_names: true,
+        ..opts()
+    };
+    let mut scratch = InfluxScratch::new();
+    let bodies = [
+        "cpu.load,host=a\\ b,x-y=1 v=1 0\ncpu.load,host=a\\ b,x-y=1 v=2 0",
+        "mem,host=c\\ d,x-y=2 used=3 0",
+    ];
+    let want: [&[(&str, i64, f64)]; 2] = [
+        &[
+            ("cpu_load_vhost=\"a b\",x_y=\"1\",", 0, 1.0),
+            ("cpu_load_vhost=\"a b\",x_y=\"1\",", 0, 2.0),
+        ],
+        &[("mem_usedhost=\"c d\",x_y=\"2\",", 0, 3.0)],
+    ];
+    for (body, want) in bodies.iter().zip(want) {
+        let mut batch = WriteBatch::new();
+        parse_lines(body, &o, &mut scratch, &mut batch).unwrap();
+        let got = dump(&batch);
+        let want: Vec<(String, i64, f64)> = want
+            .iter()
+            .map(|(s, t, v)| (s.to_string(), *t, *v))
+            .collect();
+        assert_eq!(got, want);
+    }
+}

@@ -762,3 +762,30 @@ fn field_order_does_not_matter() {
     let expected = one_resource(&[("service.name", "svc")], "s", metrics).encode();
     assert_eq!(expected.len(), body.len(), "same bytes, other order");
 }
+
+#[test]
+fn reused_scratch_keeps_no_strings_of_earlier_requests() {
+    let o = opts();
+    let mut acc = DeltaAccumulator::default();
+    let mut scratch = OtlpScratch::new();
+    let make = |name: &str, key: &str, v: i64| {
+        let mut p = point(&[], 0, T0, 1.0);
+        p.attributes = vec![(key.to_string(), AnyValue::Int(v))];
+        one_resource(
+            &[("service.name", "svc")],
+            "s",
+            vec![metric(name, "ms", Data::Gauge(vec![p]))],
+        )
+        .encode()
+    };
+    let bodies = [make("a.b", "k.x", 12), make("c.d", "k.y", 3456)];
+    let want = [
+        "a_b_millisecondsjob=\"svc\",k_x=\"12\",",
+        "c_d_millisecondsjob=\"svc\",k_y=\"3456\",",
+    ];
+    for (body, want) in bodies.iter().zip(want) {
+        let mut batch = WriteBatch::new();
+        decode_metrics_request(body, &o, &mut acc, &mut scratch, &mut batch).unwrap();
+        assert_eq!(dump(&batch), [s(want, T0_MS, 1.0)]);
+    }
+}
