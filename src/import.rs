@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use eddy_ingest::influx::{self, InfluxOptions};
+use eddy_ingest::influx::{self, InfluxOptions, InfluxScratch};
 use eddy_ingest::remote_write;
 use eddy_ingest::text::{self, TextOptions};
 use eddy_storage::db::DbOptions;
@@ -129,6 +129,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
                 };
                 let mut rest = text;
                 let mut line_base = 0usize;
+                let mut scratch = InfluxScratch::new();
                 while !rest.is_empty() {
                     let cut = if rest.len() <= PIECE_BYTES {
                         rest.len()
@@ -150,8 +151,9 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
                             },
                         )?;
                     } else {
-                        let stats = influx::parse_lines(piece, &influx_opts, &mut batch)
-                            .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+                        let stats =
+                            influx::parse_lines(piece, &influx_opts, &mut scratch, &mut batch)
+                                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
                         if let Some(m) = stats.error_message() {
                             eprintln!("{} (lines after {line_base}): {m}", file.display());
                         }

@@ -9,6 +9,10 @@
 //! Like InfluxDB 1.x, a bad line does not stop the body: valid lines are decoded and each bad
 //! line is reported in [`InfluxStats::errors`] with its line number; the HTTP layer answers 400
 //! naming them after writing the rest.
+//!
+//! Labels borrow from the body; the strings a body does not contain as such (metric names,
+//! unescaped and sanitized tags) are written once per request into an [`InfluxScratch`] that
+//! the batch borrows too, so decoding allocates nothing per sample.
 
 mod error;
 mod naming;
@@ -21,6 +25,7 @@ use eddy_storage::WriteBatch;
 
 pub use error::{InfluxError, LineErrorKind};
 
+use crate::arena::{Arena, Str};
 use naming::FlinkShape;
 use scan::{FieldValue, Scanned, Scanner};
 
@@ -118,6 +123,27 @@ pub struct InfluxOptions {
     pub prom_names: bool,
 }
 
+/// Reusable buffers of the decoder: the derived strings of one request, which the request's
+/// batch borrows. Keep one per worker thread and pass it to every [`parse_lines`] call; after
+/// the first few requests it has grown to size and decoding allocates nothing more in it.
+#[derive(Debug, Default)]
+pub struct InfluxScratch {
+    arena: Arena,
+}
+
+impl InfluxScratch {
+    /// An empty scratch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Heap bytes kept for the next request, so a caller can drop a scratch that one huge
+    /// request blew up.
+    pub fn retained_bytes(&self) -> usize {
+        self.arena.retained_bytes()
+    }
+}
+
 /// What one body contained.
 #[derive(Debug, Default)]
 pub struct InfluxStats {
@@ -159,6 +185,7 @@ impl InfluxStats {
 pub fn parse_body<'a>(
     body: &'a [u8],
     opts: &'a InfluxOptions,
+    scratch: &'a mut InfluxScratch,
     batch: &mut WriteBatch<'a>,
 ) -> Result<InfluxStats> {
     let text = std::str::from_utf8(body).map_err(|e| {
@@ -173,18 +200,20 @@ pub fn parse_body<'a>(
             column: (bad - line_start) as u32 + 1,
         }
     })?;
-    parse_lines(text, opts, batch)
+    parse_lines(text, opts, scratch, batch)
 }
 
 /// Decodes line protocol into `batch`: for every valid line, one series per numeric or boolean
-/// field (booleans become 1/0), with labels borrowed from `body` (escaped strings are copied).
-/// `opts` is borrowed for `'a` so that extra labels are shared, not copied per series.
+/// field (booleans become 1/0), with labels borrowed from `body`, from `opts` (extra labels)
+/// and from `scratch` (metric names, unescaped or sanitized tags; each distinct string once).
+/// `scratch` is emptied first and stays borrowed as long as the batch.
 ///
 /// Bad lines are skipped and reported in the returned stats; `Err` only for a body that the
-/// batch cannot hold.
+/// batch cannot hold, and then the batch is left as it was.
 pub fn parse_lines<'a>(
     body: &'a str,
     opts: &'a InfluxOptions,
+    scratch: &'a mut InfluxScratch,
     batch: &mut WriteBatch<'a>,
 ) -> Result<InfluxStats> {
     // WriteBatch indexes with u32; every label and sample takes at least one body byte...
@@ -196,10 +225,17 @@ pub fn parse_lines<'a>(
             limit,
         });
     }
+    let mark = (
+        batch.labels.len(),
+        batch.series.len(),
+        batch.timestamps.len(),
+    );
+    let arena = &mut scratch.arena;
+    arena.clear();
     let mut stats = InfluxStats::default();
     let mut scanner = Scanner::new(body);
     let mut extra_skip: Vec<bool> = vec![false; opts.extra_labels.len()];
-    while let Some((scanned, line_no)) = scanner.next_point() {
+    while let Some((scanned, line_no)) = scanner.next_point(arena) {
         match scanned {
             Scanned::Point(point) => {
                 let ts = match point.timestamp {
@@ -212,91 +248,117 @@ pub fn parse_lines<'a>(
                     continue;
                 };
                 stats.lines += 1;
-                emit_point(
-                    &mut scanner,
-                    &point.measurement,
-                    ts,
-                    opts,
-                    &mut extra_skip,
-                    batch,
-                    &mut stats,
-                );
+                let mut out = Out {
+                    arena: &mut *arena,
+                    batch: &mut *batch,
+                    stats: &mut stats,
+                };
+                out.point(&mut scanner, point.measurement, ts, opts, &mut extra_skip);
             }
             Scanned::Error { err, line_start } => {
                 record_error(&mut stats, body, line_start, err.pos, line_no, err.kind);
             }
         }
     }
+    // Decoding is done: the arena is frozen and the batch may borrow from it.
+    let scratch: &'a InfluxScratch = scratch;
+    if scratch.arena.resolve(batch).is_err() {
+        batch.labels.truncate(mark.0);
+        batch.series.truncate(mark.1);
+        batch.timestamps.truncate(mark.2);
+        batch.values.truncate(mark.2);
+        return Err(InfluxError::DerivedTooLarge);
+    }
     Ok(stats)
 }
 
-/// Adds one series per field of the scanned point.
-fn emit_point<'a>(
-    scanner: &mut Scanner<'a>,
-    measurement: &str,
-    ts: i64,
-    opts: &'a InfluxOptions,
-    extra_skip: &mut [bool],
-    batch: &mut WriteBatch<'a>,
-    stats: &mut InfluxStats,
-) {
-    let flink = match opts.flink_names {
-        FlinkNames::Off => false,
-        FlinkNames::Auto => naming::is_flink_measurement(measurement),
-        FlinkNames::On => true,
-    };
-    // Rewrite the tags once per line; each series then clones them (free for borrowed ones).
-    for (k, v) in scanner.tags.iter_mut() {
-        if opts.prom_names {
-            *k = naming::sanitize_label_name(k);
-        }
-        if flink && opts.flink_sanitize_tag_values {
-            *v = naming::sanitize_label_value(v);
-        }
-    }
-    for (skip, (name, _)) in extra_skip.iter_mut().zip(&opts.extra_labels) {
-        *skip = scanner.tags.iter().any(|(k, _)| k == name);
-    }
-    let shape = if flink {
-        naming::flink_shape(&scanner.fields)
-    } else {
-        FlinkShape::Plain
-    };
-    for (key, value) in &scanner.fields {
-        let v = match *value {
-            FieldValue::Float(v) => v,
-            FieldValue::Int(v) => v as f64,
-            FieldValue::UInt(v) => v as f64,
-            FieldValue::Bool(b) => f64::from(u8::from(b)),
-            // Flink's InfluxdbReporter sends boolean gauges as the strings "true"/"false"; the
-            // Prometheus reporter exports them as 1/0, so do the same for Flink lines.
-            FieldValue::Str("true") if flink => 1.0,
-            FieldValue::Str("false") if flink => 0.0,
-            FieldValue::Str(_) => {
-                stats.string_fields_skipped += 1;
-                continue;
-            }
+/// Where decoded points go.
+struct Out<'o, 'a> {
+    arena: &'o mut Arena,
+    batch: &'o mut WriteBatch<'a>,
+    stats: &'o mut InfluxStats,
+}
+
+impl<'a> Out<'_, 'a> {
+    /// Adds one series per field of the scanned point.
+    fn point(
+        &mut self,
+        scanner: &mut Scanner<'a>,
+        measurement: Str<'a>,
+        ts: i64,
+        opts: &'a InfluxOptions,
+        extra_skip: &mut [bool],
+    ) {
+        let arena = &mut *self.arena;
+        let flink = match opts.flink_names {
+            FlinkNames::Off => false,
+            FlinkNames::Auto => naming::is_flink_measurement(arena.get(measurement)),
+            FlinkNames::On => true,
         };
-        let (name, quantile) = if flink {
-            naming::flink_name(measurement, key, shape)
+        // Rewrite the tags once per line; every series of the line then shares them.
+        for (k, v) in scanner.tags.iter_mut() {
+            if opts.prom_names && !naming::label_name_is_clean(arena.get(*k)) {
+                let raw = *k;
+                *k = Str::Derived(arena.derive(|a, dst| naming::push_label_name(dst, a.get(raw))));
+            }
+            if flink
+                && opts.flink_sanitize_tag_values
+                && !naming::label_value_is_clean(arena.get(*v))
+            {
+                let raw = *v;
+                *v = Str::Derived(arena.derive(|a, dst| naming::push_label_value(dst, a.get(raw))));
+            }
+        }
+        for (skip, (name, _)) in extra_skip.iter_mut().zip(&opts.extra_labels) {
+            *skip = scanner.tags.iter().any(|(k, _)| arena.get(*k) == name);
+        }
+        let shape = if flink {
+            naming::flink_shape(scanner.fields.iter().map(|(k, _)| arena.get(*k)))
         } else {
-            (naming::plain_name(measurement, key, opts.prom_names), None)
+            FlinkShape::Plain
         };
-        batch.start_series();
-        batch.push_label("__name__", name);
-        if let Some(q) = quantile {
-            batch.push_label("quantile", q);
-        }
-        for (k, v) in &scanner.tags {
-            batch.push_label(k.clone(), v.clone());
-        }
-        for ((k, v), &skip) in opts.extra_labels.iter().zip(extra_skip.iter()) {
-            if !skip {
-                batch.push_label(k.as_str(), v.as_str());
+        for &(key, value) in &scanner.fields {
+            let v = match value {
+                FieldValue::Float(v) => v,
+                FieldValue::Int(v) => v as f64,
+                FieldValue::UInt(v) => v as f64,
+                FieldValue::Bool(b) => f64::from(u8::from(b)),
+                // Flink's InfluxdbReporter sends boolean gauges as the strings "true"/"false";
+                // the Prometheus reporter exports them as 1/0, so do the same for Flink lines.
+                FieldValue::Str("true") if flink => 1.0,
+                FieldValue::Str("false") if flink => 0.0,
+                FieldValue::Str(_) => {
+                    self.stats.string_fields_skipped += 1;
+                    continue;
+                }
+            };
+            let arena = &mut *self.arena;
+            let mut quantile = None;
+            let name = arena.derive(|a, dst| {
+                let (m, f) = (a.get(measurement), a.get(key));
+                if flink {
+                    quantile = naming::flink_name(dst, m, f, shape);
+                } else {
+                    naming::plain_name(dst, m, f, opts.prom_names);
+                }
+            });
+            let batch = &mut *self.batch;
+            batch.start_series();
+            arena.push_label(batch, Str::Borrowed("__name__"), Str::Derived(name));
+            if let Some(q) = quantile {
+                batch.push_label("quantile", q);
             }
+            for &(k, v) in &scanner.tags {
+                arena.push_label(batch, k, v);
+            }
+            for ((k, v), &skip) in opts.extra_labels.iter().zip(extra_skip.iter()) {
+                if !skip {
+                    batch.push_label(k.as_str(), v.as_str());
+                }
+            }
+            batch.push_sample(ts, v);
+            self.stats.samples += 1;
         }
-        batch.push_sample(ts, v);
-        stats.samples += 1;
     }
 }
 

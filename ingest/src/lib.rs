@@ -12,6 +12,7 @@
 
 #![warn(missing_docs)]
 
+mod arena;
 pub mod error;
 pub mod influx;
 pub mod otlp;

@@ -14,6 +14,10 @@
 //! Flink 2.x's OpenTelemetry reporter (scope `io.confluent.flink.common.metrics`, names
 //! `flink.<scope>.<metric>`) gets no suffixes by default, so its series carry the names of
 //! Flink's Prometheus reporter (see [`FlinkNames`]).
+//!
+//! Strings borrow from the body; the ones it does not contain (sanitized names, formatted
+//! numbers, joined values) are written once per request into an [`OtlpScratch`] that the batch
+//! borrows too, so decoding allocates nothing per data point.
 
 mod delta;
 pub mod encode;
@@ -22,7 +26,7 @@ mod histogram;
 mod naming;
 mod proto;
 
-use std::borrow::Cow;
+use std::fmt::Write as _;
 
 use eddy_storage::api::stale_nan;
 use eddy_storage::WriteBatch;
@@ -30,6 +34,7 @@ use eddy_storage::WriteBatch;
 pub use delta::{DeltaAccumulator, DeltaOutcome};
 pub use error::OtlpError;
 
+use crate::arena::{Arena, Str};
 use naming::{Kind, Suffixes};
 use proto::{expect, Reader, Wire};
 
@@ -114,13 +119,54 @@ pub struct OtlpStats {
     pub invalid_histograms: u64,
 }
 
+/// Reusable buffers of the decoder: the derived strings of one request (which the request's
+/// batch borrows) and per-point scratch. Keep one per worker thread and pass it to every
+/// [`decode_metrics_request`]; once grown to size, decoding allocates nothing more in it.
+#[derive(Debug, Default)]
+pub struct OtlpScratch {
+    arena: Arena,
+    bufs: Bufs,
+}
+
+/// The lifetime-free scratch vectors, moved into the decoder for one request and back.
+#[derive(Debug, Default)]
+struct Bufs {
+    buckets: Vec<u64>,
+    bounds: Vec<u64>,
+    quantiles: Vec<(f64, f64)>,
+    pending: Vec<Pending>,
+    unit_word: String,
+    unit_plain: String,
+}
+
+impl OtlpScratch {
+    /// An empty scratch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Heap bytes kept for the next request, so a caller can drop a scratch that one huge
+    /// request blew up.
+    pub fn retained_bytes(&self) -> usize {
+        let b = &self.bufs;
+        self.arena.retained_bytes()
+            + (b.buckets.capacity() + b.bounds.capacity()) * 8
+            + b.quantiles.capacity() * 16
+            + b.pending.capacity() * std::mem::size_of::<Pending>()
+            + b.unit_word.capacity()
+            + b.unit_plain.capacity()
+    }
+}
+
 /// Decodes one `ExportMetricsServiceRequest` into `batch`, accumulating DELTA sums in `acc`.
-/// On error the batch and the accumulator are left as they were. `opts` is borrowed for `'a`
-/// so that promoted label names are shared, not copied per series.
+/// Labels borrow from `body`, from `opts` (promoted attribute names) and from `scratch`
+/// (derived names and values; each distinct string once). `scratch` is emptied first and stays
+/// borrowed as long as the batch. On error the batch and the accumulator are left as they were.
 pub fn decode_metrics_request<'a>(
     body: &'a [u8],
     opts: &'a OtlpOptions,
     acc: &mut DeltaAccumulator,
+    scratch: &'a mut OtlpScratch,
     batch: &mut WriteBatch<'a>,
 ) -> Result<OtlpStats> {
     let mark = (
@@ -128,16 +174,33 @@ pub fn decode_metrics_request<'a>(
         batch.series.len(),
         batch.timestamps.len(),
     );
-    let mut d = Decoder::new(opts, batch);
-    if let Err(e) = d.request(body) {
+    scratch.arena.clear();
+    let mut d = Decoder::new(
+        opts,
+        &mut scratch.arena,
+        batch,
+        std::mem::take(&mut scratch.bufs),
+    );
+    let res = d.request(body);
+    let mut stats = d.stats;
+    scratch.bufs = d.bufs;
+    // Decoding is done: the arena is frozen and the batch may borrow from it.
+    let scratch: &'a OtlpScratch = scratch;
+    let res = res.and_then(|()| {
+        scratch
+            .arena
+            .resolve(batch)
+            .map_err(|_| OtlpError::DerivedTooLarge)
+    });
+    if let Err(e) = res {
         batch.labels.truncate(mark.0);
         batch.series.truncate(mark.1);
         batch.timestamps.truncate(mark.2);
         batch.values.truncate(mark.2);
         return Err(e);
     }
-    let (mut stats, pending) = (d.stats, d.pending);
-    delta::apply_deltas(batch, &pending, mark.1, acc, opts.now_ms, &mut stats);
+    let pending = &scratch.bufs.pending;
+    delta::apply_deltas(batch, pending, mark.1, acc, opts.now_ms, &mut stats);
     acc.maybe_evict(opts.now_ms, false);
     Ok(stats)
 }
@@ -158,10 +221,11 @@ enum Mode {
     Delta,
 }
 
-type LabelVec<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+type LabelVec<'a> = Vec<(Str<'a>, Str<'a>)>;
 
 struct Decoder<'a, 'b> {
     opts: &'a OtlpOptions,
+    arena: &'b mut Arena,
     batch: &'b mut WriteBatch<'a>,
     stats: OtlpStats,
     /// Labels of the current resource (job, instance, promoted) then scope labels.
@@ -172,30 +236,37 @@ struct Decoder<'a, 'b> {
     point_labels: LabelVec<'a>,
     raw_keys: Vec<&'a str>,
     sanitized_keys: bool,
-    buckets: Vec<u64>,
-    bounds: Vec<u64>,
-    quantiles: Vec<(f64, f64)>,
-    pending: Vec<Pending>,
+    bufs: Bufs,
     max_ts: Option<i64>,
 }
 
 impl<'a, 'b> Decoder<'a, 'b> {
-    fn new(opts: &'a OtlpOptions, batch: &'b mut WriteBatch<'a>) -> Self {
+    fn new(
+        opts: &'a OtlpOptions,
+        arena: &'b mut Arena,
+        batch: &'b mut WriteBatch<'a>,
+        mut bufs: Bufs,
+    ) -> Self {
+        bufs.pending.clear();
+        // Label lists are short; one allocation each per request.
         Decoder {
             opts,
+            arena,
             batch,
             stats: OtlpStats::default(),
-            res_labels: Vec::new(),
-            res_other: Vec::new(),
-            point_labels: Vec::new(),
-            raw_keys: Vec::new(),
+            res_labels: Vec::with_capacity(16),
+            res_other: Vec::with_capacity(16),
+            point_labels: Vec::with_capacity(32),
+            raw_keys: Vec::with_capacity(32),
             sanitized_keys: false,
-            buckets: Vec::new(),
-            bounds: Vec::new(),
-            quantiles: Vec::new(),
-            pending: Vec::new(),
+            bufs,
             max_ts: None,
         }
+    }
+
+    /// Text of a label string (a body slice or an arena range).
+    fn text(&self, s: Str<'a>) -> &str {
+        self.arena.get(s)
     }
 
     fn request(&mut self, body: &'a [u8]) -> Result<()> {
@@ -256,33 +327,48 @@ impl<'a, 'b> Decoder<'a, 'b> {
                 "service.namespace" => namespace = Some(value),
                 "service.instance.id" => instance = Some(value),
                 _ => {
-                    let Some(label) = naming::label_name(key) else {
+                    if key.is_empty() {
                         continue;
-                    };
-                    if let Some(p) = self
+                    }
+                    let label = self.label_name(key);
+                    if self
                         .opts
                         .promote_resource_attributes
                         .iter()
-                        .find(|p| p.as_str() == key)
+                        .any(|p| p.as_str() == key)
                     {
-                        let promoted = naming::sanitize(p, false);
-                        self.res_labels.push((promoted, value.clone()));
+                        // Same name as the target_info label, but also wanted on every series.
+                        self.res_labels.push((label, value));
                     }
                     self.res_other.push((label, value));
                 }
             }
         }
         let job = match (namespace, name) {
-            (Some(ns), Some(n)) if !ns.is_empty() => Some(Cow::Owned(format!("{ns}/{n}"))),
+            (Some(ns), Some(n)) if !self.text(ns).is_empty() => {
+                Some(Str::Derived(self.arena.derive(|a, dst| {
+                    let _ = write!(dst, "{}/{}", a.get(ns), a.get(n));
+                })))
+            }
             (_, n) => n,
         };
         if let Some(job) = job {
-            self.res_labels.push((Cow::Borrowed("job"), job));
+            self.res_labels.push((Str::Borrowed("job"), job));
         }
         if let Some(instance) = instance {
-            self.res_labels.push((Cow::Borrowed("instance"), instance));
+            self.res_labels.push((Str::Borrowed("instance"), instance));
         }
         Ok(())
+    }
+
+    /// The label name of attribute key `key` (not empty): the key itself when valid.
+    fn label_name(&mut self, key: &'a str) -> Str<'a> {
+        if naming::is_clean(key, false) {
+            return Str::Borrowed(key);
+        }
+        Str::Derived(self.arena.derive(|_, dst| {
+            naming::label_name(dst, key);
+        }))
     }
 
     /// `target_info` for the resource just decoded, at the newest timestamp of its points.
@@ -295,13 +381,13 @@ impl<'a, 'b> Decoder<'a, 'b> {
         }
         self.batch.start_series();
         self.batch.push_label("__name__", "target_info");
-        for (n, v) in &self.res_labels {
-            if n == "job" || n == "instance" {
-                self.batch.push_label(n.clone(), v.clone());
+        for &(n, v) in &self.res_labels {
+            if matches!(self.arena.get(n), "job" | "instance") {
+                self.arena.push_label(self.batch, n, v);
             }
         }
-        for (n, v) in &self.res_other {
-            self.batch.push_label(n.clone(), v.clone());
+        for &(n, v) in &self.res_other {
+            self.arena.push_label(self.batch, n, v);
         }
         self.batch.push_sample(ts, 1.0);
         self.stats.samples += 1;
@@ -335,12 +421,12 @@ impl<'a, 'b> Decoder<'a, 'b> {
         if self.opts.scope_labels {
             if !scope_name.is_empty() {
                 self.res_labels
-                    .push((Cow::Borrowed("otel_scope_name"), Cow::Borrowed(scope_name)));
+                    .push((Str::Borrowed("otel_scope_name"), Str::Borrowed(scope_name)));
             }
             if !scope_version.is_empty() {
                 self.res_labels.push((
-                    Cow::Borrowed("otel_scope_version"),
-                    Cow::Borrowed(scope_version),
+                    Str::Borrowed("otel_scope_version"),
+                    Str::Borrowed(scope_version),
                 ));
             }
         }
@@ -410,7 +496,7 @@ impl<'a, 'b> Decoder<'a, 'b> {
                 } else {
                     name
                 };
-                let n = naming::metric_name(base, unit, Kind::Gauge, sfx);
+                let n = self.metric_name(base, unit, Kind::Gauge, sfx);
                 self.number_points(data, n, Mode::Plain)
             }
             7 => self.sum(data, name, unit, sfx),
@@ -449,16 +535,38 @@ impl<'a, 'b> Decoder<'a, 'b> {
                 return Ok(());
             }
         };
-        let n = naming::metric_name(name, unit, kind, sfx);
+        let n = self.metric_name(name, unit, kind, sfx);
         self.number_points(data, n, mode)
     }
 
-    /// Emits the points of a Gauge or Sum. The name moves into the last point's series, so a
-    /// metric with one point (Flink sends one per series) costs no copy of it.
-    fn number_points(&mut self, data: Reader<'a>, name: Cow<'a, str>, mode: Mode) -> Result<()> {
-        let total = count_points(data)?;
-        let mut seen = 0;
-        let mut name = Some(name);
+    /// The Prometheus name of metric `raw`: the raw name when it needs no change, else an
+    /// interned arena string (Flink repeats each name for every subtask).
+    pub(crate) fn metric_name(
+        &mut self,
+        raw: &'a str,
+        unit: &str,
+        kind: Kind,
+        sfx: Suffixes,
+    ) -> Str<'a> {
+        let b = &mut self.bufs;
+        if sfx.unit {
+            naming::prom_unit(&mut b.unit_word, &mut b.unit_plain, unit, kind);
+        } else {
+            b.unit_word.clear();
+        }
+        let word = b.unit_word.as_str();
+        let mut borrowed = None;
+        let span = self.arena.derive(|_, dst| {
+            borrowed = naming::metric_name(dst, raw, word, kind, sfx);
+        });
+        match borrowed {
+            Some(raw) => Str::Borrowed(raw),
+            None => Str::Derived(span),
+        }
+    }
+
+    /// Emits the points of a Gauge or Sum.
+    fn number_points(&mut self, data: Reader<'a>, name: Str<'a>, mode: Mode) -> Result<()> {
         let mut r = data;
         while let Some((f, w, at)) = r.field()? {
             if f != 1 {
@@ -466,19 +574,12 @@ impl<'a, 'b> Decoder<'a, 'b> {
                 continue;
             }
             expect(w, Wire::Len, "data point", at)?;
-            seen += 1;
-            let n = if seen == total {
-                name.take()
-            } else {
-                name.clone()
-            };
-            let n = n.unwrap_or(Cow::Borrowed(""));
-            self.number_point(r.message("data point")?, n, mode)?;
+            self.number_point(r.message("data point")?, name, mode)?;
         }
         Ok(())
     }
 
-    fn number_point(&mut self, mut r: Reader<'a>, name: Cow<'a, str>, mode: Mode) -> Result<()> {
+    fn number_point(&mut self, mut r: Reader<'a>, name: Str<'a>, mode: Mode) -> Result<()> {
         self.begin_point();
         let (mut start, mut time, mut value, mut flags) = (0, 0, None, 0);
         while let Some((f, w, at)) = r.field()? {
@@ -523,7 +624,7 @@ impl<'a, 'b> Decoder<'a, 'b> {
         let ts = self.ts_ms(time);
         let series = self.emit(name, None, ts, v);
         if mode == Mode::Delta && !no_value {
-            self.pending.push(Pending {
+            self.bufs.pending.push(Pending {
                 series,
                 start_ns: start,
                 time_ns: time,
@@ -552,24 +653,33 @@ impl<'a, 'b> Decoder<'a, 'b> {
         let Some((key, value)) = self.key_value(r.message("attribute")?)? else {
             return Ok(());
         };
-        let Some(name) = naming::label_name(key) else {
-            self.stats.attributes_dropped += 1;
-            return Ok(());
-        };
-        if reserved == Some(name.as_ref()) || self.res_labels.iter().any(|(n, _)| *n == name) {
+        if key.is_empty() {
             self.stats.attributes_dropped += 1;
             return Ok(());
         }
-        self.sanitized_keys |= matches!(name, Cow::Owned(_));
+        let name = self.label_name(key);
+        let text = self.text(name);
+        if reserved == Some(text) || self.res_labels.iter().any(|&(n, _)| self.text(n) == text) {
+            self.stats.attributes_dropped += 1;
+            return Ok(());
+        }
+        self.sanitized_keys |= matches!(name, Str::Derived(_));
         self.point_labels.push((name, value));
         self.raw_keys.push(key);
         Ok(())
     }
 
     /// Merges attributes whose sanitized names collide: values joined with `;` in the order of
-    /// the original keys (spec). Only sanitized names can collide, so this is rare.
+    /// the original keys (spec). Only sanitized names can collide, so this is rare, and the
+    /// merge (which allocates) runs only when two names are equal.
     fn finish_labels(&mut self) {
         if !self.sanitized_keys || self.point_labels.len() < 2 {
+            return;
+        }
+        let labels = &self.point_labels;
+        let name = |i: usize| self.arena.get(labels[i].0);
+        let collide = (1..labels.len()).any(|a| (0..a).any(|b| name(a) == name(b)));
+        if !collide {
             return;
         }
         let mut items: Vec<_> = self
@@ -577,12 +687,17 @@ impl<'a, 'b> Decoder<'a, 'b> {
             .drain(..)
             .zip(self.raw_keys.drain(..))
             .collect();
-        items.sort_by(|a, b| (a.0 .0.as_ref(), a.1).cmp(&(b.0 .0.as_ref(), b.1)));
+        let arena = &mut *self.arena;
+        items.sort_by(|a, b| (arena.get(a.0 .0), a.1).cmp(&(arena.get(b.0 .0), b.1)));
         for ((name, value), key) in items {
             match self.point_labels.last_mut() {
-                Some((last, v)) if *last == name => {
-                    let joined = format!("{v};{value}");
-                    *v = Cow::Owned(joined);
+                Some((last, v)) if arena.get(*last) == arena.get(name) => {
+                    let prev = *v;
+                    *v = Str::Derived(arena.derive(|a, dst| {
+                        dst.push_str(a.get(prev));
+                        dst.push(';');
+                        dst.push_str(a.get(value));
+                    }));
                 }
                 _ => {
                     self.point_labels.push((name, value));
@@ -593,7 +708,7 @@ impl<'a, 'b> Decoder<'a, 'b> {
     }
 
     /// Parses a `KeyValue`; `None` (counted) when the value has no label form.
-    fn key_value(&mut self, mut r: Reader<'a>) -> Result<Option<(&'a str, Cow<'a, str>)>> {
+    fn key_value(&mut self, mut r: Reader<'a>) -> Result<Option<(&'a str, Str<'a>)>> {
         let (mut key, mut value) = ("", None);
         while let Some((f, w, at)) = r.field()? {
             match f {
@@ -603,7 +718,7 @@ impl<'a, 'b> Decoder<'a, 'b> {
                 }
                 2 => {
                     expect(w, Wire::Len, "attribute value", at)?;
-                    value = any_value(r.message("attribute value")?)?;
+                    value = any_value(r.message("attribute value")?, self.arena)?;
                 }
                 _ => r.skip(w)?,
             }
@@ -630,19 +745,20 @@ impl<'a, 'b> Decoder<'a, 'b> {
     /// Adds one series with the current resource and point labels; returns its index.
     fn emit(
         &mut self,
-        name: Cow<'a, str>,
-        extra: Option<(&'static str, Cow<'a, str>)>,
+        name: Str<'a>,
+        extra: Option<(&'static str, Str<'a>)>,
         ts: i64,
         v: f64,
     ) -> u32 {
         let idx = self.batch.series.len() as u32;
         self.batch.start_series();
-        self.batch.push_label("__name__", name);
+        self.arena
+            .push_label(self.batch, Str::Borrowed("__name__"), name);
         if let Some((n, value)) = extra {
-            self.batch.push_label(n, value);
+            self.arena.push_label(self.batch, Str::Borrowed(n), value);
         }
-        for (n, value) in self.res_labels.iter().chain(self.point_labels.iter()) {
-            self.batch.push_label(n.clone(), value.clone());
+        for &(n, value) in self.res_labels.iter().chain(self.point_labels.iter()) {
+            self.arena.push_label(self.batch, n, value);
         }
         self.batch.push_sample(ts, v);
         self.stats.samples += 1;
@@ -650,29 +766,33 @@ impl<'a, 'b> Decoder<'a, 'b> {
     }
 }
 
-/// Renders an `AnyValue` as a label value: strings borrowed, bool/int/double formatted;
-/// bytes, arrays and key-value lists have no label form (`None`).
-fn any_value(mut r: Reader<'_>) -> Result<Option<Cow<'_, str>>> {
+/// Renders an `AnyValue` as a label value: strings borrowed, bool/int/double formatted into
+/// the arena; bytes, arrays and key-value lists have no label form (`None`).
+fn any_value<'a>(mut r: Reader<'a>, arena: &mut Arena) -> Result<Option<Str<'a>>> {
     let mut out = None;
     while let Some((f, w, at)) = r.field()? {
         out = match f {
-            1 => Some(Cow::Borrowed(
+            1 => Some(Str::Borrowed(
                 expect(w, Wire::Len, "string_value", at).and_then(|_| r.str("string_value"))?,
             )),
             2 => {
                 let b = expect(w, Wire::Varint, "bool_value", at)
                     .and_then(|_| r.varint("bool_value"))?;
-                Some(Cow::Borrowed(if b != 0 { "true" } else { "false" }))
+                Some(Str::Borrowed(if b != 0 { "true" } else { "false" }))
             }
             3 => {
                 let i = expect(w, Wire::Varint, "int_value", at)
                     .and_then(|_| r.varint("int_value"))? as i64;
-                Some(Cow::Owned(i.to_string()))
+                Some(Str::Derived(arena.derive(|_, dst| {
+                    let _ = write!(dst, "{i}");
+                })))
             }
             4 => {
                 let d =
                     expect(w, Wire::I64, "double_value", at).and_then(|_| r.f64("double_value"))?;
-                Some(Cow::Owned(format!("{d}")))
+                Some(Str::Derived(arena.derive(|_, dst| {
+                    let _ = write!(dst, "{d}");
+                })))
             }
             _ => {
                 r.skip(w)?;

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use eddy_ingest::influx::{
     gunzip, parse_body, parse_lines, parse_precision, FlinkNames, InfluxError, InfluxOptions,
-    LineErrorKind, Precision,
+    InfluxScratch, LineErrorKind, Precision,
 };
 use eddy_storage::WriteBatch;
 
@@ -39,8 +39,9 @@ fn dump(batch: &WriteBatch<'_>) -> Vec<(String, i64, f64)> {
 
 #[track_caller]
 fn check(body: &str, o: &InfluxOptions, want: &[(&str, i64, f64)]) {
+    let mut scratch = InfluxScratch::new();
     let mut batch = WriteBatch::new();
-    let stats = parse_lines(body, o, &mut batch).expect("parse");
+    let stats = parse_lines(body, o, &mut scratch, &mut batch).expect("parse");
     assert!(
         stats.errors.is_empty(),
         "unexpected errors: {:?}",
@@ -58,8 +59,9 @@ fn check(body: &str, o: &InfluxOptions, want: &[(&str, i64, f64)]) {
 #[track_caller]
 fn errors(body: &str) -> (Vec<(u32, u32, LineErrorKind)>, usize) {
     let o = opts();
+    let mut scratch = InfluxScratch::new();
     let mut batch = WriteBatch::new();
-    let stats = parse_lines(body, &o, &mut batch).expect("parse");
+    let stats = parse_lines(body, &o, &mut scratch, &mut batch).expect("parse");
     let errs = stats
         .errors
         .iter()
@@ -87,9 +89,10 @@ fn every_field_type() {
             ("cpu_f2host=\"a\",region=\"eu\",", 1_700_000_000_000, 0.0),
         ],
     );
+    let mut scratch = InfluxScratch::new();
     let mut batch = WriteBatch::new();
     let o = opts();
-    let stats = parse_lines("m s=\"a\",v=1", &o, &mut batch).unwrap();
+    let stats = parse_lines("m s=\"a\",v=1", &o, &mut scratch, &mut batch).unwrap();
     assert_eq!(
         (stats.lines, stats.samples, stats.string_fields_skipped),
         (1, 1, 1)
@@ -134,19 +137,34 @@ fn escapes() {
 
 #[test]
 fn borrowed_when_unescaped() {
-    let body = "cpu,host=server\\ 1,dc=west v=1 0";
+    let body = "cpu,host=server\\ 1,dc=west v=1 0\ncpu,host=server\\ 1,dc=east v=2 0";
     let o = opts();
+    let mut scratch = InfluxScratch::new();
     let mut batch = WriteBatch::new();
-    parse_lines(body, &o, &mut batch).unwrap();
+    parse_lines(body, &o, &mut scratch, &mut batch).unwrap();
+    // Every label borrows: from the body when it is there as is, else from the scratch.
+    let in_body = |s: &Cow<'_, str>| {
+        let r = body.as_bytes().as_ptr_range();
+        matches!(s, Cow::Borrowed(_)) && r.contains(&s.as_ptr())
+    };
     let labels = batch.series_labels(0);
-    assert!(matches!(labels[0].1, Cow::Owned(_)), "metric name is built");
-    assert!(matches!(labels[1].0, Cow::Borrowed(_)));
-    assert!(
-        matches!(labels[1].1, Cow::Owned(_)),
-        "escaped value is copied"
-    );
+    assert!(labels
+        .iter()
+        .all(|(n, v)| matches!((n, v), (Cow::Borrowed(_), Cow::Borrowed(_)))));
+    assert_eq!(labels[0].1, "cpu_v");
+    assert!(!in_body(&labels[0].1), "metric name is built");
+    assert!(in_body(&labels[1].0));
     assert_eq!(labels[1].1, "server 1");
-    assert!(matches!(labels[2].1, Cow::Borrowed(_)));
+    assert!(
+        !in_body(&labels[1].1),
+        "escaped value is unescaped into the scratch"
+    );
+    assert!(in_body(&labels[2].1));
+    // Equal derived strings are stored once per request.
+    let second = batch.series_labels(1);
+    assert_eq!(second[0].1.as_ptr(), labels[0].1.as_ptr());
+    assert_eq!(second[1].1.as_ptr(), labels[1].1.as_ptr());
+    assert_eq!(second[2].1, "east");
 }
 
 #[test]
@@ -183,8 +201,15 @@ fn timestamp_overflow_is_a_line_error() {
         now_ms: NOW,
         ..Default::default()
     };
+    let mut scratch = InfluxScratch::new();
     let mut batch = WriteBatch::new();
-    let stats = parse_lines("m v=1 9223372036854775807\nm v=2 1\n", &o, &mut batch).unwrap();
+    let stats = parse_lines(
+        "m v=1 9223372036854775807\nm v=2 1\n",
+        &o,
+        &mut scratch,
+        &mut batch,
+    )
+    .unwrap();
     assert_eq!(stats.bad_lines, 1);
     assert_eq!(
         stats.errors[0].kind(),
@@ -217,9 +242,10 @@ fn comments_blank_lines_crlf() {
 #[test]
 fn multi_line_string_field_keeps_line_numbers() {
     let body = "m s=\"one\ntwo\",v=1 0\nbad\nm v=2 0";
+    let mut scratch = InfluxScratch::new();
     let mut batch = WriteBatch::new();
     let o = opts();
-    let stats = parse_lines(body, &o, &mut batch).expect("parse");
+    let stats = parse_lines(body, &o, &mut scratch, &mut batch).expect("parse");
     assert_eq!(stats.lines, 2);
     assert_eq!(stats.string_fields_skipped, 1);
     assert_eq!(stats.errors[0].line(), Some(3));
@@ -287,8 +313,9 @@ cpu v=1e999
 m v=2 0
 ";
     let o = opts();
+    let mut scratch = InfluxScratch::new();
     let mut batch = WriteBatch::new();
-    let stats = parse_lines(body, &o, &mut batch).expect("parse");
+    let stats = parse_lines(body, &o, &mut scratch, &mut batch).expect("parse");
     assert_eq!(stats.lines, 2);
     assert_eq!(stats.bad_lines, 21);
     assert_eq!(stats.errors.len(), 16, "bounded");
@@ -356,8 +383,9 @@ m v=2 0
 fn error_text_is_bounded() {
     let long = format!("m,t={} v=x 0", "é".repeat(1000));
     let o = opts();
+    let mut scratch = InfluxScratch::new();
     let mut batch = WriteBatch::new();
-    let stats = parse_lines(&long, &o, &mut batch).unwrap();
+    let stats = parse_lines(&long, &o, &mut scratch, &mut batch).unwrap();
     match &stats.errors[0] {
         InfluxError::Line { text, column, .. } => {
             assert!(text.len() <= 256 && text.starts_with("m,t=é"));
@@ -375,8 +403,9 @@ fn ten_thousand_tags() {
     }
     line.push_str(" a=1,b=2i 1000000");
     let o = opts();
+    let mut scratch = InfluxScratch::new();
     let mut batch = WriteBatch::new();
-    let stats = parse_lines(&line, &o, &mut batch).unwrap();
+    let stats = parse_lines(&line, &o, &mut scratch, &mut batch).unwrap();
     assert_eq!((stats.lines, stats.samples, stats.bad_lines), (1, 2, 0));
     let labels = batch.series_labels(1);
     assert_eq!(labels.len(), 10_001);
@@ -387,8 +416,9 @@ fn ten_thousand_tags() {
     );
     // The same with one duplicate far apart is rejected.
     let dup = line.replace(",k09999=", ",k00000=");
+    let mut scratch = InfluxScratch::new();
     let mut batch = WriteBatch::new();
-    let stats = parse_lines(&dup, &o, &mut batch).unwrap();
+    let stats = parse_lines(&dup, &o, &mut scratch, &mut batch).unwrap();
     assert_eq!(stats.errors[0].kind(), Some(LineErrorKind::DuplicateTags));
 }
 
@@ -401,8 +431,9 @@ fn giant_values() {
         digits = "9".repeat(300)
     );
     let o = opts();
+    let mut scratch = InfluxScratch::new();
     let mut batch = WriteBatch::new();
-    let stats = parse_lines(&body, &o, &mut batch).unwrap();
+    let stats = parse_lines(&body, &o, &mut scratch, &mut batch).unwrap();
     assert_eq!(stats.bad_lines, 0, "{:?}", stats.errors);
     let vals: Vec<f64> = batch.values.clone();
     assert_eq!(
@@ -428,15 +459,17 @@ fn invalid_utf8_body() {
     body.extend_from_slice(&[0xff, 0xfe]);
     body.extend_from_slice(b" v=3 0\n");
     let o = opts();
+    let mut scratch = InfluxScratch::new();
     let mut batch = WriteBatch::new();
-    let err = parse_body(&body, &o, &mut batch).unwrap_err();
+    let err = parse_body(&body, &o, &mut scratch, &mut batch).unwrap_err();
     assert!(
         matches!(err, InfluxError::InvalidUtf8 { line: 3, column: 5 }),
         "{err}"
     );
     assert!(batch.is_empty());
+    let mut scratch = InfluxScratch::new();
     let mut batch = WriteBatch::new();
-    let stats = parse_body(b"m v=1 0", &o, &mut batch).unwrap();
+    let stats = parse_body(b"m v=1 0", &o, &mut scratch, &mut batch).unwrap();
     assert_eq!(stats.samples, 1);
 }
 
@@ -495,16 +528,18 @@ fn flink_histogram_becomes_summary() {
         (format!("{n}_stddev{lbl}"), t, 0.25),
     ];
     let o = opts();
+    let mut scratch = InfluxScratch::new();
     let mut batch = WriteBatch::new();
-    parse_lines(body, &o, &mut batch).unwrap();
+    parse_lines(body, &o, &mut scratch, &mut batch).unwrap();
     assert_eq!(dump(&batch), want);
 
     let s = InfluxOptions {
         flink_sanitize_tag_values: true,
         ..opts()
     };
+    let mut scratch = InfluxScratch::new();
     let mut batch = WriteBatch::new();
-    parse_lines(body, &s, &mut batch).unwrap();
+    parse_lines(body, &s, &mut scratch, &mut batch).unwrap();
     assert_eq!(batch.series_labels(0)[1].1, "a____b");
 }
 
@@ -536,8 +571,9 @@ fn flink_sample_file() {
         extra_labels: vec![("db".into(), "flink".into())],
         ..opts()
     };
+    let mut scratch = InfluxScratch::new();
     let mut batch = WriteBatch::new();
-    let stats = parse_lines(&body, &o, &mut batch).unwrap();
+    let stats = parse_lines(&body, &o, &mut scratch, &mut batch).unwrap();
     // The capture file separates request bodies with their request line, which is not line
     // protocol: exactly those two lines fail.
     let lines: Vec<_> = stats.errors.iter().map(|e| (e.line(), e.kind())).collect();
@@ -619,4 +655,34 @@ fn backslash_before_multibyte_characters() {
         vec![(1, 10, LineErrorKind::MissingFields)],
         "byte column of the line end"
     );
+}
+
+#[test]
+fn reused_scratch_keeps_no_strings_of_earlier_requests() {
+    let o = InfluxOptions {
+        prom_names: true,
+        ..opts()
+    };
+    let mut scratch = InfluxScratch::new();
+    let bodies = [
+        "cpu.load,host=a\\ b,x-y=1 v=1 0\ncpu.load,host=a\\ b,x-y=1 v=2 0",
+        "mem,host=c\\ d,x-y=2 used=3 0",
+    ];
+    let want: [&[(&str, i64, f64)]; 2] = [
+        &[
+            ("cpu_load_vhost=\"a b\",x_y=\"1\",", 0, 1.0),
+            ("cpu_load_vhost=\"a b\",x_y=\"1\",", 0, 2.0),
+        ],
+        &[("mem_usedhost=\"c d\",x_y=\"2\",", 0, 3.0)],
+    ];
+    for (body, want) in bodies.iter().zip(want) {
+        let mut batch = WriteBatch::new();
+        parse_lines(body, &o, &mut scratch, &mut batch).unwrap();
+        let got = dump(&batch);
+        let want: Vec<(String, i64, f64)> = want
+            .iter()
+            .map(|(s, t, v)| (s.to_string(), *t, *v))
+            .collect();
+        assert_eq!(got, want);
+    }
 }

@@ -1,7 +1,7 @@
 //! Property tests: arbitrary bytes never panic, and points written with line protocol escaping
 //! parse back to exactly what was written. `PROPTEST_CASES=N` scales the campaign.
 
-use eddy_ingest::influx::{parse_body, parse_lines, FlinkNames, InfluxOptions};
+use eddy_ingest::influx::{parse_body, parse_lines, FlinkNames, InfluxOptions, InfluxScratch};
 use eddy_storage::WriteBatch;
 use proptest::prelude::*;
 
@@ -71,8 +71,9 @@ proptest! {
     #[test]
     fn random_bytes_never_panic(body in prop::collection::vec(any::<u8>(), 0..512)) {
         let o = InfluxOptions { flink_names: FlinkNames::On, ..Default::default() };
-        let mut batch = WriteBatch::new();
-        if let Ok(stats) = parse_body(&body, &o, &mut batch) {
+        let mut scratch = InfluxScratch::new();
+    let mut batch = WriteBatch::new();
+        if let Ok(stats) = parse_body(&body, &o, &mut scratch, &mut batch) {
             prop_assert_eq!(stats.samples as usize, batch.sample_count());
             prop_assert!(stats.errors.len() <= 16);
         }
@@ -81,8 +82,9 @@ proptest! {
     #[test]
     fn line_protocol_alphabet_never_panics(body in "[a-z ,=\\\\\"#\n\r0-9.eEit-]{0,200}") {
         let o = InfluxOptions::default();
-        let mut batch = WriteBatch::new();
-        let stats = parse_lines(&body, &o, &mut batch).unwrap();
+        let mut scratch = InfluxScratch::new();
+    let mut batch = WriteBatch::new();
+        let stats = parse_lines(&body, &o, &mut scratch, &mut batch).unwrap();
         prop_assert_eq!(stats.samples as usize, batch.sample_count());
         for e in &stats.errors {
             let line = e.line().unwrap() as usize;
@@ -95,8 +97,9 @@ proptest! {
         let sep = if crlf { "\r\n" } else { "\n" };
         let body = points.iter().map(render).collect::<Vec<_>>().join(sep);
         let o = InfluxOptions { flink_names: FlinkNames::Off, ..Default::default() };
-        let mut batch = WriteBatch::new();
-        let stats = parse_lines(&body, &o, &mut batch).unwrap();
+        let mut scratch = InfluxScratch::new();
+    let mut batch = WriteBatch::new();
+        let stats = parse_lines(&body, &o, &mut scratch, &mut batch).unwrap();
         prop_assert!(stats.errors.is_empty(), "{:?}\n{}", stats.errors, body);
         let mut i = 0;
         for p in &points {

@@ -6,7 +6,8 @@ use eddy_ingest::otlp::encode::{
     ScopeMetrics, SummaryPoint, Temporality,
 };
 use eddy_ingest::otlp::{
-    decode_metrics_request, DeltaAccumulator, FlinkNames, OtlpError, OtlpOptions, OtlpStats,
+    decode_metrics_request, DeltaAccumulator, FlinkNames, OtlpError, OtlpOptions, OtlpScratch,
+    OtlpStats,
 };
 use eddy_storage::{is_stale_nan, WriteBatch};
 
@@ -77,8 +78,9 @@ fn decode(
     acc: &mut DeltaAccumulator,
 ) -> (Vec<(String, i64, f64)>, OtlpStats) {
     let body = req.encode();
+    let mut scratch = OtlpScratch::new();
     let mut batch = WriteBatch::new();
-    let stats = decode_metrics_request(&body, o, acc, &mut batch).expect("decode");
+    let stats = decode_metrics_request(&body, o, acc, &mut scratch, &mut batch).expect("decode");
     (dump(&batch), stats)
 }
 
@@ -392,8 +394,16 @@ fn no_recorded_value_is_a_stale_marker() {
     let req = one_resource(&[], "s", vec![metric("g", "", Data::Gauge(vec![p]))]);
     let body = req.encode();
     let o = opts();
+    let mut scratch = OtlpScratch::new();
     let mut batch = WriteBatch::new();
-    decode_metrics_request(&body, &o, &mut DeltaAccumulator::default(), &mut batch).unwrap();
+    decode_metrics_request(
+        &body,
+        &o,
+        &mut DeltaAccumulator::default(),
+        &mut scratch,
+        &mut batch,
+    )
+    .unwrap();
     assert!(is_stale_nan(batch.values[0]));
 }
 
@@ -636,20 +646,23 @@ fn truncated_at_every_offset_is_an_error_and_changes_nothing() {
     let o = opts();
     let mut acc = DeltaAccumulator::default();
     for cut in 1..body.len() {
+        let mut scratch = OtlpScratch::new();
         let mut batch = WriteBatch::new();
         batch.add_series([("__name__", "keep")], &[(1, 1.0)]);
-        let r = decode_metrics_request(&body[..cut], &o, &mut acc, &mut batch);
+        let r = decode_metrics_request(&body[..cut], &o, &mut acc, &mut scratch, &mut batch);
         assert!(r.is_err(), "prefix of {cut} bytes decoded");
         assert_eq!(batch.series.len(), 1, "batch untouched at {cut}");
         assert_eq!((batch.labels.len(), batch.values.len()), (1, 1));
         assert!(acc.is_empty(), "accumulator untouched at {cut}");
     }
+    let mut scratch = OtlpScratch::new();
     let mut batch = WriteBatch::new();
-    let stats = decode_metrics_request(&body, &o, &mut acc, &mut batch).unwrap();
+    let stats = decode_metrics_request(&body, &o, &mut acc, &mut scratch, &mut batch).unwrap();
     assert_eq!(stats.samples, 13);
+    let mut scratch = OtlpScratch::new();
     let mut batch = WriteBatch::new();
     assert_eq!(
-        decode_metrics_request(&[], &o, &mut acc, &mut batch).unwrap(),
+        decode_metrics_request(&[], &o, &mut acc, &mut scratch, &mut batch).unwrap(),
         OtlpStats::default()
     );
 }
@@ -659,8 +672,9 @@ fn malformed_inputs_name_the_offset() {
     let o = opts();
     let mut acc = DeltaAccumulator::default();
     let mut run = |b: &[u8]| {
+        let mut scratch = OtlpScratch::new();
         let mut batch = WriteBatch::new();
-        decode_metrics_request(b, &o, &mut acc, &mut batch).unwrap_err()
+        decode_metrics_request(b, &o, &mut acc, &mut scratch, &mut batch).unwrap_err()
     };
     assert_eq!(
         run(&[0x0a, 0x05, 0x00]),
@@ -691,8 +705,16 @@ fn malformed_inputs_name_the_offset() {
         }
     );
     // Unknown fields are skipped.
+    let mut scratch = OtlpScratch::new();
     let mut batch = WriteBatch::new();
-    let ok = decode_metrics_request(&[0x10, 0x01, 0x1a, 0x00], &o, &mut acc, &mut batch).unwrap();
+    let ok = decode_metrics_request(
+        &[0x10, 0x01, 0x1a, 0x00],
+        &o,
+        &mut acc,
+        &mut scratch,
+        &mut batch,
+    )
+    .unwrap();
     assert_eq!(ok.samples, 0);
 }
 
@@ -726,9 +748,44 @@ fn field_order_does_not_matter() {
     put_varint(&mut body, rm.len() as u64);
     body.extend_from_slice(&rm);
     let o = opts();
+    let mut scratch = OtlpScratch::new();
     let mut batch = WriteBatch::new();
-    decode_metrics_request(&body, &o, &mut DeltaAccumulator::default(), &mut batch).unwrap();
+    decode_metrics_request(
+        &body,
+        &o,
+        &mut DeltaAccumulator::default(),
+        &mut scratch,
+        &mut batch,
+    )
+    .unwrap();
     assert_eq!(dump(&batch), vec![s("gjob=\"svc\",a=\"1\",", T0_MS, 2.0)]);
     let expected = one_resource(&[("service.name", "svc")], "s", metrics).encode();
     assert_eq!(expected.len(), body.len(), "same bytes, other order");
+}
+
+#[test]
+fn reused_scratch_keeps_no_strings_of_earlier_requests() {
+    let o = opts();
+    let mut acc = DeltaAccumulator::default();
+    let mut scratch = OtlpScratch::new();
+    let make = |name: &str, key: &str, v: i64| {
+        let mut p = point(&[], 0, T0, 1.0);
+        p.attributes = vec![(key.to_string(), AnyValue::Int(v))];
+        one_resource(
+            &[("service.name", "svc")],
+            "s",
+            vec![metric(name, "ms", Data::Gauge(vec![p]))],
+        )
+        .encode()
+    };
+    let bodies = [make("a.b", "k.x", 12), make("c.d", "k.y", 3456)];
+    let want = [
+        "a_b_millisecondsjob=\"svc\",k_x=\"12\",",
+        "c_d_millisecondsjob=\"svc\",k_y=\"3456\",",
+    ];
+    for (body, want) in bodies.iter().zip(want) {
+        let mut batch = WriteBatch::new();
+        decode_metrics_request(body, &o, &mut acc, &mut scratch, &mut batch).unwrap();
+        assert_eq!(dump(&batch), [s(want, T0_MS, 1.0)]);
+    }
 }

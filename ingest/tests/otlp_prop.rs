@@ -5,7 +5,7 @@ use eddy_ingest::otlp::encode::{
     attrs, Data, Metric, NumberPoint, Request, ResourceMetrics, ScopeMetrics, SummaryPoint,
     Temporality,
 };
-use eddy_ingest::otlp::{decode_metrics_request, DeltaAccumulator, OtlpOptions};
+use eddy_ingest::otlp::{decode_metrics_request, DeltaAccumulator, OtlpOptions, OtlpScratch};
 use eddy_storage::WriteBatch;
 use proptest::prelude::*;
 
@@ -62,9 +62,10 @@ fn sample_request() -> Vec<u8> {
 fn check_no_panic(body: &[u8]) -> Result<(), TestCaseError> {
     let o = OtlpOptions::default();
     let mut acc = DeltaAccumulator::default();
+    let mut scratch = OtlpScratch::new();
     let mut batch = WriteBatch::new();
     batch.add_series([("__name__", "keep")], &[(1, 1.0)]);
-    match decode_metrics_request(body, &o, &mut acc, &mut batch) {
+    match decode_metrics_request(body, &o, &mut acc, &mut scratch, &mut batch) {
         Ok(stats) => prop_assert_eq!(stats.samples as usize + 1, batch.sample_count()),
         Err(_) => {
             prop_assert_eq!(batch.series.len(), 1);
@@ -111,8 +112,9 @@ proptest! {
         }
         .encode();
         let o = OtlpOptions::default();
-        let mut batch = WriteBatch::new();
-        let stats = decode_metrics_request(&body, &o, &mut DeltaAccumulator::default(), &mut batch).unwrap();
+        let mut scratch = OtlpScratch::new();
+    let mut batch = WriteBatch::new();
+        let stats = decode_metrics_request(&body, &o, &mut DeltaAccumulator::default(), &mut scratch, &mut batch).unwrap();
         prop_assert_eq!(stats.samples as usize, points.len());
         for (i, (name, k, v, t, x)) in points.iter().enumerate() {
             let labels = batch.series_labels(i);

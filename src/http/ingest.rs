@@ -11,8 +11,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use eddy_ingest::influx::{self, InfluxOptions};
-use eddy_ingest::otlp::{self, OtlpOptions};
+use eddy_ingest::influx::{self, InfluxOptions, InfluxScratch};
+use eddy_ingest::otlp::{self, OtlpOptions, OtlpScratch};
 use eddy_ingest::remote_write::{self, MetricMetadata};
 use eddy_ingest::text::{self, TextOptions};
 use eddy_storage::{stale_nan, AppendOutcome, Labels, WriteBatch};
@@ -30,8 +30,31 @@ pub struct IngestConfig {
     pub drop_labels: HashSet<String>,
 }
 
+/// A reused buffer or decoder scratch bigger than this is dropped after its request, so that
+/// one huge request does not pin memory in every blocking thread.
+const MAX_RETAINED_BYTES: usize = 64 << 20;
+
 thread_local! {
     static BODY_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    static INFLUX_SCRATCH: RefCell<InfluxScratch> = RefCell::new(InfluxScratch::new());
+    static OTLP_SCRATCH: RefCell<OtlpScratch> = RefCell::new(OtlpScratch::new());
+}
+
+/// Runs `f` with this thread's decoder scratch (its derived strings are what the request's
+/// batch borrows), and drops the scratch afterwards if it grew past [`MAX_RETAINED_BYTES`].
+fn with_scratch<S: Default, R>(
+    key: &'static std::thread::LocalKey<RefCell<S>>,
+    retained: impl Fn(&S) -> usize,
+    f: impl FnOnce(&mut S) -> R,
+) -> R {
+    key.with(|cell| {
+        let mut scratch = cell.borrow_mut();
+        let r = f(&mut scratch);
+        if retained(&scratch) > MAX_RETAINED_BYTES {
+            *scratch = S::default();
+        }
+        r
+    })
 }
 
 /// Runs decode + append on the blocking pool with a reusable body buffer.
@@ -44,7 +67,7 @@ where
             let mut buf = cell.borrow_mut();
             buf.clear();
             let r = f(&mut buf);
-            if buf.capacity() > 64 << 20 {
+            if buf.capacity() > MAX_RETAINED_BYTES {
                 *buf = Vec::new();
             }
             r
@@ -248,13 +271,16 @@ async fn influx_write(
             ..Default::default()
         };
         let body = decoded_body(&headers, &body, buf, st.ingest.max_body_bytes)?;
-        let mut batch = WriteBatch::new();
-        let stats = influx::parse_body(body, &opts, &mut batch)
-            .map_err(|e| ApiError::bad_data(e.to_string()))?;
-        st.metrics
-            .string_fields_skipped
-            .fetch_add(stats.string_fields_skipped, Ordering::Relaxed);
-        let outcome = store(&st, &mut batch, "influx")?;
+        let (stats, outcome) =
+            with_scratch(&INFLUX_SCRATCH, InfluxScratch::retained_bytes, |scratch| {
+                let mut batch = WriteBatch::new();
+                let stats = influx::parse_body(body, &opts, scratch, &mut batch)
+                    .map_err(|e| ApiError::bad_data(e.to_string()))?;
+                st.metrics
+                    .string_fields_skipped
+                    .fetch_add(stats.string_fields_skipped, Ordering::Relaxed);
+                Ok::<_, ApiError>((stats, store(&st, &mut batch, "influx")?))
+            })?;
         let mut problems = Vec::new();
         if let Some(m) = stats.error_message() {
             problems.push(m);
@@ -319,17 +345,19 @@ pub async fn otlp(
             now_ms: now_ms(),
             ..Default::default()
         };
-        let mut batch = WriteBatch::new();
-        let stats = {
-            let mut acc = st.otlp_deltas.lock();
-            otlp::decode_metrics_request(body, &opts, &mut acc, &mut batch)
-                .map_err(|e| ApiError::bad_data(e.to_string()))?
-        };
-        st.metrics.otlp_points_dropped.fetch_add(
-            stats.points_dropped + stats.exponential_histogram_points_skipped,
-            Ordering::Relaxed,
-        );
-        let outcome = store(&st, &mut batch, "otlp")?;
+        let outcome = with_scratch(&OTLP_SCRATCH, OtlpScratch::retained_bytes, |scratch| {
+            let mut batch = WriteBatch::new();
+            let stats = {
+                let mut acc = st.otlp_deltas.lock();
+                otlp::decode_metrics_request(body, &opts, &mut acc, scratch, &mut batch)
+                    .map_err(|e| ApiError::bad_data(e.to_string()))?
+            };
+            st.metrics.otlp_points_dropped.fetch_add(
+                stats.points_dropped + stats.exponential_histogram_points_skipped,
+                Ordering::Relaxed,
+            );
+            store(&st, &mut batch, "otlp")
+        })?;
         match rejection_message(&outcome, &[], 0) {
             Some(msg) => Err(ApiError::bad_data(msg)),
             // An empty ExportMetricsServiceResponse is zero bytes of protobuf.

@@ -2,7 +2,7 @@
 //! and the stats must agree with the batch.
 #![no_main]
 
-use eddy_ingest::influx::{parse_body, FlinkNames, InfluxOptions};
+use eddy_ingest::influx::{parse_body, FlinkNames, InfluxOptions, InfluxScratch};
 use eddy_storage::WriteBatch;
 use libfuzzer_sys::fuzz_target;
 
@@ -20,8 +20,9 @@ fuzz_target!(|data: &[u8]| {
         extra_labels: vec![("db".into(), "fuzz".into())],
         ..Default::default()
     };
+    let mut scratch = InfluxScratch::new();
     let mut batch = WriteBatch::new();
-    if let Ok(stats) = parse_body(body, &opts, &mut batch) {
+    if let Ok(stats) = parse_body(body, &opts, &mut scratch, &mut batch) {
         assert_eq!(stats.samples as usize, batch.sample_count());
         assert!(stats.errors.len() as u64 <= stats.bad_lines);
     }

@@ -115,6 +115,9 @@ pub enum InfluxError {
         /// The limit.
         limit: usize,
     },
+    /// The metric names and tags derived from the body pass the batch's 32-bit offsets (4 GiB).
+    #[error("decode line protocol body: its derived metric names and labels exceed 4 GiB")]
+    DerivedTooLarge,
     /// A gzip body is corrupt.
     #[error("gunzip body: {source}")]
     Gzip {

@@ -1,10 +1,6 @@
 //! Metric names for line protocol points: `{measurement}_{field}` as VictoriaMetrics does, and
 //! the Flink mapping that gives InfluxdbReporter data the names of Flink's PrometheusReporter.
 
-use std::borrow::Cow;
-
-use super::scan::FieldValue;
-
 /// How the fields of one Flink line map to Prometheus-reporter names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FlinkShape {
@@ -28,10 +24,10 @@ pub(crate) fn is_flink_measurement(m: &str) -> bool {
 }
 
 /// Classifies a Flink line by its field keys.
-pub(crate) fn flink_shape(fields: &[(Cow<'_, str>, FieldValue<'_>)]) -> FlinkShape {
+pub(crate) fn flink_shape<'k>(keys: impl Iterator<Item = &'k str>) -> FlinkShape {
     let mut shape = FlinkShape::Plain;
-    for (k, _) in fields {
-        match k.as_ref() {
+    for k in keys {
+        match k {
             "value" | "count" => {}
             "rate" => {
                 if shape == FlinkShape::Plain {
@@ -62,106 +58,119 @@ pub(crate) fn flink_quantile(field: &str) -> Option<&'static str> {
     })
 }
 
-/// The metric name and optional `quantile` label of field `field` of Flink measurement `m`.
+/// Appends the metric name of field `field` of Flink measurement `m` to `dst`; returns the
+/// `quantile` label of histogram percentiles.
 pub(crate) fn flink_name(
+    dst: &mut String,
     m: &str,
     field: &str,
     shape: FlinkShape,
-) -> (String, Option<&'static str>) {
-    let mut name = String::with_capacity(6 + m.len() + 1 + field.len());
-    name.push_str("flink_");
-    push_sanitized(&mut name, m);
+) -> Option<&'static str> {
+    dst.push_str("flink_");
+    push_sanitized(dst, m);
     let suffix = match (shape, field) {
         (FlinkShape::Plain, "value" | "count") => None,
         (FlinkShape::Meter, "rate") => None,
         (FlinkShape::Histogram, "count") => Some("window_size"),
         (FlinkShape::Histogram, f) => {
             if let Some(q) = flink_quantile(f) {
-                return (name, Some(q));
+                return Some(q);
             }
             Some(f)
         }
         (_, f) => Some(f),
     };
     if let Some(f) = suffix {
-        name.push('_');
-        push_sanitized(&mut name, f);
+        dst.push('_');
+        push_sanitized(dst, f);
     }
-    (name, None)
+    None
 }
 
-/// `{measurement}_{field}`; with `prom_names`, characters outside `[a-zA-Z0-9_:]` become `_`.
-pub(crate) fn plain_name(m: &str, field: &str, prom_names: bool) -> String {
-    let mut name = String::with_capacity(m.len() + 1 + field.len() + 1);
+/// Appends `{measurement}_{field}` to `dst`; with `prom_names`, characters outside
+/// `[a-zA-Z0-9_:]` become `_`.
+pub(crate) fn plain_name(dst: &mut String, m: &str, field: &str, prom_names: bool) {
     if prom_names {
         if m.as_bytes().first().is_some_and(u8::is_ascii_digit) {
-            name.push('_');
+            dst.push('_');
         }
-        push_sanitized(&mut name, m);
-        name.push('_');
-        push_sanitized(&mut name, field);
+        push_sanitized(dst, m);
+        dst.push('_');
+        push_sanitized(dst, field);
     } else {
-        name.push_str(m);
-        name.push('_');
-        name.push_str(field);
+        dst.push_str(m);
+        dst.push('_');
+        dst.push_str(field);
     }
-    name
+}
+
+#[inline]
+fn is_name_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b':'
 }
 
 /// Appends `s` with every character outside `[a-zA-Z0-9_:]` replaced by `_` (the rule of
 /// Flink's Prometheus reporter for names and label values).
 fn push_sanitized(dst: &mut String, s: &str) {
-    for c in s.chars() {
-        dst.push(if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
-            c
-        } else {
-            '_'
-        });
+    // Names are mostly clean: copy clean runs whole, one `_` per other character.
+    let mut rest = s;
+    while let Some(p) = rest.bytes().position(|c| !is_name_byte(c)) {
+        dst.push_str(&rest[..p]);
+        dst.push('_');
+        let len = rest[p..].chars().next().map_or(1, char::len_utf8);
+        rest = &rest[p + len..];
     }
+    dst.push_str(rest);
 }
 
-/// Flink's Prometheus reporter label value filter: `[^a-zA-Z0-9:_]` → `_`. Borrows when the
-/// value is already clean.
-pub(crate) fn sanitize_label_value<'a>(v: &Cow<'a, str>) -> Cow<'a, str> {
-    if v.bytes()
-        .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b':')
-    {
-        return v.clone();
-    }
-    let mut out = String::with_capacity(v.len());
-    push_sanitized(&mut out, v);
-    Cow::Owned(out)
+/// True if Flink's Prometheus reporter label value filter (`[^a-zA-Z0-9:_]` → `_`) leaves `v`
+/// as it is.
+pub(crate) fn label_value_is_clean(v: &str) -> bool {
+    v.bytes().all(is_name_byte)
 }
 
-/// A Prometheus label name: `[^a-zA-Z0-9_]` → `_`, and `_` before a leading digit.
-pub(crate) fn sanitize_label_name<'a>(v: &Cow<'a, str>) -> Cow<'a, str> {
+/// Appends `v` filtered like Flink's Prometheus reporter filters label values.
+pub(crate) fn push_label_value(dst: &mut String, v: &str) {
+    push_sanitized(dst, v);
+}
+
+/// True if `v` is already a Prometheus label name (`[a-zA-Z0-9_]`, no leading digit).
+pub(crate) fn label_name_is_clean(v: &str) -> bool {
     let b = v.as_bytes();
-    let clean = b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_');
-    if clean && !b.first().is_some_and(u8::is_ascii_digit) {
-        return v.clone();
-    }
-    let mut out = String::with_capacity(v.len() + 1);
-    if b.first().is_some_and(u8::is_ascii_digit) {
-        out.push('_');
+    b.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_')
+        && !b.first().is_some_and(u8::is_ascii_digit)
+}
+
+/// Appends `v` as a Prometheus label name: `[^a-zA-Z0-9_]` → `_`, and `_` before a leading
+/// digit.
+pub(crate) fn push_label_name(dst: &mut String, v: &str) {
+    if v.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+        dst.push('_');
     }
     for c in v.chars() {
-        out.push(if c.is_ascii_alphanumeric() || c == '_' {
+        dst.push(if c.is_ascii_alphanumeric() || c == '_' {
             c
         } else {
             '_'
         });
     }
-    Cow::Owned(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn flink(m: &str, field: &str, shape: FlinkShape) -> (String, Option<&'static str>) {
+        let mut dst = String::from("prefix:");
+        let q = flink_name(&mut dst, m, field, shape);
+        assert_eq!(&dst[..7], "prefix:", "appends");
+        (dst[7..].to_string(), q)
+    }
+
     #[test]
     fn flink_names() {
         let m = "taskmanager_job_task_mailboxLatencyMs";
-        let f = |field, shape| flink_name(m, field, shape);
+        let f = |field, shape| flink(m, field, shape);
         assert_eq!(f("count", FlinkShape::Plain), (format!("flink_{m}"), None));
         assert_eq!(f("value", FlinkShape::Plain), (format!("flink_{m}"), None));
         assert_eq!(f("rate", FlinkShape::Meter), (format!("flink_{m}"), None));
@@ -191,32 +200,54 @@ mod tests {
             (format!("flink_{m}_stddev"), None)
         );
         assert_eq!(
-            flink_name("jobmanager_G1 Old", "value", FlinkShape::Plain).0,
+            flink("jobmanager_G1 Old", "value", FlinkShape::Plain).0,
             "flink_jobmanager_G1_Old"
+        );
+        // One `_` per character, multi-byte ones included.
+        assert_eq!(
+            flink("jobmanager_é-x", "value", FlinkShape::Plain).0,
+            "flink_jobmanager___x"
         );
     }
 
     #[test]
+    fn shapes() {
+        let f = |keys: &[&str]| flink_shape(keys.iter().copied());
+        assert_eq!(f(&["value"]), FlinkShape::Plain);
+        assert_eq!(f(&["count", "rate"]), FlinkShape::Meter);
+        assert_eq!(f(&["rate", "count", "p99"]), FlinkShape::Histogram);
+    }
+
+    #[test]
     fn sanitizers() {
-        let v = Cow::Borrowed("Source: datagen-source -> double-map");
+        let value = |v: &str| {
+            let mut dst = String::new();
+            push_label_value(&mut dst, v);
+            assert_eq!(label_value_is_clean(v), dst == v, "{v}");
+            dst
+        };
         assert_eq!(
-            sanitize_label_value(&v),
+            value("Source: datagen-source -> double-map"),
             "Source:_datagen_source____double_map"
         );
-        assert!(matches!(
-            sanitize_label_value(&Cow::Borrowed("a:b_1")),
-            Cow::Borrowed(_)
-        ));
-        assert_eq!(
-            sanitize_label_name(&Cow::Borrowed("node-name")),
-            "node_name"
-        );
-        assert_eq!(sanitize_label_name(&Cow::Borrowed("1x")), "_1x");
-        assert_eq!(
-            plain_name("cpu.load", "usage-idle", true),
-            "cpu_load_usage_idle"
-        );
-        assert_eq!(plain_name("9cpu", "v", true), "_9cpu_v");
-        assert_eq!(plain_name("cpu.load", "v", false), "cpu.load_v");
+        assert_eq!(value("a:b_1"), "a:b_1");
+        let name = |v: &str| {
+            let mut dst = String::new();
+            push_label_name(&mut dst, v);
+            assert_eq!(label_name_is_clean(v), dst == v, "{v}");
+            dst
+        };
+        assert_eq!(name("node-name"), "node_name");
+        assert_eq!(name("1x"), "_1x");
+        assert_eq!(name("a:b"), "a_b");
+        assert_eq!(name("ok_1"), "ok_1");
+        let plain = |m: &str, f: &str, prom: bool| {
+            let mut dst = String::new();
+            plain_name(&mut dst, m, f, prom);
+            dst
+        };
+        assert_eq!(plain("cpu.load", "usage-idle", true), "cpu_load_usage_idle");
+        assert_eq!(plain("9cpu", "v", true), "_9cpu_v");
+        assert_eq!(plain("cpu.load", "v", false), "cpu.load_v");
     }
 }

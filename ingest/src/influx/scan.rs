@@ -7,10 +7,12 @@
 //! and `\,` `\=` `\ ` (keys, tag values) and `\\` lose their backslash, any other backslash
 //! stays literal. String field values are double-quoted with `\"` and `\\` escapes and may span
 //! lines. Lines that are blank or start with `#` are skipped. `\r\n` ends a line like `\n`.
+//! Unescaped strings go into the request's [`Arena`]; everything else is a slice of the body.
 
 use std::borrow::Cow;
 
 use super::error::LineErrorKind;
+use crate::arena::{Arena, Str};
 
 /// Characters whose escapes are removed in a measurement.
 const MEASUREMENT_SPECIALS: &[u8] = b", ";
@@ -49,7 +51,7 @@ impl ScanError {
 /// One scanned point. Tags and fields are in the scanner's scratch vectors.
 #[derive(Debug)]
 pub(crate) struct Point<'a> {
-    pub measurement: Cow<'a, str>,
+    pub measurement: Str<'a>,
     /// Offset of the point's first byte in the body.
     pub start: usize,
     /// The raw timestamp in the request's precision, if the line has one.
@@ -65,8 +67,8 @@ pub(crate) enum Scanned<'a> {
     Error { err: ScanError, line_start: usize },
 }
 
-/// Walks a body point by point. Scratch vectors are reused across points, so a body costs
-/// allocations only for escaped strings.
+/// Walks a body point by point. Scratch vectors are reused across points, and escaped strings
+/// are unescaped into the arena, so a body costs no allocation per point.
 #[derive(Debug)]
 pub(crate) struct Scanner<'a> {
     src: &'a str,
@@ -75,8 +77,8 @@ pub(crate) struct Scanner<'a> {
     line_no: u32,
     /// Newlines consumed inside string fields of the current point.
     nl_in_strings: u32,
-    pub tags: Vec<(Cow<'a, str>, Cow<'a, str>)>,
-    pub fields: Vec<(Cow<'a, str>, FieldValue<'a>)>,
+    pub tags: Vec<(Str<'a>, Str<'a>)>,
+    pub fields: Vec<(Str<'a>, FieldValue<'a>)>,
     sort_scratch: Vec<u32>,
 }
 
@@ -89,15 +91,16 @@ impl<'a> Scanner<'a> {
             pos: 0,
             line_no: 1,
             nl_in_strings: 0,
-            tags: Vec::new(),
-            fields: Vec::new(),
+            // Room for a Flink operator line (12 tags, 11 histogram fields) without growing.
+            tags: Vec::with_capacity(32),
+            fields: Vec::with_capacity(16),
             sort_scratch: Vec::new(),
         }
     }
 
     /// The next point or bad line with the 1-based number of its first line; `None` at the end
     /// of the body.
-    pub(crate) fn next_point(&mut self) -> Option<(Scanned<'a>, u32)> {
+    pub(crate) fn next_point(&mut self, arena: &mut Arena) -> Option<(Scanned<'a>, u32)> {
         let b = self.src.as_bytes();
         loop {
             let mut i = self.pos;
@@ -131,7 +134,7 @@ impl<'a> Scanner<'a> {
             self.tags.clear();
             self.fields.clear();
             self.nl_in_strings = 0;
-            return Some(match self.parse_point(i) {
+            return Some(match self.parse_point(i, arena) {
                 Ok((point, end)) => {
                     self.line_no += self.nl_in_strings;
                     self.pos = end;
@@ -152,21 +155,21 @@ impl<'a> Scanner<'a> {
 
     /// Parses one point starting at `i` (not blank, not a comment). Returns the point and the
     /// offset just past its line end.
-    fn parse_point(&mut self, i: usize) -> Res<(Point<'a>, usize)> {
+    fn parse_point(&mut self, i: usize, arena: &mut Arena) -> Res<(Point<'a>, usize)> {
         let b = self.src.as_bytes();
         if b[i] == b',' {
             return Err(ScanError::at(LineErrorKind::MissingMeasurement, i));
         }
-        let (end, stop) = scan_token(b, i, false);
+        let (end, stop, escaped) = scan_token(b, i, false);
         if stop == Stop::Eol {
             return Err(ScanError::at(LineErrorKind::MissingFields, end));
         }
-        let measurement = unescape(&self.src[i..end], MEASUREMENT_SPECIALS);
+        let measurement = unescape_in(&self.src[i..end], escaped, MEASUREMENT_SPECIALS, arena);
         let mut j = end;
         if stop == Stop::Comma {
-            j = self.parse_tags(j + 1)?;
+            j = self.parse_tags(j + 1, arena)?;
         }
-        j = self.parse_fields(j)?;
+        j = self.parse_fields(j, arena)?;
         let (timestamp, end) = parse_timestamp(b, j)?;
         Ok((
             Point {
@@ -179,10 +182,10 @@ impl<'a> Scanner<'a> {
     }
 
     /// Parses `k=v[,k=v]*` starting at `i`; returns the offset of the space before the fields.
-    fn parse_tags(&mut self, mut i: usize) -> Res<usize> {
+    fn parse_tags(&mut self, mut i: usize, arena: &mut Arena) -> Res<usize> {
         let b = self.src.as_bytes();
         loop {
-            let (kend, stop) = scan_token(b, i, true);
+            let (kend, stop, kesc) = scan_token(b, i, true);
             if kend == i {
                 return Err(ScanError::at(LineErrorKind::MissingTagKey, i));
             }
@@ -190,19 +193,19 @@ impl<'a> Scanner<'a> {
                 return Err(ScanError::at(LineErrorKind::MissingTagValue, kend));
             }
             let vstart = kend + 1;
-            let (vend, stop) = scan_token(b, vstart, true);
+            let (vend, stop, vesc) = scan_token(b, vstart, true);
             if vend == vstart {
                 return Err(ScanError::at(LineErrorKind::MissingTagValue, vstart));
             }
-            let key = unescape(&self.src[i..kend], KEY_SPECIALS);
-            if key == "__name__" {
+            let key = unescape_in(&self.src[i..kend], kesc, KEY_SPECIALS, arena);
+            if arena.get(key) == "__name__" {
                 return Err(ScanError::at(LineErrorKind::ReservedKey, i));
             }
-            let value = unescape(&self.src[vstart..vend], KEY_SPECIALS);
+            let value = unescape_in(&self.src[vstart..vend], vesc, KEY_SPECIALS, arena);
             self.tags.push((key, value));
             match stop {
                 Stop::Comma => i = vend + 1,
-                Stop::Space => break self.check_duplicate_tags(i).map(|_| vend),
+                Stop::Space => break self.check_duplicate_tags(i, arena).map(|_| vend),
                 Stop::Equals => return Err(ScanError::at(LineErrorKind::InvalidTagFormat, vend)),
                 Stop::Eol => return Err(ScanError::at(LineErrorKind::MissingFields, vend)),
             }
@@ -210,19 +213,20 @@ impl<'a> Scanner<'a> {
     }
 
     /// InfluxDB rejects a point that names a tag twice; so do we (storage would keep only one).
-    fn check_duplicate_tags(&mut self, pos: usize) -> Res<()> {
+    fn check_duplicate_tags(&mut self, pos: usize, arena: &Arena) -> Res<()> {
         let tags = &self.tags;
+        let key = |i: usize| arena.get(tags[i].0);
         let dup = if tags.len() <= 16 {
-            (1..tags.len()).any(|a| (0..a).any(|c| tags[a].0 == tags[c].0))
+            (1..tags.len()).any(|a| (0..a).any(|c| key(a) == key(c)))
         } else {
             // Sort indices rather than the tags: the tags' order is what the client sent.
             self.sort_scratch.clear();
             self.sort_scratch.extend(0..tags.len() as u32);
             self.sort_scratch
-                .sort_unstable_by(|&x, &y| tags[x as usize].0.cmp(&tags[y as usize].0));
+                .sort_unstable_by(|&x, &y| key(x as usize).cmp(key(y as usize)));
             self.sort_scratch
                 .windows(2)
-                .any(|w| tags[w[0] as usize].0 == tags[w[1] as usize].0)
+                .any(|w| key(w[0] as usize) == key(w[1] as usize))
         };
         if dup {
             return Err(ScanError::at(LineErrorKind::DuplicateTags, pos));
@@ -232,21 +236,21 @@ impl<'a> Scanner<'a> {
 
     /// Parses the field set starting at `i` (at the separating space); returns the offset just
     /// past the field set.
-    fn parse_fields(&mut self, i: usize) -> Res<usize> {
+    fn parse_fields(&mut self, i: usize, arena: &mut Arena) -> Res<usize> {
         let b = self.src.as_bytes();
         let mut i = skip_spaces(b, i);
         if at_eol(b, i) {
             return Err(ScanError::at(LineErrorKind::MissingFields, i));
         }
         loop {
-            let (kend, stop) = scan_token(b, i, true);
+            let (kend, stop, kesc) = scan_token(b, i, true);
             if kend == i {
                 return Err(ScanError::at(LineErrorKind::MissingFieldKey, i));
             }
             if stop != Stop::Equals {
                 return Err(ScanError::at(LineErrorKind::InvalidFieldFormat, kend));
             }
-            let key = unescape(&self.src[i..kend], KEY_SPECIALS);
+            let key = unescape_in(&self.src[i..kend], kesc, KEY_SPECIALS, arena);
             let vstart = kend + 1;
             if at_eol(b, vstart) || b[vstart] == b',' || b[vstart] == b' ' {
                 return Err(ScanError::at(LineErrorKind::MissingFieldValue, vstart));
@@ -329,31 +333,72 @@ static MEASUREMENT_CLASS: [u8; 256] = class_table(false);
 static KEY_CLASS: [u8; 256] = class_table(true);
 
 /// Scans from `i` to the first unescaped `,`, space or (`equals_stops`) `=`, or the line end.
+/// Also says whether the token holds a backslash (if not, it needs no unescaping).
 #[inline]
-fn scan_token(b: &[u8], mut i: usize, equals_stops: bool) -> (usize, Stop) {
+fn scan_token(b: &[u8], mut i: usize, equals_stops: bool) -> (usize, Stop, bool) {
     let class = if equals_stops {
         &KEY_CLASS
     } else {
         &MEASUREMENT_CLASS
     };
+    let mut escaped = false;
     while i < b.len() {
-        let c = b[i];
+        // Skip 8 plain bytes at a time: tag values (ids, names) run 20–70 bytes.
+        while let Some(w) = b.get(i..i + 8) {
+            match first_special(w, equals_stops) {
+                Some(k) => {
+                    i += k;
+                    break;
+                }
+                None => i += 8,
+            }
+        }
+        let Some(&c) = b.get(i) else {
+            break;
+        };
         if class[c as usize] == PLAIN {
             i += 1;
             continue;
         }
         match c {
-            b'\\' if i + 1 < b.len() && b[i + 1] != b'\n' => i += 2,
-            b'\\' => i += 1,
-            b'\n' => return (i, Stop::Eol),
-            b'\r' if i + 1 >= b.len() || b[i + 1] == b'\n' => return (i, Stop::Eol),
+            b'\\' if i + 1 < b.len() && b[i + 1] != b'\n' => {
+                escaped = true;
+                i += 2
+            }
+            b'\\' => {
+                escaped = true;
+                i += 1
+            }
+            b'\n' => return (i, Stop::Eol, escaped),
+            b'\r' if i + 1 >= b.len() || b[i + 1] == b'\n' => return (i, Stop::Eol, escaped),
             b'\r' => i += 1,
-            b',' => return (i, Stop::Comma),
-            b' ' => return (i, Stop::Space),
-            _ => return (i, Stop::Equals),
+            b',' => return (i, Stop::Comma, escaped),
+            b' ' => return (i, Stop::Space, escaped),
+            _ => return (i, Stop::Equals, escaped),
         }
     }
-    (b.len(), Stop::Eol)
+    (b.len(), Stop::Eol, escaped)
+}
+
+/// Offset of the first byte of `w` (8 bytes) that [`scan_token`] must look at: `\\`, `\n`,
+/// `\r`, `,`, space, and `=` if `equals_stops`. Word-at-a-time: a byte equal to `c` is a zero
+/// byte of `w ^ c…c`, and the lowest zero byte is found exactly by the borrow trick.
+#[inline]
+fn first_special(w: &[u8], equals_stops: bool) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut word = [0u8; 8];
+    word.copy_from_slice(w);
+    let v = u64::from_le_bytes(word);
+    let zero = |c: u8| {
+        let x = v ^ (LO * u64::from(c));
+        x.wrapping_sub(LO) & !x & HI
+    };
+    let mut m = zero(b'\\') | zero(b'\n') | zero(b'\r') | zero(b',') | zero(b' ');
+    if equals_stops {
+        m |= zero(b'=');
+    }
+    (m != 0).then(|| m.trailing_zeros() as usize / 8)
 }
 
 /// Scans an unquoted field value: up to `,`, space or line end.
@@ -515,32 +560,53 @@ fn parse_bool(s: &str) -> Result<FieldValue<'_>, LineErrorKind> {
     }
 }
 
-/// Removes the backslash of `\X` for X in `specials` or `\`; borrows when nothing changes.
-pub(crate) fn unescape<'a>(s: &'a str, specials: &[u8]) -> Cow<'a, str> {
+/// Offset of the first backslash in `s` that escapes a byte of `specials` or `\`.
+fn first_escape(s: &str, specials: &[u8]) -> Option<usize> {
     let b = s.as_bytes();
-    let Some(first) = b.iter().position(|&c| c == b'\\') else {
-        return Cow::Borrowed(s);
-    };
-    let mut out: Option<String> = None;
-    let mut last = 0;
-    let mut i = first;
+    let mut i = b.iter().position(|&c| c == b'\\')?;
     while i + 1 < b.len() {
         if b[i] == b'\\' && (specials.contains(&b[i + 1]) || b[i + 1] == b'\\') {
-            let o = out.get_or_insert_with(|| String::with_capacity(s.len()));
-            o.push_str(&s[last..i]);
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Appends `s` to `dst` without the backslash of each `\X` for X in `specials` or `\`.
+fn push_unescaped(dst: &mut String, s: &str, specials: &[u8]) {
+    let b = s.as_bytes();
+    let mut last = 0;
+    let mut i = 0;
+    while i + 1 < b.len() {
+        if b[i] == b'\\' && (specials.contains(&b[i + 1]) || b[i + 1] == b'\\') {
+            dst.push_str(&s[last..i]);
             last = i + 1;
             i += 2;
         } else {
             i += 1;
         }
     }
-    match out {
-        Some(mut o) => {
-            o.push_str(&s[last..]);
-            Cow::Owned(o)
-        }
-        None => Cow::Borrowed(s),
+    dst.push_str(&s[last..]);
+}
+
+/// [`unescape`] into the arena: a body slice when nothing changes. `has_backslash` comes from
+/// the scan, so a plain token costs nothing here.
+fn unescape_in<'a>(s: &'a str, has_backslash: bool, specials: &[u8], arena: &mut Arena) -> Str<'a> {
+    if !has_backslash || first_escape(s, specials).is_none() {
+        return Str::Borrowed(s);
     }
+    Str::Derived(arena.derive(|_, dst| push_unescaped(dst, s, specials)))
+}
+
+/// Removes the backslash of `\X` for X in `specials` or `\`; borrows when nothing changes.
+pub(crate) fn unescape<'a>(s: &'a str, specials: &[u8]) -> Cow<'a, str> {
+    if first_escape(s, specials).is_none() {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    push_unescaped(&mut out, s, specials);
+    Cow::Owned(out)
 }
 
 /// Unescapes a string field value (`\"` and `\\`).
@@ -565,6 +631,38 @@ mod tests {
             unescape_string_field(r#"say \"hi\" \\o/"#),
             r#"say "hi" \o/"#
         );
+    }
+
+    #[test]
+    fn word_scan_matches_byte_scan() {
+        let body = b"abcdefgh,ijklmnopqrstuvwx yz\\ 0123456789=abcdefghijklmnop\r\nq";
+        for equals_stops in [false, true] {
+            let class = if equals_stops {
+                &KEY_CLASS
+            } else {
+                &MEASUREMENT_CLASS
+            };
+            for start in 0..body.len().saturating_sub(8) {
+                let w = &body[start..start + 8];
+                let want = w.iter().position(|&c| class[c as usize] != PLAIN);
+                assert_eq!(
+                    first_special(w, equals_stops),
+                    want,
+                    "{start} {equals_stops}"
+                );
+            }
+        }
+        // Bytes above 0x80 and bytes just above a match do not confuse it.
+        assert_eq!(
+            first_special(&[0xc3, 0xa9, b',', b'x', 1, 1, 1, 1], true),
+            Some(2)
+        );
+        assert_eq!(
+            first_special(&[0x81, 0x01, 0x2d, b' ', 0x21, 0, 0, 0], true),
+            Some(3)
+        );
+        assert_eq!(first_special(b"a=b=c=d=", false), None);
+        assert_eq!(first_special(b"a=b=c=d=", true), Some(1));
     }
 
     #[test]

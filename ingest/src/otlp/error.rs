@@ -43,4 +43,7 @@ pub enum OtlpError {
         /// Which field.
         what: &'static str,
     },
+    /// The names and values derived from the request pass the batch's 32-bit offsets (4 GiB).
+    #[error("decode OTLP request: its derived metric names and labels exceed 4 GiB")]
+    DerivedTooLarge,
 }

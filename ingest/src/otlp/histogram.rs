@@ -1,13 +1,12 @@
 //! Histograms and summaries: `_bucket{le}`/`_sum`/`_count` and `{quantile}`/`_sum`/`_count`
 //! series. A second `impl` block of the request decoder.
 
-use std::borrow::Cow;
-
 use eddy_storage::api::stale_nan;
 
-use super::naming::{self, format_float, Kind, Suffixes};
+use super::naming::{format_float, Kind, Suffixes};
 use super::proto::{expect, repeated_fixed64, Reader, Wire};
 use super::{count_points, Decoder, Result};
+use crate::arena::Str;
 
 impl<'a> Decoder<'a, '_> {
     pub(super) fn histogram(
@@ -33,11 +32,11 @@ impl<'a> Decoder<'a, '_> {
             self.stats.points_dropped += count_points(data)?;
             return Ok(());
         }
-        let base = naming::metric_name(name, unit, Kind::Other, sfx);
+        let base = self.metric_name(name, unit, Kind::Other, sfx);
         let names = [
-            format!("{base}_bucket"),
-            format!("{base}_sum"),
-            format!("{base}_count"),
+            self.suffixed(base, "_bucket"),
+            self.suffixed(base, "_sum"),
+            self.suffixed(base, "_count"),
         ];
         let mut pass = data;
         while let Some((f, w, at)) = pass.field()? {
@@ -51,10 +50,18 @@ impl<'a> Decoder<'a, '_> {
         Ok(())
     }
 
-    fn histogram_point(&mut self, mut r: Reader<'a>, names: &[String; 3]) -> Result<()> {
+    /// `base` + `suffix`, interned.
+    fn suffixed(&mut self, base: Str<'a>, suffix: &str) -> Str<'a> {
+        Str::Derived(self.arena.derive(|a, dst| {
+            dst.push_str(a.get(base));
+            dst.push_str(suffix);
+        }))
+    }
+
+    fn histogram_point(&mut self, mut r: Reader<'a>, names: &[Str<'a>; 3]) -> Result<()> {
         self.begin_point();
-        self.buckets.clear();
-        self.bounds.clear();
+        self.bufs.buckets.clear();
+        self.bufs.bounds.clear();
         let (mut time, mut count, mut sum, mut flags) = (0, 0, None, 0);
         while let Some((f, w, at)) = r.field()? {
             match f {
@@ -65,8 +72,8 @@ impl<'a> Decoder<'a, '_> {
                 }
                 4 => count = expect(w, Wire::I64, "count", at).and_then(|_| r.fixed64("count"))?,
                 5 => sum = Some(expect(w, Wire::I64, "sum", at).and_then(|_| r.f64("sum"))?),
-                6 => repeated_fixed64(&mut r, w, "bucket_counts", at, &mut self.buckets)?,
-                7 => repeated_fixed64(&mut r, w, "explicit_bounds", at, &mut self.bounds)?,
+                6 => repeated_fixed64(&mut r, w, "bucket_counts", at, &mut self.bufs.buckets)?,
+                7 => repeated_fixed64(&mut r, w, "explicit_bounds", at, &mut self.bufs.bounds)?,
                 10 => {
                     flags = expect(w, Wire::Varint, "flags", at).and_then(|_| r.varint("flags"))?
                 }
@@ -78,32 +85,38 @@ impl<'a> Decoder<'a, '_> {
         let ts = self.ts_ms(time);
         let stale = flags & 1 != 0;
         let val = |v: f64| if stale { stale_nan() } else { v };
-        if self.buckets.len() == self.bounds.len() + 1 {
+        let (buckets, bounds) = (&self.bufs.buckets, &self.bufs.bounds);
+        if buckets.len() == bounds.len() + 1 {
             let mut cumulative = 0u64;
-            for i in 0..self.bounds.len() {
-                cumulative = cumulative.saturating_add(self.buckets[i]);
-                let le = format_float(f64::from_bits(self.bounds[i]));
-                self.emit(
-                    Cow::Owned(names[0].clone()),
-                    Some(("le", le)),
-                    ts,
-                    val(cumulative as f64),
-                );
+            for i in 0..self.bufs.bounds.len() {
+                cumulative = cumulative.saturating_add(self.bufs.buckets[i]);
+                let le = self.float_label(f64::from_bits(self.bufs.bounds[i]));
+                self.emit(names[0], Some(("le", le)), ts, val(cumulative as f64));
             }
-        } else if !self.buckets.is_empty() {
+        } else if !buckets.is_empty() {
             self.stats.invalid_histograms += 1;
         }
         self.emit(
-            Cow::Owned(names[0].clone()),
-            Some(("le", Cow::Borrowed("+Inf"))),
+            names[0],
+            Some(("le", Str::Borrowed("+Inf"))),
             ts,
             val(count as f64),
         );
         if let Some(s) = sum {
-            self.emit(Cow::Owned(names[1].clone()), None, ts, val(s));
+            self.emit(names[1], None, ts, val(s));
         }
-        self.emit(Cow::Owned(names[2].clone()), None, ts, val(count as f64));
+        self.emit(names[2], None, ts, val(count as f64));
         Ok(())
+    }
+
+    /// A bucket bound or quantile as a label value: static for common values, else interned.
+    fn float_label(&mut self, v: f64) -> Str<'a> {
+        let mut fixed = None;
+        let span = self.arena.derive(|_, dst| fixed = format_float(dst, v));
+        match fixed {
+            Some(s) => Str::Borrowed(s),
+            None => Str::Derived(span),
+        }
     }
 
     pub(super) fn summary(
@@ -113,8 +126,12 @@ impl<'a> Decoder<'a, '_> {
         unit: &str,
         sfx: Suffixes,
     ) -> Result<()> {
-        let base = naming::metric_name(name, unit, Kind::Other, sfx);
-        let names = [format!("{base}_sum"), format!("{base}_count")];
+        let base = self.metric_name(name, unit, Kind::Other, sfx);
+        let names = [
+            base,
+            self.suffixed(base, "_sum"),
+            self.suffixed(base, "_count"),
+        ];
         let mut pass = data;
         while let Some((f, w, at)) = pass.field()? {
             if f != 1 {
@@ -122,21 +139,15 @@ impl<'a> Decoder<'a, '_> {
                 continue;
             }
             expect(w, Wire::Len, "summary point", at)?;
-            self.summary_point(pass.message("summary point")?, &base, &names)?;
+            self.summary_point(pass.message("summary point")?, &names)?;
         }
         Ok(())
     }
 
-    // `&Cow` (not `&str`): cloning keeps a borrowed name borrowed for `'a`.
-    #[allow(clippy::ptr_arg)]
-    fn summary_point(
-        &mut self,
-        mut r: Reader<'a>,
-        base: &Cow<'a, str>,
-        names: &[String; 2],
-    ) -> Result<()> {
+    /// `names`: the quantile series' name, `_sum`, `_count`.
+    fn summary_point(&mut self, mut r: Reader<'a>, names: &[Str<'a>; 3]) -> Result<()> {
         self.begin_point();
-        self.quantiles.clear();
+        self.bufs.quantiles.clear();
         let (mut time, mut count, mut sum, mut flags) = (0, 0, 0.0, 0);
         while let Some((f, w, at)) = r.field()? {
             match f {
@@ -164,7 +175,7 @@ impl<'a> Decoder<'a, '_> {
                             _ => q.skip(w)?,
                         }
                     }
-                    self.quantiles.push((qq, qv));
+                    self.bufs.quantiles.push((qq, qv));
                 }
                 8 => {
                     flags = expect(w, Wire::Varint, "flags", at).and_then(|_| r.varint("flags"))?
@@ -178,20 +189,16 @@ impl<'a> Decoder<'a, '_> {
         let stale = flags & 1 != 0;
         let val = |v: f64| if stale { stale_nan() } else { v };
         // Lowest quantile first; Flink repeats quantile 1, keep the first of equal quantiles.
-        self.quantiles.sort_by(|a, b| a.0.total_cmp(&b.0));
-        self.quantiles
-            .dedup_by(|b, a| a.0.to_bits() == b.0.to_bits());
-        for i in 0..self.quantiles.len() {
-            let (q, v) = self.quantiles[i];
-            self.emit(
-                base.clone(),
-                Some(("quantile", format_float(q))),
-                ts,
-                val(v),
-            );
+        let quantiles = &mut self.bufs.quantiles;
+        quantiles.sort_by(|a, b| a.0.total_cmp(&b.0));
+        quantiles.dedup_by(|b, a| a.0.to_bits() == b.0.to_bits());
+        for i in 0..self.bufs.quantiles.len() {
+            let (q, v) = self.bufs.quantiles[i];
+            let q = self.float_label(q);
+            self.emit(names[0], Some(("quantile", q)), ts, val(v));
         }
-        self.emit(Cow::Owned(names[0].clone()), None, ts, val(sum));
-        self.emit(Cow::Owned(names[1].clone()), None, ts, val(count as f64));
+        self.emit(names[1], None, ts, val(sum));
+        self.emit(names[2], None, ts, val(count as f64));
         Ok(())
     }
 }

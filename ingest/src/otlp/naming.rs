@@ -3,7 +3,7 @@
 //! unit, and `_total` on monotonic sums. Flink metrics can skip the suffixes so that they keep
 //! the names of Flink's Prometheus reporter.
 
-use std::borrow::Cow;
+use std::fmt::Write as _;
 
 /// What the metric becomes in Prometheus, which decides its suffixes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,60 +21,88 @@ pub(crate) struct Suffixes {
     pub total: bool,
 }
 
-/// The Prometheus metric name of OTLP metric `raw` with UCUM `unit`.
-pub(crate) fn metric_name<'a>(raw: &'a str, unit: &str, kind: Kind, sfx: Suffixes) -> Cow<'a, str> {
-    let mut name = sanitize(raw, true);
-    if sfx.unit {
-        let unit = prom_unit(unit, kind);
-        if !unit.is_empty() && !has_word(&name, &unit) {
-            let n = name.to_mut();
-            if !n.ends_with('_') {
-                n.push('_');
-            }
-            n.push_str(&unit);
-        }
+/// The Prometheus metric name of OTLP metric `raw`, given the unit word from [`prom_unit`]:
+/// `raw` itself when it needs no change, else `None` and the name is appended to `dst`.
+pub(crate) fn metric_name<'r>(
+    dst: &mut String,
+    raw: &'r str,
+    unit_word: &str,
+    kind: Kind,
+    sfx: Suffixes,
+) -> Option<&'r str> {
+    let unit = sfx.unit && !unit_word.is_empty() && !has_word(raw, unit_word);
+    let total = sfx.total && kind == Kind::Counter && !raw.ends_with("_total");
+    if is_clean(raw, true) && !unit && !total {
+        return Some(raw);
     }
-    if sfx.total && kind == Kind::Counter && !name.ends_with("_total") {
-        let n = name.to_mut();
-        if !n.ends_with('_') {
-            n.push('_');
+    let start = dst.len();
+    push_sanitized(dst, raw, true);
+    if sfx.unit && !unit_word.is_empty() && !has_word(&dst[start..], unit_word) {
+        if !dst.ends_with('_') {
+            dst.push('_');
         }
-        n.push_str("total");
+        dst.push_str(unit_word);
     }
-    name
+    if sfx.total && kind == Kind::Counter && !dst[start..].ends_with("_total") {
+        if !dst.ends_with('_') {
+            dst.push('_');
+        }
+        dst.push_str("total");
+    }
+    None
 }
 
-/// A Prometheus label name for attribute key `raw`; `None` for an empty key.
-pub(crate) fn label_name(raw: &str) -> Option<Cow<'_, str>> {
-    if raw.is_empty() {
-        return None;
+/// A Prometheus label name for attribute key `raw`: `raw` itself when it is valid, else
+/// `None` and the sanitized name is appended to `dst`. Empty keys have no label (check first).
+pub(crate) fn label_name<'r>(dst: &mut String, raw: &'r str) -> Option<&'r str> {
+    if is_clean(raw, false) {
+        return Some(raw);
     }
-    Some(sanitize(raw, false))
+    push_sanitized(dst, raw, false);
+    None
 }
 
-/// Replaces characters outside `[a-zA-Z0-9_]` (and `:` in metric names) with `_` and collapses
-/// runs of `_`, as the spec requires. A leading digit gets a prefix (`_` for metric names,
-/// `key_` for label names, as Prometheus does). Borrows when nothing changes.
-pub(crate) fn sanitize(raw: &str, metric: bool) -> Cow<'_, str> {
-    let ok = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || (metric && c == b':');
+/// True if [`push_sanitized`] would copy `raw` unchanged.
+pub(crate) fn is_clean(raw: &str, metric: bool) -> bool {
     let b = raw.as_bytes();
-    let leading_digit = b.first().is_some_and(u8::is_ascii_digit);
-    let clean = b.iter().all(|&c| ok(c)) && !raw.contains("__") && !leading_digit;
-    if clean {
-        return Cow::Borrowed(raw);
+    if b.first().is_some_and(u8::is_ascii_digit) {
+        return false;
     }
-    let mut out = String::with_capacity(raw.len() + 4);
-    if leading_digit {
-        out.push_str(if metric { "_" } else { "key_" });
+    // One pass: every byte valid, and no `_` right after another.
+    let mut prev = 0u8;
+    for &c in b {
+        if !valid(c, metric) || (c == b'_' && prev == b'_') {
+            return false;
+        }
+        prev = c;
+    }
+    true
+}
+
+#[inline]
+fn valid(c: u8, metric: bool) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || (metric && c == b':')
+}
+
+/// Appends `raw` with characters outside `[a-zA-Z0-9_]` (and `:` in metric names) replaced by
+/// `_` and runs of `_` collapsed, as the spec requires. A leading digit gets a prefix (`_` for
+/// metric names, `key_` for label names, as Prometheus does).
+pub(crate) fn push_sanitized(dst: &mut String, raw: &str, metric: bool) {
+    let start = dst.len();
+    if raw.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+        dst.push_str(if metric { "_" } else { "key_" });
     }
     for c in raw.chars() {
-        let c = if c.is_ascii() && ok(c as u8) { c } else { '_' };
-        if c == '_' && out.ends_with('_') {
+        let c = if c.is_ascii() && valid(c as u8, metric) {
+            c
+        } else {
+            '_'
+        };
+        if c == '_' && dst.len() > start && dst.ends_with('_') {
             continue;
         }
-        out.push(c);
+        dst.push(c);
     }
-    Cow::Owned(out)
 }
 
 /// True if `word` (which may contain `_`) appears in `name` between `_` boundaries.
@@ -87,11 +115,13 @@ fn has_word(name: &str, word: &str) -> bool {
     })
 }
 
-/// The Prometheus unit word for a UCUM unit: `ms` → `milliseconds`, `By/s` →
-/// `bytes_per_second`, `{packet}` → nothing, `1` → `ratio` (gauges only, as Prometheus does).
-pub(crate) fn prom_unit(unit: &str, kind: Kind) -> String {
+/// Writes into `dst` (cleared first) the Prometheus unit word for a UCUM unit: `ms` →
+/// `milliseconds`, `By/s` → `bytes_per_second`, `{packet}` → nothing, `1` → `ratio` (gauges
+/// only, as Prometheus does). `plain` is scratch.
+pub(crate) fn prom_unit(dst: &mut String, plain: &mut String, unit: &str, kind: Kind) {
+    dst.clear();
     // Drop annotations in braces: "{packet}" is a count, "By{x}" is bytes.
-    let mut plain = String::with_capacity(unit.len());
+    plain.clear();
     let mut depth = 0u32;
     for c in unit.chars() {
         match c {
@@ -103,32 +133,56 @@ pub(crate) fn prom_unit(unit: &str, kind: Kind) -> String {
     }
     let plain = plain.trim();
     if plain == "1" {
-        return if kind == Kind::Gauge {
-            "ratio".to_string()
-        } else {
-            String::new()
-        };
+        if kind == Kind::Gauge {
+            dst.push_str("ratio");
+        }
+        return;
     }
     let (main, per) = match plain.split_once('/') {
         Some((m, p)) => (m.trim(), Some(p.trim())),
         None => (plain, None),
     };
-    let mut out = String::new();
+    // The words are sanitized as one label name would be, then stripped of outer `_`.
+    let first = if main.is_empty() {
+        per.filter(|p| !p.is_empty()).map(|_| "per_")
+    } else {
+        Some(unit_word(main))
+    };
+    if first.is_some_and(|f| f.as_bytes().first().is_some_and(u8::is_ascii_digit)) {
+        dst.push_str("key_");
+    }
     if !main.is_empty() {
-        out.push_str(&unit_word(main));
+        push_unit_part(dst, unit_word(main));
     }
     if let Some(p) = per.filter(|p| !p.is_empty()) {
-        if !out.is_empty() {
-            out.push('_');
+        if !dst.is_empty() {
+            push_unit_part(dst, "_");
         }
-        out.push_str("per_");
-        out.push_str(&per_unit_word(p));
+        push_unit_part(dst, "per_");
+        push_unit_part(dst, per_unit_word(p));
     }
-    sanitize(&out, false).trim_matches('_').to_string()
+    while dst.ends_with('_') {
+        dst.pop();
+    }
 }
 
-fn unit_word(u: &str) -> Cow<'_, str> {
-    Cow::Borrowed(match u {
+/// Appends one piece of a unit word: invalid characters → `_`, no run of `_`, none leading.
+fn push_unit_part(dst: &mut String, s: &str) {
+    for c in s.chars() {
+        let c = if c.is_ascii() && valid(c as u8, false) {
+            c
+        } else {
+            '_'
+        };
+        if c == '_' && (dst.is_empty() || dst.ends_with('_')) {
+            continue;
+        }
+        dst.push(c);
+    }
+}
+
+fn unit_word(u: &str) -> &str {
+    match u {
         "d" => "days",
         "h" => "hours",
         "min" => "minutes",
@@ -154,12 +208,12 @@ fn unit_word(u: &str) -> Cow<'_, str> {
         "Cel" => "celsius",
         "Hz" => "hertz",
         "%" => "percent",
-        other => return Cow::Borrowed(other),
-    })
+        other => other,
+    }
 }
 
-fn per_unit_word(u: &str) -> Cow<'_, str> {
-    Cow::Borrowed(match u {
+fn per_unit_word(u: &str) -> &str {
+    match u {
         "s" => "second",
         "m" => "minute",
         "h" => "hour",
@@ -167,13 +221,14 @@ fn per_unit_word(u: &str) -> Cow<'_, str> {
         "w" => "week",
         "mo" => "month",
         "y" => "year",
-        other => return unit_word(other),
-    })
+        other => unit_word(other),
+    }
 }
 
 /// Formats a bucket bound or quantile like Prometheus (`strconv.FormatFloat(v, 'f', -1, 64)`):
-/// shortest round-trip digits, no exponent, `+Inf`/`-Inf`/`NaN`. Common values are static.
-pub(crate) fn format_float(v: f64) -> Cow<'static, str> {
+/// shortest round-trip digits, no exponent, `+Inf`/`-Inf`/`NaN`. Common values are static;
+/// the others are appended to `dst` (and `None` returned).
+pub(crate) fn format_float(dst: &mut String, v: f64) -> Option<&'static str> {
     let s = match v {
         0.0 => "0",
         0.5 => "0.5",
@@ -187,12 +242,15 @@ pub(crate) fn format_float(v: f64) -> Cow<'static, str> {
         f64::INFINITY => "+Inf",
         f64::NEG_INFINITY => "-Inf",
         _ if v.is_nan() => "NaN",
-        _ => return Cow::Owned(format!("{v}")),
+        _ => {
+            let _ = write!(dst, "{v}");
+            return None;
+        }
     };
     if v == 0.0 && v.is_sign_negative() {
-        return Cow::Borrowed("-0");
+        return Some("-0");
     }
-    Cow::Borrowed(s)
+    Some(s)
 }
 
 #[cfg(test)]
@@ -204,9 +262,22 @@ mod tests {
         total: true,
     };
 
+    fn name(raw: &str, unit: &str, kind: Kind, sfx: Suffixes) -> (String, bool) {
+        let (mut word, mut plain) = (String::new(), String::new());
+        prom_unit(&mut word, &mut plain, unit, kind);
+        let mut dst = String::from("prefix");
+        match metric_name(&mut dst, raw, &word, kind, sfx) {
+            Some(n) => {
+                assert_eq!(dst, "prefix", "nothing appended for a borrowed name");
+                (n.to_string(), true)
+            }
+            None => (dst["prefix".len()..].to_string(), false),
+        }
+    }
+
     #[test]
     fn names() {
-        let f = |raw, unit, kind| metric_name(raw, unit, kind, ALL).into_owned();
+        let f = |raw, unit, kind| name(raw, unit, kind, ALL).0;
         assert_eq!(
             f("http.server.duration", "ms", Kind::Other),
             "http_server_duration_milliseconds"
@@ -226,41 +297,86 @@ mod tests {
         assert_eq!(f("a..b--c", "", Kind::Gauge), "a_b_c");
         assert_eq!(f("2xx.count", "", Kind::Gauge), "_2xx_count");
         assert_eq!(f("ns:metric", "", Kind::Gauge), "ns:metric");
-        assert!(matches!(
-            metric_name("ok_name", "", Kind::Gauge, ALL),
-            Cow::Borrowed(_)
-        ));
+        assert_eq!(f("a.b_", "s", Kind::Counter), "a_b_seconds_total");
+        // The unit word is found in the sanitized name too.
+        assert_eq!(f("read.bytes", "By", Kind::Gauge), "read_bytes");
+        assert_eq!(
+            name("ok_name", "", Kind::Gauge, ALL),
+            ("ok_name".to_string(), true)
+        );
+        assert_eq!(
+            name("ok_name", "ms", Kind::Gauge, ALL),
+            ("ok_name_milliseconds".to_string(), false)
+        );
         let none = Suffixes {
             unit: false,
             total: false,
         };
         assert_eq!(
-            metric_name(
+            name(
                 "flink.taskmanager.job.task.operator.numRecordsIn",
                 "",
                 Kind::Counter,
                 none
             ),
-            "flink_taskmanager_job_task_operator_numRecordsIn"
+            (
+                "flink_taskmanager_job_task_operator_numRecordsIn".to_string(),
+                false
+            )
         );
     }
 
     #[test]
+    fn units() {
+        let f = |unit, kind| {
+            let (mut word, mut plain) = (String::from("stale"), String::new());
+            prom_unit(&mut word, &mut plain, unit, kind);
+            word
+        };
+        assert_eq!(f("ms", Kind::Other), "milliseconds");
+        assert_eq!(f("By/s", Kind::Gauge), "bytes_per_second");
+        assert_eq!(f("{packet}", Kind::Counter), "");
+        assert_eq!(f("1", Kind::Gauge), "ratio");
+        assert_eq!(f("1", Kind::Counter), "");
+        assert_eq!(f("/s", Kind::Gauge), "per_second");
+        assert_eq!(f("By{x}/ h ", Kind::Gauge), "bytes_per_hour");
+        assert_eq!(f("m/s.x", Kind::Gauge), "meters_per_s_x");
+        assert_eq!(f("-x-", Kind::Gauge), "x");
+        assert_eq!(f("2x", Kind::Gauge), "key_2x");
+    }
+
+    #[test]
     fn labels() {
-        assert_eq!(label_name("service.name").unwrap(), "service_name");
-        assert_eq!(label_name("__name__").unwrap(), "_name_");
-        assert_eq!(label_name("1st").unwrap(), "key_1st");
-        assert_eq!(label_name("tm_id").unwrap(), "tm_id");
-        assert!(label_name("").is_none());
+        let f = |raw: &str| {
+            let mut dst = String::new();
+            match label_name(&mut dst, raw) {
+                Some(n) => n.to_string(),
+                None => dst,
+            }
+        };
+        assert_eq!(f("service.name"), "service_name");
+        assert_eq!(f("__name__"), "_name_");
+        assert_eq!(f("1st"), "key_1st");
+        assert_eq!(f("tm_id"), "tm_id");
     }
 
     #[test]
     fn floats() {
-        assert_eq!(format_float(0.005), "0.005");
-        assert_eq!(format_float(1e-7), "0.0000001");
-        assert_eq!(format_float(250.0), "250");
-        assert_eq!(format_float(f64::INFINITY), "+Inf");
-        assert_eq!(format_float(0.99), "0.99");
-        assert_eq!(format_float(-0.0), "-0");
+        let f = |v: f64| {
+            let mut dst = String::new();
+            match format_float(&mut dst, v) {
+                Some(s) => {
+                    assert!(dst.is_empty());
+                    s.to_string()
+                }
+                None => dst,
+            }
+        };
+        assert_eq!(f(0.005), "0.005");
+        assert_eq!(f(1e-7), "0.0000001");
+        assert_eq!(f(250.0), "250");
+        assert_eq!(f(f64::INFINITY), "+Inf");
+        assert_eq!(f(0.99), "0.99");
+        assert_eq!(f(-0.0), "-0");
     }
 }

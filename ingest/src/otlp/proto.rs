@@ -45,6 +45,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next field's number and wire type, or `None` at the end of the message.
+    #[inline]
     pub(crate) fn field(&mut self) -> Result<Option<(u32, Wire, usize)>> {
         if self.pos >= self.buf.len() {
             return Ok(None);
@@ -65,7 +66,20 @@ impl<'a> Reader<'a> {
         Ok(Some((number as u32, wire, at)))
     }
 
+    #[inline]
     pub(crate) fn varint(&mut self, what: &'static str) -> Result<u64> {
+        // Keys, lengths of short strings and small ints are one byte.
+        match self.buf.get(self.pos) {
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(b))
+            }
+            _ => self.varint_slow(what),
+        }
+    }
+
+    #[cold]
+    fn varint_slow(&mut self, what: &'static str) -> Result<u64> {
         let mut v: u64 = 0;
         for i in 0..10 {
             let Some(&b) = self.buf.get(self.pos) else {
