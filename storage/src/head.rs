@@ -481,6 +481,35 @@ impl Head {
         Ok(out)
     }
 
+    /// Reads the samples in `[mint, maxt]` of the series matching `matchers` into one pair of
+    /// flat columns, appended to `ts`/`vals` (nothing is allocated per series). Returns each
+    /// series' labels and its range in the columns, sorted by labels; series without samples
+    /// in the range are left out.
+    pub fn select_columns(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        ts: &mut Vec<i64>,
+        vals: &mut Vec<f64>,
+    ) -> Result<Vec<(Labels, std::ops::Range<usize>)>> {
+        let ids = self.select_ids(matchers)?;
+        let mut out = Vec::new();
+        self.for_each_series(&ids, &mut |_, labels, s, scratch| {
+            if s.max_t() < mint || s.min_t() > maxt {
+                return Ok(());
+            }
+            let from = ts.len();
+            s.read(mint, maxt, ts, vals, scratch)?;
+            if ts.len() > from {
+                out.push((labels, from..ts.len()));
+            }
+            Ok(())
+        })?;
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
     /// Label sets of series matching `matchers` with samples in `[mint, maxt]`, sorted.
     pub fn series_labels(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Labels>> {
         let ids = self.select_ids(matchers)?;
