@@ -5,7 +5,7 @@
 //! Run with: cargo run --release -p eddy-benches --bin query_bench -- [--series 100000] [--hours 6]
 //! `--dir PATH` keeps the loaded database in PATH and reuses it on the next run with the same
 //! shape (loading dominates the run time); `--repeat N` runs each query N times and reports the
-//! fastest.
+//! fastest; `--threads N` limits the threads a query uses (default: one per core).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -99,6 +99,7 @@ fn main() -> anyhow::Result<()> {
     );
     let engine = Engine::new(EngineOptions {
         max_samples: usize::MAX / 2,
+        threads: arg("--threads", 0) as usize,
         ..Default::default()
     });
     let cancel = AtomicBool::new(false);
