@@ -53,7 +53,7 @@ fn value(i: usize, t: i64) -> f64 {
     if (k + i as i64) % 211 == 0 {
         return stale_nan();
     }
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         if (k + i as i64) % 53 == 0 {
             return f64::NAN;
         }
