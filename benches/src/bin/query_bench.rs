@@ -69,6 +69,18 @@ fn load(db: &Db, series: usize, start: i64, end: i64, interval_ms: i64) -> anyho
     Ok(total)
 }
 
+/// CPU seconds (user + system, all threads) this process has used so far, from
+/// `/proc/self/stat` (Linux, 10 ms ticks); `None` elsewhere. On a shared machine wall time
+/// depends on the load, CPU time much less.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 fn main() -> anyhow::Result<()> {
     let series = arg("--series", 100_000) as usize;
     let hours = arg("--hours", 6);
@@ -109,14 +121,15 @@ fn main() -> anyhow::Result<()> {
         "max_over_time(flink_taskmanager_job_task_operator_numRecordsIn[5m])",
         "quantile_over_time(0.9, flink_taskmanager_job_task_operator_numRecordsIn[5m])",
     ];
-    println!("| query | samples in range | seconds | M samples/s |");
-    println!("|---|---|---|---|");
+    println!("| query | samples in range | seconds | M samples/s | CPU seconds | M samples/s per CPU second |");
+    println!("|---|---|---|---|---|---|");
     for q in queries {
         if only.as_deref().is_some_and(|o| !q.contains(o)) {
             continue;
         }
         let expr = eddy_query::parser::parse(q)?;
         let mut best = f64::INFINITY;
+        let cpu0 = cpu_seconds();
         for _ in 0..repeat {
             // Steps of 5 m with 5 m windows: every stored sample is scanned once.
             let t0 = Instant::now();
@@ -124,9 +137,14 @@ fn main() -> anyhow::Result<()> {
             best = best.min(t0.elapsed().as_secs_f64());
             std::hint::black_box(&r.value);
         }
+        let cpu = cpu0
+            .zip(cpu_seconds())
+            .map(|(a, b)| (b - a) / repeat as f64);
         println!(
-            "| `{q}` | {total} | {best:.2} | {:.1} |",
-            total as f64 / best / 1e6
+            "| `{q}` | {total} | {best:.2} | {:.1} | {} | {} |",
+            total as f64 / best / 1e6,
+            cpu.map_or("?".into(), |c| format!("{c:.2}")),
+            cpu.map_or("?".into(), |c| format!("{:.1}", total as f64 / c / 1e6)),
         );
     }
     Ok(())

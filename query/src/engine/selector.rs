@@ -2,6 +2,7 @@
 //! then sliding lookback windows (instant selectors) or range windows (range selectors,
 //! subqueries) over the decoded points.
 
+use eddy_storage::api::STALE_NAN_BITS;
 use eddy_storage::{is_stale_nan, Labels, SeriesSet};
 
 use super::parallel::{map_series, PARALLEL_MIN_WORK};
@@ -138,6 +139,13 @@ impl<'q> RangeInput<'q> {
 
 /// Removes stale markers from the columns in place (only when there are any).
 fn drop_stale(ts: &mut Vec<i64>, vals: &mut Vec<f64>) {
+    // Branch-free first (it vectorizes): most series hold no stale marker in the range.
+    let any = vals
+        .iter()
+        .fold(false, |any, v| any | (v.to_bits() == STALE_NAN_BITS));
+    if !any {
+        return;
+    }
     let Some(first) = vals.iter().position(|v| is_stale_nan(*v)) else {
         return;
     };

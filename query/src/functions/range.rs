@@ -328,7 +328,9 @@ fn extrapolated_rate(
     }
     let (first, last) = ((ts[0], vals[0]), (ts[n - 1], vals[n - 1]));
     let mut result = last.1 - first.1;
-    if is_counter {
+    // Resets are rare: a branch-free scan (which vectorizes) finds whether there are any
+    // before the ordered loop adds them up.
+    if is_counter && any_drop(vals) {
         for p in vals.windows(2) {
             if p[1] < p[0] {
                 result += p[0];
@@ -364,6 +366,16 @@ fn extrapolated_rate(
         factor /= c.range_secs;
     }
     Some(result * factor)
+}
+
+/// True if some value is smaller than the one before it (a counter reset).
+#[inline]
+fn any_drop(vals: &[f64]) -> bool {
+    let mut drop = false;
+    for (a, b) in vals.iter().zip(&vals[1..]) {
+        drop |= b < a;
+    }
+    drop
 }
 
 /// `irate` / `idelta`: from the last two samples.
