@@ -5,7 +5,9 @@
 //! Run with: cargo run --release -p eddy-benches --bin query_bench -- [--series 100000] [--hours 6]
 //! `--dir PATH` keeps the loaded database in PATH and reuses it on the next run with the same
 //! shape (loading dominates the run time); `--repeat N` runs each query N times and reports the
-//! fastest; `--threads N` limits the threads a query uses (default: one per core).
+//! fastest; `--span-hours H --step-s S` query only the last H hours with step S (dashboard
+//! shape: `--span-hours 1 --step-s 15`); `--no-flush` leaves the last hours in the head (as a running server holds them)
+//! instead of flushing everything into blocks; `--threads N` limits the threads a query uses (default: one per core).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -30,7 +32,14 @@ fn str_arg(name: &str) -> Option<String> {
 
 /// Writes `series` Flink-shaped series over `[start, end)` at `interval_ms` through
 /// `Db::append`, cutting blocks every hour; returns the samples stored.
-fn load(db: &Db, series: usize, start: i64, end: i64, interval_ms: i64) -> anyhow::Result<u64> {
+fn load(
+    db: &Db,
+    series: usize,
+    start: i64,
+    end: i64,
+    interval_ms: i64,
+    flush: bool,
+) -> anyhow::Result<u64> {
     let names: Vec<(String, String)> = (0..series)
         .map(|i| (format!("tm-{}", i / 2000), format!("{}", i % 2000)))
         .collect();
@@ -65,7 +74,9 @@ fn load(db: &Db, series: usize, start: i64, end: i64, interval_ms: i64) -> anyho
             db.maintain()?;
         }
     }
-    db.flush()?;
+    if flush {
+        db.flush()?;
+    }
     Ok(total)
 }
 
@@ -87,11 +98,19 @@ fn main() -> anyhow::Result<()> {
     let interval_ms = arg("--interval-s", 10) * 1000;
     let repeat = arg("--repeat", 1).max(1);
     let only = str_arg("--query");
+    let flush = !std::env::args().any(|a| a == "--no-flush");
+    // The queried span (the last `--span-hours`) and step; by default the whole data set with
+    // 5 m steps, so every stored sample is scanned once by the 5 m windows.
+    let span_hours = arg("--span-hours", hours).clamp(1, hours);
+    let step_ms = arg("--step-s", 300).max(1) * 1000;
     let start = 1_764_000_000_000i64 / 3_600_000 * 3_600_000;
     let end = start + hours * 3_600_000;
     let tmp = tempfile::tempdir()?;
     let dir: PathBuf = match str_arg("--dir") {
-        Some(d) => Path::new(&d).join(format!("s{series}-h{hours}-i{interval_ms}")),
+        Some(d) => Path::new(&d).join(format!(
+            "s{series}-h{hours}-i{interval_ms}{}",
+            if flush { "" } else { "-head" }
+        )),
         None => tmp.path().to_path_buf(),
     };
     let done_marker = dir.join("query_bench.loaded");
@@ -100,7 +119,7 @@ fn main() -> anyhow::Result<()> {
     let total = if let Ok(s) = std::fs::read_to_string(&done_marker) {
         s.trim().parse()?
     } else {
-        let total = load(&db, series, start, end, interval_ms)?;
+        let total = load(&db, series, start, end, interval_ms, flush)?;
         std::fs::write(&done_marker, total.to_string())?;
         total
     };
@@ -115,6 +134,8 @@ fn main() -> anyhow::Result<()> {
         ..Default::default()
     });
     let cancel = AtomicBool::new(false);
+    // Samples inside the queried span (the windows reach 5 m further back).
+    let total = total * span_hours as u64 / hours as u64;
     let queries = [
         "rate(flink_taskmanager_job_task_operator_numRecordsIn[5m])",
         "sum by (tm_id) (rate(flink_taskmanager_job_task_operator_numRecordsIn[5m]))",
@@ -130,10 +151,10 @@ fn main() -> anyhow::Result<()> {
         let expr = eddy_query::parser::parse(q)?;
         let mut best = f64::INFINITY;
         let cpu0 = cpu_seconds();
+        let from = (end - span_hours * 3_600_000).max(start + 300_000);
         for _ in 0..repeat {
-            // Steps of 5 m with 5 m windows: every stored sample is scanned once.
             let t0 = Instant::now();
-            let r = engine.range(&db, &expr, start + 300_000, end, 300_000, &cancel)?;
+            let r = engine.range(&db, &expr, from, end, step_ms, &cancel)?;
             best = best.min(t0.elapsed().as_secs_f64());
             std::hint::black_box(&r.value);
         }
