@@ -3,8 +3,8 @@
 //! a series is read, straight into the reader's buffers, so a query decodes each chunk once and
 //! can spread series over threads.
 //!
-//! The head's samples are copied out when the selection is made (one flat pair of columns, no
-//! allocation per series): a head cut may truncate the head at any moment after that, and the
+//! The head's samples are copied out when the selection is made (flat columns, no allocation
+//! per series; large selections by several threads): a head cut may truncate the head at any moment after that, and the
 //! block it writes is not in this selection's block list, so reading the head later could
 //! lose samples. Blocks are immutable and shared (`Arc`), so they are read when asked.
 
@@ -15,7 +15,7 @@ use crate::api::SeriesSet;
 use crate::block::Block;
 use crate::chunk::decode_chunk;
 use crate::error::Result;
-use crate::head::Head;
+use crate::head::{Head, HeadColumns};
 use crate::labels::{Labels, Matcher};
 
 /// Where some of a series' samples are.
@@ -23,8 +23,8 @@ use crate::labels::{Labels, Matcher};
 enum Source {
     /// Series `ord` of `blocks[block]`.
     Block { block: usize, ord: u32 },
-    /// A range of the head columns.
-    Head(Range<usize>),
+    /// A range of the columns of head part `part`.
+    Head { part: usize, range: Range<usize> },
 }
 
 /// One input's series, sorted by labels, with an upper bound of their samples.
@@ -40,8 +40,7 @@ pub(crate) struct LazySelection {
     spans: Vec<Range<usize>>,
     sources: Vec<Source>,
     blocks: Vec<Arc<Block>>,
-    head_ts: Vec<i64>,
-    head_vals: Vec<f64>,
+    head: Vec<HeadColumns>,
     hint: usize,
 }
 
@@ -58,9 +57,7 @@ impl LazySelection {
         mint: i64,
         maxt: i64,
     ) -> Result<LazySelection> {
-        let (mut head_ts, mut head_vals) = (Vec::new(), Vec::new());
-        let head_series =
-            head.select_columns(matchers, mint, maxt, &mut head_ts, &mut head_vals)?;
+        let (head, head_series) = head.select_columns(matchers, mint, maxt)?;
         let blocks: Vec<Arc<Block>> = block_list()
             .iter()
             .filter(|b| b.meta().max_t >= mint && b.meta().min_t <= maxt)
@@ -77,9 +74,9 @@ impl LazySelection {
             lists.push(
                 head_series
                     .into_iter()
-                    .map(|(l, r)| {
-                        let n = r.len();
-                        (l, Source::Head(r), n)
+                    .map(|(l, part, range)| {
+                        let n = range.len();
+                        (l, Source::Head { part, range }, n)
                     })
                     .collect(),
             );
@@ -91,8 +88,7 @@ impl LazySelection {
             spans: Vec::new(),
             sources: Vec::new(),
             blocks,
-            head_ts,
-            head_vals,
+            head,
             hint: 0,
         };
         sel.merge(lists);
@@ -261,9 +257,10 @@ impl SeriesSet for LazySelection {
                 Source::Block { block, ord } => {
                     read_block_series(&self.blocks[*block], *ord, self.mint, self.maxt, ts, vals)?
                 }
-                Source::Head(r) => {
-                    ts.extend_from_slice(&self.head_ts[r.clone()]);
-                    vals.extend_from_slice(&self.head_vals[r.clone()]);
+                Source::Head { part, range } => {
+                    let part = &self.head[*part];
+                    ts.extend_from_slice(&part.ts[range.clone()]);
+                    vals.extend_from_slice(&part.vals[range.clone()]);
                 }
             }
             if from > 0 && ts.len() > from && ts[from] <= ts[from - 1] {
@@ -437,6 +434,34 @@ mod tests {
         // Outside every block and the head: nothing.
         let none = LazySelection::new(&head, || list.clone(), &m, 5000, 6000).unwrap();
         assert_eq!(none.len(), 0);
+    }
+
+    #[test]
+    fn large_head_selections_read_in_parallel_match_select() {
+        // Above PARALLEL_READ_SERIES, so the head is read by several threads when the
+        // machine has several cores; the answer must equal the one-by-one `select`.
+        let names: Vec<String> = (0..5000).map(|i| format!("s{i:05}")).collect();
+        let series: Vec<(&str, Vec<(i64, f64)>)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                (
+                    n.as_str(),
+                    pts((0..(i as i64 % 7 + 1)).map(|k| k * 10), |t| {
+                        t as f64 + i as f64
+                    }),
+                )
+            })
+            .collect();
+        let head = head_with(&series);
+        let want = head.select(&[], 10, 40).unwrap();
+        let sel = LazySelection::new(&head, || Arc::new(Vec::new()), &[], 10, 40).unwrap();
+        assert_eq!(read_all(&sel), want);
+        assert!(want.len() > 4000);
+        assert_eq!(
+            sel.sample_hint(),
+            want.iter().map(|s| s.timestamps.len()).sum::<usize>()
+        );
     }
 
     #[test]
