@@ -13,6 +13,7 @@
 
 mod aggregate;
 mod binary;
+mod parallel;
 mod selector;
 
 use std::collections::HashMap;
@@ -25,7 +26,8 @@ use crate::ast::{AtModifier, Expr, UnaryOp, ValueType};
 use crate::functions;
 use crate::value::{QueryError, QueryResult, RangeSeries, Sample, Value};
 
-pub(crate) use selector::{RangeInput, Window};
+pub(crate) use parallel::{map_series, Stop};
+pub(crate) use selector::{Columns, RangeInput, Window};
 
 /// Result alias for evaluation.
 pub(crate) type EvalResult<T> = std::result::Result<T, QueryError>;
@@ -41,6 +43,9 @@ pub struct EngineOptions {
     pub timeout: Duration,
     /// Step of subqueries written without one (`x[5m:]`), like Prometheus's evaluation interval.
     pub default_subquery_step_ms: i64,
+    /// Threads one query may use to decode and evaluate series; 0 means one per core.
+    /// Small selections always run on the calling thread.
+    pub threads: usize,
 }
 
 impl Default for EngineOptions {
@@ -50,6 +55,7 @@ impl Default for EngineOptions {
             max_samples: 50_000_000,
             timeout: Duration::from_secs(120),
             default_subquery_step_ms: 60 * 1000,
+            threads: 0,
         }
     }
 }
@@ -196,6 +202,13 @@ impl Engine {
     }
 }
 
+/// The number of cores this process may use, asked once (on Linux the answer reads cgroup
+/// files, too slow to repeat per query).
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// Strips `__name__` from series marked for it; duplicates are an error (instant vectors).
 fn finish_vector(mut series: Vec<Series>) -> EvalResult<Vec<Series>> {
     for s in &mut series {
@@ -272,6 +285,8 @@ pub(crate) struct Evaluator<'a> {
     pub(crate) q: &'a dyn Querier,
     cancel: &'a AtomicBool,
     deadline: Instant,
+    /// Threads for per-series work (see [`EngineOptions::threads`]).
+    threads: usize,
     /// Current step grid (changes inside subqueries).
     pub(crate) start: i64,
     pub(crate) end: i64,
@@ -302,6 +317,10 @@ impl<'a> Evaluator<'a> {
             q,
             cancel,
             deadline: Instant::now() + opts.timeout,
+            threads: match opts.threads {
+                0 => cores(),
+                n => n,
+            },
             start,
             end,
             step,
@@ -357,6 +376,14 @@ impl<'a> Evaluator<'a> {
             return Err(QueryError::Timeout);
         }
         Ok(())
+    }
+
+    /// The cancellation flag and deadline, for worker threads.
+    pub(crate) fn stop(&self) -> Stop<'a> {
+        Stop {
+            cancel: self.cancel,
+            deadline: self.deadline,
+        }
     }
 
     /// Rejects step grids with more steps than the sample limit (a grid is allocated per node).
@@ -444,7 +471,7 @@ impl<'a> Evaluator<'a> {
             Expr::VectorSelector(vs) => Ok(Val::Vector(self.eval_vector_selector(vs, false)?)),
             Expr::MatrixSelector(_) | Expr::Subquery(_) => {
                 let input = self.eval_range_input(expr)?;
-                Ok(Val::Matrix(input.into_matrix(self)))
+                Ok(Val::Matrix(input.into_matrix(self)?))
             }
             Expr::Unary(op, inner) => {
                 let v = self.eval(inner)?;

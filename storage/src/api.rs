@@ -193,12 +193,81 @@ pub struct Series {
     pub values: Vec<f64>,
 }
 
+/// A selection whose samples are read on demand, one series at a time, from any number of
+/// threads at once: what [`Querier::select_lazy`] returns. Series are sorted by labels, as
+/// [`Querier::select`] returns them, but a series may turn out to hold no samples in the
+/// range (its index entry matched, its chunks only straddle the range); callers treat such a
+/// series as absent.
+pub trait SeriesSet: Send + Sync {
+    /// Number of series.
+    fn len(&self) -> usize;
+
+    /// True when the set holds no series.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Labels of series `i` (`i < len()`).
+    fn labels(&self, i: usize) -> &Labels;
+
+    /// An upper bound of the samples that reading every series yields, known without
+    /// decoding; for deciding whether work is worth spreading over threads.
+    fn sample_hint(&self) -> usize;
+
+    /// Clears `ts` and `vals` and fills them with series `i`'s samples in the selected
+    /// range, time-ordered (stale markers included). The buffers are the caller's to reuse.
+    fn read(&self, i: usize, ts: &mut Vec<i64>, vals: &mut Vec<f64>) -> Result<()>;
+
+    /// The label sets in series order, consuming the set (so callers need not clone them).
+    fn into_labels(self: Box<Self>) -> Vec<Labels>;
+}
+
+/// The eager form: series already read.
+impl SeriesSet for Vec<Series> {
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    fn labels(&self, i: usize) -> &Labels {
+        &self[i].labels
+    }
+
+    fn sample_hint(&self) -> usize {
+        self.iter().map(|s| s.timestamps.len()).sum()
+    }
+
+    fn read(&self, i: usize, ts: &mut Vec<i64>, vals: &mut Vec<f64>) -> Result<()> {
+        ts.clear();
+        vals.clear();
+        ts.extend_from_slice(&self[i].timestamps);
+        vals.extend_from_slice(&self[i].values);
+        Ok(())
+    }
+
+    fn into_labels(self: Box<Self>) -> Vec<Labels> {
+        self.into_iter().map(|s| s.labels).collect()
+    }
+}
+
 /// Read access to stored series. Implementations: the head, a block, and the merged view.
 /// Methods are safe to call concurrently; results are a consistent snapshot at call time.
 pub trait Querier: Send + Sync {
     /// Series matching all `matchers` that have samples in `[mint, maxt]` (inclusive, ms),
     /// with those samples, sorted by labels.
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>>;
+
+    /// Like [`select`](Self::select), but samples are decoded only when a series is
+    /// [read](SeriesSet::read), into the caller's buffers, so a query engine can decode and
+    /// evaluate series in parallel without holding every column at once. The set is a
+    /// snapshot as of this call. The default reads everything through `select`.
+    fn select_lazy(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Box<dyn SeriesSet + '_>> {
+        Ok(Box::new(self.select(matchers, mint, maxt)?))
+    }
 
     /// Label sets (no samples) of series matching `matchers` with data in `[mint, maxt]`.
     fn series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Labels>>;

@@ -19,13 +19,13 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 
-use crate::api::{AppendOutcome, Querier, Series, WriteBatch};
+use crate::api::{AppendOutcome, Querier, Series, SeriesSet, WriteBatch};
 use crate::block::{self, Block, BlockId, BlockWriter, ChunkMeta};
 use crate::chunk::encode_chunk;
 use crate::error::{Error, Result};
 use crate::head::{AppendLog, Head, HeadOptions, HeadStats};
 use crate::labels::{Labels, Matcher};
-use crate::querier::{merge_label_sets, merge_series_sets, merge_strings};
+use crate::querier::{merge_label_sets, merge_series_sets, merge_strings, LazySelection};
 use crate::wal::{self, SamplesRecord, Wal, WalOptions};
 
 /// Samples per chunk in a block: a day at 10 s fits one chunk; longer series get several.
@@ -737,6 +737,13 @@ fn block_series(b: &Block, matchers: &[Matcher], mint: i64, maxt: i64) -> Result
     Ok(out)
 }
 
+impl Db {
+    /// The merged lazy selection: the head is read now, blocks when a series is read.
+    fn lazy_select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<LazySelection> {
+        LazySelection::new(&self.head, || self.blocks(), matchers, mint, maxt)
+    }
+}
+
 fn overlapping(blocks: &[Arc<Block>], mint: i64, maxt: i64) -> impl Iterator<Item = &Arc<Block>> {
     blocks
         .iter()
@@ -749,14 +756,33 @@ fn overlapping(blocks: &[Arc<Block>], mint: i64, maxt: i64) -> impl Iterator<Ite
 // merge. Taking the list first would let a reader miss a window entirely.
 impl Querier for Db {
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>> {
-        let head = self.head.select(matchers, mint, maxt)?;
-        let blocks = self.blocks();
-        let mut sets = Vec::new();
-        for b in overlapping(&blocks, mint, maxt) {
-            sets.push(block_series(b, matchers, mint, maxt)?);
+        let set = self.lazy_select(matchers, mint, maxt)?;
+        let mut columns = Vec::with_capacity(set.len());
+        for i in 0..set.len() {
+            let (mut ts, mut vals) = (Vec::new(), Vec::new());
+            set.read(i, &mut ts, &mut vals)?;
+            columns.push((ts, vals));
         }
-        sets.push(head);
-        Ok(merge_series_sets(sets))
+        Ok(Box::new(set)
+            .into_labels()
+            .into_iter()
+            .zip(columns)
+            .filter(|(_, (ts, _))| !ts.is_empty())
+            .map(|(labels, (timestamps, values))| Series {
+                labels,
+                timestamps,
+                values,
+            })
+            .collect())
+    }
+
+    fn select_lazy(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Box<dyn SeriesSet + '_>> {
+        Ok(Box::new(self.lazy_select(matchers, mint, maxt)?))
     }
 
     fn series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Labels>> {

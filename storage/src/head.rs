@@ -110,6 +110,35 @@ impl std::fmt::Debug for Head {
     }
 }
 
+/// Selections of at least this many series are read from the head by several threads.
+const PARALLEL_READ_SERIES: u64 = 4096;
+
+/// Threads for reading large selections: the cores this process may use, asked once (on Linux
+/// the answer reads cgroup files).
+fn read_threads() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Samples of head series copied out by [`Head::select_columns`]: flat columns, and the
+/// series (labels, range in the columns) in the order they were read.
+#[derive(Debug, Default)]
+pub struct HeadColumns {
+    /// Timestamps of all series, one after the other.
+    pub ts: Vec<i64>,
+    /// Values parallel to `ts`.
+    pub vals: Vec<f64>,
+    /// Filled while reading; `select_columns` moves these into its sorted list.
+    series: Vec<(Labels, std::ops::Range<usize>)>,
+}
+
+/// What [`Head::select_columns`] returns: the parts read, and per series (sorted by labels)
+/// its labels, part and range in that part's columns.
+pub type HeadSelection = (
+    Vec<HeadColumns>,
+    Vec<(Labels, usize, std::ops::Range<usize>)>,
+);
+
 /// A new series created by an append, reported so the caller can log it to the WAL.
 #[derive(Debug, Clone)]
 pub struct NewSeries {
@@ -524,6 +553,71 @@ impl Head {
         })?;
         out.sort_unstable_by(|a, b| a.labels.cmp(&b.labels));
         Ok(out)
+    }
+
+    /// Reads the samples in `[mint, maxt]` of the series matching `matchers` into flat
+    /// columns (nothing is allocated per series). Large selections are read by several
+    /// threads, each taking a share of the shards into its own [`HeadColumns`]. Returns the
+    /// parts and, sorted by labels, each series' labels, part and range in that part's
+    /// columns; series without samples in the range are left out.
+    pub fn select_columns(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<HeadSelection> {
+        let ids = self.select_ids(matchers)?;
+        let threads = if ids.cardinality() >= PARALLEL_READ_SERIES {
+            read_threads()
+        } else {
+            1
+        };
+        let mut parts: Vec<HeadColumns> = if threads <= 1 {
+            vec![self.read_columns(&ids, mint, maxt)?]
+        } else {
+            // Shard `k` goes to thread `k % threads`: each thread locks only its own shards.
+            let mut shares = vec![Bitmap::new(); threads];
+            for id in ids.iter() {
+                shares[self.shard_of_id(id) % threads].add(id);
+            }
+            std::thread::scope(|sc| {
+                let handles: Vec<_> = shares
+                    .iter()
+                    .map(|share| sc.spawn(move || self.read_columns(share, mint, maxt)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| match h.join() {
+                        Ok(r) => r,
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })?
+        };
+        let mut all = Vec::with_capacity(parts.iter().map(|p| p.series.len()).sum());
+        for (pi, part) in parts.iter_mut().enumerate() {
+            all.extend(part.series.drain(..).map(|(l, r)| (l, pi, r)));
+        }
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok((parts, all))
+    }
+
+    /// Reads series `ids` into one [`HeadColumns`].
+    fn read_columns(&self, ids: &Bitmap, mint: i64, maxt: i64) -> Result<HeadColumns> {
+        let mut part = HeadColumns::default();
+        let HeadColumns { ts, vals, series } = &mut part;
+        self.for_each_series(ids, &mut |_, labels, s, scratch| {
+            if s.max_t() < mint || s.min_t() > maxt {
+                return Ok(());
+            }
+            let from = ts.len();
+            s.read(mint, maxt, ts, vals, scratch)?;
+            if ts.len() > from {
+                series.push((labels, from..ts.len()));
+            }
+            Ok(())
+        })?;
+        Ok(part)
     }
 
     /// Label sets of series matching `matchers` with samples in `[mint, maxt]`, sorted.

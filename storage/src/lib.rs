@@ -25,7 +25,9 @@ pub mod labels;
 pub mod querier;
 pub mod wal;
 
-pub use api::{is_stale_nan, stale_nan, AppendOutcome, Querier, RejectReason, Series, WriteBatch};
+pub use api::{
+    is_stale_nan, stale_nan, AppendOutcome, Querier, RejectReason, Series, SeriesSet, WriteBatch,
+};
 pub use db::{Db, DbOptions};
 pub use error::{Error, Result};
 pub use labels::{Label, Labels, MatchOp, Matcher};

@@ -3,6 +3,13 @@
 //! Blocks and the head may overlap in time (the head keeps a block's range until it is
 //! truncated, compaction keeps sources until the merged block is in place), so samples with
 //! equal timestamps are de-duplicated; the later source in the list wins.
+//!
+//! [`lazy`] holds the selection that queries use: series listed up front, samples decoded
+//! when read.
+
+mod lazy;
+
+pub(crate) use lazy::LazySelection;
 
 use crate::api::Series;
 use crate::labels::Labels;

@@ -2,11 +2,11 @@
 //! `deriv`/`predict_linear`, `double_exponential_smoothing`, `changes`/`resets`, and the
 //! `*_over_time` family. One pass per series: the window slides over the decoded points.
 
-use eddy_storage::labels::METRIC_NAME;
-
 use super::{arg, kahan_inc, quantile};
 use crate::ast::{Call, Expr};
-use crate::engine::{format_g, EvalResult, Evaluator, Series, Val};
+use crate::engine::{
+    format_g, map_series, Columns, EvalResult, Evaluator, RangeInput, Series, Val, Window,
+};
 use crate::value::QueryError;
 
 /// True for functions that take a range vector.
@@ -44,6 +44,72 @@ pub(crate) fn is_range_function(name: &str) -> bool {
     )
 }
 
+/// A range-vector function, resolved from its name once per call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RangeFn {
+    Rate,
+    Increase,
+    Delta,
+    Irate,
+    Idelta,
+    Deriv,
+    PredictLinear,
+    DoubleExponentialSmoothing,
+    Changes,
+    Resets,
+    Avg,
+    Count,
+    Sum,
+    Min,
+    Max,
+    TsOfMin,
+    TsOfMax,
+    Last,
+    First,
+    TsOfLast,
+    TsOfFirst,
+    Stddev,
+    Stdvar,
+    Present,
+    Quantile,
+    Mad,
+}
+
+impl RangeFn {
+    fn parse(name: &str) -> Option<RangeFn> {
+        use RangeFn::*;
+        Some(match name {
+            "rate" => Rate,
+            "increase" => Increase,
+            "delta" => Delta,
+            "irate" => Irate,
+            "idelta" => Idelta,
+            "deriv" => Deriv,
+            "predict_linear" => PredictLinear,
+            "double_exponential_smoothing" | "holt_winters" => DoubleExponentialSmoothing,
+            "changes" => Changes,
+            "resets" => Resets,
+            "avg_over_time" => Avg,
+            "count_over_time" => Count,
+            "sum_over_time" => Sum,
+            "min_over_time" => Min,
+            "max_over_time" => Max,
+            "ts_of_min_over_time" => TsOfMin,
+            "ts_of_max_over_time" => TsOfMax,
+            "last_over_time" => Last,
+            "first_over_time" => First,
+            "ts_of_last_over_time" => TsOfLast,
+            "ts_of_first_over_time" => TsOfFirst,
+            "stddev_over_time" => Stddev,
+            "stdvar_over_time" => Stdvar,
+            "present_over_time" => Present,
+            "quantile_over_time" => Quantile,
+            "mad_over_time" => Mad,
+            _ => return None,
+        })
+    }
+}
+
 /// Per-step context of a window computation.
 struct Win {
     /// Window bounds `(start, end]`.
@@ -58,6 +124,14 @@ struct Win {
     intercept_t: i64,
 }
 
+/// One worker thread's buffers.
+#[derive(Default)]
+struct Scratch {
+    cols: Columns,
+    /// Values to sort for the quantile functions.
+    sort: Vec<f64>,
+}
+
 pub(crate) fn eval(ev: &mut Evaluator<'_>, c: &Call) -> EvalResult<Val> {
     let name = c.func.as_str();
     let matrix_idx = if name == "quantile_over_time" { 1 } else { 0 };
@@ -70,38 +144,72 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, c: &Call) -> EvalResult<Val> {
     let matrix_arg = arg(&c.args, matrix_idx)?;
     let input = ev.eval_range_input(matrix_arg)?;
     if name == "absent_over_time" {
-        return absent_over_time(ev, &input, matrix_arg);
+        return absent_over_time(ev, input, matrix_arg);
     }
-    let keep_name = name == "last_over_time" || name == "first_over_time";
-    let mut out = Vec::with_capacity(input.series.len());
-    let counter_check = name == "rate" || name == "increase";
-    for s in &input.series {
-        ev.check()?;
-        let mut points = Vec::new();
-        let mut w = crate::engine::Window::default();
-        for (step, ts) in ev.step_times().enumerate() {
-            let end = input.window_end(ts);
-            let window = w.slide(&s.points, end, input.range);
-            if window.is_empty() {
-                continue;
+    let f = RangeFn::parse(name)
+        .ok_or_else(|| QueryError::Execution(format!("function {name:?} is not supported")))?;
+    let steps: Vec<i64> = ev.step_times().collect();
+    let work = input.sample_hint() + input.len() * steps.len();
+    let (input_ref, params_ref) = (&input, &params);
+    let range_secs = input.range as f64 / 1000.0;
+    // Series are independent: decode and slide each on whichever thread takes it.
+    let results = map_series(
+        input.len(),
+        ev.threads_for(work),
+        ev.stop(),
+        Scratch::default,
+        |i, sc| {
+            let (ts, vals) = input_ref.read(i, &mut sc.cols)?;
+            let mut points = Vec::new();
+            let mut w = Window::default();
+            for (step, &t) in steps.iter().enumerate() {
+                let end = input_ref.window_end(t);
+                let r = w.slide(ts, end, input_ref.range);
+                if r.is_empty() {
+                    continue;
+                }
+                let ctx = Win {
+                    start: end.saturating_sub(input_ref.range),
+                    end,
+                    range_secs,
+                    p0: params_ref.first().map_or(f64::NAN, |p| p[step]),
+                    p1: params_ref.get(1).map_or(f64::NAN, |p| p[step]),
+                    intercept_t: t,
+                };
+                if let Some(v) = compute(f, &ts[r.clone()], &vals[r], &ctx, &mut sc.sort)? {
+                    points.push((t, v));
+                }
             }
-            let ctx = Win {
-                start: end.saturating_sub(input.range),
-                end,
-                range_secs: input.range as f64 / 1000.0,
-                p0: params.first().map_or(f64::NAN, |p| p[step]),
-                p1: params.get(1).map_or(f64::NAN, |p| p[step]),
-                intercept_t: ts,
-            };
-            if let Some(v) = compute(ev, name, window, &ctx)? {
-                points.push((ts, v));
-            }
+            Ok((ts.len(), points))
+        },
+    )?;
+    let from_storage = input.is_stored();
+    let keep_name = matches!(f, RangeFn::Last | RangeFn::First);
+    let counter_check = matches!(f, RangeFn::Rate | RangeFn::Increase);
+    let bad_q = |q: f64| q.is_nan() || !(0.0..=1.0).contains(&q);
+    let warn_quantile =
+        f == RangeFn::Quantile && params.first().is_some_and(|p| p.iter().any(|&q| bad_q(q)));
+    let mut out = Vec::new();
+    for ((labels, drop_name), (raw, points)) in input.into_labels().into_iter().zip(results) {
+        if from_storage {
+            ev.add_samples(raw)?;
         }
         if points.is_empty() {
             continue;
         }
+        if warn_quantile {
+            for &(t, _) in &points {
+                let q = params[0][ev.step_index(t)];
+                if bad_q(q) {
+                    ev.warn(format!(
+                        "PromQL warning: quantile value should be between 0 and 1, got {}",
+                        format_g(q)
+                    ));
+                }
+            }
+        }
         if counter_check {
-            if let Some(n) = s.labels.metric_name() {
+            if let Some(n) = labels.metric_name() {
                 if !["_total", "_sum", "_count", "_bucket"]
                     .iter()
                     .any(|suf| n.ends_with(suf))
@@ -114,33 +222,36 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, c: &Call) -> EvalResult<Val> {
         }
         ev.add_samples(points.len())?;
         out.push(Series {
-            labels: s.labels.clone(),
-            drop_name: s.drop_name || !keep_name,
+            labels,
+            drop_name: drop_name || !keep_name,
             points,
         });
     }
     Ok(Val::Vector(out))
 }
 
-/// One function over one window; `None` means no output sample.
+/// One function over one window (`ts`/`vals` non-empty); `None` means no output sample.
+/// `sort` is scratch for the quantile functions.
 fn compute(
-    ev: &mut Evaluator<'_>,
-    name: &str,
-    w: &[(i64, f64)],
+    f: RangeFn,
+    ts: &[i64],
+    vals: &[f64],
     c: &Win,
+    sort: &mut Vec<f64>,
 ) -> EvalResult<Option<f64>> {
-    Ok(match name {
-        "rate" => extrapolated_rate(w, c, true, true),
-        "increase" => extrapolated_rate(w, c, true, false),
-        "delta" => extrapolated_rate(w, c, false, false),
-        "irate" => instant_value(w, true),
-        "idelta" => instant_value(w, false),
-        "deriv" => (w.len() >= 2).then(|| linear_regression(w, w[0].0).0),
-        "predict_linear" => (w.len() >= 2).then(|| {
-            let (slope, intercept) = linear_regression(w, c.intercept_t);
+    use RangeFn::*;
+    Ok(match f {
+        Rate => extrapolated_rate(ts, vals, c, true, true),
+        Increase => extrapolated_rate(ts, vals, c, true, false),
+        Delta => extrapolated_rate(ts, vals, c, false, false),
+        Irate => instant_value(ts, vals, true),
+        Idelta => instant_value(ts, vals, false),
+        Deriv => (ts.len() >= 2).then(|| linear_regression(ts, vals, ts[0]).0),
+        PredictLinear => (ts.len() >= 2).then(|| {
+            let (slope, intercept) = linear_regression(ts, vals, c.intercept_t);
             slope * c.p0 + intercept
         }),
-        "double_exponential_smoothing" | "holt_winters" => {
+        DoubleExponentialSmoothing => {
             let (sf, tf) = (c.p0, c.p1);
             if sf <= 0.0 || sf >= 1.0 {
                 return Err(QueryError::Execution(format!(
@@ -152,61 +263,51 @@ fn compute(
                     "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
                 )));
             }
-            (w.len() >= 2).then(|| double_exponential_smoothing(w, sf, tf))
+            (vals.len() >= 2).then(|| double_exponential_smoothing(vals, sf, tf))
         }
-        "changes" => {
-            let n = w
+        Changes => {
+            let n = vals
                 .windows(2)
-                .filter(|p| p[1].1 != p[0].1 && !(p[1].1.is_nan() && p[0].1.is_nan()))
+                .filter(|p| p[1] != p[0] && !(p[1].is_nan() && p[0].is_nan()))
                 .count();
             Some(n as f64)
         }
-        "resets" => Some(w.windows(2).filter(|p| p[1].1 < p[0].1).count() as f64),
-        "avg_over_time" => Some(avg(w)),
-        "count_over_time" => Some(w.len() as f64),
-        "sum_over_time" => {
+        Resets => Some(vals.windows(2).filter(|p| p[1] < p[0]).count() as f64),
+        Avg => Some(avg(vals)),
+        Count => Some(vals.len() as f64),
+        Sum => {
             let (mut s, mut k) = (0.0, 0.0);
-            for p in w {
-                (s, k) = kahan_inc(p.1, s, k);
+            for &v in vals {
+                (s, k) = kahan_inc(v, s, k);
             }
             Some(if s.is_infinite() { s } else { s + k })
         }
-        "min_over_time" => Some(extreme(w, |cur, best| cur < best).1),
-        "max_over_time" => Some(extreme(w, |cur, best| cur > best).1),
-        "ts_of_min_over_time" => Some(extreme(w, |cur, best| cur <= best).0 as f64 / 1000.0),
-        "ts_of_max_over_time" => Some(extreme(w, |cur, best| cur >= best).0 as f64 / 1000.0),
-        "last_over_time" => w.last().map(|p| p.1),
-        "first_over_time" => w.first().map(|p| p.1),
-        "ts_of_last_over_time" => w.last().map(|p| p.0 as f64 / 1000.0),
-        "ts_of_first_over_time" => w.first().map(|p| p.0 as f64 / 1000.0),
-        "stddev_over_time" => Some(variance(w).sqrt()),
-        "stdvar_over_time" => Some(variance(w)),
-        "present_over_time" => Some(1.0),
-        "quantile_over_time" => {
-            let q = c.p0;
-            if q.is_nan() || !(0.0..=1.0).contains(&q) {
-                ev.warn(format!(
-                    "PromQL warning: quantile value should be between 0 and 1, got {}",
-                    format_g(q)
-                ));
-            }
-            let mut vals: Vec<f64> = w.iter().map(|p| p.1).collect();
-            Some(quantile(q, &mut vals))
+        Min => Some(extreme(ts, vals, |cur, best| cur < best).1),
+        Max => Some(extreme(ts, vals, |cur, best| cur > best).1),
+        TsOfMin => Some(extreme(ts, vals, |cur, best| cur <= best).0 as f64 / 1000.0),
+        TsOfMax => Some(extreme(ts, vals, |cur, best| cur >= best).0 as f64 / 1000.0),
+        Last => vals.last().copied(),
+        First => vals.first().copied(),
+        TsOfLast => ts.last().map(|&t| t as f64 / 1000.0),
+        TsOfFirst => ts.first().map(|&t| t as f64 / 1000.0),
+        Stddev => Some(variance(vals).sqrt()),
+        Stdvar => Some(variance(vals)),
+        Present => Some(1.0),
+        Quantile => {
+            sort.clear();
+            sort.extend_from_slice(vals);
+            Some(quantile(c.p0, sort))
         }
-        "mad_over_time" => {
-            let mut vals: Vec<f64> = w.iter().map(|p| p.1).collect();
+        Mad => {
             if vals.iter().any(|v| v.is_nan()) {
                 Some(f64::NAN)
             } else {
-                let median = quantile(0.5, &mut vals);
-                vals.iter_mut().for_each(|v| *v = (*v - median).abs());
-                Some(quantile(0.5, &mut vals))
+                sort.clear();
+                sort.extend_from_slice(vals);
+                let median = quantile(0.5, sort);
+                sort.iter_mut().for_each(|v| *v = (*v - median).abs());
+                Some(quantile(0.5, sort))
             }
-        }
-        _ => {
-            return Err(QueryError::Execution(format!(
-                "function {name:?} is not supported"
-            )))
         }
     })
 }
@@ -214,23 +315,32 @@ fn compute(
 /// `rate`, `increase` and `delta`: the change over the window, corrected for counter resets
 /// and extrapolated towards the window edges (at most half a sample interval beyond the
 /// data, and not below zero for counters).
-fn extrapolated_rate(w: &[(i64, f64)], c: &Win, is_counter: bool, is_rate: bool) -> Option<f64> {
-    if w.len() < 2 {
+fn extrapolated_rate(
+    ts: &[i64],
+    vals: &[f64],
+    c: &Win,
+    is_counter: bool,
+    is_rate: bool,
+) -> Option<f64> {
+    let n = ts.len();
+    if n < 2 {
         return None;
     }
-    let (first, last) = (w[0], w[w.len() - 1]);
+    let (first, last) = ((ts[0], vals[0]), (ts[n - 1], vals[n - 1]));
     let mut result = last.1 - first.1;
-    if is_counter {
-        for p in w.windows(2) {
-            if p[1].1 < p[0].1 {
-                result += p[0].1;
+    // Resets are rare: a branch-free scan (which vectorizes) finds whether there are any
+    // before the ordered loop adds them up.
+    if is_counter && any_drop(vals) {
+        for p in vals.windows(2) {
+            if p[1] < p[0] {
+                result += p[0];
             }
         }
     }
     let mut to_start = (first.0 as f64 - c.start as f64) / 1000.0;
     let mut to_end = (c.end as f64 - last.0 as f64) / 1000.0;
     let sampled = (last.0 - first.0) as f64 / 1000.0;
-    let avg_interval = sampled / (w.len() - 1) as f64;
+    let avg_interval = sampled / (n - 1) as f64;
     let threshold = avg_interval * 1.1;
     if to_start >= threshold {
         to_start = avg_interval / 2.0;
@@ -258,12 +368,23 @@ fn extrapolated_rate(w: &[(i64, f64)], c: &Win, is_counter: bool, is_rate: bool)
     Some(result * factor)
 }
 
+/// True if some value is smaller than the one before it (a counter reset).
+#[inline]
+fn any_drop(vals: &[f64]) -> bool {
+    let mut drop = false;
+    for (a, b) in vals.iter().zip(&vals[1..]) {
+        drop |= b < a;
+    }
+    drop
+}
+
 /// `irate` / `idelta`: from the last two samples.
-fn instant_value(w: &[(i64, f64)], is_rate: bool) -> Option<f64> {
-    if w.len() < 2 {
+fn instant_value(ts: &[i64], vals: &[f64], is_rate: bool) -> Option<f64> {
+    let n = ts.len();
+    if n < 2 {
         return None;
     }
-    let (prev, last) = (w[w.len() - 2], w[w.len() - 1]);
+    let (prev, last) = ((ts[n - 2], vals[n - 2]), (ts[n - 1], vals[n - 1]));
     let interval = last.0 - prev.0;
     if interval == 0 {
         return None;
@@ -281,12 +402,12 @@ fn instant_value(w: &[(i64, f64)], is_rate: bool) -> Option<f64> {
 }
 
 /// Least-squares slope and intercept, with x in seconds relative to `intercept_t`.
-pub(crate) fn linear_regression(w: &[(i64, f64)], intercept_t: i64) -> (f64, f64) {
+fn linear_regression(ts: &[i64], vals: &[f64], intercept_t: i64) -> (f64, f64) {
     let (mut n, mut sx, mut cx, mut sy, mut cy) = (0.0, 0.0, 0.0, 0.0, 0.0);
     let (mut sxy, mut cxy, mut sx2, mut cx2) = (0.0, 0.0, 0.0, 0.0);
-    let init_y = w[0].1;
+    let init_y = vals[0];
     let mut const_y = true;
-    for (i, &(t, v)) in w.iter().enumerate() {
+    for (i, (&t, &v)) in ts.iter().zip(vals).enumerate() {
         if const_y && i > 0 && v != init_y {
             const_y = false;
         }
@@ -310,12 +431,12 @@ pub(crate) fn linear_regression(w: &[(i64, f64)], intercept_t: i64) -> (f64, f64
     (slope, sy / n - slope * sx / n)
 }
 
-fn double_exponential_smoothing(w: &[(i64, f64)], sf: f64, tf: f64) -> f64 {
+fn double_exponential_smoothing(vals: &[f64], sf: f64, tf: f64) -> f64 {
     let mut s0 = 0.0;
-    let mut s1 = w[0].1;
-    let mut b = w[1].1 - w[0].1;
-    for (i, p) in w.iter().enumerate().skip(1) {
-        let x = sf * p.1;
+    let mut s1 = vals[0];
+    let mut b = vals[1] - vals[0];
+    for (i, &v) in vals.iter().enumerate().skip(1) {
+        let x = sf * v;
         if i > 1 {
             b = tf * (s1 - s0) + (1.0 - tf) * b;
         }
@@ -327,14 +448,14 @@ fn double_exponential_smoothing(w: &[(i64, f64)], sf: f64, tf: f64) -> f64 {
 }
 
 /// Mean with Kahan summation, falling back to an incremental mean on overflow.
-fn avg(w: &[(i64, f64)]) -> f64 {
-    let (mut sum, mut count) = (w[0].1, 1.0);
+fn avg(vals: &[f64]) -> f64 {
+    let (mut sum, mut count) = (vals[0], 1.0);
     let (mut mean, mut c) = (0.0, 0.0);
     let mut incremental = false;
-    for p in &w[1..] {
+    for &v in &vals[1..] {
         count += 1.0;
         if !incremental {
-            let (ns, nc) = kahan_inc(p.1, sum, c);
+            let (ns, nc) = kahan_inc(v, sum, c);
             if !ns.is_infinite() {
                 (sum, c) = (ns, nc);
                 continue;
@@ -344,7 +465,7 @@ fn avg(w: &[(i64, f64)]) -> f64 {
             c /= count - 1.0;
         }
         let q = (count - 1.0) / count;
-        (mean, c) = kahan_inc(p.1 / count, q * mean, q * c);
+        (mean, c) = kahan_inc(v / count, q * mean, q * c);
     }
     if incremental {
         mean + c
@@ -354,9 +475,9 @@ fn avg(w: &[(i64, f64)]) -> f64 {
 }
 
 /// The (timestamp, value) selected by `better`; NaN is replaced by any later value.
-fn extreme(w: &[(i64, f64)], better: fn(f64, f64) -> bool) -> (i64, f64) {
-    let (mut t, mut best) = w[0];
-    for &(pt, v) in w {
+fn extreme(ts: &[i64], vals: &[f64], better: fn(f64, f64) -> bool) -> (i64, f64) {
+    let (mut t, mut best) = (ts[0], vals[0]);
+    for (&pt, &v) in ts.iter().zip(vals) {
         if better(v, best) || best.is_nan() {
             best = v;
             t = pt;
@@ -366,13 +487,13 @@ fn extreme(w: &[(i64, f64)], better: fn(f64, f64) -> bool) -> (i64, f64) {
 }
 
 /// Population variance (Welford with Kahan compensation).
-fn variance(w: &[(i64, f64)]) -> f64 {
+fn variance(vals: &[f64]) -> f64 {
     let (mut count, mut mean, mut c_mean, mut aux, mut c_aux) = (0.0, 0.0, 0.0, 0.0, 0.0);
-    for p in w {
+    for &v in vals {
         count += 1.0;
-        let delta = p.1 - (mean + c_mean);
+        let delta = v - (mean + c_mean);
         (mean, c_mean) = kahan_inc(delta / count, mean, c_mean);
-        (aux, c_aux) = kahan_inc(delta * (p.1 - (mean + c_mean)), aux, c_aux);
+        (aux, c_aux) = kahan_inc(delta * (v - (mean + c_mean)), aux, c_aux);
     }
     (aux + c_aux) / count
 }
@@ -380,18 +501,21 @@ fn variance(w: &[(i64, f64)]) -> f64 {
 /// `absent_over_time`: 1 at steps where no series has a sample in the window.
 fn absent_over_time(
     ev: &mut Evaluator<'_>,
-    input: &crate::engine::RangeInput,
+    input: RangeInput<'_>,
     matrix_arg: &Expr,
 ) -> EvalResult<Val> {
     let mut present = vec![false; ev.nsteps()];
-    for s in &input.series {
-        let mut w = crate::engine::Window::default();
-        for (i, ts) in ev.step_times().enumerate() {
-            if !w
-                .slide(&s.points, input.window_end(ts), input.range)
-                .is_empty()
-            {
-                present[i] = true;
+    let mut cols = Columns::default();
+    for i in 0..input.len() {
+        ev.check()?;
+        let (ts, _) = input.read(i, &mut cols)?;
+        if input.is_stored() {
+            ev.add_samples(ts.len())?;
+        }
+        let mut w = Window::default();
+        for (p, t) in present.iter_mut().zip(ev.step_times()) {
+            if !w.slide(ts, input.window_end(t), input.range).is_empty() {
+                *p = true;
             }
         }
     }
@@ -408,7 +532,6 @@ fn absent_over_time(
         Expr::MatrixSelector(ms) => super::labels::absent_labels(&ms.selector.matchers),
         _ => Default::default(),
     };
-    let _ = METRIC_NAME;
     Ok(Val::Vector(vec![Series {
         labels,
         drop_name: true,
@@ -419,6 +542,10 @@ fn absent_over_time(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cols(w: &[(i64, f64)]) -> (Vec<i64>, Vec<f64>) {
+        w.iter().copied().unzip()
+    }
 
     fn win(start: i64, end: i64) -> Win {
         Win {
@@ -437,27 +564,32 @@ mod tests {
         let w: Vec<(i64, f64)> = (1..=5).map(|i| (i * 10_000, i as f64 * 10.0)).collect();
         let c = win(0, 60_000);
         // 40 units over 40 s, extrapolated by 10 s on each side (below the 1.1 × interval threshold).
-        let inc = extrapolated_rate(&w, &c, true, false).unwrap();
+        let (ts, vs) = cols(&w);
+        let inc = extrapolated_rate(&ts, &vs, &c, true, false).unwrap();
         assert!((inc - 60.0).abs() < 1e-9, "{inc}");
         // A reset: 10, 20, 5 -> increase 20 + 5 - 10 + ... counts the drop as a reset.
         let w2 = vec![(10_000, 10.0), (20_000, 20.0), (30_000, 5.0)];
-        let raw = extrapolated_rate(&w2, &win(10_000, 30_000), true, false).unwrap();
+        let (ts, vs) = cols(&w2);
+        let raw = extrapolated_rate(&ts, &vs, &win(10_000, 30_000), true, false).unwrap();
         assert!((raw - 15.0).abs() < 1e-9, "{raw}");
     }
 
     #[test]
     fn irate_uses_last_two() {
-        let w = vec![(0, 1.0), (10_000, 5.0), (20_000, 7.0)];
-        assert_eq!(instant_value(&w, true), Some(0.2));
-        let reset = vec![(0, 10.0), (10_000, 3.0)];
-        assert_eq!(instant_value(&reset, true), Some(0.3));
-        assert_eq!(instant_value(&reset, false), Some(-7.0));
+        assert_eq!(
+            instant_value(&[0, 10_000, 20_000], &[1.0, 5.0, 7.0], true),
+            Some(0.2)
+        );
+        let reset = ([0, 10_000], [10.0, 3.0]);
+        assert_eq!(instant_value(&reset.0, &reset.1, true), Some(0.3));
+        assert_eq!(instant_value(&reset.0, &reset.1, false), Some(-7.0));
     }
 
     #[test]
     fn regression_on_a_line() {
         let w: Vec<(i64, f64)> = (0..5).map(|i| (i * 1000, 2.0 * i as f64 + 1.0)).collect();
-        let (slope, intercept) = linear_regression(&w, 0);
+        let (ts, vs) = cols(&w);
+        let (slope, intercept) = linear_regression(&ts, &vs, 0);
         assert!((slope - 2.0).abs() < 1e-12 && (intercept - 1.0).abs() < 1e-12);
     }
 }

@@ -1,0 +1,475 @@
+//! The lazy merged selection behind `Db::select_lazy`: label sets and, per series, where its
+//! samples live (block ordinals, a range of the head's columns). Samples are decoded only when
+//! a series is read, straight into the reader's buffers, so a query decodes each chunk once and
+//! can spread series over threads.
+//!
+//! The head's samples are copied out when the selection is made (flat columns, no allocation
+//! per series; large selections by several threads): a head cut may truncate the head at any moment after that, and the
+//! block it writes is not in this selection's block list, so reading the head later could
+//! lose samples. Blocks are immutable and shared (`Arc`), so they are read when asked.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use crate::api::SeriesSet;
+use crate::block::Block;
+use crate::chunk::decode_chunk;
+use crate::error::Result;
+use crate::head::{Head, HeadColumns};
+use crate::labels::{Labels, Matcher};
+
+/// Where some of a series' samples are.
+#[derive(Debug, Clone)]
+enum Source {
+    /// Series `ord` of `blocks[block]`.
+    Block { block: usize, ord: u32 },
+    /// A range of the columns of head part `part`.
+    Head { part: usize, range: Range<usize> },
+}
+
+/// One input's series, sorted by labels, with an upper bound of their samples.
+type SourceList = Vec<(Labels, Source, usize)>;
+
+/// A merged, lazily decoded selection over blocks and the head.
+#[derive(Debug)]
+pub(crate) struct LazySelection {
+    mint: i64,
+    maxt: i64,
+    labels: Vec<Labels>,
+    /// Series `i`'s sources are `sources[spans[i].clone()]`, oldest input first.
+    spans: Vec<Range<usize>>,
+    sources: Vec<Source>,
+    blocks: Vec<Arc<Block>>,
+    head: Vec<HeadColumns>,
+    hint: usize,
+}
+
+impl LazySelection {
+    /// Selects from the head and from the blocks of `block_list` that overlap the range;
+    /// on equal timestamps the head wins over blocks and a later block over an earlier one,
+    /// as in [`merge_series_sets`](super::merge_series_sets). The list is taken after the
+    /// head is read: a head cut adds its block to the list before it truncates the head, so
+    /// samples a cut removes from the head are always found in the list.
+    pub(crate) fn new(
+        head: &Head,
+        block_list: impl FnOnce() -> Arc<Vec<Arc<Block>>>,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<LazySelection> {
+        let (head, head_series) = head.select_columns(matchers, mint, maxt)?;
+        let blocks: Vec<Arc<Block>> = block_list()
+            .iter()
+            .filter(|b| b.meta().max_t >= mint && b.meta().min_t <= maxt)
+            .cloned()
+            .collect();
+        let mut lists: Vec<SourceList> = Vec::with_capacity(blocks.len() + 1);
+        for (bi, b) in blocks.iter().enumerate() {
+            let list = block_sources(b, bi, matchers, mint, maxt)?;
+            if !list.is_empty() {
+                lists.push(list);
+            }
+        }
+        if !head_series.is_empty() {
+            lists.push(
+                head_series
+                    .into_iter()
+                    .map(|(l, part, range)| {
+                        let n = range.len();
+                        (l, Source::Head { part, range }, n)
+                    })
+                    .collect(),
+            );
+        }
+        let mut sel = LazySelection {
+            mint,
+            maxt,
+            labels: Vec::new(),
+            spans: Vec::new(),
+            sources: Vec::new(),
+            blocks,
+            head,
+            hint: 0,
+        };
+        sel.merge(lists);
+        Ok(sel)
+    }
+
+    /// Merges the inputs' sorted lists by labels; equal label sets become one series with the
+    /// sources in input order.
+    fn merge(&mut self, mut lists: Vec<SourceList>) {
+        let total: usize = lists.iter().map(Vec::len).sum();
+        self.labels.reserve(total);
+        self.spans.reserve(total);
+        self.sources.reserve(total);
+        if lists.len() == 1 {
+            for (labels, src, n) in lists.pop().unwrap_or_default() {
+                self.push(labels, [(src, n)]);
+            }
+            return;
+        }
+        let mut pos = vec![0usize; lists.len()];
+        loop {
+            // The earliest input whose next label set is the smallest.
+            let mut min: Option<usize> = None;
+            for i in 0..lists.len() {
+                if pos[i] >= lists[i].len() {
+                    continue;
+                }
+                match min {
+                    Some(m) if lists[m][pos[m]].0 <= lists[i][pos[i]].0 => {}
+                    _ => min = Some(i),
+                }
+            }
+            let Some(m) = min else { break };
+            let labels = std::mem::take(&mut lists[m][pos[m]].0);
+            let start = self.sources.len();
+            for i in m..lists.len() {
+                let Some(entry) = lists[i].get(pos[i]) else {
+                    continue;
+                };
+                if i == m || entry.0 == labels {
+                    self.sources.push(entry.1.clone());
+                    self.hint += entry.2;
+                    pos[i] += 1;
+                }
+            }
+            self.labels.push(labels);
+            self.spans.push(start..self.sources.len());
+        }
+    }
+
+    fn push(&mut self, labels: Labels, srcs: impl IntoIterator<Item = (Source, usize)>) {
+        let start = self.sources.len();
+        for (src, n) in srcs {
+            self.sources.push(src);
+            self.hint += n;
+        }
+        self.labels.push(labels);
+        self.spans.push(start..self.sources.len());
+    }
+}
+
+/// The series of block `b` that match and have a chunk overlapping `[mint, maxt]`, in label
+/// order, with the sample count of those chunks.
+fn block_sources(
+    b: &Block,
+    block: usize,
+    matchers: &[Matcher],
+    mint: i64,
+    maxt: i64,
+) -> Result<SourceList> {
+    let ords = if matchers.is_empty() {
+        crate::index::PostingsSource::all(b.index())?
+    } else {
+        b.select(matchers)?
+    };
+    let mut out: SourceList = Vec::with_capacity(ords.cardinality() as usize);
+    for ord in ords.iter() {
+        let mut n = 0usize;
+        for (meta, _) in b.series_chunks(ord)? {
+            if meta.max_t >= mint && meta.min_t <= maxt {
+                n += meta.count as usize;
+            }
+        }
+        if n > 0 {
+            out.push((b.series_labels(ord)?, Source::Block { block, ord }, n));
+        }
+    }
+    // Ordinals follow label order; should a block ever disagree, the merge must not.
+    if !out.windows(2).all(|w| w[0].0 <= w[1].0) {
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+    Ok(out)
+}
+
+/// Appends the samples of block series `ord` in `[mint, maxt]` to the columns, decoding each
+/// chunk in place and cutting the parts of edge chunks outside the range.
+fn read_block_series(
+    b: &Block,
+    ord: u32,
+    mint: i64,
+    maxt: i64,
+    ts: &mut Vec<i64>,
+    vals: &mut Vec<f64>,
+) -> Result<()> {
+    for (meta, data) in b.series_chunks(ord)? {
+        if meta.max_t < mint || meta.min_t > maxt {
+            continue;
+        }
+        let from = ts.len();
+        decode_chunk(data, ts, vals)?;
+        if meta.min_t < mint || meta.max_t > maxt {
+            let a = from + ts[from..].partition_point(|&t| t < mint);
+            let z = from + ts[from..].partition_point(|&t| t <= maxt);
+            ts.truncate(z);
+            vals.truncate(z);
+            ts.drain(from..a);
+            vals.drain(from..a);
+        }
+    }
+    Ok(())
+}
+
+/// Merges the time-sorted runs `[..mid]` and `[mid..]` of the columns; on equal timestamps
+/// the second run's sample wins. Only overlapping inputs get here (rare), so it may allocate.
+fn merge_runs(ts: &mut Vec<i64>, vals: &mut Vec<f64>, mid: usize) {
+    let (bt, bv) = (ts.split_off(mid), vals.split_off(mid));
+    let (at, av) = (std::mem::take(ts), std::mem::take(vals));
+    ts.reserve(at.len() + bt.len());
+    vals.reserve(at.len() + bt.len());
+    let (mut i, mut j) = (0, 0);
+    while i < at.len() || j < bt.len() {
+        if j < bt.len() && (i >= at.len() || bt[j] <= at[i]) {
+            if i < at.len() && at[i] == bt[j] {
+                i += 1;
+            }
+            ts.push(bt[j]);
+            vals.push(bv[j]);
+            j += 1;
+        } else {
+            ts.push(at[i]);
+            vals.push(av[i]);
+            i += 1;
+        }
+    }
+}
+
+impl SeriesSet for LazySelection {
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    fn labels(&self, i: usize) -> &Labels {
+        &self.labels[i]
+    }
+
+    fn sample_hint(&self) -> usize {
+        self.hint
+    }
+
+    fn read(&self, i: usize, ts: &mut Vec<i64>, vals: &mut Vec<f64>) -> Result<()> {
+        ts.clear();
+        vals.clear();
+        for src in &self.sources[self.spans[i].clone()] {
+            let from = ts.len();
+            match src {
+                Source::Block { block, ord } => {
+                    read_block_series(&self.blocks[*block], *ord, self.mint, self.maxt, ts, vals)?
+                }
+                Source::Head { part, range } => {
+                    let part = &self.head[*part];
+                    ts.extend_from_slice(&part.ts[range.clone()]);
+                    vals.extend_from_slice(&part.vals[range.clone()]);
+                }
+            }
+            if from > 0 && ts.len() > from && ts[from] <= ts[from - 1] {
+                merge_runs(ts, vals, from);
+            }
+        }
+        Ok(())
+    }
+
+    fn into_labels(self: Box<Self>) -> Vec<Labels> {
+        self.labels
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{Series, WriteBatch};
+    use crate::block::{BlockId, BlockWriter, ChunkMeta};
+    use crate::chunk::encode_chunk;
+    use crate::head::{AppendLog, HeadOptions};
+
+    fn labels(name: &str) -> Labels {
+        Labels::from_pairs([("__name__", name), ("job", "j")])
+    }
+
+    /// Writes a block over `[min_t, max_t]` whose series hold the given samples, each series
+    /// cut into chunks of `per_chunk` samples.
+    fn block(
+        dir: &std::path::Path,
+        range: (i64, i64),
+        per_chunk: usize,
+        series: &[(&str, Vec<(i64, f64)>)],
+    ) -> Arc<Block> {
+        let mut w =
+            BlockWriter::new(dir, BlockId::generate(), range.0, range.1, 1, Vec::new()).unwrap();
+        let mut sorted: Vec<(Labels, &Vec<(i64, f64)>)> =
+            series.iter().map(|(n, p)| (labels(n), p)).collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        for (l, pts) in sorted {
+            let mut bytes = Vec::new();
+            let mut metas = Vec::new();
+            for c in pts.chunks(per_chunk) {
+                let from = bytes.len();
+                let ts: Vec<i64> = c.iter().map(|p| p.0).collect();
+                let vs: Vec<f64> = c.iter().map(|p| p.1).collect();
+                encode_chunk(&mut bytes, &ts, &vs);
+                let meta = ChunkMeta {
+                    min_t: ts[0],
+                    max_t: ts[ts.len() - 1],
+                    count: ts.len() as u32,
+                };
+                metas.push((meta, from..bytes.len()));
+            }
+            let chunks: Vec<(ChunkMeta, &[u8])> =
+                metas.into_iter().map(|(m, r)| (m, &bytes[r])).collect();
+            w.add_series(&l, &chunks).unwrap();
+        }
+        Arc::new(Block::open(&w.finish().unwrap()).unwrap())
+    }
+
+    fn head_with(series: &[(&str, Vec<(i64, f64)>)]) -> Head {
+        let h = Head::new(HeadOptions {
+            shards: 4,
+            ..Default::default()
+        });
+        let mut b = WriteBatch::new();
+        for (n, pts) in series {
+            b.add_series([("__name__", *n), ("job", "j")], pts);
+        }
+        h.append(&mut b, &mut AppendLog::default()).unwrap();
+        h
+    }
+
+    fn read_all(sel: &LazySelection) -> Vec<Series> {
+        (0..sel.len())
+            .map(|i| {
+                let mut s = Series {
+                    labels: sel.labels(i).clone(),
+                    ..Default::default()
+                };
+                sel.read(i, &mut s.timestamps, &mut s.values).unwrap();
+                s
+            })
+            .collect()
+    }
+
+    fn pts(ts: impl IntoIterator<Item = i64>, f: impl Fn(i64) -> f64) -> Vec<(i64, f64)> {
+        ts.into_iter().map(|t| (t, f(t))).collect()
+    }
+
+    #[test]
+    fn merges_blocks_and_head_by_labels_and_time() {
+        let dir = tempfile::tempdir().unwrap();
+        // Two blocks back to back and a head overlapping the second one; "b" only in the
+        // first block, "c" only in the head.
+        let b1 = block(
+            dir.path(),
+            (0, 99),
+            4,
+            &[
+                ("a", pts((0..100).step_by(10), |t| t as f64)),
+                ("b", pts([5, 15], |_| 7.0)),
+            ],
+        );
+        let b2 = block(
+            dir.path(),
+            (100, 199),
+            3,
+            &[("a", pts((100..200).step_by(10), |t| t as f64))],
+        );
+        let head = head_with(&[
+            ("a", pts((180..230).step_by(10), |t| -(t as f64))),
+            ("c", pts([150], |_| 1.5)),
+        ]);
+        let list = Arc::new(vec![b1, b2]);
+        let sel = LazySelection::new(&head, || list.clone(), &[], 0, 1000).unwrap();
+        let got = read_all(&sel);
+        let names: Vec<_> = got
+            .iter()
+            .map(|s| s.labels.metric_name().unwrap())
+            .collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        let a = &got[0];
+        assert_eq!(a.timestamps, (0..230).step_by(10).collect::<Vec<i64>>());
+        // The head wins where it overlaps the block (180, 190).
+        let want: Vec<f64> = (0..230)
+            .step_by(10)
+            .map(|t| if t >= 180 { -(t as f64) } else { t as f64 })
+            .collect();
+        assert_eq!(a.values, want);
+        assert_eq!(
+            (got[1].timestamps.clone(), got[1].values.clone()),
+            (vec![5, 15], vec![7.0, 7.0])
+        );
+        assert_eq!(
+            (got[2].timestamps.clone(), got[2].values.clone()),
+            (vec![150], vec![1.5])
+        );
+        // Hint: every overlapping chunk's samples plus the head's.
+        assert_eq!(sel.sample_hint(), 10 + 2 + 10 + 5 + 1);
+        // Reading again into used buffers gives the same answer.
+        let (mut ts, mut vs) = (vec![42], vec![4.2]);
+        sel.read(0, &mut ts, &mut vs).unwrap();
+        assert_eq!((ts, vs), (a.timestamps.clone(), a.values.clone()));
+    }
+
+    #[test]
+    fn cuts_edge_chunks_to_the_range_and_keeps_straddling_series_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = block(
+            dir.path(),
+            (0, 999),
+            4,
+            &[
+                ("a", pts((0..100).step_by(10), |t| t as f64 / 10.0)),
+                // One chunk [0, 900] with nothing inside [25, 64].
+                ("z", pts([0, 900], |_| 1.0)),
+            ],
+        );
+        let head = head_with(&[]);
+        let list = Arc::new(vec![b]);
+        let m = [Matcher::equal("job", "j")];
+        let sel = LazySelection::new(&head, || list.clone(), &m, 25, 64).unwrap();
+        let got = read_all(&sel);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].timestamps, vec![30, 40, 50, 60]);
+        assert_eq!(got[0].values, vec![3.0, 4.0, 5.0, 6.0]);
+        // Listed (its chunk overlaps) but without samples: `Db::select` drops it.
+        assert!(got[1].timestamps.is_empty());
+        // Outside every block and the head: nothing.
+        let none = LazySelection::new(&head, || list.clone(), &m, 5000, 6000).unwrap();
+        assert_eq!(none.len(), 0);
+    }
+
+    #[test]
+    fn large_head_selections_read_in_parallel_match_select() {
+        // Above PARALLEL_READ_SERIES, so the head is read by several threads when the
+        // machine has several cores; the answer must equal the one-by-one `select`.
+        let names: Vec<String> = (0..5000).map(|i| format!("s{i:05}")).collect();
+        let series: Vec<(&str, Vec<(i64, f64)>)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                (
+                    n.as_str(),
+                    pts((0..(i as i64 % 7 + 1)).map(|k| k * 10), |t| {
+                        t as f64 + i as f64
+                    }),
+                )
+            })
+            .collect();
+        let head = head_with(&series);
+        let want = head.select(&[], 10, 40).unwrap();
+        let sel = LazySelection::new(&head, || Arc::new(Vec::new()), &[], 10, 40).unwrap();
+        assert_eq!(read_all(&sel), want);
+        assert!(want.len() > 4000);
+        assert_eq!(
+            sel.sample_hint(),
+            want.iter().map(|s| s.timestamps.len()).sum::<usize>()
+        );
+    }
+
+    #[test]
+    fn merge_runs_interleaves_and_second_run_wins_ties() {
+        let mut ts = vec![1, 3, 5, 2, 3, 6];
+        let mut vals = vec![1.0, 3.0, 5.0, 2.0, 30.0, 6.0];
+        merge_runs(&mut ts, &mut vals, 3);
+        assert_eq!(ts, vec![1, 2, 3, 5, 6]);
+        assert_eq!(vals, vec![1.0, 2.0, 30.0, 5.0, 6.0]);
+    }
+}
