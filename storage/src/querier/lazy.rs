@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use crate::api::SeriesSet;
 use crate::block::Block;
-use crate::chunk::decode_chunk;
 use crate::error::Result;
 use crate::head::{Head, HeadColumns};
 use crate::labels::{Labels, Matcher};
@@ -198,7 +197,7 @@ fn read_block_series(
             continue;
         }
         let from = ts.len();
-        decode_chunk(data, ts, vals)?;
+        data.decode(ts, vals)?;
         if meta.min_t < mint || meta.max_t > maxt {
             let a = from + ts[from..].partition_point(|&t| t < mint);
             let z = from + ts[from..].partition_point(|&t| t <= maxt);
