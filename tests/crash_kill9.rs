@@ -8,7 +8,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,14 +16,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use eddy_storage::{Db, DbOptions, Querier};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn start(dir: &Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_eddy"))
@@ -89,7 +81,7 @@ fn every_acknowledged_sample_survives_kill_9() {
     let base = 1_700_000_000_000i64;
     let mut seq = 0i64;
     for round in 0..20u64 {
-        let port = free_port();
+        let port = support::free_port();
         let mut child = start(dir.path(), port);
         wait_ready(port, &mut child);
         let stop = Arc::new(AtomicBool::new(false));

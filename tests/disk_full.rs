@@ -11,7 +11,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -23,14 +23,6 @@ use eddy_storage::{Db, DbOptions, Matcher, Querier};
 const FILE_LIMIT: u64 = 48 * 1024;
 const SERIES: usize = 20;
 const BASE_MS: i64 = 1_700_000_000_000;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn set_file_limit(pid: libc::pid_t, bytes: Option<u64>) {
     // SAFETY: prlimit on a child of this process with a local struct.
@@ -142,7 +134,7 @@ fn request(n: i64) -> (Vec<u8>, BTreeMap<(String, i64), f64>) {
 #[test]
 fn a_full_disk_refuses_writes_with_503_and_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let port = support::free_port();
     let mut child = start_limited(dir.path(), port);
     wait_ready(port, &mut child);
     let mut acked: BTreeMap<(String, i64), f64> = BTreeMap::new();

@@ -4,8 +4,10 @@
 //!
 //! Modules: [`flink`] (the workload), [`storage_bench`], [`requests`] (the pre-encoded request
 //! file that `gen` writes and `send` replays), [`queries`] (query files, result hashing),
-//! [`http`] (a tiny keep-alive HTTP/1.1 client), [`args`] (command-line options).
+//! [`http`] (a tiny keep-alive HTTP/1.1 client), [`args`] (command-line options),
+//! [`alloc_count`] (an allocation-counting global allocator).
 
+pub mod alloc_count;
 pub mod args;
 pub mod flink;
 pub mod http;

@@ -82,3 +82,12 @@ pub async fn remote_write(st: &SharedState, series: &[SeriesSpec<'_>]) -> (Statu
     let (s, _, b) = send(st, req).await;
     (s, b)
 }
+
+/// A loopback TCP port that was free a moment ago (for starting a real server).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

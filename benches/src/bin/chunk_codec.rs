@@ -9,36 +9,18 @@
 #[path = "../codec_shapes.rs"]
 mod codec_shapes;
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use codec_shapes::{timestamps, values, SHAPES, SIZES};
 
 fn rate(n: usize, f: impl FnMut()) -> f64 {
     codec_shapes::rate(n, SAMPLES_PER_RUN, f)
 }
+use eddy_benches::alloc_count::{allocations, CountingAlloc};
 use eddy_storage::chunk::{decode_chunk, decode_timestamps, decode_values, ChunkEncoder};
 
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 /// Samples processed per measurement: enough for ~50 ms at 300 M samples/s.
 const SAMPLES_PER_RUN: usize = 16_000_000;
@@ -102,13 +84,13 @@ fn main() {
                 );
             });
             assert_eq!((&ts_out, val_out.len()), (&ts, n));
-            let before = ALLOCS.load(Ordering::Relaxed);
+            let before = allocations();
             for _ in 0..100 {
                 ts_out.clear();
                 val_out.clear();
                 decode_chunk(&chunk, &mut ts_out, &mut val_out).expect("decode chunk");
             }
-            let allocs = (ALLOCS.load(Ordering::Relaxed) - before) as f64 / 100.0;
+            let allocs = (allocations() - before) as f64 / 100.0;
             let bps = chunk.len() as f64 / n as f64;
             mix[zi] += shape.weight * bps;
             println!(

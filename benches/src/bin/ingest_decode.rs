@@ -15,13 +15,12 @@
 //! allocations per request (4 of them are the batch's own vectors). Rates are samples per
 //! CPU-second of one core.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt::Write as _;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
+use eddy_benches::alloc_count::{allocations, CountingAlloc};
 use eddy_benches::args::Args;
 use eddy_benches::flink::{Config, Scrape, Workload};
 use eddy_ingest::influx::{self, InfluxOptions, InfluxScratch};
@@ -32,30 +31,8 @@ use eddy_ingest::otlp::{self, DeltaAccumulator, OtlpOptions, OtlpScratch, FLINK_
 use eddy_ingest::remote_write;
 use eddy_storage::WriteBatch;
 
-struct Counting;
-
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts calls.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAlloc = CountingAlloc;
 
 /// CPU time of this thread (ns), from `/proc/thread-self/schedstat`; wall time elsewhere.
 fn cpu_ns(wall: Instant) -> u64 {
@@ -70,14 +47,14 @@ fn cpu_ns(wall: Instant) -> u64 {
 fn measure(secs: f64, requests: usize, mut round: impl FnMut() -> u64) -> (f64, f64) {
     round(); // warm-up: buffers reach their steady size
     let wall = Instant::now();
-    let (cpu0, allocs0) = (cpu_ns(wall), ALLOCS.load(Ordering::Relaxed));
+    let (cpu0, allocs0) = (cpu_ns(wall), allocations());
     let (mut samples, mut rounds) = (0u64, 0u64);
     loop {
         samples += round();
         rounds += 1;
         let spent = (cpu_ns(wall) - cpu0) as f64 / 1e9;
         if spent >= secs {
-            let allocs = (ALLOCS.load(Ordering::Relaxed) - allocs0) as f64;
+            let allocs = (allocations() - allocs0) as f64;
             return (
                 samples as f64 / spent,
                 allocs / (rounds * requests as u64) as f64,
