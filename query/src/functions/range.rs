@@ -130,6 +130,33 @@ struct Scratch {
     cols: Columns,
     /// Values to sort for the quantile functions.
     sort: Vec<f64>,
+    /// For `changes`/`resets`: `pairs_before[k]` counts the counted pairs `(j - 1, j)` with
+    /// `j < k`, so any window's count is a difference of two entries instead of a re-scan
+    /// (consecutive windows overlap by all but one step).
+    pairs_before: Vec<u32>,
+}
+
+/// Fills `pairs_before` for `vals` (see [`Scratch::pairs_before`]).
+fn count_pairs(vals: &[f64], counted: fn(f64, f64) -> bool, pairs_before: &mut Vec<u32>) {
+    pairs_before.clear();
+    pairs_before.push(0);
+    let mut n = 0u32;
+    for k in 0..vals.len() {
+        if k > 0 && counted(vals[k - 1], vals[k]) {
+            n += 1;
+        }
+        pairs_before.push(n);
+    }
+}
+
+/// `changes`: the value differs from the previous one (two NaNs are no change).
+fn is_change(prev: f64, cur: f64) -> bool {
+    cur != prev && !(cur.is_nan() && prev.is_nan())
+}
+
+/// `resets`: the value dropped.
+fn is_reset(prev: f64, cur: f64) -> bool {
+    cur < prev
 }
 
 pub(crate) fn eval(ev: &mut Evaluator<'_>, c: &Call) -> EvalResult<Val> {
@@ -160,12 +187,26 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, c: &Call) -> EvalResult<Val> {
         Scratch::default,
         |i, sc| {
             let (ts, vals) = input_ref.read(i, &mut sc.cols)?;
+            let pair_counts = match f {
+                RangeFn::Changes => Some(is_change as fn(f64, f64) -> bool),
+                RangeFn::Resets => Some(is_reset as fn(f64, f64) -> bool),
+                _ => None,
+            };
+            if let Some(counted) = pair_counts {
+                count_pairs(vals, counted, &mut sc.pairs_before);
+            }
             let mut points = Vec::new();
             let mut w = Window::default();
             for (step, &t) in steps.iter().enumerate() {
                 let end = input_ref.window_end(t);
                 let r = w.slide(ts, end, input_ref.range);
                 if r.is_empty() {
+                    continue;
+                }
+                if pair_counts.is_some() {
+                    // Pairs with both samples in the window: (j - 1, j) for j in start+1..end.
+                    let n = sc.pairs_before[r.end] - sc.pairs_before[r.start + 1];
+                    points.push((t, f64::from(n)));
                     continue;
                 }
                 let ctx = Win {
@@ -265,14 +306,8 @@ fn compute(
             }
             (vals.len() >= 2).then(|| double_exponential_smoothing(vals, sf, tf))
         }
-        Changes => {
-            let n = vals
-                .windows(2)
-                .filter(|p| p[1] != p[0] && !(p[1].is_nan() && p[0].is_nan()))
-                .count();
-            Some(n as f64)
-        }
-        Resets => Some(vals.windows(2).filter(|p| p[1] < p[0]).count() as f64),
+        Changes => Some(vals.windows(2).filter(|p| is_change(p[0], p[1])).count() as f64),
+        Resets => Some(vals.windows(2).filter(|p| is_reset(p[0], p[1])).count() as f64),
         Avg => Some(avg(vals)),
         Count => Some(vals.len() as f64),
         Sum => {
@@ -591,5 +626,42 @@ mod tests {
         let (ts, vs) = cols(&w);
         let (slope, intercept) = linear_regression(&ts, &vs, 0);
         assert!((slope - 2.0).abs() < 1e-12 && (intercept - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn pair_counts_equal_a_rescan_of_every_window() {
+        let vals = [
+            1.0,
+            3.0,
+            2.0,
+            2.0,
+            f64::NAN,
+            f64::NAN,
+            5.0,
+            0.0,
+            0.0,
+            7.0,
+            -1.0,
+        ];
+        for (counted, name) in [
+            (is_change as fn(f64, f64) -> bool, "changes"),
+            (is_reset as fn(f64, f64) -> bool, "resets"),
+        ] {
+            let mut before = Vec::new();
+            count_pairs(&vals, counted, &mut before);
+            for a in 0..vals.len() {
+                for b in a + 1..=vals.len() {
+                    let rescan = vals[a..b]
+                        .windows(2)
+                        .filter(|p| counted(p[0], p[1]))
+                        .count();
+                    assert_eq!(
+                        (before[b] - before[a + 1]) as usize,
+                        rescan,
+                        "{name} over {a}..{b}"
+                    );
+                }
+            }
+        }
     }
 }
