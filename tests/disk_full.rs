@@ -54,10 +54,15 @@ fn start_limited(dir: &Path, port: u16) -> Child {
     // SAFETY: only async-signal-safe calls (setrlimit) between fork and exec.
     unsafe {
         cmd.pre_exec(|| {
-            let lim = libc::rlimit {
-                rlim_cur: FILE_LIMIT as libc::rlim_t,
-                rlim_max: libc::RLIM_INFINITY,
+            // Only the soft limit moves; the hard limit stays (raising it needs privileges).
+            let mut lim = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
             };
+            if libc::getrlimit(libc::RLIMIT_FSIZE, &mut lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            lim.rlim_cur = (FILE_LIMIT as libc::rlim_t).min(lim.rlim_max);
             if libc::setrlimit(libc::RLIMIT_FSIZE, &lim) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
