@@ -25,7 +25,7 @@ use crate::chunk::encode_chunk;
 use crate::error::{Error, Result};
 use crate::head::{AppendLog, Head, HeadOptions, HeadStats};
 use crate::labels::{Labels, Matcher};
-use crate::querier::{merge_label_sets, merge_series_sets, merge_strings, LazySelection};
+use crate::querier::{merge_label_sets, merge_strings, LazySelection};
 use crate::wal::{self, SamplesRecord, Wal, WalOptions};
 
 /// Samples per chunk in a block: a day at 10 s fits one chunk; longer series get several.
@@ -501,11 +501,8 @@ impl Db {
             .unwrap_or(1)
             + 1;
         let parents: Vec<BlockId> = group.iter().map(|b| b.meta().id).collect();
-        let mut per_block = Vec::with_capacity(group.len());
-        for b in group {
-            per_block.push(block_series(b, &[], i64::MIN, i64::MAX)?);
-        }
-        let merged = merge_series_sets(per_block);
+        // One series in memory at a time: a 6 h window of a million series is ~1.5 G samples.
+        let sources = LazySelection::over_blocks(group.to_vec(), i64::MIN, i64::MAX)?;
         let mut writer = BlockWriter::new(
             &self.blocks_dir,
             BlockId::generate(),
@@ -515,8 +512,12 @@ impl Db {
             parents.clone(),
         )?;
         let mut bytes = Vec::new();
-        for s in &merged {
-            add_series_chunks(&mut writer, &mut bytes, &s.labels, &s.timestamps, &s.values)?;
+        let (mut ts, mut vals) = (Vec::new(), Vec::new());
+        for i in 0..sources.len() {
+            sources.read(i, &mut ts, &mut vals)?;
+            if !ts.is_empty() {
+                add_series_chunks(&mut writer, &mut bytes, sources.labels(i), &ts, &vals)?;
+            }
         }
         let path = writer.finish()?;
         let block = Arc::new(Block::open(&path)?);
@@ -698,43 +699,6 @@ fn write_head_block(head: &Head, parent: &Path, start: i64, end: i64) -> Result<
         }
     })?;
     writer.map(|w| w.finish()).transpose()
-}
-
-/// Reads the series of one block that match and have samples in `[mint, maxt]`.
-fn block_series(b: &Block, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>> {
-    let ords = if matchers.is_empty() {
-        crate::index::PostingsSource::all(b.index())?
-    } else {
-        b.select(matchers)?
-    };
-    let mut out = Vec::new();
-    let (mut ts, mut vals) = (Vec::new(), Vec::new());
-    // Series of one scrape share timestamp columns: decode each once.
-    let mut dec = block::ChunkDecoder::new();
-    for ord in ords.iter() {
-        let mut series = Series::default();
-        for (meta, data) in b.series_chunks(ord)? {
-            if meta.max_t < mint || meta.min_t > maxt {
-                continue;
-            }
-            if meta.min_t >= mint && meta.max_t <= maxt {
-                dec.decode(&data, &mut series.timestamps, &mut series.values)?;
-            } else {
-                ts.clear();
-                vals.clear();
-                dec.decode(&data, &mut ts, &mut vals)?;
-                let a = ts.partition_point(|&t| t < mint);
-                let z = ts.partition_point(|&t| t <= maxt);
-                series.timestamps.extend_from_slice(&ts[a..z]);
-                series.values.extend_from_slice(&vals[a..z]);
-            }
-        }
-        if !series.timestamps.is_empty() {
-            series.labels = b.series_labels(ord)?;
-            out.push(series);
-        }
-    }
-    Ok(out)
 }
 
 impl Db {

@@ -94,6 +94,35 @@ impl LazySelection {
         Ok(sel)
     }
 
+    /// Every series of `blocks` in `[mint, maxt]`, merged by labels (a later block wins on equal
+    /// timestamps). Compaction reads its sources through this, one series at a time, so its
+    /// memory is the label sets plus one series, not every sample of the blocks.
+    pub(crate) fn over_blocks(
+        blocks: Vec<Arc<Block>>,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<LazySelection> {
+        let mut lists: Vec<SourceList> = Vec::with_capacity(blocks.len());
+        for (bi, b) in blocks.iter().enumerate() {
+            let list = block_sources(b, bi, &[], mint, maxt)?;
+            if !list.is_empty() {
+                lists.push(list);
+            }
+        }
+        let mut sel = LazySelection {
+            mint,
+            maxt,
+            labels: Vec::new(),
+            spans: Vec::new(),
+            sources: Vec::new(),
+            blocks,
+            head: Vec::new(),
+            hint: 0,
+        };
+        sel.merge(lists);
+        Ok(sel)
+    }
+
     /// Merges the inputs' sorted lists by labels; equal label sets become one series with the
     /// sources in input order.
     fn merge(&mut self, mut lists: Vec<SourceList>) {
