@@ -4,21 +4,10 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::process::Command;
 
 use axum::http::StatusCode;
 use support::*;
-
-/// Serves `st` on 127.0.0.1 with a free port.
-async fn serve(st: eddy::http::SharedState) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, eddy::http::app(st)).await.unwrap();
-    });
-    addr
-}
 
 fn promtool_path() -> String {
     let path = std::env::var("PROMTOOL").unwrap_or_else(|_| "promtool".to_string());

@@ -25,7 +25,7 @@ use crate::chunk::encode_chunk;
 use crate::error::{Error, Result};
 use crate::head::{AppendLog, Head, HeadOptions, HeadStats};
 use crate::labels::{Labels, Matcher};
-use crate::querier::{merge_label_sets, merge_strings, LazySelection};
+use crate::querier::{merge_sorted, LazySelection};
 use crate::wal::{self, SamplesRecord, Wal, WalOptions};
 
 /// Samples per chunk in a block: a day at 10 s fits one chunk; longer series get several.
@@ -762,7 +762,7 @@ impl Querier for Db {
             sets.push(v);
         }
         sets.push(head);
-        Ok(merge_label_sets(sets))
+        Ok(merge_sorted(sets))
     }
 
     fn label_names(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<String>> {
@@ -774,7 +774,7 @@ impl Querier for Db {
             sets.push(b.label_names(Some(&filter))?);
         }
         sets.push(head);
-        Ok(merge_strings(sets))
+        Ok(merge_sorted(sets))
     }
 
     fn label_values(
@@ -792,7 +792,7 @@ impl Querier for Db {
             sets.push(b.label_values(name, Some(&filter))?);
         }
         sets.push(head);
-        Ok(merge_strings(sets))
+        Ok(merge_sorted(sets))
     }
 }
 

@@ -91,3 +91,13 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Serves `st` on a free loopback port; returns its address.
+pub async fn serve(st: SharedState) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app(st)).await.unwrap();
+    });
+    addr
+}

@@ -45,8 +45,8 @@ pub(crate) struct LazySelection {
 
 impl LazySelection {
     /// Selects from the head and from the blocks of `block_list` that overlap the range;
-    /// on equal timestamps the head wins over blocks and a later block over an earlier one,
-    /// as in [`merge_series_sets`](super::merge_series_sets). The list is taken after the
+    /// on equal timestamps the head wins over blocks and a later block over an earlier one
+    /// (see [`merge_runs`]). The list is taken after the
     /// head is read: a head cut adds its block to the list before it truncates the head, so
     /// samples a cut removes from the head are always found in the list.
     pub(crate) fn new(
