@@ -178,6 +178,30 @@ pub async fn render(State(st): State<SharedState>) -> impl IntoResponse {
         "eddy_head_samples_appended_total {}",
         head.samples_appended
     );
+    let mapped = st.db.head().mapped_chunk_stats();
+    for (name, kind, help, v) in [
+        (
+            "eddy_head_chunk_files",
+            "gauge",
+            "Files holding full head chunks (chunks_head/).",
+            mapped.files,
+        ),
+        (
+            "eddy_head_chunk_file_bytes",
+            "gauge",
+            "Bytes of full head chunks in files.",
+            mapped.bytes,
+        ),
+        (
+            "eddy_head_chunk_write_failures_total",
+            "counter",
+            "Full head chunks kept in memory because writing them to a file failed.",
+            mapped.write_failures,
+        ),
+    ] {
+        family(&mut out, name, kind, help);
+        let _ = writeln!(out, "{name} {v}");
+    }
     let dbm = st.db.metrics();
     let blocks = st.db.blocks();
     family(&mut out, "eddy_blocks_loaded", "gauge", "Blocks served.");

@@ -100,6 +100,14 @@ pub struct Report {
     pub head_bytes_first_segment: u64,
     /// VmHWM (peak RSS) at the end of appends.
     pub rss_peak: u64,
+    /// VmRSS at the end of appends (before the flush).
+    pub rss_end: u64,
+    /// Head series at the end of appends (active and not yet cut away).
+    pub series_end: u64,
+    /// The head's estimate of its heap bytes at the end of appends.
+    pub head_bytes_end: u64,
+    /// Bytes of full head chunks in files (`chunks_head/`) at the end of appends.
+    pub head_file_bytes_end: u64,
     /// Time `Db::flush` took (head cut + compaction).
     pub flush: Duration,
     /// Blocks after the flush.
@@ -249,6 +257,10 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
         round = target;
     }
     rep.rss_peak = proc_status_bytes("VmHWM");
+    rep.rss_end = proc_status_bytes("VmRSS");
+    rep.series_end = db.head_stats().series;
+    rep.head_bytes_end = db.head().memory_bytes() as u64;
+    rep.head_file_bytes_end = db.head().mapped_chunk_stats().bytes;
     rep.series_created = db.head_stats().series_created;
     let t = Instant::now();
     db.flush().context("flush")?;
@@ -372,6 +384,16 @@ impl fmt::Display for Report {
             self.series_first_segment,
             per(self.head_bytes_first_segment, self.series_first_segment),
             mb(self.rss_peak)
+        )?;
+        writeln!(
+            f,
+            "RSS at end of appends    {:.0} MiB ({:.0} B per active series, {:.0} B per head series; {} head series, head estimate {:.0} B/series; {:.0} MiB of full chunks in chunks_head/ files)",
+            mb(self.rss_end),
+            per(grown(self.rss_end), self.active_series),
+            per(grown(self.rss_end), self.series_end),
+            self.series_end,
+            per(self.head_bytes_end, self.series_end),
+            mb(self.head_file_bytes_end)
         )?;
         writeln!(
             f,

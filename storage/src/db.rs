@@ -4,6 +4,7 @@
 //! Layout of the data directory:
 //! ```text
 //! <dir>/wal/          write-ahead log segments and checkpoint
+//! <dir>/chunks_head/  full head chunks moved off the heap (rebuilt from the WAL at start-up)
 //! <dir>/blocks/<id>/  immutable blocks (meta.json, index, chunks)
 //! <dir>/blocks/quarantine/  blocks that failed verification
 //! <dir>/snapshots/<name>/   hard-linked copies of blocks
@@ -30,6 +31,9 @@ use crate::wal::{self, SamplesRecord, Wal, WalOptions};
 
 /// Samples per chunk in a block: a day at 10 s fits one chunk; longer series get several.
 const MAX_BLOCK_CHUNK_SAMPLES: usize = 8640;
+/// A head series without samples for this long (behind the head's newest sample) has its raw
+/// sample buffer compressed and freed by maintenance.
+const IDLE_SERIES_MS: i64 = 10 * 60 * 1000;
 /// Samples per WAL samples record (keeps records far below the WAL's record size limit).
 const MAX_RECORD_SAMPLES: usize = 1 << 20;
 
@@ -174,7 +178,11 @@ impl Db {
             .quarantined_blocks
             .store(quarantined.len() as u64, Ordering::Relaxed);
         report.blocks = blocks.len();
-        let head = Head::new(opts.head.clone());
+        let head = if opts.head.chunks_on_disk {
+            Head::with_chunk_dir(opts.head.clone(), &dir.join("chunks_head"))?
+        } else {
+            Head::new(opts.head.clone())
+        };
         if let Some(max_t) = blocks
             .iter()
             .map(|b| b.meta().max_t)
@@ -336,6 +344,15 @@ impl Db {
                 break;
             }
             self.cut(start, start + range)?;
+        }
+        let newest = self.head.stats().max_t;
+        if newest != i64::MIN {
+            let released = self
+                .head
+                .release_idle_buffers(newest.saturating_sub(IDLE_SERIES_MS))?;
+            if released > 0 {
+                tracing::debug!(released, "freed the sample buffers of idle series");
+            }
         }
         self.compact()?;
         self.apply_retention()

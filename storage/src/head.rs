@@ -9,6 +9,7 @@
 
 mod keymap;
 mod limits;
+mod mapped;
 mod series;
 
 use std::borrow::Cow;
@@ -24,7 +25,9 @@ use crate::labels::{hash_label_pairs128, hash_label_pairs128_with, Label, Labels
 
 use keymap::KeyMap;
 pub use limits::SeriesLimitOptions;
-pub(crate) use series::{AppendLimits, Appended, MemSeries, Scratch};
+pub use mapped::MappedChunkStats;
+use mapped::MappedChunks;
+use series::{AppendLimits, Appended, MemSeries, Scratch};
 
 /// Messages kept per append outcome (the rest are only counted).
 const MAX_MESSAGES: usize = 10;
@@ -39,6 +42,10 @@ pub struct HeadOptions {
     /// Limits on new series (active in total and per metric, created per hour in total and
     /// per metric); a refused series' samples are rejected with `series_limit`.
     pub limits: SeriesLimitOptions,
+    /// Whether a database keeps full head chunks in files under `<data>/chunks_head/` (read
+    /// through memory maps) instead of on the heap. A head made by [`Head::new`] alone keeps
+    /// everything on the heap; see [`Head::with_chunk_dir`].
+    pub chunks_on_disk: bool,
 }
 
 impl Default for HeadOptions {
@@ -47,6 +54,7 @@ impl Default for HeadOptions {
             ooo_window_ms: 10 * 60 * 1000,
             shards: 128,
             limits: SeriesLimitOptions::default(),
+            chunks_on_disk: true,
         }
     }
 }
@@ -92,6 +100,7 @@ pub struct Head {
     shard_bits: u32,
     symbols: RwLock<Symbols>,
     postings: RwLock<MemPostings>,
+    chunks: MappedChunks,
     opts: HeadOptions,
     min_valid_t: AtomicI64,
     min_t: AtomicI64,
@@ -175,8 +184,23 @@ impl AppendLog {
 }
 
 impl Head {
-    /// An empty head.
+    /// An empty head that keeps all its chunks on the heap.
     pub fn new(opts: HeadOptions) -> Self {
+        Self::build(opts, None)
+    }
+
+    /// An empty head that moves full chunks into files in `dir` (deleting whatever files an
+    /// earlier process left there: the WAL replay writes them anew).
+    pub fn with_chunk_dir(opts: HeadOptions, dir: &std::path::Path) -> Result<Self> {
+        match std::fs::remove_dir_all(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(crate::error::Error::io("clear head chunk dir", dir, e)),
+        }
+        Ok(Self::build(opts, Some(dir.to_path_buf())))
+    }
+
+    fn build(opts: HeadOptions, chunk_dir: Option<std::path::PathBuf>) -> Self {
         let n = opts.shards.max(1).next_power_of_two();
         let shards = (0..n).map(|_| Mutex::new(Shard::default())).collect();
         Head {
@@ -185,6 +209,7 @@ impl Head {
             shard_bits: n.trailing_zeros(),
             symbols: RwLock::new(Symbols::new()),
             postings: RwLock::new(MemPostings::new()),
+            chunks: MappedChunks::new(chunk_dir),
             opts,
             min_valid_t: AtomicI64::new(i64::MIN),
             min_t: AtomicI64::new(i64::MAX),
@@ -313,7 +338,10 @@ impl Head {
                     entry.wal_logged = true;
                 }
                 for (&t, &v) in ts.iter().zip(vals) {
-                    match entry.series.append(t, v, limits, &mut shard.scratch)? {
+                    match entry
+                        .series
+                        .append(t, v, limits, &mut shard.scratch, &self.chunks)?
+                    {
                         Appended::Stored => {
                             log.refs.push(entry.id);
                             log.ts.push(t);
@@ -451,7 +479,10 @@ impl Head {
                 counts.unknown_series += 1;
                 continue;
             };
-            match entry.series.append(t, v, limits, &mut shard.scratch)? {
+            match entry
+                .series
+                .append(t, v, limits, &mut shard.scratch, &self.chunks)?
+            {
                 Appended::Stored => {
                     counts.stored += 1;
                     min_t = min_t.min(t);
@@ -503,7 +534,7 @@ impl Head {
     fn for_each_series(
         &self,
         ids: &Bitmap,
-        f: &mut dyn FnMut(u32, Labels, &MemSeries, &mut Scratch) -> Result<()>,
+        f: &mut SeriesReader<'_>,
     ) -> Result<()> {
         let mut by_shard: Vec<Vec<u32>> = vec![Vec::new(); self.shards.len()];
         for id in ids.iter() {
@@ -520,7 +551,7 @@ impl Head {
                 let Some(labels) = symbols.resolve_labels(&entry.labels) else {
                     continue;
                 };
-                f(id, labels, &entry.series, &mut shard.scratch)?;
+                f(id, labels, &entry.series, &mut shard.scratch, &self.chunks)?;
             }
         }
         Ok(())
@@ -530,7 +561,7 @@ impl Head {
     pub fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>> {
         let ids = self.select_ids(matchers)?;
         let mut out = Vec::new();
-        self.for_each_series(&ids, &mut |_, labels, s, scratch| {
+        self.for_each_series(&ids, &mut |_, labels, s, scratch, store| {
             if s.max_t() < mint || s.min_t() > maxt {
                 return Ok(());
             }
@@ -545,6 +576,7 @@ impl Head {
                 &mut series.timestamps,
                 &mut series.values,
                 scratch,
+                store,
             )?;
             if !series.timestamps.is_empty() {
                 out.push(series);
@@ -606,12 +638,12 @@ impl Head {
     fn read_columns(&self, ids: &Bitmap, mint: i64, maxt: i64) -> Result<HeadColumns> {
         let mut part = HeadColumns::default();
         let HeadColumns { ts, vals, series } = &mut part;
-        self.for_each_series(ids, &mut |_, labels, s, scratch| {
+        self.for_each_series(ids, &mut |_, labels, s, scratch, store| {
             if s.max_t() < mint || s.min_t() > maxt {
                 return Ok(());
             }
             let from = ts.len();
-            s.read(mint, maxt, ts, vals, scratch)?;
+            s.read(mint, maxt, ts, vals, scratch, store)?;
             if ts.len() > from {
                 series.push((labels, from..ts.len()));
             }
@@ -624,7 +656,7 @@ impl Head {
     pub fn series_labels(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Labels>> {
         let ids = self.select_ids(matchers)?;
         let mut out = Vec::new();
-        self.for_each_series(&ids, &mut |_, labels, s, _| {
+        self.for_each_series(&ids, &mut |_, labels, s, _, _| {
             if s.max_t() >= mint && s.min_t() <= maxt {
                 out.push(labels);
             }
@@ -638,7 +670,7 @@ impl Head {
     fn ids_in_range(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Bitmap> {
         let ids = self.select_ids(matchers)?;
         let mut keep = Bitmap::new();
-        self.for_each_series(&ids, &mut |id, _, s, _| {
+        self.for_each_series(&ids, &mut |id, _, s, _, _| {
             if s.max_t() >= mint && s.min_t() <= maxt {
                 keep.add(id);
             }
@@ -706,6 +738,7 @@ impl Head {
                     &mut ts,
                     &mut vals,
                     &mut shard.scratch,
+                    &self.chunks,
                 )?;
             }
             if !ts.is_empty() {
@@ -725,7 +758,9 @@ impl Head {
             let shard = &mut *shard;
             let mut gone = Vec::new();
             for (key, e) in shard.by_key.iter_mut() {
-                if e.series.truncate_before(t, &mut shard.scratch)? {
+                if e.series
+                    .truncate_before(t, &mut shard.scratch, &self.chunks)?
+                {
                     gone.push((*key, e.id));
                 } else {
                     new_min = new_min.min(e.series.min_t());
@@ -758,14 +793,41 @@ impl Head {
         if new_min == i64::MAX {
             self.max_t.store(i64::MIN, Ordering::Release);
         }
+        // Every shard has dropped its chunks older than `t`: files holding only those go.
+        self.chunks.remove_before(t);
         Ok(removed)
+    }
+
+    /// Compresses and frees the raw sample buffers of series without samples since `before`
+    /// (series of a restarted Flink job stop receiving samples but stay until the head is cut;
+    /// their buffers are better spent on live series). Returns how many series were visited
+    /// and freed.
+    pub fn release_idle_buffers(&self, before: i64) -> Result<u64> {
+        let mut released = 0;
+        for shard in self.shards.iter() {
+            let mut shard = shard.lock();
+            let shard = &mut *shard;
+            for e in shard.by_key.values_mut() {
+                if e.series.max_t() < before
+                    && e.series.release_buffers(&mut shard.scratch, &self.chunks)?
+                {
+                    released += 1;
+                }
+            }
+        }
+        Ok(released)
+    }
+
+    /// Counters of the files holding full head chunks.
+    pub fn mapped_chunk_stats(&self) -> MappedChunkStats {
+        self.chunks.stats()
     }
 
     /// Every live series id with its labels (for WAL checkpoints).
     pub fn live_series(&self) -> Result<Vec<(u32, Labels)>> {
         let all = self.select_ids(&[])?;
         let mut out = Vec::with_capacity(all.cardinality() as usize);
-        self.for_each_series(&all, &mut |id, labels, _, _| {
+        self.for_each_series(&all, &mut |id, labels, _, _, _| {
             out.push((id, labels));
             Ok(())
         })?;
@@ -821,6 +883,10 @@ impl Head {
         bytes + self.symbols.read().string_bytes()
     }
 }
+
+/// Reads one head series: `(id, labels, series, shard scratch, chunk files)`.
+type SeriesReader<'a> =
+    dyn FnMut(u32, Labels, &MemSeries, &mut Scratch, &MappedChunks) -> Result<()> + 'a;
 
 /// Receives one series' labels and sample columns (see [`Head::for_each_sorted`]).
 pub type SeriesVisitor<'a> = dyn FnMut(&Labels, &[i64], &[f64]) -> Result<()> + 'a;

@@ -5,6 +5,7 @@
 //! sealed buffers until it holds [`SEALED_TARGET`] samples, so the head keeps few, well-compressed
 //! chunks per series while the raw buffer stays small (memory per active series is a budget).
 
+use super::mapped::{ChunkRef, MappedChunks};
 use crate::api::RejectReason;
 use crate::chunk::{decode_chunk, encode_chunk};
 use crate::error::Result;
@@ -27,7 +28,53 @@ pub(crate) struct SealedChunk {
     pub(crate) min_t: i64,
     pub(crate) max_t: i64,
     pub(crate) count: u32,
-    pub(crate) data: Box<[u8]>,
+    pub(crate) data: ChunkBytes,
+}
+
+/// Where a sealed chunk's bytes are: on the heap while it still grows (or when the chunk
+/// files cannot be written), in a chunk file once it is full.
+#[derive(Debug)]
+pub(crate) enum ChunkBytes {
+    Heap(Box<[u8]>),
+    Mapped(ChunkRef),
+}
+
+impl SealedChunk {
+    /// A chunk of `bytes`; full chunks go to the chunk files when those take them.
+    fn new(ts: &[i64], bytes: &[u8], store: &MappedChunks) -> SealedChunk {
+        let (min_t, max_t) = (ts[0], ts[ts.len() - 1]);
+        let count = ts.len() as u32;
+        let data = match (count >= SEALED_TARGET)
+            .then(|| store.write(bytes, max_t))
+            .flatten()
+        {
+            Some(r) => ChunkBytes::Mapped(r),
+            None => ChunkBytes::Heap(bytes.into()),
+        };
+        SealedChunk {
+            min_t,
+            max_t,
+            count,
+            data,
+        }
+    }
+
+    /// Decodes the chunk, appending to `ts`/`vals`.
+    fn decode(&self, store: &MappedChunks, ts: &mut Vec<i64>, vals: &mut Vec<f64>) -> Result<()> {
+        match &self.data {
+            ChunkBytes::Heap(b) => decode_chunk(b, ts, vals).map(|_| ()),
+            ChunkBytes::Mapped(r) => store
+                .with_bytes(*r, |b| decode_chunk(b, ts, vals))?
+                .map(|_| ()),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match &self.data {
+            ChunkBytes::Heap(b) => b.len(),
+            ChunkBytes::Mapped(_) => 0,
+        }
+    }
 }
 
 /// What the head accepts at the moment of an append.
@@ -103,6 +150,7 @@ impl MemSeries {
         v: f64,
         limits: AppendLimits,
         scratch: &mut Scratch,
+        store: &MappedChunks,
     ) -> Result<Appended> {
         if t < limits.min_valid_t {
             return Ok(Appended::Rejected(RejectReason::TooOld));
@@ -112,7 +160,7 @@ impl MemSeries {
             self.open_vals.push(v);
             self.max_t = t;
             if self.open_ts.len() >= OPEN_SAMPLES {
-                self.seal(scratch)?;
+                self.seal(scratch, store)?;
             }
             return Ok(Appended::Stored);
         }
@@ -122,20 +170,26 @@ impl MemSeries {
                 Some(_) => Appended::Rejected(RejectReason::DuplicateTimestamp),
                 // The newest sample sits in a sealed chunk (just sealed): look it up.
                 None => self
-                    .check_existing(t, v, scratch)?
+                    .check_existing(t, v, scratch, store)?
                     .unwrap_or(Appended::Rejected(RejectReason::OutOfOrder)),
             });
         }
         if t < self.max_t.saturating_sub(limits.ooo_window) {
             return Ok(Appended::Rejected(RejectReason::OutOfOrder));
         }
-        self.insert_out_of_order(t, v, scratch)
+        self.insert_out_of_order(t, v, scratch, store)
     }
 
     /// Inserts an older sample: into the open buffer when it falls inside it, otherwise into the
     /// out-of-order side buffer, after checking for a duplicate anywhere.
-    fn insert_out_of_order(&mut self, t: i64, v: f64, scratch: &mut Scratch) -> Result<Appended> {
-        if let Some(found) = self.check_existing(t, v, scratch)? {
+    fn insert_out_of_order(
+        &mut self,
+        t: i64,
+        v: f64,
+        scratch: &mut Scratch,
+        store: &MappedChunks,
+    ) -> Result<Appended> {
+        if let Some(found) = self.check_existing(t, v, scratch, store)? {
             return Ok(found);
         }
         let sealed_end = self.sealed.last().map_or(i64::MIN, |c| c.max_t);
@@ -144,7 +198,7 @@ impl MemSeries {
             self.open_ts.insert(i, t);
             self.open_vals.insert(i, v);
             if self.open_ts.len() >= OPEN_SAMPLES {
-                self.seal(scratch)?;
+                self.seal(scratch, store)?;
             }
         } else {
             let i = self.ooo.partition_point(|&(x, _)| x < t);
@@ -154,7 +208,13 @@ impl MemSeries {
     }
 
     /// If a sample at `t` exists: `Some(Duplicate)` for the same value, `Some(Rejected)` otherwise.
-    fn check_existing(&self, t: i64, v: f64, scratch: &mut Scratch) -> Result<Option<Appended>> {
+    fn check_existing(
+        &self,
+        t: i64,
+        v: f64,
+        scratch: &mut Scratch,
+        store: &MappedChunks,
+    ) -> Result<Option<Appended>> {
         let same = |old: f64| {
             Some(if old.to_bits() == v.to_bits() {
                 Appended::Duplicate
@@ -171,7 +231,7 @@ impl MemSeries {
         for c in self.sealed.iter().filter(|c| c.min_t <= t && t <= c.max_t) {
             scratch.ts.clear();
             scratch.vals.clear();
-            decode_chunk(&c.data, &mut scratch.ts, &mut scratch.vals)?;
+            c.decode(store, &mut scratch.ts, &mut scratch.vals)?;
             if let Ok(i) = scratch.ts.binary_search(&t) {
                 return Ok(same(scratch.vals[i]));
             }
@@ -180,7 +240,7 @@ impl MemSeries {
     }
 
     /// Compresses the open buffer, merging it into the last sealed chunk while that is small.
-    fn seal(&mut self, scratch: &mut Scratch) -> Result<()> {
+    fn seal(&mut self, scratch: &mut Scratch, store: &MappedChunks) -> Result<()> {
         if self.open_ts.is_empty() {
             return Ok(());
         }
@@ -189,19 +249,14 @@ impl MemSeries {
         let merge = self.sealed.last().is_some_and(|c| c.count < SEALED_TARGET);
         if merge {
             if let Some(last) = self.sealed.last() {
-                decode_chunk(&last.data, &mut scratch.ts, &mut scratch.vals)?;
+                last.decode(store, &mut scratch.ts, &mut scratch.vals)?;
             }
         }
         scratch.ts.extend_from_slice(&self.open_ts);
         scratch.vals.extend_from_slice(&self.open_vals);
         scratch.bytes.clear();
         encode_chunk(&mut scratch.bytes, &scratch.ts, &scratch.vals);
-        let chunk = SealedChunk {
-            min_t: scratch.ts[0],
-            max_t: scratch.ts[scratch.ts.len() - 1],
-            count: scratch.ts.len() as u32,
-            data: scratch.bytes.as_slice().into(),
-        };
+        let chunk = SealedChunk::new(&scratch.ts, &scratch.bytes, store);
         if merge {
             if let Some(last) = self.sealed.last_mut() {
                 *last = chunk;
@@ -222,6 +277,7 @@ impl MemSeries {
         ts: &mut Vec<i64>,
         vals: &mut Vec<f64>,
         scratch: &mut Scratch,
+        store: &MappedChunks,
     ) -> Result<()> {
         let start = ts.len();
         for c in self
@@ -230,11 +286,11 @@ impl MemSeries {
             .filter(|c| c.max_t >= mint && c.min_t <= maxt)
         {
             if c.min_t >= mint && c.max_t <= maxt {
-                decode_chunk(&c.data, ts, vals)?;
+                c.decode(store, ts, vals)?;
             } else {
                 scratch.ts.clear();
                 scratch.vals.clear();
-                decode_chunk(&c.data, &mut scratch.ts, &mut scratch.vals)?;
+                c.decode(store, &mut scratch.ts, &mut scratch.vals)?;
                 push_range(&scratch.ts, &scratch.vals, mint, maxt, ts, vals);
             }
         }
@@ -247,13 +303,18 @@ impl MemSeries {
     }
 
     /// Drops every sample older than `t`. Returns true if the series is now empty.
-    pub(crate) fn truncate_before(&mut self, t: i64, scratch: &mut Scratch) -> Result<bool> {
+    pub(crate) fn truncate_before(
+        &mut self,
+        t: i64,
+        scratch: &mut Scratch,
+        store: &MappedChunks,
+    ) -> Result<bool> {
         self.sealed.retain(|c| c.max_t >= t);
         if let Some(first) = self.sealed.first_mut() {
             if first.min_t < t {
                 scratch.ts.clear();
                 scratch.vals.clear();
-                decode_chunk(&first.data, &mut scratch.ts, &mut scratch.vals)?;
+                first.decode(store, &mut scratch.ts, &mut scratch.vals)?;
                 let keep = scratch.ts.partition_point(|&x| x < t);
                 scratch.bytes.clear();
                 encode_chunk(
@@ -261,12 +322,7 @@ impl MemSeries {
                     &scratch.ts[keep..],
                     &scratch.vals[keep..],
                 );
-                *first = SealedChunk {
-                    min_t: scratch.ts[keep],
-                    max_t: scratch.ts[scratch.ts.len() - 1],
-                    count: (scratch.ts.len() - keep) as u32,
-                    data: scratch.bytes.as_slice().into(),
-                };
+                *first = SealedChunk::new(&scratch.ts[keep..], &scratch.bytes, store);
             }
         }
         let keep = self.open_ts.partition_point(|&x| x < t);
@@ -283,13 +339,31 @@ impl MemSeries {
 
     /// Approximate heap bytes held by this series' samples (for head statistics).
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.open_ts.capacity() * 16
+        self.open_ts.capacity() * 8
+            + self.open_vals.capacity() * 8
             + self
                 .sealed
                 .iter()
-                .map(|c| c.data.len() + std::mem::size_of::<SealedChunk>())
+                .map(|c| c.heap_bytes() + std::mem::size_of::<SealedChunk>())
                 .sum::<usize>()
             + self.ooo.capacity() * 16
+    }
+
+    /// Compresses the open buffer and frees it (a series that stopped receiving samples keeps
+    /// no raw buffer). Returns true if anything was freed.
+    pub(crate) fn release_buffers(
+        &mut self,
+        scratch: &mut Scratch,
+        store: &MappedChunks,
+    ) -> Result<bool> {
+        if self.open_ts.capacity() == 0 && self.ooo.capacity() == self.ooo.len() {
+            return Ok(false);
+        }
+        self.seal(scratch, store)?;
+        self.open_ts = Vec::new();
+        self.open_vals = Vec::new();
+        self.ooo.shrink_to_fit();
+        Ok(true)
     }
 }
 

@@ -300,3 +300,118 @@ fn any_label_order_finds_the_same_series() {
         r#"m{operator_id="o", task_attempt_id="x", task_attempt_num="1"}"#
     );
 }
+
+/// Options for comparing a head with chunk files against one without: a day-long
+/// out-of-order window reaches back into chunks that are in files.
+fn day_window() -> HeadOptions {
+    HeadOptions {
+        ooo_window_ms: 24 * 3_600_000,
+        shards: 4,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn full_chunks_move_to_files_and_read_back_bit_exact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("chunks_head");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("00000000"), b"left by an earlier process").unwrap();
+    let on_disk = Head::with_chunk_dir(day_window(), &dir).unwrap();
+    assert!(!dir.exists(), "files of an earlier process are deleted");
+    let in_memory = Head::new(day_window());
+    let specials = [
+        f64::NAN,
+        stale_nan(),
+        -0.0,
+        f64::INFINITY,
+        1e-300,
+        -7.25e300,
+    ];
+    let samples: Vec<(i64, f64)> = (0..2000)
+        .map(|i| {
+            (
+                i * 15_000 + i % 7,
+                if i % 97 == 0 {
+                    specials[(i / 97) as usize % 6]
+                } else {
+                    (i * i) as f64 / 8.0
+                },
+            )
+        })
+        .collect();
+    for h in [&on_disk, &in_memory] {
+        for s in 0..20 {
+            for batch in samples.chunks(50) {
+                append(h, "m", ("s", &s.to_string()), batch);
+            }
+        }
+    }
+    let stats = on_disk.mapped_chunk_stats();
+    assert_eq!(stats.files, 1);
+    assert!(stats.bytes > 20 * 1000, "{stats:?}");
+    assert_eq!(stats.write_failures, 0);
+    assert_eq!(in_memory.mapped_chunk_stats(), MappedChunkStats::default());
+    // What went to files left the heap.
+    let saved = in_memory.memory_bytes() - on_disk.memory_bytes();
+    assert!(saved as u64 >= stats.bytes * 9 / 10, "{saved} vs {stats:?}");
+    let all = [Matcher::equal("__name__", "m")];
+    for (mint, maxt) in [
+        (0, i64::MAX),
+        (123_456, 7_000_000),
+        (29_000_000, 29_990_000),
+    ] {
+        let a = on_disk.select(&all, mint, maxt).unwrap();
+        let b = in_memory.select(&all, mint, maxt).unwrap();
+        assert_eq!(a.len(), 20);
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x.labels, y.labels);
+            assert_eq!(x.timestamps, y.timestamps);
+            let bits = |v: &[f64]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&x.values), bits(&y.values), "range {mint}..{maxt}");
+        }
+    }
+    // Duplicates and conflicts are still found inside chunks that live in files.
+    let o = append(&on_disk, "m", ("s", "3"), &[samples[5]]);
+    assert_eq!((o.accepted, o.rejected_total()), (1, 0));
+    let o = append(&on_disk, "m", ("s", "3"), &[(samples[5].0, 0.5)]);
+    assert_eq!(o.rejected_total(), 1);
+    on_disk.truncate_before(15_000_000).unwrap();
+    let got = on_disk.select(&all, 0, i64::MAX).unwrap();
+    assert_eq!(got[0].timestamps.first(), Some(&samples[1000].0));
+    assert_eq!(got[0].timestamps.len(), 1000);
+}
+
+#[test]
+fn idle_series_give_back_their_buffers_and_keep_their_samples() {
+    let h = head();
+    let samples: Vec<(i64, f64)> = (0..45).map(|i| (i * 10_000, i as f64)).collect();
+    append(&h, "m", ("s", "idle"), &samples);
+    append(&h, "m", ("s", "live"), &samples);
+    append(&h, "m", ("s", "live"), &[(600_000, 1.0)]);
+    let before = h.memory_bytes();
+    assert_eq!(h.release_idle_buffers(500_000).unwrap(), 1);
+    assert!(
+        h.memory_bytes() + 200 < before,
+        "{} vs {before}",
+        h.memory_bytes()
+    );
+    assert_eq!(
+        h.release_idle_buffers(500_000).unwrap(),
+        0,
+        "nothing left to free"
+    );
+    let got = h
+        .select(&[Matcher::equal("s", "idle")], 0, i64::MAX)
+        .unwrap();
+    assert_eq!(
+        got[0].timestamps,
+        samples.iter().map(|s| s.0).collect::<Vec<_>>()
+    );
+    // The series takes samples again, in order and out of order.
+    append(&h, "m", ("s", "idle"), &[(700_000, 7.0), (650_000, 6.5)]);
+    let got = h
+        .select(&[Matcher::equal("s", "idle")], 430_000, i64::MAX)
+        .unwrap();
+    assert_eq!(got[0].timestamps, vec![430_000, 440_000, 650_000, 700_000]);
+}
