@@ -35,7 +35,7 @@ mod decimal;
 mod ints;
 mod timestamps;
 mod values;
-mod varint;
+pub(crate) mod varint;
 mod xor;
 
 use crate::error::{Error, Result};

@@ -10,6 +10,7 @@
 mod keymap;
 mod limits;
 mod mapped;
+mod open;
 mod series;
 
 use std::borrow::Cow;
@@ -531,11 +532,7 @@ impl Head {
 
     /// Visits the series `ids` shard by shard: `f(id, labels, series, scratch)`. Labels are
     /// resolved through the symbol table.
-    fn for_each_series(
-        &self,
-        ids: &Bitmap,
-        f: &mut SeriesReader<'_>,
-    ) -> Result<()> {
+    fn for_each_series(&self, ids: &Bitmap, f: &mut SeriesReader<'_>) -> Result<()> {
         let mut by_shard: Vec<Vec<u32>> = vec![Vec::new(); self.shards.len()];
         for id in ids.iter() {
             by_shard[self.shard_of_id(id)].push(id);

@@ -1,17 +1,17 @@
-//! One series in the head: an open buffer of raw samples, sealed compressed chunks behind it,
-//! and a sorted side buffer for out-of-order samples.
+//! One series in the head: an open buffer of its newest samples (packed, see [`super::open`]),
+//! sealed compressed chunks behind it, and a sorted side buffer for out-of-order samples.
 //!
-//! The open buffer is sealed every [`OPEN_SAMPLES`] samples; a sealed chunk keeps absorbing
-//! sealed buffers until it holds [`SEALED_TARGET`] samples, so the head keeps few, well-compressed
-//! chunks per series while the raw buffer stays small (memory per active series is a budget).
+//! The open buffer is sealed when it is full; a sealed chunk keeps absorbing sealed buffers
+//! until it holds [`SEALED_TARGET`] samples, so the head keeps few, well-compressed chunks per
+//! series while the open buffer stays small (memory per active series is a budget). Full chunks
+//! move to the chunk files of [`super::mapped`] when the head has them.
 
 use super::mapped::{ChunkRef, MappedChunks};
+use super::open::OpenBuffer;
 use crate::api::RejectReason;
 use crate::chunk::{decode_chunk, encode_chunk};
 use crate::error::Result;
 
-/// Raw samples kept per series before they are compressed.
-pub(crate) const OPEN_SAMPLES: usize = 32;
 /// A sealed chunk grows by merging until it holds about this many samples.
 pub(crate) const SEALED_TARGET: u32 = 128;
 
@@ -99,8 +99,9 @@ pub(crate) enum Appended {
 
 #[derive(Debug)]
 pub(crate) struct MemSeries {
-    open_ts: Vec<i64>,
-    open_vals: Vec<f64>,
+    open: OpenBuffer,
+    /// Sized exactly (a chunk is added every ~128 samples, so the reallocation is cheap and
+    /// a doubling Vec's slack would cost more than the metadata itself).
     sealed: Vec<SealedChunk>,
     /// Out-of-order samples older than the newest sealed chunk's end, sorted by time.
     ooo: Vec<(i64, f64)>,
@@ -111,8 +112,7 @@ pub(crate) struct MemSeries {
 impl MemSeries {
     pub(crate) fn new() -> Self {
         MemSeries {
-            open_ts: Vec::new(),
-            open_vals: Vec::new(),
+            open: OpenBuffer::default(),
             sealed: Vec::new(),
             ooo: Vec::new(),
             max_t: i64::MIN,
@@ -129,7 +129,7 @@ impl MemSeries {
         let mut m = i64::MAX;
         if let Some(c) = self.sealed.first() {
             m = c.min_t;
-        } else if let Some(&t) = self.open_ts.first() {
+        } else if let Some(t) = self.open.first_t() {
             m = t;
         }
         if let Some(&(t, _)) = self.ooo.first() {
@@ -139,7 +139,7 @@ impl MemSeries {
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.open_ts.is_empty() && self.sealed.is_empty() && self.ooo.is_empty()
+        self.open.is_empty() && self.sealed.is_empty() && self.ooo.is_empty()
     }
 
     /// Appends one sample under `limits` (WAL replay passes an unbounded out-of-order window:
@@ -156,17 +156,16 @@ impl MemSeries {
             return Ok(Appended::Rejected(RejectReason::TooOld));
         }
         if t > self.max_t {
-            self.open_ts.push(t);
-            self.open_vals.push(v);
+            self.open.push(t, v);
             self.max_t = t;
-            if self.open_ts.len() >= OPEN_SAMPLES {
+            if self.open.is_full() {
                 self.seal(scratch, store)?;
             }
             return Ok(Appended::Stored);
         }
         if t == self.max_t {
-            return Ok(match self.open_vals.last() {
-                Some(last) if last.to_bits() == v.to_bits() => Appended::Duplicate,
+            return Ok(match self.open.last() {
+                Some((_, last)) if last.to_bits() == v.to_bits() => Appended::Duplicate,
                 Some(_) => Appended::Rejected(RejectReason::DuplicateTimestamp),
                 // The newest sample sits in a sealed chunk (just sealed): look it up.
                 None => self
@@ -194,10 +193,8 @@ impl MemSeries {
         }
         let sealed_end = self.sealed.last().map_or(i64::MIN, |c| c.max_t);
         if t > sealed_end {
-            let i = self.open_ts.partition_point(|&x| x < t);
-            self.open_ts.insert(i, t);
-            self.open_vals.insert(i, v);
-            if self.open_ts.len() >= OPEN_SAMPLES {
+            self.open.insert(t, v, &mut scratch.ts, &mut scratch.vals);
+            if self.open.is_full() {
                 self.seal(scratch, store)?;
             }
         } else {
@@ -222,8 +219,8 @@ impl MemSeries {
                 Appended::Rejected(RejectReason::DuplicateTimestamp)
             })
         };
-        if let Ok(i) = self.open_ts.binary_search(&t) {
-            return Ok(same(self.open_vals[i]));
+        if let Some(old) = self.open.find(t) {
+            return Ok(same(old));
         }
         if let Ok(i) = self.ooo.binary_search_by(|&(x, _)| x.cmp(&t)) {
             return Ok(same(self.ooo[i].1));
@@ -241,7 +238,7 @@ impl MemSeries {
 
     /// Compresses the open buffer, merging it into the last sealed chunk while that is small.
     fn seal(&mut self, scratch: &mut Scratch, store: &MappedChunks) -> Result<()> {
-        if self.open_ts.is_empty() {
+        if self.open.is_empty() {
             return Ok(());
         }
         scratch.ts.clear();
@@ -252,8 +249,7 @@ impl MemSeries {
                 last.decode(store, &mut scratch.ts, &mut scratch.vals)?;
             }
         }
-        scratch.ts.extend_from_slice(&self.open_ts);
-        scratch.vals.extend_from_slice(&self.open_vals);
+        self.open.drain_into(&mut scratch.ts, &mut scratch.vals);
         scratch.bytes.clear();
         encode_chunk(&mut scratch.bytes, &scratch.ts, &scratch.vals);
         let chunk = SealedChunk::new(&scratch.ts, &scratch.bytes, store);
@@ -263,9 +259,8 @@ impl MemSeries {
             }
         } else {
             self.sealed.push(chunk);
+            self.sealed.shrink_to_fit();
         }
-        self.open_ts.clear();
-        self.open_vals.clear();
         Ok(())
     }
 
@@ -294,7 +289,7 @@ impl MemSeries {
                 push_range(&scratch.ts, &scratch.vals, mint, maxt, ts, vals);
             }
         }
-        push_range(&self.open_ts, &self.open_vals, mint, maxt, ts, vals);
+        self.open.read_range(mint, maxt, ts, vals);
         let in_range = self.ooo.iter().filter(|(t, _)| *t >= mint && *t <= maxt);
         if in_range.clone().next().is_some() {
             merge_sorted(ts, vals, start, in_range.copied(), scratch);
@@ -325,22 +320,16 @@ impl MemSeries {
                 *first = SealedChunk::new(&scratch.ts[keep..], &scratch.bytes, store);
             }
         }
-        let keep = self.open_ts.partition_point(|&x| x < t);
-        self.open_ts.drain(..keep);
-        self.open_vals.drain(..keep);
+        self.open
+            .truncate_before(t, &mut scratch.ts, &mut scratch.vals);
         let keep = self.ooo.partition_point(|&(x, _)| x < t);
         self.ooo.drain(..keep);
-        if self.open_ts.capacity() > OPEN_SAMPLES * 2 {
-            self.open_ts.shrink_to(OPEN_SAMPLES);
-            self.open_vals.shrink_to(OPEN_SAMPLES);
-        }
         Ok(self.is_empty())
     }
 
     /// Approximate heap bytes held by this series' samples (for head statistics).
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.open_ts.capacity() * 8
-            + self.open_vals.capacity() * 8
+        self.open.capacity()
             + self
                 .sealed
                 .iter()
@@ -356,12 +345,11 @@ impl MemSeries {
         scratch: &mut Scratch,
         store: &MappedChunks,
     ) -> Result<bool> {
-        if self.open_ts.capacity() == 0 && self.ooo.capacity() == self.ooo.len() {
+        if self.open.capacity() == 0 && self.ooo.capacity() == self.ooo.len() {
             return Ok(false);
         }
         self.seal(scratch, store)?;
-        self.open_ts = Vec::new();
-        self.open_vals = Vec::new();
+        self.open.release();
         self.ooo.shrink_to_fit();
         Ok(true)
     }
