@@ -48,6 +48,11 @@ pub enum Expr {
     Number(f64),
     /// `"text"` or `'text'` or `` `raw` ``, unescaped.
     String(String),
+    /// A string literal whose `\xNN` or octal escapes make it invalid UTF-8 (`"a\xc5z"`), kept
+    /// as its bytes. Go strings hold any bytes, so Prometheus parses these and rejects them only
+    /// where the string must be a label name (`count_values`, `label_replace`, `label_join`) at
+    /// evaluation. A literal that is valid UTF-8 is always [`Expr::String`].
+    ByteString(Vec<u8>),
     /// `metric{label="value"} offset 5m @ 123`.
     VectorSelector(VectorSelector),
     /// `metric{...}[5m]`.

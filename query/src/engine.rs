@@ -468,6 +468,9 @@ impl<'a> Evaluator<'a> {
             Expr::Paren(inner) => self.eval(inner),
             Expr::Number(v) => Ok(Val::Scalar(vec![*v; self.nsteps()])),
             Expr::String(s) => Ok(Val::String(s.clone())),
+            // A string result that is not UTF-8 is returned with U+FFFD in place of the bad
+            // bytes (Go's JSON encoder also writes U+FFFD for them).
+            Expr::ByteString(b) => Ok(Val::String(String::from_utf8_lossy(b).into_owned())),
             Expr::VectorSelector(vs) => Ok(Val::Vector(self.eval_vector_selector(vs, false)?)),
             Expr::MatrixSelector(_) | Expr::Subquery(_) => {
                 let input = self.eval_range_input(expr)?;
@@ -595,7 +598,7 @@ impl OutBuilder {
 pub fn value_type(expr: &Expr) -> ValueType {
     match expr {
         Expr::Number(_) => ValueType::Scalar,
-        Expr::String(_) => ValueType::String,
+        Expr::String(_) | Expr::ByteString(_) => ValueType::String,
         Expr::VectorSelector(_) => ValueType::Vector,
         Expr::MatrixSelector(_) | Expr::Subquery(_) => ValueType::Matrix,
         Expr::Unary(_, e) | Expr::Paren(e) => value_type(e),
@@ -632,7 +635,7 @@ const AT_UNSAFE_FUNCTIONS: &[&str] = &[
 fn is_step_invariant_node(expr: &Expr) -> bool {
     fn walk(e: &Expr, pinned: &mut bool) -> bool {
         match e {
-            Expr::Number(_) | Expr::String(_) => true,
+            Expr::Number(_) | Expr::String(_) | Expr::ByteString(_) => true,
             Expr::VectorSelector(vs) => {
                 *pinned = true;
                 vs.at.is_some()

@@ -9,8 +9,11 @@ mod histogram;
 mod labels;
 mod range;
 
+use std::borrow::Cow;
+
 use crate::ast::{Call, Expr, ValueType};
 use crate::engine::{EvalResult, Evaluator, Series, Val};
+use crate::parser::{go_quote, go_quote_bytes};
 use crate::value::QueryError;
 
 pub(crate) use histogram::almost_equal;
@@ -188,15 +191,64 @@ pub(crate) fn arg(args: &[Expr], i: usize) -> EvalResult<&Expr> {
         .ok_or_else(|| QueryError::Execution(format!("missing function argument {}", i + 1)))
 }
 
-/// A string literal argument.
-pub(crate) fn string_arg(args: &[Expr], i: usize) -> EvalResult<String> {
-    match arg(args, i)?.unparen() {
-        Expr::String(s) => Ok(s.clone()),
-        _ => Err(QueryError::Execution(format!(
-            "expected string literal as argument {}",
-            i + 1
-        ))),
+/// A string literal as an argument or parameter. Go strings hold any bytes, so a literal
+/// with `\x`/octal escapes may not be UTF-8 ([`Expr::ByteString`]); each user decides what
+/// that means, as Prometheus does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StrArg<'a> {
+    /// Valid UTF-8.
+    Text(&'a str),
+    /// Not valid UTF-8.
+    Bytes(&'a [u8]),
+}
+
+impl<'a> StrArg<'a> {
+    /// The literal `e` (parentheses ignored), or `None` when `e` is not a string literal.
+    pub(crate) fn of(e: &'a Expr) -> Option<Self> {
+        match e.unparen() {
+            Expr::String(s) => Some(StrArg::Text(s)),
+            Expr::ByteString(b) => Some(StrArg::Bytes(b)),
+            _ => None,
+        }
     }
+
+    /// The text, or `None` when the literal is not UTF-8.
+    pub(crate) fn text(self) -> Option<&'a str> {
+        match self {
+            StrArg::Text(s) => Some(s),
+            StrArg::Bytes(_) => None,
+        }
+    }
+
+    /// The text when it is a valid label name: Prometheus's UTF-8 scheme accepts any
+    /// non-empty UTF-8 string.
+    pub(crate) fn label_name(self) -> Option<&'a str> {
+        self.text().filter(|s| !s.is_empty())
+    }
+
+    /// For messages where Prometheus prints the string as is (`%s`); bytes that are not UTF-8
+    /// become U+FFFD.
+    pub(crate) fn lossy(self) -> Cow<'a, str> {
+        match self {
+            StrArg::Text(s) => Cow::Borrowed(s),
+            StrArg::Bytes(b) => String::from_utf8_lossy(b),
+        }
+    }
+
+    /// For messages where Prometheus quotes the string (`%q`, or a literal's `String()`).
+    pub(crate) fn go_quoted(self) -> String {
+        match self {
+            StrArg::Text(s) => go_quote(s),
+            StrArg::Bytes(b) => go_quote_bytes(b),
+        }
+    }
+}
+
+/// A string literal argument.
+pub(crate) fn string_arg(args: &[Expr], i: usize) -> EvalResult<StrArg<'_>> {
+    StrArg::of(arg(args, i)?).ok_or_else(|| {
+        QueryError::Execution(format!("expected string literal as argument {}", i + 1))
+    })
 }
 
 /// `scalar()`: the single sample's value per step, else NaN.

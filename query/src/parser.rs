@@ -28,7 +28,8 @@
 //! Not supported (clear parse errors): the experimental `fill()`/`fill_left()`/`fill_right()`
 //! binary modifiers, `anchored`/`smoothed` range modifiers, the `</` and `>/` histogram trim
 //! operators, `step()`/`range()` inside durations (they need the query's step and range), and
-//! `\xNN`/octal string escapes that make invalid UTF-8. Constant duration arithmetic
+//! `\xNN`/octal escapes that make invalid UTF-8 in label matchers. (Elsewhere such a string
+//! parses to [`Expr::ByteString`](crate::ast::Expr::ByteString), as in Prometheus.) Constant duration arithmetic
 //! (`foo[5m+1m]`, `offset (2*1m)`, `max_of(1m, 30s)`) is folded to a fixed duration.
 
 // Parsed nodes stay boxed as they pass between functions, on purpose: it keeps the frames of
@@ -52,6 +53,7 @@ use crate::ast::Expr;
 
 pub use check::expr_type;
 pub use functions::{all_functions, function, FunctionDef};
+pub(crate) use literals::{go_quote, go_quote_bytes};
 
 /// Maximum nesting depth of an expression (parentheses, operands, arguments, operator chains).
 /// Deeper input is rejected, so recursive code over the tree cannot overflow the stack.

@@ -644,7 +644,11 @@ const EDDY_ERRORS: &[(&str, usize, &str)] = &[
     ("(1 < 2) + topk(foo, x[5m])", 3, "comparisons between scalars must use BOOL modifier"),
     ("1 < 2 + topk(foo, x[5m])", 18, "expected type instant vector in aggregation expression, got range vector"),
     ("abs(rate(x)) + (1 == 1)", 9, r#"expected type range vector in call to function "rate", got instant vector"#),
-    (r#"count_values("a\xc5z", foo)"#, 13, r#"invalid UTF-8 in string "a\xc5z""#),
+    // A string that is not UTF-8 parses (count_values rejects it when evaluated), except where
+    // it must be a label name at parse time, or a matcher (eddy's labels are UTF-8).
+    (r#"count_values("a\xc5z", foo)"#, 0, ""),
+    (r#"sum without ("a\xc5z") (foo)"#, 14, r#"invalid label name for grouping: "a\xc5z""#),
+    (r#"foo{bar="\377"}"#, 8, r#"invalid UTF-8 in label matcher string "\xff""#),
 ];
 
 fn check(input: &str, pos: usize, msg: &str) -> Option<String> {

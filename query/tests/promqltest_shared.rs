@@ -9,10 +9,10 @@ use eddy_query::promqltest::mem::MemStorage;
 use eddy_query::promqltest::{run_paths, Summary};
 
 /// Passes measured on the shared files; raise it when the engine improves.
-const SHARED_PASS_FLOOR: usize = 1045;
+const SHARED_PASS_FLOOR: usize = 1046;
 
 /// Passes measured on the Prometheus 3.5 LTS copies (`v3.5.0/`, older syntax).
-const V35_PASS_FLOOR: usize = 849;
+const V35_PASS_FLOOR: usize = 850;
 
 fn shared_dir() -> Option<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");

@@ -107,6 +107,23 @@ fn round_trip_thousands_of_series() {
             .sum::<u64>()
     );
     assert_eq!(meta.compaction.level, 1);
+    // Borrowed label strings: appended after what the buffer holds, equal to the label set.
+    let mut strs = vec![("keep", "me")];
+    for (ord, (labels, _)) in series.iter().enumerate() {
+        strs.truncate(1);
+        b.index().series_label_strs(ord as u32, &mut strs).unwrap();
+        let want: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|l| (l.name.as_str(), l.value.as_str()))
+            .collect();
+        assert_eq!(strs[0], ("keep", "me"));
+        assert_eq!(&strs[1..], &want[..], "label strings of series {ord}");
+    }
+    assert!(b
+        .index()
+        .series_label_strs(series.len() as u32, &mut strs)
+        .is_err());
+    assert_eq!(strs.len(), 1 + series[series.len() - 1].0.len());
     for (ord, (labels, chunks)) in series.iter().enumerate() {
         assert_eq!(&b.series_labels(ord as u32).unwrap(), labels);
         let got: Vec<(ChunkMeta, Vec<u8>)> = b

@@ -7,8 +7,8 @@ use eddy_storage::labels::METRIC_NAME;
 use eddy_storage::{Label, Labels};
 
 use super::{format_g, EvalResult, Evaluator, OutBuilder, Series, StepCursor, Val};
-use crate::ast::{AggregateExpr, AggregateOp, Expr};
-use crate::functions::kahan_inc;
+use crate::ast::{AggregateExpr, AggregateOp};
+use crate::functions::{kahan_inc, StrArg};
 use crate::value::QueryError;
 
 /// Running state of one group at one step.
@@ -332,19 +332,18 @@ impl Evaluator<'_> {
     }
 
     fn count_values(&mut self, a: &AggregateExpr) -> EvalResult<Val> {
-        let label = match a.param.as_deref().map(Expr::unparen) {
-            Some(Expr::String(s)) => s.clone(),
-            _ => {
-                return Err(QueryError::Execution(
-                    "count_values requires a string parameter".into(),
-                ))
-            }
+        let Some(param) = a.param.as_deref().and_then(StrArg::of) else {
+            return Err(QueryError::Execution(
+                "count_values requires a string parameter".into(),
+            ));
         };
-        if label.is_empty() {
+        // Prometheus prints the literal (Go-quoted, `\xNN` for bytes that are not UTF-8).
+        let Some(label) = param.label_name().map(str::to_string) else {
             return Err(QueryError::Execution(format!(
-                "invalid label name {label:?}"
+                "invalid label name {}",
+                param.go_quoted()
             )));
-        }
+        };
         let mut grouping = a.grouping.clone();
         if !a.without {
             grouping.push(label.clone());

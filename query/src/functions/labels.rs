@@ -7,34 +7,47 @@ use std::collections::HashSet;
 use eddy_storage::labels::METRIC_NAME;
 use eddy_storage::{Labels, MatchOp, Matcher};
 
-use super::{arg, string_arg};
+use super::{arg, string_arg, StrArg};
 use crate::ast::Expr;
 use crate::engine::{merge_same_labels, EvalResult, Evaluator, Series, Val};
 use crate::value::QueryError;
 
+/// `label_replace(v, dst, replacement, src, regex)`. Strings that are not UTF-8 behave as in
+/// Prometheus where they can: such a regex does not compile, such a `dst` is an invalid name,
+/// such a `src` names no label. A replacement that is not UTF-8 would write a label value eddy
+/// cannot hold (Go copies its bytes into every expansion), so it is an error once a series
+/// matches.
 pub(crate) fn label_replace(ev: &mut Evaluator<'_>, args: &[Expr]) -> EvalResult<Val> {
-    let dst = string_arg(args, 1)?;
-    let repl = string_arg(args, 2)?;
-    let src = string_arg(args, 3)?;
-    let re_src = string_arg(args, 4)?;
-    let re = regex::Regex::new(&format!("^(?s:{re_src})$")).map_err(|_| {
-        QueryError::Execution(format!(
-            "invalid regular expression in label_replace(): {re_src}"
-        ))
-    })?;
-    if dst.is_empty() {
+    let dst_arg = string_arg(args, 1)?;
+    let repl_arg = string_arg(args, 2)?;
+    let src = string_arg(args, 3)?.text();
+    let re_arg = string_arg(args, 4)?;
+    let re = re_arg
+        .text()
+        .and_then(|re_src| regex::Regex::new(&format!("^(?s:{re_src})$")).ok())
+        .ok_or_else(|| {
+            QueryError::Execution(format!(
+                "invalid regular expression in label_replace(): {}",
+                re_arg.lossy()
+            ))
+        })?;
+    let Some(dst) = dst_arg.label_name() else {
         return Err(QueryError::Execution(format!(
-            "invalid destination label name in label_replace(): {dst}"
+            "invalid destination label name in label_replace(): {}",
+            dst_arg.lossy()
         )));
-    }
+    };
     let mut input = ev.eval_vector(arg(args, 0)?)?;
     let mut buf = String::new();
     for s in &mut input {
-        let val = s.labels.get(&src).unwrap_or("");
+        let val = src.and_then(|n| s.labels.get(n)).unwrap_or("");
         if let Some(caps) = re.captures(val) {
+            let Some(repl) = repl_arg.text() else {
+                return Err(invalid_value("label_replace", "replacement", repl_arg));
+            };
             buf.clear();
-            caps.expand(&repl, &mut buf);
-            s.labels.set(&dst, &buf);
+            caps.expand(repl, &mut buf);
+            s.labels.set(dst, &buf);
             if dst == METRIC_NAME {
                 s.drop_name = false;
             }
@@ -43,30 +56,51 @@ pub(crate) fn label_replace(ev: &mut Evaluator<'_>, args: &[Expr]) -> EvalResult
     Ok(Val::Vector(merge_same_labels(input)?))
 }
 
+/// The error for a `what` string that would put bytes that are not UTF-8 into a label value.
+fn invalid_value(func: &str, what: &str, s: StrArg<'_>) -> QueryError {
+    QueryError::Execution(format!(
+        "{func}(): {what} {} makes a label value that is not valid UTF-8, which eddy cannot store",
+        s.go_quoted()
+    ))
+}
+
+/// `label_join(v, dst, separator, src…)`. Source and destination names must be valid label
+/// names (non-empty UTF-8); a separator that is not UTF-8 is an error once it would be written
+/// (two or more sources and a series to join).
 pub(crate) fn label_join(ev: &mut Evaluator<'_>, args: &[Expr]) -> EvalResult<Val> {
-    let dst = string_arg(args, 1)?;
-    let sep = string_arg(args, 2)?;
-    let srcs: Vec<String> = (3..args.len())
-        .map(|i| string_arg(args, i))
-        .collect::<EvalResult<_>>()?;
-    if let Some(bad) = srcs.iter().find(|s| s.is_empty()) {
-        return Err(QueryError::Execution(format!(
-            "invalid source label name in label_join(): {bad}"
-        )));
+    let dst_arg = string_arg(args, 1)?;
+    let sep_arg = string_arg(args, 2)?;
+    let mut srcs: Vec<&str> = Vec::with_capacity(args.len().saturating_sub(3));
+    for i in 3..args.len() {
+        let src = string_arg(args, i)?;
+        let Some(name) = src.label_name() else {
+            return Err(QueryError::Execution(format!(
+                "invalid source label name in label_join(): {}",
+                src.lossy()
+            )));
+        };
+        srcs.push(name);
     }
-    if dst.is_empty() {
+    let Some(dst) = dst_arg.label_name() else {
         return Err(QueryError::Execution(format!(
-            "invalid destination label name in label_join(): {dst}"
+            "invalid destination label name in label_join(): {}",
+            dst_arg.lossy()
         )));
-    }
+    };
     let mut input = ev.eval_vector(arg(args, 0)?)?;
+    let sep = match sep_arg.text() {
+        Some(sep) => sep,
+        None if srcs.len() < 2 => "",
+        None if input.is_empty() => "",
+        None => return Err(invalid_value("label_join", "separator", sep_arg)),
+    };
     for s in &mut input {
         let joined = srcs
             .iter()
             .map(|n| s.labels.get(n).unwrap_or(""))
             .collect::<Vec<_>>()
-            .join(&sep);
-        s.labels.set(&dst, &joined);
+            .join(sep);
+        s.labels.set(dst, &joined);
         if dst == METRIC_NAME {
             s.drop_name = false;
         }
@@ -77,8 +111,11 @@ pub(crate) fn label_join(ev: &mut Evaluator<'_>, args: &[Expr]) -> EvalResult<Va
 /// `sort`, `sort_desc`, `sort_by_label`, `sort_by_label_desc`: reorder an instant query's
 /// result; range query results are always sorted by labels (with a warning).
 pub(crate) fn sort(ev: &mut Evaluator<'_>, name: &str, args: &[Expr]) -> EvalResult<Val> {
+    // A name that is not UTF-8 is on no series: every series compares equal on it, so it can
+    // be left out.
     let by: Vec<String> = (1..args.len())
         .map(|i| string_arg(args, i))
+        .filter_map(|a| a.map(|a| a.text().map(str::to_string)).transpose())
         .collect::<EvalResult<_>>()?;
     let mut input = ev.eval_vector(arg(args, 0)?)?;
     if ev.start != ev.end {

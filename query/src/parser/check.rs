@@ -14,7 +14,7 @@ use super::ParseError;
 pub fn expr_type(e: &Expr) -> ValueType {
     match e {
         Expr::Number(_) => ValueType::Scalar,
-        Expr::String(_) => ValueType::String,
+        Expr::String(_) | Expr::ByteString(_) => ValueType::String,
         Expr::VectorSelector(_) | Expr::Aggregate(_) => ValueType::Vector,
         Expr::MatrixSelector(_) | Expr::Subquery(_) => ValueType::Matrix,
         Expr::Unary(_, inner) | Expr::Paren(inner) => expr_type(inner),

@@ -10,7 +10,7 @@ use crate::ast::{AggregateExpr, AggregateOp, BinaryOp, Cardinality, Expr, UnaryO
 use super::check::{expr_type, BinModifiers};
 use super::functions::{function, FunctionDef};
 use super::lexer::{tokenize, Kind, Kw, Op, Token};
-use super::literals::{go_quote, parse_duration, parse_number, unquote};
+use super::literals::{go_quote, go_quote_bytes, parse_duration, parse_number, unquote};
 use super::{ParseError, MAX_DEPTH};
 
 /// The first type error found inside each argument of an aggregation.
@@ -382,7 +382,10 @@ impl<'a> Parser<'a> {
             Kind::Duration => Expr::Number(
                 parse_duration(text).map_err(|m| self.err(t.start, m))? as f64 / 1000.0,
             ),
-            _ => Expr::String(unquote(text).map_err(|m| self.err(t.start, m))?),
+            _ => match unquote(text) {
+                Ok(s) => Expr::String(s),
+                Err(bytes) => Expr::ByteString(bytes),
+            },
         };
         Ok(Box::new(Spanned {
             expr,
@@ -584,13 +587,20 @@ impl<'a> Parser<'a> {
                 }
                 Kind::Str => {
                     self.advance();
-                    let s = unquote(self.text(&t)).map_err(|m| self.err(t.start, m))?;
-                    if s.is_empty() {
-                        return Err(self.err(
-                            t.start + 1,
-                            format!("invalid label name for grouping: {}", go_quote(&s)),
-                        ));
-                    }
+                    // Prometheus accepts any non-empty UTF-8 name here.
+                    let s = match unquote(self.text(&t)) {
+                        Ok(s) if !s.is_empty() => s,
+                        bad => {
+                            let quoted = match bad {
+                                Ok(s) => go_quote(&s),
+                                Err(bytes) => go_quote_bytes(&bytes),
+                            };
+                            return Err(self.err(
+                                t.start + 1,
+                                format!("invalid label name for grouping: {quoted}"),
+                            ));
+                        }
+                    };
                     labels.push(s);
                 }
                 k if is_label_word(k) => {

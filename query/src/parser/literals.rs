@@ -244,11 +244,11 @@ fn go_unicode_desc(c: char) -> String {
 }
 
 /// Unquotes a string token (quotes included). The lexer has already validated the escapes;
-/// the only remaining failure is a `\x`/octal escape that produces invalid UTF-8, which a Rust
-/// string cannot hold.
-pub(crate) fn unquote(tok: &str) -> Result<String, String> {
+/// when `\x`/octal escapes produce invalid UTF-8, which a Rust string cannot hold, the bytes
+/// come back as the error (as a Go string, they are still a string to Prometheus).
+pub(crate) fn unquote(tok: &str) -> Result<String, Vec<u8>> {
     let Some(quote) = tok.chars().next() else {
-        return Err("empty string token".into());
+        return Ok(String::new());
     };
     let inner = &tok[quote.len_utf8()..tok.len() - quote.len_utf8()];
     if quote == '`' {
@@ -303,8 +303,31 @@ pub(crate) fn unquote(tok: &str) -> Result<String, String> {
             out.push(x as u8);
         }
     }
-    String::from_utf8(out)
-        .map_err(|_| format!("invalid UTF-8 in string {tok}: eddy strings must be valid UTF-8"))
+    String::from_utf8(out).map_err(|e| e.into_bytes())
+}
+
+/// The parse error for a string that must be UTF-8 text where eddy cannot carry raw bytes
+/// (label matchers: eddy's label names and values are Rust strings).
+pub(crate) fn invalid_utf8_matcher(bytes: &[u8]) -> String {
+    format!(
+        "invalid UTF-8 in label matcher string {}: eddy label names and values must be valid UTF-8",
+        go_quote_bytes(bytes)
+    )
+}
+
+/// [`go_quote`] for bytes that may not be UTF-8: like Go's `strconv.Quote` on such a string,
+/// each byte that does not start a valid sequence is written `\xNN`.
+pub(crate) fn go_quote_bytes(bytes: &[u8]) -> String {
+    let mut out = String::from("\"");
+    for chunk in bytes.utf8_chunks() {
+        let q = go_quote(chunk.valid());
+        out.push_str(&q[1..q.len() - 1]);
+        for b in chunk.invalid() {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Go's `strconv.Quote`: double quotes, `\"` `\\`, C escapes, `\xNN` for other control bytes,
@@ -417,12 +440,21 @@ mod tests {
         assert_eq!(unquote(r"'\''"), Ok("'".into()));
         assert_eq!(unquote(r#""\x41\101\u00e9\U0001F600""#), Ok("AAé😀".into()));
         assert_eq!(unquote(r"`a\nb`"), Ok(r"a\nb".into()));
-        assert!(unquote(r#""a\xc5z""#).is_err());
+        assert_eq!(unquote(r#""a\xc5z""#), Err(b"a\xc5z".to_vec()));
+        assert_eq!(unquote(r#""\303\251\377""#), Err(b"\xc3\xa9\xff".to_vec()));
+        // Escapes that happen to form a valid sequence are text.
+        assert_eq!(unquote(r#""\xc3\xa9""#), Ok("é".into()));
     }
 
     #[test]
     fn quoting_like_go() {
         assert_eq!(go_quote("a\"b\\c\n"), r#""a\"b\\c\n""#);
         assert_eq!(go_quote("\u{1}é"), r#""\x01é""#);
+        assert_eq!(go_quote_bytes(b"a\xc5z"), r#""a\xc5z""#);
+        assert_eq!(
+            go_quote_bytes(b"\xff\"\n\xc3\xa9\xc3"),
+            r#""\xff\"\né\xc3""#
+        );
+        assert_eq!(go_quote_bytes(b"plain"), go_quote("plain"));
     }
 }

@@ -10,13 +10,14 @@ use crate::ast::{
     VectorSelector,
 };
 
-use super::literals::{format_duration, go_quote};
+use super::literals::{format_duration, go_quote, go_quote_bytes};
 
 impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Expr::Number(v) => write_number(f, *v),
             Expr::String(s) => f.write_str(&go_quote(s)),
+            Expr::ByteString(b) => f.write_str(&go_quote_bytes(b)),
             Expr::VectorSelector(vs) => {
                 write_selector(f, vs)?;
                 write_at_offset(f, vs.at, vs.offset)

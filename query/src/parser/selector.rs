@@ -7,7 +7,7 @@ use crate::ast::{Expr, VectorSelector};
 
 use super::grammar::{Node, PResult, Parser, Spanned, EMPTY_SELECTOR};
 use super::lexer::{Kind, Op};
-use super::literals::{go_quote, unquote};
+use super::literals::{go_quote, invalid_utf8_matcher, unquote};
 
 /// The label holding the metric name.
 const NAME_LABEL: &str = "__name__";
@@ -72,7 +72,8 @@ impl Parser<'_> {
                 }
                 Kind::Str => {
                     self.advance();
-                    let name = unquote(self.text(&t)).map_err(|m| self.err(t.start, m))?;
+                    let name = unquote(self.text(&t))
+                        .map_err(|b| self.err(t.start, invalid_utf8_matcher(&b)))?;
                     match match_op(&self.peek().kind) {
                         Some(op) => {
                             self.advance();
@@ -101,7 +102,8 @@ impl Parser<'_> {
             return Err(self.unexpected("label matching", "string"));
         }
         self.advance();
-        let value = unquote(self.text(&t)).map_err(|m| self.err(t.start, m))?;
+        let value =
+            unquote(self.text(&t)).map_err(|b| self.err(t.start, invalid_utf8_matcher(&b)))?;
         Matcher::new(op, name, value).map_err(|e| self.err(name_pos, e.to_string()))
     }
 }

@@ -37,7 +37,7 @@ fn normalize_in_place(e: &mut Expr) {
             }
         }
         Expr::Call(c) => c.args.iter_mut().for_each(normalize_in_place),
-        Expr::Number(_) | Expr::String(_) => {}
+        Expr::Number(_) | Expr::String(_) | Expr::ByteString(_) => {}
     }
 }
 

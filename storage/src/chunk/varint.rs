@@ -59,7 +59,10 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn u8(&mut self, what: &'static str) -> Result<u8> {
-        let b = *self.src.get(self.pos).ok_or(Error::ChunkDecode(what))?;
+        // Not `ok_or(Error::…)`: that builds and drops an `Error` on every byte read.
+        let Some(&b) = self.src.get(self.pos) else {
+            return Err(Error::ChunkDecode(what));
+        };
         self.pos += 1;
         Ok(b)
     }

@@ -298,8 +298,12 @@ impl IndexReader {
             .uvarint32()
             .and_then(|n| d.bytes(n as usize))
             .map_err(|e| self.decode_err(Section::Symbols, e))?;
-        std::str::from_utf8(s)
-            .map_err(|_| self.corrupt(base + u64::from(at), "symbol is not UTF-8".into()))
+        // SAFETY: `open` (`read_symbols`) checked that the bytes of every symbol are UTF-8, and
+        // `self.symbols` holds exactly the offsets it read, so `s` is one of those symbols. The
+        // mapping is immutable (see `block::mmap`) and `s` borrows `self`, so the bytes cannot
+        // change under it. Series reads look symbols up for every label of every series, and
+        // validating them again each time was a tenth of a small query's instructions.
+        Ok(unsafe { std::str::from_utf8_unchecked(s) })
     }
 
     /// The first symbol id whose string is `>= s` (`num_symbols` if none).
@@ -360,25 +364,59 @@ impl IndexReader {
 
     /// The label set of series `ord`.
     pub fn series_labels(&self, ord: u32) -> Result<Labels> {
-        let mut d = self.entry(ord)?;
-        let mut refs = Vec::new();
-        self.decode_labels(&mut d, &mut refs)
-            .map_err(|e| self.decode_err(Section::Series, e))?;
-        let mut v = Vec::with_capacity(refs.len());
-        for (n, val) in refs {
-            v.push(Label {
-                name: self.symbol(n)?.to_string(),
-                value: self.symbol(val)?.to_string(),
-            });
-        }
-        Ok(Labels::from_sorted_unchecked(v))
+        let mut pairs = Vec::new();
+        self.series_label_strs(ord, &mut pairs)?;
+        Ok(Labels::from_sorted_unchecked(
+            pairs
+                .into_iter()
+                .map(|(name, value)| Label {
+                    name: name.to_string(),
+                    value: value.to_string(),
+                })
+                .collect(),
+        ))
     }
 
-    /// Decodes a label list into `(name symbol, value symbol)` pairs, checking references.
+    /// The labels of series `ord` as `(name, value)` strings borrowed from the index, in
+    /// label order, appended to `dst`: for comparing or hashing label sets without building
+    /// them (a [`Labels`] costs two allocations per label).
+    pub fn series_label_strs<'a>(
+        &'a self,
+        ord: u32,
+        dst: &mut Vec<(&'a str, &'a str)>,
+    ) -> Result<()> {
+        let mut d = self.entry(ord)?;
+        let from = dst.len();
+        // The entry starts with the label count.
+        if let Ok(n) = d.clone().uvarint() {
+            dst.reserve(n.min(1024) as usize);
+        }
+        let mut bad = None;
+        let res = self.decode_labels(&mut d, |n, v| match (self.symbol(n), self.symbol(v)) {
+            (Ok(n), Ok(v)) => dst.push((n, v)),
+            (Err(e), _) | (_, Err(e)) => {
+                bad.get_or_insert(e);
+            }
+        });
+        let err = match res {
+            Err(e) => Some(self.decode_err(Section::Series, e)),
+            Ok(()) => bad,
+        };
+        match err {
+            Some(e) => {
+                dst.truncate(from);
+                Err(e)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Decodes a label list, checking references, and hands each `(name symbol, value symbol)`
+    /// pair to `each` in order.
     fn decode_labels(
         &self,
         d: &mut Decoder<'_>,
-        dst: &mut Vec<(u32, u32)>,
+        mut each: impl FnMut(u32, u32),
     ) -> Result<(), DecodeError> {
         let n = d.uvarint()?;
         let mut prev: Option<u32> = None;
@@ -398,7 +436,7 @@ impl IndexReader {
                 return Err(d.err("bad label value reference"));
             };
             prev = Some(name);
-            dst.push((entry.sym, sym));
+            each(entry.sym, sym);
         }
         Ok(())
     }
@@ -441,7 +479,7 @@ impl IndexReader {
         let (buf, base) = self.section(Section::Series);
         let offsets = self.section(Section::SeriesOffsets).0;
         let mut d = Decoder::new(buf, base);
-        let (mut refs, mut chunks) = (Vec::new(), Vec::new());
+        let mut chunks = Vec::new();
         for ord in 0..self.num_series {
             if read_u32(offsets, ord as usize * 4) != Some(d.pos() as u32) {
                 let at = self.sections[Section::SeriesOffsets as usize].0 + ord as usize * 4;
@@ -450,9 +488,8 @@ impl IndexReader {
                     format!("series offsets section: wrong offset of series {ord}"),
                 ));
             }
-            refs.clear();
             chunks.clear();
-            self.decode_labels(&mut d, &mut refs)
+            self.decode_labels(&mut d, |_, _| {})
                 .map_err(|e| self.decode_err(Section::Series, e))?;
             let mut metas = ChunkMetas::start(d.clone(), self.base_t, self.version)
                 .map_err(|e| self.decode_err(Section::Series, e))?;

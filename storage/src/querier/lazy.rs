@@ -8,6 +8,7 @@
 //! block it writes is not in this selection's block list, so reading the head later could
 //! lose samples. Blocks are immutable and shared (`Arc`), so they are read when asked.
 
+use std::cmp::Ordering;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ use crate::api::SeriesSet;
 use crate::block::Block;
 use crate::error::Result;
 use crate::head::{Head, HeadColumns};
-use crate::labels::{Labels, Matcher};
+use crate::labels::{Label, Labels, Matcher};
 
 /// Where some of a series' samples are.
 #[derive(Debug, Clone)]
@@ -26,8 +27,103 @@ enum Source {
     Head { part: usize, range: Range<usize> },
 }
 
-/// One input's series, sorted by labels, with an upper bound of their samples.
-type SourceList = Vec<(Labels, Source, usize)>;
+/// One input's series in label order: where each one's samples are, with an upper bound of
+/// their count, and its labels.
+struct Input<'a> {
+    series: Vec<(Source, usize)>,
+    keys: Keys<'a>,
+}
+
+/// An input's label sets. A block's stay strings borrowed from its index until the merge keeps
+/// the series: a series found in several blocks (every series a query spans blocks for) is
+/// then built once, not once per block. A [`Labels`] costs two allocations per label, and
+/// building them was about a third of a small dashboard query.
+enum Keys<'a> {
+    /// Series `i`'s labels are `pairs[spans[i]]`.
+    Block {
+        pairs: Vec<(&'a str, &'a str)>,
+        spans: Vec<Range<usize>>,
+    },
+    /// The head's label sets, owned already (moved, not rebuilt).
+    Head(Vec<Labels>),
+}
+
+impl Keys<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Keys::Block { spans, .. } => spans.len(),
+            Keys::Head(v) => v.len(),
+        }
+    }
+
+    /// Series `i`'s `(name, value)` pairs in order.
+    fn pairs(&self, i: usize) -> KeyIter<'_> {
+        match self {
+            Keys::Block { pairs, spans } => KeyIter::Strs(pairs[spans[i].clone()].iter()),
+            Keys::Head(v) => KeyIter::Labels(v[i].iter()),
+        }
+    }
+
+    /// Orders series `i` here against series `j` of `other` as [`Labels`]' `Ord` would.
+    fn cmp(&self, i: usize, other: &Keys<'_>, j: usize) -> Ordering {
+        self.pairs(i).cmp(other.pairs(j))
+    }
+
+    /// Series `i`'s label set; each series is taken at most once.
+    fn take(&mut self, i: usize) -> Labels {
+        match self {
+            Keys::Block { pairs, spans } => Labels::from_sorted_unchecked(
+                pairs[spans[i].clone()]
+                    .iter()
+                    .map(|&(name, value)| Label {
+                        name: name.to_string(),
+                        value: value.to_string(),
+                    })
+                    .collect(),
+            ),
+            Keys::Head(v) => std::mem::take(&mut v[i]),
+        }
+    }
+}
+
+/// The `(name, value)` pairs of one label set, from either kind of [`Keys`].
+enum KeyIter<'k> {
+    Strs(std::slice::Iter<'k, (&'k str, &'k str)>),
+    Labels(std::slice::Iter<'k, Label>),
+}
+
+impl<'k> Iterator for KeyIter<'k> {
+    type Item = (&'k str, &'k str);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            KeyIter::Strs(it) => it.next().copied(),
+            KeyIter::Labels(it) => it.next().map(|l| (l.name.as_str(), l.value.as_str())),
+        }
+    }
+}
+
+/// The merged series: labels, each one's span of `sources`, and the sample bound.
+#[derive(Default)]
+struct Merged {
+    labels: Vec<Labels>,
+    spans: Vec<Range<usize>>,
+    sources: Vec<Source>,
+    hint: usize,
+}
+
+impl Merged {
+    fn push(&mut self, labels: Labels, srcs: impl IntoIterator<Item = (Source, usize)>) {
+        let start = self.sources.len();
+        for (src, n) in srcs {
+            self.sources.push(src);
+            self.hint += n;
+        }
+        self.labels.push(labels);
+        self.spans.push(start..self.sources.len());
+    }
+}
 
 /// A merged, lazily decoded selection over blocks and the head.
 #[derive(Debug)]
@@ -62,36 +158,37 @@ impl LazySelection {
             .filter(|b| b.meta().max_t >= mint && b.meta().min_t <= maxt)
             .cloned()
             .collect();
-        let mut lists: Vec<SourceList> = Vec::with_capacity(blocks.len() + 1);
+        let mut inputs: Vec<Input<'_>> = Vec::with_capacity(blocks.len() + 1);
         for (bi, b) in blocks.iter().enumerate() {
-            let list = block_sources(b, bi, matchers, mint, maxt)?;
-            if !list.is_empty() {
-                lists.push(list);
+            let input = block_sources(b, bi, matchers, mint, maxt)?;
+            if input.keys.len() > 0 {
+                inputs.push(input);
             }
         }
         if !head_series.is_empty() {
-            lists.push(
-                head_series
-                    .into_iter()
-                    .map(|(l, part, range)| {
-                        let n = range.len();
-                        (l, Source::Head { part, range }, n)
-                    })
-                    .collect(),
-            );
+            let mut series = Vec::with_capacity(head_series.len());
+            let mut labels = Vec::with_capacity(head_series.len());
+            for (l, part, range) in head_series {
+                let n = range.len();
+                series.push((Source::Head { part, range }, n));
+                labels.push(l);
+            }
+            inputs.push(Input {
+                series,
+                keys: Keys::Head(labels),
+            });
         }
-        let mut sel = LazySelection {
+        let m = merge(inputs);
+        Ok(LazySelection {
             mint,
             maxt,
-            labels: Vec::new(),
-            spans: Vec::new(),
-            sources: Vec::new(),
+            labels: m.labels,
+            spans: m.spans,
+            sources: m.sources,
             blocks,
             head,
-            hint: 0,
-        };
-        sel.merge(lists);
-        Ok(sel)
+            hint: m.hint,
+        })
     }
 
     /// Every series of `blocks` in `[mint, maxt]`, merged by labels (a later block wins on equal
@@ -102,97 +199,98 @@ impl LazySelection {
         mint: i64,
         maxt: i64,
     ) -> Result<LazySelection> {
-        let mut lists: Vec<SourceList> = Vec::with_capacity(blocks.len());
+        let mut inputs: Vec<Input<'_>> = Vec::with_capacity(blocks.len());
         for (bi, b) in blocks.iter().enumerate() {
-            let list = block_sources(b, bi, &[], mint, maxt)?;
-            if !list.is_empty() {
-                lists.push(list);
+            let input = block_sources(b, bi, &[], mint, maxt)?;
+            if input.keys.len() > 0 {
+                inputs.push(input);
             }
         }
-        let mut sel = LazySelection {
+        let m = merge(inputs);
+        Ok(LazySelection {
             mint,
             maxt,
-            labels: Vec::new(),
-            spans: Vec::new(),
-            sources: Vec::new(),
+            labels: m.labels,
+            spans: m.spans,
+            sources: m.sources,
             blocks,
             head: Vec::new(),
-            hint: 0,
-        };
-        sel.merge(lists);
-        Ok(sel)
+            hint: m.hint,
+        })
     }
+}
 
-    /// Merges the inputs' sorted lists by labels; equal label sets become one series with the
-    /// sources in input order.
-    fn merge(&mut self, mut lists: Vec<SourceList>) {
-        let total: usize = lists.iter().map(Vec::len).sum();
-        self.labels.reserve(total);
-        self.spans.reserve(total);
-        self.sources.reserve(total);
-        if lists.len() == 1 {
-            for (labels, src, n) in lists.pop().unwrap_or_default() {
-                self.push(labels, [(src, n)]);
+/// Merges the inputs' sorted series by labels; equal label sets become one series with the
+/// sources in input order.
+fn merge(mut inputs: Vec<Input<'_>>) -> Merged {
+    let total: usize = inputs.iter().map(|i| i.series.len()).sum();
+    let mut out = Merged {
+        labels: Vec::with_capacity(total),
+        spans: Vec::with_capacity(total),
+        sources: Vec::with_capacity(total),
+        hint: 0,
+    };
+    if inputs.len() == 1 {
+        if let Some(mut input) = inputs.pop() {
+            for (i, src) in input.series.into_iter().enumerate() {
+                out.push(input.keys.take(i), [src]);
             }
-            return;
         }
-        let mut pos = vec![0usize; lists.len()];
-        loop {
-            // The earliest input whose next label set is the smallest.
-            let mut min: Option<usize> = None;
-            for i in 0..lists.len() {
-                if pos[i] >= lists[i].len() {
-                    continue;
-                }
-                match min {
-                    Some(m) if lists[m][pos[m]].0 <= lists[i][pos[i]].0 => {}
-                    _ => min = Some(i),
-                }
-            }
-            let Some(m) = min else { break };
-            let labels = std::mem::take(&mut lists[m][pos[m]].0);
-            let start = self.sources.len();
-            for i in m..lists.len() {
-                let Some(entry) = lists[i].get(pos[i]) else {
-                    continue;
-                };
-                if i == m || entry.0 == labels {
-                    self.sources.push(entry.1.clone());
-                    self.hint += entry.2;
-                    pos[i] += 1;
-                }
-            }
-            self.labels.push(labels);
-            self.spans.push(start..self.sources.len());
-        }
+        return out;
     }
-
-    fn push(&mut self, labels: Labels, srcs: impl IntoIterator<Item = (Source, usize)>) {
-        let start = self.sources.len();
-        for (src, n) in srcs {
-            self.sources.push(src);
-            self.hint += n;
+    let mut pos = vec![0usize; inputs.len()];
+    loop {
+        // The earliest input whose next label set is the smallest.
+        let mut min: Option<usize> = None;
+        for i in 0..inputs.len() {
+            if pos[i] >= inputs[i].series.len() {
+                continue;
+            }
+            match min {
+                Some(m)
+                    if inputs[m].keys.cmp(pos[m], &inputs[i].keys, pos[i]) != Ordering::Greater => {
+                }
+                _ => min = Some(i),
+            }
         }
-        self.labels.push(labels);
-        self.spans.push(start..self.sources.len());
+        let Some(m) = min else { break };
+        let start = out.sources.len();
+        let pm = pos[m];
+        for i in m..inputs.len() {
+            if pos[i] >= inputs[i].series.len() {
+                continue;
+            }
+            if i == m || inputs[i].keys.cmp(pos[i], &inputs[m].keys, pm) == Ordering::Equal {
+                let (src, n) = inputs[i].series[pos[i]].clone();
+                out.sources.push(src);
+                out.hint += n;
+                pos[i] += 1;
+            }
+        }
+        out.labels.push(inputs[m].keys.take(pm));
+        out.spans.push(start..out.sources.len());
     }
+    out
 }
 
 /// The series of block `b` that match and have a chunk overlapping `[mint, maxt]`, in label
 /// order, with the sample count of those chunks.
-fn block_sources(
-    b: &Block,
+fn block_sources<'b>(
+    b: &'b Block,
     block: usize,
     matchers: &[Matcher],
     mint: i64,
     maxt: i64,
-) -> Result<SourceList> {
+) -> Result<Input<'b>> {
     let ords = if matchers.is_empty() {
         crate::index::PostingsSource::all(b.index())?
     } else {
         b.select(matchers)?
     };
-    let mut out: SourceList = Vec::with_capacity(ords.cardinality() as usize);
+    let cap = ords.cardinality() as usize;
+    let mut series = Vec::with_capacity(cap);
+    let mut spans = Vec::with_capacity(cap);
+    let mut pairs = Vec::new();
     for ord in ords.iter() {
         let mut n = 0usize;
         for (meta, _) in b.series_chunks(ord)? {
@@ -201,14 +299,27 @@ fn block_sources(
             }
         }
         if n > 0 {
-            out.push((b.series_labels(ord)?, Source::Block { block, ord }, n));
+            let from = pairs.len();
+            b.index().series_label_strs(ord, &mut pairs)?;
+            spans.push(from..pairs.len());
+            series.push((Source::Block { block, ord }, n));
         }
     }
+    let mut input = Input {
+        series,
+        keys: Keys::Block { pairs, spans },
+    };
     // Ordinals follow label order; should a block ever disagree, the merge must not.
-    if !out.windows(2).all(|w| w[0].0 <= w[1].0) {
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+    let keys = &input.keys;
+    if !(1..keys.len()).all(|i| keys.cmp(i - 1, keys, i) != Ordering::Greater) {
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_by(|&x, &y| keys.cmp(x, keys, y));
+        input.series = order.iter().map(|&i| input.series[i].clone()).collect();
+        if let Keys::Block { spans, .. } = &mut input.keys {
+            *spans = order.iter().map(|&i| spans[i].clone()).collect();
+        }
     }
-    Ok(out)
+    Ok(input)
 }
 
 /// Appends the samples of block series `ord` in `[mint, maxt]` to the columns, decoding each
@@ -490,6 +601,38 @@ mod tests {
             sel.sample_hint(),
             want.iter().map(|s| s.timestamps.len()).sum::<usize>()
         );
+    }
+
+    /// Borrowed label strings order and compare exactly as `Labels` do, against each other
+    /// and against owned head label sets (prefixes, names before values).
+    #[test]
+    fn label_keys_order_like_labels() {
+        let sets = [
+            Labels::from_pairs([("a", "1")]),
+            Labels::from_pairs([("a", "1"), ("b", "2")]),
+            Labels::from_pairs([("a", "1"), ("c", "0")]),
+            Labels::from_pairs([("a", "2")]),
+            Labels::from_pairs([("aa", "0")]),
+            Labels::from_pairs([("b", "0")]),
+            Labels::default(),
+        ];
+        let mut pairs = Vec::new();
+        let mut spans = Vec::new();
+        for l in &sets {
+            let from = pairs.len();
+            pairs.extend(l.iter().map(|l| (l.name.as_str(), l.value.as_str())));
+            spans.push(from..pairs.len());
+        }
+        let mut block = Keys::Block { pairs, spans };
+        let head = Keys::Head(sets.to_vec());
+        for (i, a) in sets.iter().enumerate() {
+            for (j, b) in sets.iter().enumerate() {
+                assert_eq!(block.cmp(i, &block, j), a.cmp(b), "{a} vs {b}");
+                assert_eq!(block.cmp(i, &head, j), a.cmp(b), "{a} vs head {b}");
+                assert_eq!(head.cmp(i, &block, j), a.cmp(b), "head {a} vs {b}");
+            }
+        }
+        assert_eq!(block.take(1), sets[1]);
     }
 
     #[test]
