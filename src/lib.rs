@@ -2,6 +2,7 @@
 //! own metrics) and the `serve` loop. `src/main.rs` is the command line around it; tests build
 //! the router with [`http::app`] and call it without a socket.
 
+pub mod allocator;
 pub mod cli_query;
 pub mod config;
 pub mod http;

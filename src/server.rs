@@ -125,6 +125,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     let db = Arc::new(db);
     let _maintenance = db.start_maintenance(args.maintenance_interval);
+    crate::allocator::spawn_release_after_maintenance(db.clone(), args.maintenance_interval);
     let st = state(db.clone(), &args);
     if st.config_file.is_some() {
         reload_config(&st)

@@ -8,10 +8,14 @@ use super::{ApiError, ErrorType, SharedState};
 
 /// `POST /api/v1/admin/flush`: cuts the whole head into blocks; answers when done.
 pub async fn flush(State(st): State<SharedState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let ids = tokio::task::spawn_blocking(move || st.db.flush())
-        .await
-        .map_err(|e| ApiError::new(ErrorType::Internal, format!("flush task failed: {e}")))?
-        .map_err(ApiError::storage)?;
+    let ids = tokio::task::spawn_blocking(move || {
+        let ids = st.db.flush();
+        crate::allocator::release_freed_memory();
+        ids
+    })
+    .await
+    .map_err(|e| ApiError::new(ErrorType::Internal, format!("flush task failed: {e}")))?
+    .map_err(ApiError::storage)?;
     let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
     Ok(Json(
         serde_json::json!({"status": "success", "data": {"blocks": ids}}),

@@ -41,6 +41,21 @@ impl FileBytes {
     }
 }
 
+impl FileBytes {
+    /// Drops the mapping's pages from this process's page tables (they stay in the page
+    /// cache, and the next read maps them again). Opening a block reads every byte to check
+    /// its checksums; without this, a freshly written or compacted block would count in full
+    /// towards the server's resident memory until the kernel reclaimed it.
+    pub(crate) fn release_pages(&self) {
+        if let FileBytes::Mapped(m) = self {
+            // SAFETY: MADV_DONTNEED on a read-only shared file mapping only unmaps pages; the
+            // contents stay those of the file, which nobody modifies (see `open`), so later
+            // reads see the same bytes. Failure only means the pages stay resident.
+            let _ = unsafe { m.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+        }
+    }
+}
+
 impl Deref for FileBytes {
     type Target = [u8];
 

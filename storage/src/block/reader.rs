@@ -86,6 +86,8 @@ impl Block {
         // uploads can check without parsing) must agree too.
         verify_file_crc(&meta, INDEX_FILE, index.bytes(), &index_path)?;
         verify_file_crc(&meta, CHUNKS_FILE, &chunks, &chunks_path)?;
+        index.release_pages();
+        chunks.release_pages();
         Ok(Block {
             dir: dir.to_path_buf(),
             meta,

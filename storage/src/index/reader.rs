@@ -276,6 +276,11 @@ impl IndexReader {
         &self.data
     }
 
+    /// See `FileBytes::release_pages`.
+    pub(crate) fn release_pages(&self) {
+        self.data.release_pages();
+    }
+
     /// `(section name, byte length)` of each section in file order, for size reports.
     pub fn section_sizes(&self) -> [(&'static str, u64); 5] {
         SECTIONS.map(|s| (s.name(), self.sections[s as usize].1 as u64))
