@@ -236,9 +236,20 @@ impl<'a> Evaluator<'a> {
             |i, cols| {
                 let Columns { ts: times, vals } = cols;
                 set_ref.read(i, times, vals)?;
-                let mut points = Vec::new();
                 let mut j = 0;
                 let n = times.len();
+                // Sized once instead of grown by doubling: at most one point per step from the
+                // first sample to the last one plus the lookback.
+                let cap = match (times.first(), times.last()) {
+                    (Some(_), Some(_)) if at.is_some() => steps.len(),
+                    (Some(&first), Some(&last)) => {
+                        let lo = first.saturating_add(offset);
+                        let hi = last.saturating_add(offset).saturating_add(lookback);
+                        steps.partition_point(|&s| s < hi) - steps.partition_point(|&s| s < lo)
+                    }
+                    _ => 0,
+                };
+                let mut points = Vec::with_capacity(cap);
                 for &ts in &steps {
                     let r = at.unwrap_or(ts).saturating_sub(offset);
                     while j < n && times[j] <= r {
