@@ -27,7 +27,7 @@ use crate::functions;
 use crate::value::{QueryError, QueryResult, RangeSeries, Sample, Value};
 
 pub(crate) use parallel::{map_series, Stop};
-pub(crate) use selector::{Columns, RangeInput, Window};
+pub(crate) use selector::{point_bound, Columns, RangeInput, Window};
 
 /// Result alias for evaluation.
 pub(crate) type EvalResult<T> = std::result::Result<T, QueryError>;

@@ -29,17 +29,33 @@ struct Group {
 pub(crate) fn group_labels(labels: &Labels, grouping: &[String], without: bool) -> Labels {
     let kept: Vec<Label> = labels
         .iter()
-        .filter(|l| {
-            let listed = grouping.contains(&l.name);
-            if without {
-                !listed && l.name != METRIC_NAME
-            } else {
-                listed
-            }
-        })
+        .filter(|l| in_group(l, grouping, without))
         .cloned()
         .collect();
     Labels::from_sorted_unchecked(kept)
+}
+
+/// True when label `l` is one of the grouping labels (see [`group_labels`]).
+fn in_group(l: &Label, grouping: &[String], without: bool) -> bool {
+    let listed = grouping.contains(&l.name);
+    if without {
+        !listed && l.name != METRIC_NAME
+    } else {
+        listed
+    }
+}
+
+/// Writes the grouping labels of `labels` into `key` as `name 0xff value 0xff …`: equal keys
+/// mean equal group label sets (0xff never occurs in UTF-8), and building one allocates
+/// nothing, where a [`Labels`] costs two allocations per label.
+fn group_key(key: &mut Vec<u8>, labels: &Labels, grouping: &[String], without: bool) {
+    key.clear();
+    for l in labels.iter().filter(|l| in_group(l, grouping, without)) {
+        key.extend_from_slice(l.name.as_bytes());
+        key.push(0xff);
+        key.extend_from_slice(l.value.as_bytes());
+        key.push(0xff);
+    }
 }
 
 impl Evaluator<'_> {
@@ -53,15 +69,21 @@ impl Evaluator<'_> {
         };
         let input = self.eval_vector(&a.expr)?;
         let mut group_of = Vec::with_capacity(input.len());
-        let mut index: HashMap<Labels, usize> = HashMap::new();
+        // Group label sets are built once per group, not once per input series.
+        let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
         let mut group_label_sets: Vec<Labels> = Vec::new();
+        let mut key = Vec::new();
         for s in &input {
-            let gl = group_labels(&s.labels, &a.grouping, a.without);
-            let n = group_label_sets.len();
-            let g = *index.entry(gl.clone()).or_insert(n);
-            if g == n {
-                group_label_sets.push(gl);
-            }
+            group_key(&mut key, &s.labels, &a.grouping, a.without);
+            let g = match index.get(key.as_slice()) {
+                Some(&g) => g,
+                None => {
+                    let g = group_label_sets.len();
+                    group_label_sets.push(group_labels(&s.labels, &a.grouping, a.without));
+                    index.insert(key.clone(), g);
+                    g
+                }
+            };
             group_of.push(g);
         }
         match a.op {
@@ -117,12 +139,13 @@ impl Evaluator<'_> {
             }
         }
         let mut groups = vec![Group::default(); group_labels.len()];
+        let steps = self.nsteps();
         let mut out: Vec<Series> = group_labels
             .into_iter()
             .map(|labels| Series {
                 labels,
                 drop_name: false,
-                points: Vec::new(),
+                points: Vec::with_capacity(steps),
             })
             .collect();
         let mut cursor = StepCursor::new(input.len());

@@ -161,6 +161,28 @@ fn drop_stale(ts: &mut Vec<i64>, vals: &mut Vec<f64>) {
     vals.truncate(w);
 }
 
+/// An upper bound of the points a series with samples at `times` gives over `steps`, when a
+/// step `t` can only see samples in `(t - offset - reach, t - offset]` (`reach`: the lookback
+/// or the range): the steps from the first sample to the last one plus `reach`. With `@`
+/// every step sees the same samples.
+pub(crate) fn point_bound(
+    steps: &[i64],
+    times: &[i64],
+    at: Option<i64>,
+    offset: i64,
+    reach: i64,
+) -> usize {
+    match (times.first(), times.last()) {
+        (Some(_), Some(_)) if at.is_some() => steps.len(),
+        (Some(&first), Some(&last)) => {
+            let lo = first.saturating_add(offset);
+            let hi = last.saturating_add(offset).saturating_add(reach);
+            steps.partition_point(|&s| s < hi) - steps.partition_point(|&s| s < lo)
+        }
+        _ => 0,
+    }
+}
+
 /// Sliding window over one series' timestamps: the index range of samples in
 /// `(end - range, end]`. Window ends must not decrease between calls.
 #[derive(Debug, Default)]
@@ -236,9 +258,12 @@ impl<'a> Evaluator<'a> {
             |i, cols| {
                 let Columns { ts: times, vals } = cols;
                 set_ref.read(i, times, vals)?;
-                let mut points = Vec::new();
                 let mut j = 0;
                 let n = times.len();
+                // Sized once instead of grown by doubling: at most one point per step from the
+                // first sample to the last one plus the lookback.
+                let cap = point_bound(&steps, times, at, offset, lookback);
+                let mut points = Vec::with_capacity(cap);
                 for &ts in &steps {
                     let r = at.unwrap_or(ts).saturating_sub(offset);
                     while j < n && times[j] <= r {

@@ -451,3 +451,18 @@ fn extreme_times_do_not_overflow() {
         .range(&db, &vs("m"), i64::MIN, i64::MAX, i64::MAX, &cancel)
         .is_ok());
 }
+
+#[test]
+fn point_bound_counts_the_steps_that_can_see_a_sample() {
+    let steps: Vec<i64> = (0..=10).map(|i| i * 10).collect();
+    // Steps 30, 40, 50, 60 see a sample in (t - 20, t] for samples at 25 and 45.
+    assert_eq!(point_bound(&steps, &[25, 45], None, 0, 20), 4);
+    // An offset shifts the steps: 40, 50, 60, 70.
+    assert_eq!(point_bound(&steps, &[25, 45], None, 10, 20), 4);
+    // A sample exactly on a step is seen from that step on.
+    assert_eq!(point_bound(&steps, &[30], None, 0, 1), 1);
+    assert_eq!(point_bound(&steps, &[25, 45], Some(50), 0, 20), steps.len());
+    assert_eq!(point_bound(&steps, &[], None, 0, 20), 0);
+    // Past the last step.
+    assert_eq!(point_bound(&steps, &[200], None, 0, 20), 0);
+}

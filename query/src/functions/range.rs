@@ -5,7 +5,8 @@
 use super::{arg, kahan_inc, quantile};
 use crate::ast::{Call, Expr};
 use crate::engine::{
-    format_g, map_series, Columns, EvalResult, Evaluator, RangeInput, Series, Val, Window,
+    format_g, map_series, point_bound, Columns, EvalResult, Evaluator, RangeInput, Series, Val,
+    Window,
 };
 use crate::value::QueryError;
 
@@ -195,7 +196,9 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, c: &Call) -> EvalResult<Val> {
             if let Some(counted) = pair_counts {
                 count_pairs(vals, counted, &mut sc.pairs_before);
             }
-            let mut points = Vec::new();
+            // Sized once; see `point_bound`.
+            let cap = point_bound(&steps, ts, input_ref.at, input_ref.offset, input_ref.range);
+            let mut points = Vec::with_capacity(cap);
             let mut w = Window::default();
             for (step, &t) in steps.iter().enumerate() {
                 let end = input_ref.window_end(t);

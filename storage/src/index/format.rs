@@ -100,6 +100,13 @@ impl<'a> Decoder<'a> {
 
     #[inline]
     pub(crate) fn uvarint(&mut self) -> Result<u64, DecodeError> {
+        // One byte (label counts, most references and lengths) skips the loop.
+        if let Some(&b) = self.buf.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(u64::from(b));
+            }
+        }
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let Some(&b) = self.buf.get(self.pos) else {

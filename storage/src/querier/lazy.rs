@@ -239,33 +239,37 @@ fn merge(mut inputs: Vec<Input<'_>>) -> Merged {
         return out;
     }
     let mut pos = vec![0usize; inputs.len()];
+    // The inputs whose next label set is the smallest, in input order: one comparison per
+    // input and series (most series are in every input, and comparing equal label sets walks
+    // all their labels).
+    let mut ties: Vec<usize> = Vec::with_capacity(inputs.len());
     loop {
-        // The earliest input whose next label set is the smallest.
-        let mut min: Option<usize> = None;
+        ties.clear();
         for i in 0..inputs.len() {
             if pos[i] >= inputs[i].series.len() {
                 continue;
             }
-            match min {
-                Some(m)
-                    if inputs[m].keys.cmp(pos[m], &inputs[i].keys, pos[i]) != Ordering::Greater => {
+            let Some(&m) = ties.first() else {
+                ties.push(i);
+                continue;
+            };
+            match inputs[i].keys.cmp(pos[i], &inputs[m].keys, pos[m]) {
+                Ordering::Less => {
+                    ties.clear();
+                    ties.push(i);
                 }
-                _ => min = Some(i),
+                Ordering::Equal => ties.push(i),
+                Ordering::Greater => {}
             }
         }
-        let Some(m) = min else { break };
+        let Some(&m) = ties.first() else { break };
         let start = out.sources.len();
         let pm = pos[m];
-        for i in m..inputs.len() {
-            if pos[i] >= inputs[i].series.len() {
-                continue;
-            }
-            if i == m || inputs[i].keys.cmp(pos[i], &inputs[m].keys, pm) == Ordering::Equal {
-                let (src, n) = inputs[i].series[pos[i]].clone();
-                out.sources.push(src);
-                out.hint += n;
-                pos[i] += 1;
-            }
+        for &i in &ties {
+            let (src, n) = inputs[i].series[pos[i]].clone();
+            out.sources.push(src);
+            out.hint += n;
+            pos[i] += 1;
         }
         out.labels.push(inputs[m].keys.take(pm));
         out.spans.push(start..out.sources.len());
@@ -633,6 +637,66 @@ mod tests {
             }
         }
         assert_eq!(block.take(1), sets[1]);
+    }
+
+    /// Three inputs, series in some, all or one of them: one merged series per label set in
+    /// label order, its sources in input order.
+    #[test]
+    fn merge_joins_equal_label_sets_across_inputs() {
+        let l = |v: &str| Labels::from_pairs([("a", v)]);
+        // Input k's series j reads head part k, rows j..j+1, so sources name their origin.
+        fn input(k: usize, sets: &[&'static str], as_block: bool) -> Input<'static> {
+            let l = |v: &str| Labels::from_pairs([("a", v)]);
+            let series = (0..sets.len())
+                .map(|j| {
+                    (
+                        Source::Head {
+                            part: k,
+                            range: j..j + 1,
+                        },
+                        1,
+                    )
+                })
+                .collect();
+            let keys = if as_block {
+                let pairs: Vec<(&str, &str)> = sets.iter().map(|v| ("a", *v)).collect();
+                let spans = (0..sets.len()).map(|j| j..j + 1).collect();
+                Keys::Block { pairs, spans }
+            } else {
+                Keys::Head(sets.iter().map(|v| l(v)).collect())
+            };
+            Input { series, keys }
+        }
+        let m = merge(vec![
+            input(0, &["b", "d"], true),
+            input(1, &["a", "b", "c"], true),
+            input(2, &["b", "c", "e"], false),
+        ]);
+        assert_eq!(m.labels, ["a", "b", "c", "d", "e"].map(l));
+        let origin: Vec<Vec<(usize, usize)>> = m
+            .spans
+            .iter()
+            .map(|s| {
+                m.sources[s.clone()]
+                    .iter()
+                    .map(|src| match src {
+                        Source::Head { part, range } => (*part, range.start),
+                        Source::Block { .. } => unreachable!(),
+                    })
+                    .collect()
+            })
+            .collect();
+        assert_eq!(
+            origin,
+            [
+                vec![(1, 0)],
+                vec![(0, 0), (1, 1), (2, 0)],
+                vec![(1, 2), (2, 1)],
+                vec![(0, 1)],
+                vec![(2, 2)],
+            ]
+        );
+        assert_eq!(m.hint, 8);
     }
 
     #[test]
