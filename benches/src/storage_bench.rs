@@ -222,6 +222,8 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
     rep.head_bytes_first_segment = db.head().memory_bytes() as u64;
     let t = Instant::now();
     db.maintain().context("maintain")?;
+    // As the server does after maintenance (`eddy::allocator`).
+    eddy::allocator::release_freed_memory();
     rep.maintain += t.elapsed();
     // Multi-threaded segments.
     rep.multi.threads = threads;
@@ -253,6 +255,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
         }
         let t = Instant::now();
         db.maintain().context("maintain")?;
+        eddy::allocator::release_freed_memory();
         rep.maintain += t.elapsed();
         round = target;
     }

@@ -15,6 +15,7 @@ use eddy_benches::args::{self, Args};
 use eddy_benches::storage_bench::{run, Options};
 
 fn main() -> anyhow::Result<()> {
+    eddy::allocator::limit_malloc_arenas();
     let a = Args::from_env()?;
     let (tms, hours) = if a.flag("full") {
         (460, 6.25)
