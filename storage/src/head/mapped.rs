@@ -223,7 +223,10 @@ impl MappedChunks {
     /// Deletes files whose chunks all end before `t` (the caller has dropped those chunks),
     /// except the one being written.
     pub(crate) fn remove_before(&self, t: i64) {
-        let writing = self.writer.lock().current.as_ref().map(|(id, _, _)| *id);
+        // The writer's lock is held throughout (same order as `write`: writer, then files), so
+        // a file the writer creates meanwhile, still without chunks, is never taken for old.
+        let writer = self.writer.lock();
+        let writing = writer.current.as_ref().map(|(id, _, _)| *id);
         let mut files = self.files.write();
         let old: Vec<u32> = files
             .iter()
