@@ -251,6 +251,9 @@ const CASES: &[(&str, &str)] = &[
         "sum by (job) (rate(foo[5m]))",
     ),
     ("\tfoo\r\n+\nbar", "foo + bar"),
+    // `+Inf ^ foo` would read back as `+(Inf ^ foo)`; elsewhere Inf prints as Go does.
+    ("foo + Inf ^ foo", "foo + Inf ^ foo"),
+    ("foo + Inf", "foo + +Inf"),
 ];
 
 #[test]

@@ -6,7 +6,7 @@ use std::fmt::{self, Write as _};
 use eddy_storage::Matcher;
 
 use crate::ast::{
-    AggregateExpr, AtModifier, BinaryExpr, Cardinality, Expr, MatrixSelector, Subquery,
+    AggregateExpr, AtModifier, BinaryExpr, BinaryOp, Cardinality, Expr, MatrixSelector, Subquery,
     VectorSelector,
 };
 
@@ -140,7 +140,12 @@ fn label_list(labels: &[String]) -> String {
 }
 
 fn write_binary(f: &mut fmt::Formatter<'_>, b: &BinaryExpr) -> fmt::Result {
-    write!(f, "{} {}", b.lhs, b.op.as_str())?;
+    match (&*b.lhs, b.op) {
+        // `+Inf ^ x` would read back as `+(Inf ^ x)`: unary operators bind looser than `^`.
+        (Expr::Number(v), BinaryOp::Pow) if *v == f64::INFINITY => f.write_str("Inf")?,
+        (lhs, _) => write!(f, "{lhs}")?,
+    }
+    write!(f, " {}", b.op.as_str())?;
     if b.return_bool {
         f.write_str(" bool")?;
     }
