@@ -795,10 +795,9 @@ impl Head {
         Ok(removed)
     }
 
-    /// Compresses and frees the raw sample buffers of series without samples since `before`
+    /// Compresses and frees the open sample buffers of series without samples since `before`
     /// (series of a restarted Flink job stop receiving samples but stay until the head is cut;
-    /// their buffers are better spent on live series). Returns how many series were visited
-    /// and freed.
+    /// their buffers are better spent on live series). Returns how many series freed a buffer.
     pub fn release_idle_buffers(&self, before: i64) -> Result<u64> {
         let mut released = 0;
         for shard in self.shards.iter() {

@@ -60,7 +60,9 @@ fn put_varint_at(buf: &mut [u8; MAX_SAMPLE_BYTES], mut at: usize, mut v: u64) ->
     at + 1
 }
 
-/// Reads a LEB128 varint at `b[*pos..]`; `None` on a short or overlong one.
+/// Reads a LEB128 varint at `b[*pos..]`; `None` on a short or overlong one. (The chunk codec's
+/// `varint::Reader` builds an error naming the field on failure; this buffer's bytes were all
+/// written by `push`, so a plain `Option` serves and keeps the per-sample walk short.)
 #[inline]
 fn get_varint_at(b: &[u8], pos: &mut usize) -> Option<u64> {
     let first = *b.get(*pos)?;

@@ -339,7 +339,7 @@ impl MemSeries {
     }
 
     /// Compresses the open buffer and frees it (a series that stopped receiving samples keeps
-    /// no raw buffer). Returns true if anything was freed.
+    /// no open buffer). Returns true if anything was freed.
     pub(crate) fn release_buffers(
         &mut self,
         scratch: &mut Scratch,

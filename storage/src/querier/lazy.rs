@@ -114,6 +114,25 @@ struct Merged {
 }
 
 impl Merged {
+    fn into_selection(
+        self,
+        mint: i64,
+        maxt: i64,
+        blocks: Vec<Arc<Block>>,
+        head: Vec<HeadColumns>,
+    ) -> LazySelection {
+        LazySelection {
+            mint,
+            maxt,
+            labels: self.labels,
+            spans: self.spans,
+            sources: self.sources,
+            blocks,
+            head,
+            hint: self.hint,
+        }
+    }
+
     fn push(&mut self, labels: Labels, srcs: impl IntoIterator<Item = (Source, usize)>) {
         let start = self.sources.len();
         for (src, n) in srcs {
@@ -178,17 +197,7 @@ impl LazySelection {
                 keys: Keys::Head(labels),
             });
         }
-        let m = merge(inputs);
-        Ok(LazySelection {
-            mint,
-            maxt,
-            labels: m.labels,
-            spans: m.spans,
-            sources: m.sources,
-            blocks,
-            head,
-            hint: m.hint,
-        })
+        Ok(merge(inputs).into_selection(mint, maxt, blocks, head))
     }
 
     /// Every series of `blocks` in `[mint, maxt]`, merged by labels (a later block wins on equal
@@ -206,17 +215,7 @@ impl LazySelection {
                 inputs.push(input);
             }
         }
-        let m = merge(inputs);
-        Ok(LazySelection {
-            mint,
-            maxt,
-            labels: m.labels,
-            spans: m.spans,
-            sources: m.sources,
-            blocks,
-            head: Vec::new(),
-            hint: m.hint,
-        })
+        Ok(merge(inputs).into_selection(mint, maxt, blocks, Vec::new()))
     }
 }
 
