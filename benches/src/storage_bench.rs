@@ -110,6 +110,9 @@ pub struct Report {
     pub head_file_bytes_end: u64,
     /// Time `Db::flush` took (head cut + compaction).
     pub flush: Duration,
+    /// Peak RSS during `Db::flush` (VmHWM reset just before it; 0 where the kernel does not
+    /// allow the reset).
+    pub rss_flush_peak: u64,
     /// Blocks after the flush.
     pub blocks: usize,
     /// Samples in blocks.
@@ -146,6 +149,12 @@ pub fn proc_status_bytes(field: &str) -> u64 {
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
         .map_or(0, |kb| kb * 1024)
+}
+
+/// Resets VmHWM to the current RSS (`5` to `/proc/self/clear_refs`, Linux ≥ 4.0), so a later
+/// read of VmHWM is the peak of what ran in between. False where the write is refused.
+fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
 /// Appends scrapes of `w` until it reaches round `until`; returns (samples accepted,
@@ -265,9 +274,13 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
     rep.head_bytes_end = db.head().memory_bytes() as u64;
     rep.head_file_bytes_end = db.head().mapped_chunk_stats().bytes;
     rep.series_created = db.head_stats().series_created;
+    let hwm_reset = reset_peak_rss();
     let t = Instant::now();
     db.flush().context("flush")?;
     rep.flush = t.elapsed();
+    if hwm_reset {
+        rep.rss_flush_peak = proc_status_bytes("VmHWM");
+    }
     measure_blocks(&db, &mut rep)?;
     db.close().context("close")?;
     Ok(rep)
@@ -400,10 +413,11 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "flush + compaction       {:.1} s -> {} blocks, {} samples",
+            "flush + compaction       {:.1} s -> {} blocks, {} samples; peak RSS during it {:.0} MiB",
             self.flush.as_secs_f64(),
             self.blocks,
-            self.block_samples
+            self.block_samples,
+            mb(self.rss_flush_peak)
         )?;
         writeln!(
             f,

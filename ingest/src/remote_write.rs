@@ -167,3 +167,42 @@ pub fn decompress_snappy(src: &[u8], dst: &mut Vec<u8>, max_len: usize) -> Resul
         }
     }
 }
+
+/// A decompression buffer for a thread that decodes one request after another. Unlike
+/// [`decompress_snappy`] into a cleared `Vec`, it zero-fills its memory only when it grows:
+/// snappy needs an initialised output slice, and zeroing a request's worth of bytes every
+/// time was 4 % of the server's ingest instructions.
+#[derive(Debug, Default)]
+pub struct SnappyBuffer {
+    /// Initialised bytes; only a prefix holds the current request.
+    bytes: Vec<u8>,
+}
+
+impl SnappyBuffer {
+    /// An empty buffer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Decompresses the snappy raw block `src` and returns its contents. Fails before
+    /// allocating if the block announces more than `max_len` bytes, and on bad or truncated
+    /// input.
+    pub fn decompress(&mut self, src: &[u8], max_len: usize) -> Result<&[u8]> {
+        let len = snap::raw::decompress_len(src).map_err(|source| Error::Snappy { source })?;
+        if len > max_len {
+            return Err(Error::SnappyTooLarge { len, max: max_len });
+        }
+        if self.bytes.len() < len {
+            self.bytes.resize(len, 0);
+        }
+        let n = snap::raw::Decoder::new()
+            .decompress(src, &mut self.bytes[..len])
+            .map_err(|source| Error::Snappy { source })?;
+        Ok(&self.bytes[..n])
+    }
+
+    /// Bytes held, for callers that drop oversized buffers after a large request.
+    pub fn capacity(&self) -> usize {
+        self.bytes.capacity()
+    }
+}

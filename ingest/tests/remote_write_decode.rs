@@ -492,3 +492,55 @@ fn ten_thousand_labels_on_one_series_and_a_duplicate_among_them() {
     );
     assert!(stats.invalid[0].len() < 400, "message stays short");
 }
+
+/// Labels outside the common `0x0a len name 0x12 len value` shape (which has a fast path)
+/// decode the same through the general field walk: value before name, a repeated field
+/// (the last one wins, as in protobuf), a name of 2-byte length, a missing value.
+#[test]
+fn labels_in_every_field_layout_decode_alike() {
+    let long = "n".repeat(200);
+    let mut labels_bytes: Vec<Vec<u8>> = vec![
+        vec![
+            0x0a, 8, b'_', b'_', b'n', b'a', b'm', b'e', b'_', b'_', 0x12, 1, b'm',
+        ],
+        vec![0x12, 1, b'v', 0x0a, 1, b'a'],
+        vec![0x0a, 1, b'x', 0x12, 1, b'1', 0x0a, 1, b'b', 0x12, 1, b'2'],
+        vec![0x0a, 1, b'c'],
+    ];
+    let mut l = vec![0x0a, 0xc8, 0x01];
+    l.extend_from_slice(long.as_bytes());
+    l.extend_from_slice(&[0x12, 1, b'w']);
+    labels_bytes.push(l);
+    let mut inner = Vec::new();
+    for l in &labels_bytes {
+        inner.push(0x0a);
+        inner.extend_from_slice(&[l.len() as u8 | 0x80, (l.len() >> 7) as u8]);
+        inner.extend_from_slice(l);
+    }
+    inner.extend_from_slice(&[0x12, 0x02, 0x10, 0x07]);
+    let mut body = vec![0x0a];
+    body.extend_from_slice(&[inner.len() as u8 | 0x80, (inner.len() >> 7) as u8]);
+    body.extend_from_slice(&inner);
+    let (batch, _, stats) = decode(&body);
+    assert_eq!(stats.series, 1, "{:?}", stats.invalid);
+    assert_eq!(
+        owned(&batch),
+        vec![(
+            vec![
+                ("__name__".into(), "m".into()),
+                ("a".into(), "v".into()),
+                ("b".into(), "2".into()),
+                ("c".into(), "".into()),
+                (long.clone(), "w".into()),
+            ],
+            vec![(7, 0f64.to_bits())]
+        )]
+    );
+    // A short label whose value runs past its message is a wire error, not a fast-path read.
+    let bad: &[u8] = &[
+        0x0a, 0x09, 0x0a, 0x07, 0x0a, 0x01, b'a', 0x12, 0x03, b'b', b'c',
+    ];
+    let mut b = WriteBatch::new();
+    assert!(decode_write_request(bad, &mut b, &mut Vec::new()).is_err());
+    assert!(b.is_empty());
+}

@@ -4,7 +4,7 @@
 #![allow(clippy::type_complexity)] // test tables spell their shapes out
 
 use eddy_ingest::remote_write::{
-    compress_snappy, decode_write_request, decompress_snappy, encode_write_request,
+    compress_snappy, decode_write_request, decompress_snappy, encode_write_request, SnappyBuffer,
 };
 use eddy_ingest::Error;
 use eddy_storage::WriteBatch;
@@ -105,4 +105,35 @@ fn garbage_and_corrupt_blocks_are_errors() {
     // A literal of three bytes.
     decompress_snappy(&[0x03, 0x08, b'a', b'b', b'c'], &mut out, 3).unwrap();
     assert_eq!(out, b"abc");
+}
+
+#[test]
+fn reused_buffer_returns_each_request_whole_and_only_it() {
+    let big = request();
+    let small = &big[..big.len() / 3];
+    let mut buf = SnappyBuffer::new();
+    let compress = |b: &[u8]| {
+        let mut c = Vec::new();
+        compress_snappy(b, &mut c).unwrap();
+        c
+    };
+    for body in [&big[..], small, &big[..], &[][..], small] {
+        let compressed = compress(body);
+        assert_eq!(buf.decompress(&compressed, body.len()).unwrap(), body);
+    }
+    // Errors leave the buffer usable, and the limit is checked before growing.
+    let compressed = compress(&big);
+    let cap = buf.capacity();
+    assert!(matches!(
+        buf.decompress(&compressed, big.len() - 1),
+        Err(Error::SnappyTooLarge { .. })
+    ));
+    assert!(buf
+        .decompress(&compressed[..compressed.len() / 2], big.len())
+        .is_err());
+    assert_eq!(buf.capacity(), cap);
+    assert_eq!(
+        buf.decompress(&compress(small), small.len()).unwrap(),
+        small
+    );
 }

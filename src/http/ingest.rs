@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use eddy_ingest::influx::{self, InfluxOptions, InfluxScratch};
 use eddy_ingest::otlp::{self, OtlpOptions, OtlpScratch};
-use eddy_ingest::remote_write::{self, MetricMetadata};
+use eddy_ingest::remote_write::{self, MetricMetadata, SnappyBuffer};
 use eddy_ingest::text::{self, TextOptions};
 use eddy_storage::{stale_nan, AppendOutcome, Labels, WriteBatch};
 use parking_lot::Mutex;
@@ -38,6 +38,22 @@ thread_local! {
     static BODY_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     static INFLUX_SCRATCH: RefCell<InfluxScratch> = RefCell::new(InfluxScratch::new());
     static OTLP_SCRATCH: RefCell<OtlpScratch> = RefCell::new(OtlpScratch::new());
+    static SNAPPY_BUF: RefCell<SnappyBuffer> = RefCell::new(SnappyBuffer::new());
+    static BATCH: RefCell<WriteBatch<'static>> = RefCell::new(WriteBatch::new());
+}
+
+/// Runs `f` with this thread's reused batch (empty, borrowing nothing yet), and keeps the
+/// batch's allocations for the next request unless they grew past [`MAX_RETAINED_BYTES`].
+fn with_batch<'a, R>(f: impl FnOnce(&mut WriteBatch<'a>) -> R) -> R {
+    let mut batch: WriteBatch<'a> = BATCH
+        .with(|cell| std::mem::take(&mut *cell.borrow_mut()))
+        .recycle();
+    let r = f(&mut batch);
+    let batch = batch.recycle();
+    if batch.allocated_bytes() <= MAX_RETAINED_BYTES {
+        BATCH.with(|cell| *cell.borrow_mut() = batch);
+    }
+    r
 }
 
 /// Runs `f` with this thread's decoder scratch (its derived strings are what the request's
@@ -193,26 +209,38 @@ pub async fn remote_write(
             ));
         }
     }
-    blocking(move |buf| {
+    let decode_and_store = move |snappy: &mut SnappyBuffer| {
         let max = st.ingest.max_body_bytes;
-        remote_write::decompress_snappy(&body, buf, max).map_err(|e| match e {
+        let buf = snappy.decompress(&body, max).map_err(|e| match e {
             eddy_ingest::Error::SnappyTooLarge { .. } => {
                 ApiError::new(ErrorType::TooLarge, e.to_string())
             }
             e => ApiError::bad_data(e.to_string()),
         })?;
-        let mut batch = WriteBatch::new();
-        let mut meta = Vec::new();
-        let stats = remote_write::decode_write_request(buf, &mut batch, &mut meta)
-            .map_err(|e| ApiError::bad_data(e.to_string()))?;
-        st.metadata.update(&meta);
-        let outcome = store(&st, &mut batch, "remote_write")?;
-        match rejection_message(&outcome, &stats.invalid, stats.invalid_series) {
-            Some(msg) => Err(ApiError::bad_data(msg)),
-            None => Ok(StatusCode::NO_CONTENT.into_response()),
-        }
+        with_batch(|batch| {
+            let mut meta = Vec::new();
+            let stats = remote_write::decode_write_request(buf, batch, &mut meta)
+                .map_err(|e| ApiError::bad_data(e.to_string()))?;
+            st.metadata.update(&meta);
+            let outcome = store(&st, batch, "remote_write")?;
+            match rejection_message(&outcome, &stats.invalid, stats.invalid_series) {
+                Some(msg) => Err(ApiError::bad_data(msg)),
+                None => Ok(StatusCode::NO_CONTENT.into_response()),
+            }
+        })
+    };
+    tokio::task::spawn_blocking(move || {
+        SNAPPY_BUF.with(|cell| {
+            let mut snappy = cell.borrow_mut();
+            let r = decode_and_store(&mut snappy);
+            if snappy.capacity() > MAX_RETAINED_BYTES {
+                *snappy = SnappyBuffer::new();
+            }
+            r
+        })
     })
     .await
+    .map_err(|e| ApiError::new(ErrorType::Internal, format!("ingest task failed: {e}")))?
 }
 
 /// Query parameters of InfluxDB's write endpoints (1.x and 2.x names).
@@ -273,13 +301,14 @@ async fn influx_write(
         let body = decoded_body(&headers, &body, buf, st.ingest.max_body_bytes)?;
         let (stats, outcome) =
             with_scratch(&INFLUX_SCRATCH, InfluxScratch::retained_bytes, |scratch| {
-                let mut batch = WriteBatch::new();
-                let stats = influx::parse_body(body, &opts, scratch, &mut batch)
-                    .map_err(|e| ApiError::bad_data(e.to_string()))?;
-                st.metrics
-                    .string_fields_skipped
-                    .fetch_add(stats.string_fields_skipped, Ordering::Relaxed);
-                Ok::<_, ApiError>((stats, store(&st, &mut batch, "influx")?))
+                with_batch(|batch| {
+                    let stats = influx::parse_body(body, &opts, scratch, batch)
+                        .map_err(|e| ApiError::bad_data(e.to_string()))?;
+                    st.metrics
+                        .string_fields_skipped
+                        .fetch_add(stats.string_fields_skipped, Ordering::Relaxed);
+                    Ok::<_, ApiError>((stats, store(&st, batch, "influx")?))
+                })
             })?;
         let mut problems = Vec::new();
         if let Some(m) = stats.error_message() {

@@ -129,8 +129,7 @@ fn sample_median(xs: &[i64]) -> i64 {
     for (i, s) in sample[..k].iter_mut().enumerate() {
         *s = xs[i * xs.len() / k];
     }
-    sample[..k].sort_unstable();
-    sample[k / 2]
+    *sample[..k].select_nth_unstable(k / 2).1
 }
 
 /// Appends `xs` as a stream laid out by `plan` (from [`plan`] on the same `xs`).

@@ -415,3 +415,22 @@ fn idle_series_give_back_their_buffers_and_keep_their_samples() {
         .unwrap();
     assert_eq!(got[0].timestamps, vec![430_000, 440_000, 650_000, 700_000]);
 }
+
+#[test]
+fn group_by_shard_orders_shards_and_keeps_arrival_order_inside_each() {
+    let shards = 8;
+    let keyed: Vec<(usize, u128, u32)> = (0..200u32)
+        .map(|i| {
+            (
+                ((i * 7 + i / 3) % 5) as usize * 2 % shards,
+                u128::from(i) << 64,
+                i,
+            )
+        })
+        .collect();
+    let grouped = super::group_by_shard(keyed.clone(), shards);
+    let mut want = keyed;
+    want.sort_by_key(|k| (k.0, k.2));
+    assert_eq!(grouped, want);
+    assert!(super::group_by_shard(Vec::new(), shards).is_empty());
+}
