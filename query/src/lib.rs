@@ -13,6 +13,7 @@
 
 pub mod ast;
 pub mod engine;
+pub mod format;
 pub mod functions;
 pub mod parser;
 pub mod promqltest;

@@ -357,17 +357,9 @@ fn json_response(body: String) -> Response {
 }
 
 /// Formats a value as Prometheus does: `NaN`, `+Inf`, `-Inf`, else the shortest decimal that
-/// round-trips, without an exponent.
+/// round-trips, without an exponent (see [`eddy_query::format`]).
 pub fn format_value(out: &mut String, v: f64) {
-    if v.is_nan() {
-        out.push_str("NaN");
-    } else if v == f64::INFINITY {
-        out.push_str("+Inf");
-    } else if v == f64::NEG_INFINITY {
-        out.push_str("-Inf");
-    } else {
-        let _ = write!(out, "{v}");
-    }
+    eddy_query::format::write_float(out, v);
 }
 
 /// Formats a timestamp (ms) as JSON seconds: `1435781451.781`, `1435781451`.

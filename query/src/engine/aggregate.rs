@@ -433,15 +433,7 @@ fn add_to_group(op: AggregateOp, g: &mut Group, f: f64) {
 
 /// The value label of `count_values`: shortest round-trip decimal, Prometheus spelling.
 pub(crate) fn format_value_label(f: f64) -> String {
-    if f.is_nan() {
-        "NaN".into()
-    } else if f == f64::INFINITY {
-        "+Inf".into()
-    } else if f == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        format!("{f}")
-    }
+    crate::format::float_string(f)
 }
 
 /// `limit_ratio`'s deterministic sampling offset in [0, 1): the xxhash64 of the label set
