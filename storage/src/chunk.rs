@@ -100,6 +100,36 @@ impl ChunkEncoder {
         values::encode(dst, vals, &mut self.scratch);
     }
 
+    /// [`encode_chunk`](Self::encode_chunk) for a chunk that replaces `previous`, a chunk of
+    /// the same series holding a prefix of these samples (the head re-encodes its growing
+    /// chunk this way several times before it is full). The value layout `previous` chose is
+    /// tried first (the decimal scale, or straight to XOR), so the search over decimal bases
+    /// and the XOR comparison run only when that layout no longer fits. The result decodes
+    /// like any chunk; it may be a little larger than a fully planned one.
+    pub fn encode_chunk_after(
+        &mut self,
+        dst: &mut Vec<u8>,
+        ts: &[i64],
+        vals: &[f64],
+        previous: &[u8],
+    ) {
+        let hint = split_chunk(previous)
+            .ok()
+            .and_then(|c| values::Hint::of(c.values));
+        let Some(hint) = hint else {
+            return self.encode_chunk(dst, ts, vals);
+        };
+        assert!(
+            !ts.is_empty() && ts.len() == vals.len() && ts.len() <= MAX_CHUNK_SAMPLES,
+            "BUG: encode_chunk_after needs 1..={MAX_CHUNK_SAMPLES} samples and equal columns, got {} timestamps and {} values",
+            ts.len(),
+            vals.len()
+        );
+        dst.push(CHUNK_VERSION);
+        timestamps::encode(dst, ts, &mut self.scratch);
+        values::encode_hinted(dst, vals, &mut self.scratch, hint);
+    }
+
     /// See [`encode_timestamps`].
     pub fn encode_timestamps(&mut self, dst: &mut Vec<u8>, src: &[i64]) {
         assert!(

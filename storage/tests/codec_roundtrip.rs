@@ -294,3 +294,56 @@ proptest! {
         round_trip(&ts, &vals);
     }
 }
+
+/// A chunk encoded after an earlier one of the same series reads back bit for bit whatever
+/// the earlier layout was (decimal at a scale the new values fit or outgrow, XOR, constant,
+/// unreadable bytes), and stays close to the fully planned size.
+#[test]
+fn chunks_encoded_after_a_previous_layout_round_trip() {
+    let ts: Vec<i64> = (0..100)
+        .map(|i| 1_795_000_000_000 + i * 15_000 + (i * 7) % 5)
+        .collect();
+    let decimals: Vec<f64> = (0..100).map(|i| f64::from(i * 37 % 1000) / 100.0).collect();
+    let finer: Vec<f64> = (0..100)
+        .map(|i| f64::from(i * 37 % 1000) / 10_000.0)
+        .collect();
+    let rates: Vec<f64> = (0..100).map(|i| f64::from(1000 + i * 13) / 60.0).collect();
+    let counter: Vec<f64> = (0..100).map(|i| f64::from(i * 1003)).collect();
+    let mut rng = SmallRng::seed_from_u64(7);
+    let noise: Vec<f64> = (0..100).map(|_| rng.gen::<f64>() * 1e3).collect();
+    let mut stale = counter.clone();
+    stale[40] = f64::from_bits(STALE);
+    stale[41] = -0.0;
+    let constant = vec![3.5; 100];
+    let columns = [
+        &decimals, &finer, &rates, &counter, &noise, &stale, &constant,
+    ];
+    let mut enc = ChunkEncoder::new();
+    for (p, prev_vals) in columns.iter().enumerate() {
+        let mut previous = Vec::new();
+        encode_chunk(&mut previous, &ts[..30], &prev_vals[..30]);
+        for (k, vals) in columns.iter().enumerate() {
+            let mut after = Vec::new();
+            enc.encode_chunk_after(&mut after, &ts, vals, &previous);
+            let (mut t2, mut v2) = (Vec::new(), Vec::new());
+            assert_eq!(decode_chunk(&after, &mut t2, &mut v2).expect("decode"), 100);
+            assert_eq!(t2, ts);
+            assert_eq!(bits(&v2), bits(vals), "column {k}");
+            let full = round_trip(&ts, vals);
+            // Same layout family as the previous chunk: never far from the full plan.
+            if k == p {
+                assert!(
+                    after.len() <= full + full / 4 + 8,
+                    "column {k}: {} vs {full}",
+                    after.len()
+                );
+            }
+        }
+    }
+    // Bytes that are not a chunk give no hint: the full plan, byte for byte.
+    let mut after = Vec::new();
+    enc.encode_chunk_after(&mut after, &ts, &rates, &[0xff, 0x01]);
+    let mut full = Vec::new();
+    encode_chunk(&mut full, &ts, &rates);
+    assert_eq!(after, full);
+}

@@ -143,6 +143,52 @@ pub(crate) fn plan(src: &[f64], scratch: &mut Scratch) -> Option<DecimalPlan> {
     }
 }
 
+/// [`plan`] at one given scale (a previous chunk's scale byte): `None` if the byte is not a
+/// valid scale or too many values are not decimals at exactly that scale. Unlike the full
+/// plan it never raises the exponent, so values needing more digits fall back to [`plan`].
+pub(crate) fn plan_at_scale(src: &[f64], scale: u8, scratch: &mut Scratch) -> Option<DecimalPlan> {
+    let scale = Scale::from_byte(scale).ok()?;
+    let divisor = scale.divisor();
+    let n = src.len();
+    let max_patches = (n / 16).max(1);
+    scratch.patches.clear();
+    let ms = &mut scratch.a;
+    ms.clear();
+    for (i, &v) in src.iter().enumerate() {
+        match mantissa(v, divisor) {
+            Some(m) => ms.push(m),
+            None => {
+                scratch.patches.push(i);
+                if scratch.patches.len() > max_patches {
+                    return None;
+                }
+                ms.push(i64::MIN);
+            }
+        }
+    }
+    if scratch.patches.len() == n {
+        return None;
+    }
+    fill_patch_slots(ms, &scratch.patches);
+    let (transform, ints) = plan_transform(scratch);
+    let bits = 16 + patch_bits(scratch.patches.len()) + ints.bits;
+    Some(DecimalPlan {
+        scale,
+        transform,
+        ints,
+        bits,
+    })
+}
+
+/// Bits of a patch list of `k` entries: the count, then per patch a 1–2 byte index gap and 8
+/// raw bytes.
+fn patch_bits(k: usize) -> u64 {
+    match k {
+        0 => 0,
+        k => 8 * (uvarint_len(k as u64) + 10 * k) as u64,
+    }
+}
+
 /// Converts `src` to integers at one base in `scratch.a` (patch slots hold a neighbour's
 /// value) and patch indices in `scratch.patches`; plans the cheapest int transform.
 /// None if too many values are not short decimals at this base.
@@ -203,13 +249,8 @@ fn plan_base(src: &[f64], base: usize, scratch: &mut Scratch) -> Option<DecimalP
         }
     }
     fill_patch_slots(ms, &scratch.patches);
-    let patch_bits = match scratch.patches.len() {
-        0 => 0,
-        // count, then per patch a 1–2 byte index gap and 8 raw bytes.
-        k => 8 * (uvarint_len(k as u64) + 10 * k) as u64,
-    };
     let (transform, ints) = plan_transform(scratch);
-    let bits = 16 + patch_bits + ints.bits;
+    let bits = 16 + patch_bits(scratch.patches.len()) + ints.bits;
     Some(DecimalPlan {
         scale,
         transform,

@@ -56,6 +56,55 @@ pub(crate) fn encode(dst: &mut Vec<u8>, src: &[f64], scratch: &mut Scratch) {
     scratch.bytes = x;
 }
 
+/// The layout an earlier chunk of the same series chose, to try first.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Hint {
+    /// Decimal at this scale byte.
+    Decimal(u8),
+    /// Gorilla XOR (or raw, which XOR bounds well enough for a head chunk).
+    Xor,
+}
+
+impl Hint {
+    /// The hint a value column gives; `None` for constant columns (cheap to re-plan) and
+    /// anything unreadable.
+    pub(crate) fn of(column: &[u8]) -> Option<Hint> {
+        match column {
+            [mode, scale, ..] if mode & 0xf0 == DECIMAL => Some(Hint::Decimal(*scale)),
+            [XOR | RAW, ..] => Some(Hint::Xor),
+            _ => None,
+        }
+    }
+}
+
+/// [`encode`] trying `hint`'s layout first; falls back to the full plan when the values no
+/// longer fit it (a value that needs more digits, a constant run).
+pub(crate) fn encode_hinted(dst: &mut Vec<u8>, src: &[f64], scratch: &mut Scratch, hint: Hint) {
+    let Some(first) = src.first() else { return };
+    let b0 = first.to_bits();
+    if src.iter().all(|v| v.to_bits() == b0) {
+        return encode(dst, src, scratch);
+    }
+    match hint {
+        Hint::Decimal(scale) => match decimal::plan_at_scale(src, scale, scratch) {
+            Some(p) => decimal::encode(dst, src, &p, scratch, DECIMAL),
+            None => encode(dst, src, scratch),
+        },
+        Hint::Xor => {
+            let start = dst.len();
+            dst.push(XOR);
+            xor::encode(dst, src);
+            if dst.len() - start > 1 + 8 * src.len() {
+                dst.truncate(start);
+                dst.push(RAW);
+                for v in src {
+                    dst.extend_from_slice(&v.to_bits().to_le_bytes());
+                }
+            }
+        }
+    }
+}
+
 /// Decodes `n` values, appending to `dst`; returns bytes consumed. On error `dst` may have
 /// grown; the public wrapper truncates it.
 pub(crate) fn decode(src: &[u8], n: usize, dst: &mut Vec<f64>) -> Result<usize> {

@@ -9,7 +9,7 @@
 use super::mapped::{ChunkRef, MappedChunks};
 use super::open::OpenBuffer;
 use crate::api::RejectReason;
-use crate::chunk::{decode_chunk, encode_chunk};
+use crate::chunk::{decode_chunk, ChunkEncoder};
 use crate::error::Result;
 
 /// A sealed chunk grows by merging until it holds about this many samples.
@@ -21,6 +21,8 @@ pub(crate) struct Scratch {
     pub(crate) ts: Vec<i64>,
     pub(crate) vals: Vec<f64>,
     pub(crate) bytes: Vec<u8>,
+    /// Kept so that sealing does not allocate codec buffers per chunk.
+    pub(crate) encoder: ChunkEncoder,
 }
 
 #[derive(Debug)]
@@ -251,7 +253,26 @@ impl MemSeries {
         }
         self.open.drain_into(&mut scratch.ts, &mut scratch.vals);
         scratch.bytes.clear();
-        encode_chunk(&mut scratch.bytes, &scratch.ts, &scratch.vals);
+        // A chunk that will grow again starts from the layout of the one it replaces; a full
+        // one (it goes to the chunk files as it is) gets the full plan.
+        let previous = match self.sealed.last() {
+            Some(SealedChunk {
+                data: ChunkBytes::Heap(b),
+                ..
+            }) if merge && scratch.ts.len() < SEALED_TARGET as usize => Some(&b[..]),
+            _ => None,
+        };
+        match previous {
+            Some(p) => scratch.encoder.encode_chunk_after(
+                &mut scratch.bytes,
+                &scratch.ts,
+                &scratch.vals,
+                p,
+            ),
+            None => scratch
+                .encoder
+                .encode_chunk(&mut scratch.bytes, &scratch.ts, &scratch.vals),
+        }
         let chunk = SealedChunk::new(&scratch.ts, &scratch.bytes, store);
         if merge {
             if let Some(last) = self.sealed.last_mut() {
@@ -312,7 +333,7 @@ impl MemSeries {
                 first.decode(store, &mut scratch.ts, &mut scratch.vals)?;
                 let keep = scratch.ts.partition_point(|&x| x < t);
                 scratch.bytes.clear();
-                encode_chunk(
+                scratch.encoder.encode_chunk(
                     &mut scratch.bytes,
                     &scratch.ts[keep..],
                     &scratch.vals[keep..],
