@@ -83,6 +83,13 @@ fn get_varint_at(b: &[u8], pos: &mut usize) -> Option<u64> {
 }
 
 impl OpenBuffer {
+    /// Reads the byte the next sample is written after, so a caller can bring its cache line
+    /// in ahead of the append (see `Head::append`).
+    #[inline]
+    pub(crate) fn touch(&self) -> u8 {
+        self.bytes.last().copied().unwrap_or(0)
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.len == 0
     }

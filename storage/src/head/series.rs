@@ -112,6 +112,12 @@ pub(crate) struct MemSeries {
 }
 
 impl MemSeries {
+    /// Reads the series' header and the end of its open buffer (see `Head::append`).
+    #[inline]
+    pub(crate) fn touch(&self) -> u64 {
+        self.max_t as u64 ^ u64::from(self.open.touch())
+    }
+
     pub(crate) fn new() -> Self {
         MemSeries {
             open: OpenBuffer::default(),
