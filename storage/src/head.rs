@@ -294,7 +294,7 @@ impl Head {
             let mut touched = 0u64;
             for &(_, key, _) in &keyed[start..end] {
                 if let Some(e) = shard.by_key.get(&key) {
-                    touched = touched.wrapping_add(e.series.touch());
+                    touched = touched.wrapping_add(e.series.touch() ^ u64::from(e.wal_logged));
                 }
             }
             std::hint::black_box(touched);
@@ -1016,10 +1016,16 @@ struct KeyScratch {
 #[inline]
 fn name_prefix(name: &str) -> u64 {
     let b = name.as_bytes();
-    let mut p = [0u8; 8];
-    let n = b.len().min(8);
-    p[..n].copy_from_slice(&b[..n]);
-    u64::from_be_bytes(p)
+    // One load for names of eight bytes or more; shorter ones byte by byte (a `memcpy` call
+    // of a variable length cost more than the rest of the key's ordering).
+    if let Some(first) = b.first_chunk::<8>() {
+        return u64::from_be_bytes(*first);
+    }
+    let mut p = 0u64;
+    for (i, &c) in b.iter().enumerate() {
+        p |= u64::from(c) << (56 - 8 * i);
+    }
+    p
 }
 
 /// Checks a series' labels and returns its key: the hash of its non-empty pairs in name

@@ -434,3 +434,42 @@ fn group_by_shard_orders_shards_and_keeps_arrival_order_inside_each() {
     assert_eq!(grouped, want);
     assert!(super::group_by_shard(Vec::new(), shards).is_empty());
 }
+
+#[test]
+fn name_prefixes_order_names_like_their_bytes() {
+    let names = [
+        "",
+        "a",
+        "ab",
+        "abc",
+        "abcdefg",
+        "abcdefgh",
+        "abcdefghi",
+        "abcdefgz",
+        "b",
+        "__name__",
+        "host",
+        "tm_id",
+        "task_name",
+        "subtask_index",
+        "job",
+        "job_id",
+        "jo",
+        "z\u{e9}",
+        "\u{ff}",
+    ];
+    for a in names {
+        let pa = super::name_prefix(a);
+        let mut first8 = [0u8; 8];
+        for (d, s) in first8.iter_mut().zip(a.as_bytes()) {
+            *d = *s;
+        }
+        assert_eq!(pa, u64::from_be_bytes(first8), "{a:?}");
+        for b in names {
+            let pb = super::name_prefix(b);
+            if pa != pb {
+                assert_eq!(pa.cmp(&pb), a.cmp(b), "{a:?} vs {b:?}");
+            }
+        }
+    }
+}
