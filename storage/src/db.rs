@@ -26,7 +26,7 @@ use crate::chunk::encode_chunk;
 use crate::error::{Error, Result};
 use crate::head::{AppendLog, Head, HeadOptions, HeadStats};
 use crate::labels::{Labels, Matcher};
-use crate::querier::{merge_sorted, LazySelection};
+use crate::querier::{for_each_series_of_blocks, merge_sorted, LazySelection};
 use crate::wal::{self, SamplesRecord, Wal, WalOptions};
 
 /// Samples per chunk in a block: a day at 10 s fits one chunk; longer series get several.
@@ -518,8 +518,6 @@ impl Db {
             .unwrap_or(1)
             + 1;
         let parents: Vec<BlockId> = group.iter().map(|b| b.meta().id).collect();
-        // One series in memory at a time: a 6 h window of a million series is ~1.5 G samples.
-        let sources = LazySelection::over_blocks(group.to_vec(), i64::MIN, i64::MAX)?;
         let mut writer = BlockWriter::new(
             &self.blocks_dir,
             BlockId::generate(),
@@ -528,14 +526,12 @@ impl Db {
             level,
             parents.clone(),
         )?;
+        // One series in memory at a time: a 6 h window of a million series is ~1.5 G samples,
+        // and their label sets alone ~1 GB.
         let mut bytes = Vec::new();
-        let (mut ts, mut vals) = (Vec::new(), Vec::new());
-        for i in 0..sources.len() {
-            sources.read(i, &mut ts, &mut vals)?;
-            if !ts.is_empty() {
-                add_series_chunks(&mut writer, &mut bytes, sources.labels(i), &ts, &vals)?;
-            }
-        }
+        for_each_series_of_blocks(group, &mut |labels, ts, vals| {
+            add_series_chunks(&mut writer, &mut bytes, labels, ts, vals)
+        })?;
         let path = writer.finish()?;
         let block = Arc::new(Block::open(&path)?);
         self.add_blocks(vec![block], &parents);

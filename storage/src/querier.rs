@@ -10,7 +10,7 @@
 
 mod lazy;
 
-pub(crate) use lazy::LazySelection;
+pub(crate) use lazy::{for_each_series_of_blocks, LazySelection};
 
 /// Merges sorted lists (label sets, label names, label values) into one sorted list without
 /// duplicates.

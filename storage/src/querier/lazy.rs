@@ -15,7 +15,7 @@ use std::sync::Arc;
 use crate::api::SeriesSet;
 use crate::block::Block;
 use crate::error::Result;
-use crate::head::{Head, HeadColumns};
+use crate::head::{Head, HeadColumns, SeriesVisitor};
 use crate::labels::{Label, Labels, Matcher};
 
 /// Where some of a series' samples are.
@@ -199,23 +199,124 @@ impl LazySelection {
         }
         Ok(merge(inputs).into_selection(mint, maxt, blocks, head))
     }
+}
 
-    /// Every series of `blocks` in `[mint, maxt]`, merged by labels (a later block wins on equal
-    /// timestamps). Compaction reads its sources through this, one series at a time, so its
-    /// memory is the label sets plus one series, not every sample of the blocks.
-    pub(crate) fn over_blocks(
-        blocks: Vec<Arc<Block>>,
-        mint: i64,
-        maxt: i64,
-    ) -> Result<LazySelection> {
-        let mut inputs: Vec<Input<'_>> = Vec::with_capacity(blocks.len());
-        for (bi, b) in blocks.iter().enumerate() {
-            let input = block_sources(b, bi, &[], mint, maxt)?;
-            if input.keys.len() > 0 {
-                inputs.push(input);
+/// One block's position in [`for_each_series_of_blocks`]: its next series and that series'
+/// label pairs (borrowed from the block's index).
+struct BlockCursor<'b> {
+    block: &'b Block,
+    ord: u32,
+    pairs: Vec<(&'b str, &'b str)>,
+    /// The previous series' pairs, to check that ordinals follow label order.
+    spare: Vec<(&'b str, &'b str)>,
+}
+
+impl<'b> BlockCursor<'b> {
+    fn new(block: &'b Block) -> Result<Self> {
+        let mut c = BlockCursor {
+            block,
+            ord: 0,
+            pairs: Vec::new(),
+            spare: Vec::new(),
+        };
+        if block.num_series() > 0 {
+            block.index().series_label_strs(0, &mut c.pairs)?;
+        }
+        Ok(c)
+    }
+
+    fn done(&self) -> bool {
+        self.ord >= self.block.num_series()
+    }
+
+    /// Moves to the next series; an error if it does not sort after the current one.
+    fn advance(&mut self) -> Result<()> {
+        self.ord += 1;
+        if self.done() {
+            return Ok(());
+        }
+        self.spare.clear();
+        self.block
+            .index()
+            .series_label_strs(self.ord, &mut self.spare)?;
+        if self.spare <= self.pairs {
+            return Err(crate::error::Error::Corruption {
+                path: self.block.dir().join(crate::block::INDEX_FILE),
+                offset: 0,
+                reason: format!(
+                    "series {} does not sort after the series before it",
+                    self.ord
+                ),
+            });
+        }
+        std::mem::swap(&mut self.pairs, &mut self.spare);
+        Ok(())
+    }
+}
+
+/// Calls `f` with every series of `blocks` in label order, one at a time, its samples merged
+/// across the blocks (a later block wins on equal timestamps). Compaction writes through
+/// this: it holds one series and one label set per block, where building the merged list of
+/// every series' labels first (as compaction did through the lazy selection) cost ~700 bytes per
+/// series, 1.5 GB at a million series with a day of churn.
+pub(crate) fn for_each_series_of_blocks(
+    blocks: &[Arc<Block>],
+    f: &mut SeriesVisitor<'_>,
+) -> Result<()> {
+    let mut cursors = blocks
+        .iter()
+        .map(|b| BlockCursor::new(b))
+        .collect::<Result<Vec<_>>>()?;
+    let mut ties: Vec<usize> = Vec::with_capacity(cursors.len());
+    let (mut ts, mut vals) = (Vec::new(), Vec::new());
+    loop {
+        ties.clear();
+        for k in 0..cursors.len() {
+            if cursors[k].done() {
+                continue;
+            }
+            let Some(&m) = ties.first() else {
+                ties.push(k);
+                continue;
+            };
+            match cursors[k].pairs.cmp(&cursors[m].pairs) {
+                Ordering::Less => {
+                    ties.clear();
+                    ties.push(k);
+                }
+                Ordering::Equal => ties.push(k),
+                Ordering::Greater => {}
             }
         }
-        Ok(merge(inputs).into_selection(mint, maxt, blocks, Vec::new()))
+        let Some(&first) = ties.first() else {
+            return Ok(());
+        };
+        ts.clear();
+        vals.clear();
+        for &k in &ties {
+            let from = ts.len();
+            let c = &cursors[k];
+            read_block_series(c.block, c.ord, i64::MIN, i64::MAX, &mut ts, &mut vals)?;
+            if from > 0 && ts.len() > from && ts[from] <= ts[from - 1] {
+                merge_runs(&mut ts, &mut vals, from);
+            }
+        }
+        if !ts.is_empty() {
+            let labels = Labels::from_sorted_unchecked(
+                cursors[first]
+                    .pairs
+                    .iter()
+                    .map(|&(name, value)| Label {
+                        name: name.to_string(),
+                        value: value.to_string(),
+                    })
+                    .collect(),
+            );
+            f(&labels, &ts, &vals)?;
+        }
+        for &k in &ties {
+            cursors[k].advance()?;
+        }
     }
 }
 
@@ -548,6 +649,60 @@ mod tests {
         let (mut ts, mut vs) = (vec![42], vec![4.2]);
         sel.read(0, &mut ts, &mut vs).unwrap();
         assert_eq!((ts, vs), (a.timestamps.clone(), a.values.clone()));
+    }
+
+    /// The streaming merge compaction uses gives what the lazy selection over the same blocks
+    /// gives: every series once, in label order, samples merged, a later block winning ties.
+    #[test]
+    fn streaming_block_merge_matches_the_lazy_selection() {
+        let dir = tempfile::tempdir().unwrap();
+        let b1 = block(
+            dir.path(),
+            (0, 99),
+            4,
+            &[
+                ("a", pts((0..100).step_by(10), |t| t as f64)),
+                ("b", pts([5, 15], |_| 7.0)),
+                ("d", pts([1], |_| 1.0)),
+            ],
+        );
+        // Overlaps b1 in time for "a" (the later block wins at 50..90) and adds "c".
+        let b2 = block(
+            dir.path(),
+            (50, 199),
+            3,
+            &[
+                ("a", pts((50..200).step_by(10), |t| -(t as f64))),
+                ("c", pts([150, 160], |_| 2.5)),
+            ],
+        );
+        let b3 = block(dir.path(), (200, 299), 5, &[("d", pts([250], |_| 4.0))]);
+        let blocks = vec![b1, b2, b3];
+        let list = Arc::new(blocks.clone());
+        let empty = head_with(&[]);
+        let want = read_all(
+            &LazySelection::new(&empty, || list.clone(), &[], i64::MIN, i64::MAX).unwrap(),
+        );
+        let mut got = Vec::new();
+        for_each_series_of_blocks(&blocks, &mut |l, ts, vs| {
+            got.push(Series {
+                labels: l.clone(),
+                timestamps: ts.to_vec(),
+                values: vs.to_vec(),
+            });
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got, want);
+        let names: Vec<_> = got
+            .iter()
+            .map(|s| s.labels.metric_name().unwrap())
+            .collect();
+        assert_eq!(names, ["a", "b", "c", "d"]);
+        assert_eq!(got[0].values[5], -50.0);
+        assert_eq!(got[3].timestamps, [1, 250]);
+        // No blocks, no calls.
+        for_each_series_of_blocks(&[], &mut |_, _, _| panic!("called")).unwrap();
     }
 
     #[test]
