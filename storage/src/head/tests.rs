@@ -473,3 +473,42 @@ fn name_prefixes_order_names_like_their_bytes() {
         }
     }
 }
+
+#[test]
+fn label_table_sorts_and_rebuilds_label_sets_like_labels() {
+    let sets: Vec<Labels> = [
+        vec![("__name__", "m"), ("a", "x")],
+        vec![("__name__", "m"), ("ab", "")],
+        vec![("__name__", "m"), ("a", "x\u{0}y")],
+        vec![("__name__", "m"), ("a", "x"), ("b", "1")],
+        vec![("__name__", "m")],
+        vec![("__name__", "m\u{e9}"), ("a", "x")],
+        vec![("__name__", "l"), ("zz", "top")],
+        vec![("__name__", "m"), ("a", "xy")],
+    ]
+    .into_iter()
+    .map(Labels::from_pairs)
+    .collect();
+    let mut symbols = Symbols::new();
+    let mut table = super::LabelTable::default();
+    for (id, l) in sets.iter().enumerate() {
+        let mut pairs = Vec::new();
+        symbols.intern_labels(&mut pairs, l);
+        table.push(&symbols, &pairs, id as u32 * 10);
+    }
+    // A series whose symbols do not resolve is left out and leaves nothing behind.
+    table.push(&symbols, &[(u32::MAX, 0)], 99);
+    let got: Vec<(Labels, u32)> = table
+        .sorted()
+        .into_iter()
+        .map(|k| (table.labels(k), table.id(k)))
+        .collect();
+    let mut want: Vec<(Labels, u32)> = sets
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(id, l)| (l, id as u32 * 10))
+        .collect();
+    want.sort();
+    assert_eq!(got, want);
+}
