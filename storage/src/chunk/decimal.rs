@@ -170,14 +170,19 @@ pub(crate) fn plan_at_scale(src: &[f64], scale: u8, scratch: &mut Scratch) -> Op
         return None;
     }
     fill_patch_slots(ms, &scratch.patches);
+    Some(finish_plan(scale, scratch))
+}
+
+/// The plan for the integers in `scratch.a` at `scale` with the patches in `scratch.patches`.
+fn finish_plan(scale: Scale, scratch: &mut Scratch) -> DecimalPlan {
     let (transform, ints) = plan_transform(scratch);
     let bits = 16 + patch_bits(scratch.patches.len()) + ints.bits;
-    Some(DecimalPlan {
+    DecimalPlan {
         scale,
         transform,
         ints,
         bits,
-    })
+    }
 }
 
 /// Bits of a patch list of `k` entries: the count, then per patch a 1–2 byte index gap and 8
@@ -249,14 +254,7 @@ fn plan_base(src: &[f64], base: usize, scratch: &mut Scratch) -> Option<DecimalP
         }
     }
     fill_patch_slots(ms, &scratch.patches);
-    let (transform, ints) = plan_transform(scratch);
-    let bits = 16 + patch_bits(scratch.patches.len()) + ints.bits;
-    Some(DecimalPlan {
-        scale,
-        transform,
-        ints,
-        bits,
-    })
+    Some(finish_plan(scale, scratch))
 }
 
 /// Gives each patched slot its left neighbour's integer (the right one for leading slots),

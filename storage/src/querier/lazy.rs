@@ -595,20 +595,23 @@ mod tests {
         ts.into_iter().map(|t| (t, f(t))).collect()
     }
 
+    /// A block over `[0, 99]`: "a" every 10 ms with value t, "b" at 5 and 15 with 7.0, and
+    /// `extra`.
+    fn first_block(dir: &std::path::Path, extra: Option<(&str, Vec<(i64, f64)>)>) -> Arc<Block> {
+        let mut series = vec![
+            ("a", pts((0..100).step_by(10), |t| t as f64)),
+            ("b", pts([5, 15], |_| 7.0)),
+        ];
+        series.extend(extra);
+        block(dir, (0, 99), 4, &series)
+    }
+
     #[test]
     fn merges_blocks_and_head_by_labels_and_time() {
         let dir = tempfile::tempdir().unwrap();
         // Two blocks back to back and a head overlapping the second one; "b" only in the
         // first block, "c" only in the head.
-        let b1 = block(
-            dir.path(),
-            (0, 99),
-            4,
-            &[
-                ("a", pts((0..100).step_by(10), |t| t as f64)),
-                ("b", pts([5, 15], |_| 7.0)),
-            ],
-        );
+        let b1 = first_block(dir.path(), None);
         let b2 = block(
             dir.path(),
             (100, 199),
@@ -656,16 +659,7 @@ mod tests {
     #[test]
     fn streaming_block_merge_matches_the_lazy_selection() {
         let dir = tempfile::tempdir().unwrap();
-        let b1 = block(
-            dir.path(),
-            (0, 99),
-            4,
-            &[
-                ("a", pts((0..100).step_by(10), |t| t as f64)),
-                ("b", pts([5, 15], |_| 7.0)),
-                ("d", pts([1], |_| 1.0)),
-            ],
-        );
+        let b1 = first_block(dir.path(), Some(("d", pts([1], |_| 1.0))));
         // Overlaps b1 in time for "a" (the later block wins at 50..90) and adds "c".
         let b2 = block(
             dir.path(),
