@@ -512,3 +512,62 @@ fn label_table_sorts_and_rebuilds_label_sets_like_labels() {
     want.sort();
     assert_eq!(got, want);
 }
+
+/// When the chunk files cannot be written (here: a regular file where their directory should
+/// be), full chunks stay on the heap: every sample still reads back bit for bit, as from a
+/// head whose files work, before and after a cut, and the failures are counted.
+#[test]
+fn full_chunks_stay_on_the_heap_when_the_chunk_files_cannot_be_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = || HeadOptions {
+        shards: 4,
+        ..Default::default()
+    };
+    let working = Head::with_chunk_dir(opts(), &tmp.path().join("ok")).unwrap();
+    let blocked = tmp.path().join("blocked");
+    let failing = Head::with_chunk_dir(opts(), &blocked).unwrap();
+    std::fs::write(&blocked, b"not a directory").unwrap();
+    let t = |i: i64| 1_795_000_000_000 + i * 15_000 + i % 3;
+    for h in [&working, &failing] {
+        // One sample per series per batch, as a scrape arrives: enough for four full chunks.
+        for i in 0..600i64 {
+            let mut b = WriteBatch::new();
+            b.add_series(
+                [("__name__", "records"), ("job", "flink")],
+                &[(t(i), (i * 1_003 + i % 7) as f64)],
+            );
+            b.add_series(
+                [("__name__", "load"), ("job", "flink")],
+                &[(t(i), (i as f64 * 0.37).sin())],
+            );
+            let out = h.append(&mut b, &mut AppendLog::default()).unwrap();
+            assert_eq!(out.accepted, 2);
+        }
+    }
+    assert!(working.mapped_chunk_stats().bytes > 0);
+    let stats = failing.mapped_chunk_stats();
+    assert!(stats.write_failures >= 2, "{stats:?}");
+    assert_eq!((stats.files, stats.bytes), (0, 0));
+    let read = |h: &Head| {
+        h.select(&[Matcher::equal("job", "flink")], i64::MIN, i64::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|s| {
+                let bits: Vec<u64> = s.values.iter().map(|v| v.to_bits()).collect();
+                (s.labels, s.timestamps, bits)
+            })
+            .collect::<Vec<_>>()
+    };
+    let got = read(&failing);
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|(_, ts, _)| ts.len() == 600));
+    assert_eq!(got, read(&working));
+    for h in [&working, &failing] {
+        h.truncate_before(t(250)).unwrap();
+    }
+    let got = read(&failing);
+    assert!(got
+        .iter()
+        .all(|(_, ts, _)| ts.len() == 350 && ts[0] == t(250)));
+    assert_eq!(got, read(&working));
+}
