@@ -356,12 +356,6 @@ fn json_response(body: String) -> Response {
     ([("content-type", "application/json")], body).into_response()
 }
 
-/// Formats a value as Prometheus does: `NaN`, `+Inf`, `-Inf`, else the shortest decimal that
-/// round-trips, without an exponent (see [`eddy_query::format`]).
-pub fn format_value(out: &mut String, v: f64) {
-    eddy_query::format::write_float(out, v);
-}
-
 /// Formats a timestamp (ms) as JSON seconds: `1435781451.781`, `1435781451`.
 pub fn format_ts(out: &mut String, t: i64) {
     let secs = t / 1000;
@@ -411,7 +405,7 @@ fn push_point(out: &mut String, t: i64, v: f64) {
     out.push('[');
     format_ts(out, t);
     out.push_str(",\"");
-    format_value(out, v);
+    eddy_query::format::write_float(out, v);
     out.push_str("\"]");
 }
 
@@ -777,7 +771,7 @@ mod tests {
             1e21,
             -9.223372036854776e18,
         ] {
-            format_value(&mut v, x);
+            eddy_query::format::write_float(&mut v, x);
             v.push(' ');
         }
         assert_eq!(

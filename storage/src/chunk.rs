@@ -85,19 +85,7 @@ impl ChunkEncoder {
 
     /// See [`encode_chunk`].
     pub fn encode_chunk(&mut self, dst: &mut Vec<u8>, ts: &[i64], vals: &[f64]) {
-        assert!(
-            !ts.is_empty() && ts.len() == vals.len() && ts.len() <= MAX_CHUNK_SAMPLES,
-            "BUG: encode_chunk needs 1..={MAX_CHUNK_SAMPLES} samples and equal columns, got {} timestamps and {} values",
-            ts.len(),
-            vals.len()
-        );
-        debug_assert!(
-            ts.windows(2).all(|w| w[0] < w[1]),
-            "BUG: chunk timestamps not strictly increasing"
-        );
-        dst.push(CHUNK_VERSION);
-        timestamps::encode(dst, ts, &mut self.scratch);
-        values::encode(dst, vals, &mut self.scratch);
+        self.encode_with_hint(dst, ts, vals, None);
     }
 
     /// [`encode_chunk`](Self::encode_chunk) for a chunk that replaces `previous`, a chunk of
@@ -116,18 +104,32 @@ impl ChunkEncoder {
         let hint = split_chunk(previous)
             .ok()
             .and_then(|c| values::Hint::of(c.values));
-        let Some(hint) = hint else {
-            return self.encode_chunk(dst, ts, vals);
-        };
+        self.encode_with_hint(dst, ts, vals, hint);
+    }
+
+    fn encode_with_hint(
+        &mut self,
+        dst: &mut Vec<u8>,
+        ts: &[i64],
+        vals: &[f64],
+        hint: Option<values::Hint>,
+    ) {
         assert!(
             !ts.is_empty() && ts.len() == vals.len() && ts.len() <= MAX_CHUNK_SAMPLES,
-            "BUG: encode_chunk_after needs 1..={MAX_CHUNK_SAMPLES} samples and equal columns, got {} timestamps and {} values",
+            "BUG: encode_chunk needs 1..={MAX_CHUNK_SAMPLES} samples and equal columns, got {} timestamps and {} values",
             ts.len(),
             vals.len()
         );
+        debug_assert!(
+            ts.windows(2).all(|w| w[0] < w[1]),
+            "BUG: chunk timestamps not strictly increasing"
+        );
         dst.push(CHUNK_VERSION);
         timestamps::encode(dst, ts, &mut self.scratch);
-        values::encode_hinted(dst, vals, &mut self.scratch, hint);
+        match hint {
+            Some(h) => values::encode_hinted(dst, vals, &mut self.scratch, h),
+            None => values::encode(dst, vals, &mut self.scratch),
+        }
     }
 
     /// See [`encode_timestamps`].

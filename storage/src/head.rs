@@ -1089,8 +1089,8 @@ fn series_key(
 
 /// The label sets of a head cut's series, packed: every string in one buffer and a length
 /// per string, instead of two allocations per label. A cut sorts every series of its window
-/// by labels; as `Labels` that table cost ~1.3 KB per series (1.3 GB at a million), packed
-/// it is the label bytes plus 4 bytes per string.
+/// by labels; packing that table lowered the flush peak of `storage_bench --tms 20 --hours
+/// 6.25` by 89 MiB for 95 k series (~1 KB per series).
 #[derive(Default)]
 struct LabelTable {
     bytes: String,
@@ -1139,14 +1139,7 @@ impl LabelTable {
 
     /// Series `k`'s labels, built for the one series being written.
     fn labels(&self, k: usize) -> Labels {
-        Labels::from_sorted_unchecked(
-            self.pairs(k)
-                .map(|(name, value)| Label {
-                    name: name.to_string(),
-                    value: value.to_string(),
-                })
-                .collect(),
-        )
+        Labels::from_sorted_pairs_unchecked(self.pairs(k))
     }
 
     /// Indices of the series in label order (as `Labels` sort).

@@ -52,6 +52,22 @@ impl Labels {
         Labels(out)
     }
 
+    /// Builds a label set from `(name, value)` pairs that the caller guarantees are already
+    /// canonical (as a block index or the head's symbol pairs store them).
+    pub fn from_sorted_pairs_unchecked<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Self {
+        Self::from_sorted_unchecked(
+            pairs
+                .into_iter()
+                .map(|(name, value)| Label {
+                    name: name.to_string(),
+                    value: value.to_string(),
+                })
+                .collect(),
+        )
+    }
+
     /// Wraps labels that the caller guarantees are already canonical.
     pub fn from_sorted_unchecked(v: Vec<Label>) -> Self {
         debug_assert!(
@@ -381,8 +397,8 @@ mod tests {
         );
     }
 
-    /// Every string length up to 40 (each copy path and its edges), in pairs of mixed
-    /// lengths, hashes as the streaming hasher does, through one reused buffer.
+    /// Strings of every length up to 40, in pairs of mixed lengths, hash as the streaming
+    /// hasher does, through one reused buffer.
     #[test]
     fn one_shot_keys_agree_for_every_string_length() {
         let text: String = (0..128u8).map(|i| char::from(b'a' + i % 26)).collect();

@@ -177,10 +177,6 @@ fn decode_series<'a>(
     Ok(())
 }
 
-/// Most labels a series may have for [`decode_common_series`]; longer ones take the general
-/// walk.
-const COMMON_MAX_LABELS: usize = 64;
-
 /// The fast path for a valid series in the layout every remote_write sender produces: labels
 /// first, each `0x0a len (0x0a len name 0x12 len value)` with lengths under 128, then samples
 /// `0x12 len (0x09 value8 0x10 ts)`, nothing else. It reads the bytes directly instead of
@@ -194,18 +190,16 @@ fn decode_common_series<'a>(
     stats: &mut DecodeStats,
 ) -> bool {
     // First pass: the labels are all in the common layout; where they end.
-    let mut nlabels = 0;
     let mut pos = 0;
     while let Some(&[0x0a, len]) = s.get(pos..pos + 2) {
         let len = usize::from(len);
-        if len >= 0x80 || nlabels == COMMON_MAX_LABELS {
+        if len >= 0x80 {
             return false;
         }
         match s.get(pos + 2..pos + 2 + len) {
             Some(label) if short_label(label, 0).is_some() => {}
             _ => return false,
         }
-        nlabels += 1;
         pos += 2 + len;
     }
     // Tag and length bytes are ASCII here, so the run is valid UTF-8 exactly when its strings

@@ -382,7 +382,7 @@ impl Evaluator<'_> {
             counts.clear();
             for &(si, f) in &vals {
                 let mut l = input[si].labels.clone();
-                l.set(&label, &format_value_label(f));
+                l.set(&label, &crate::format::float_string(f));
                 let gl = group_labels(&l, &grouping, a.without);
                 let slot = out.slot(&gl, false);
                 match counts.iter_mut().find(|c| c.0 == slot) {
@@ -429,11 +429,6 @@ fn add_to_group(op: AggregateOp, g: &mut Group, f: f64) {
         AggregateOp::Quantile => g.values.push(f),
         _ => {}
     }
-}
-
-/// The value label of `count_values`: shortest round-trip decimal, Prometheus spelling.
-pub(crate) fn format_value_label(f: f64) -> String {
-    crate::format::float_string(f)
 }
 
 /// `limit_ratio`'s deterministic sampling offset in [0, 1): the xxhash64 of the label set
@@ -524,14 +519,6 @@ mod tests {
             group_labels(&l, &["__name__".into()], false),
             Labels::from_pairs([("__name__", "m")])
         );
-    }
-
-    #[test]
-    fn value_label_format() {
-        assert_eq!(format_value_label(1.0), "1");
-        assert_eq!(format_value_label(0.25), "0.25");
-        assert_eq!(format_value_label(f64::INFINITY), "+Inf");
-        assert_eq!(format_value_label(1e21), "1000000000000000000000");
     }
 
     #[test]

@@ -39,9 +39,7 @@ impl FileBytes {
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io("mmap block file", path, e))?;
         Ok(FileBytes::Mapped(map))
     }
-}
 
-impl FileBytes {
     /// Drops the mapping's pages from this process's page tables (they stay in the page
     /// cache, and the next read maps them again). Opening a block reads every byte to check
     /// its checksums; without this, a freshly written or compacted block would count in full

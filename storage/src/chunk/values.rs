@@ -20,14 +20,10 @@ const RAW: u8 = 0x30;
 const DECIMAL_GOOD_ENOUGH_BITS: u64 = 16;
 
 pub(crate) fn encode(dst: &mut Vec<u8>, src: &[f64], scratch: &mut Scratch) {
-    let Some(first) = src.first() else { return };
-    let n = src.len() as u64;
-    let b0 = first.to_bits();
-    if src.iter().all(|v| v.to_bits() == b0) {
-        dst.push(CONST);
-        dst.extend_from_slice(&b0.to_le_bytes());
+    if write_if_constant(dst, src) {
         return;
     }
+    let n = src.len() as u64;
     let dec = decimal::plan(src, scratch);
     if let Some(p) = &dec {
         if p.bits <= DECIMAL_GOOD_ENOUGH_BITS * n {
@@ -46,14 +42,32 @@ pub(crate) fn encode(dst: &mut Vec<u8>, src: &[f64], scratch: &mut Scratch) {
             decimal::encode(dst, src, &p, scratch, DECIMAL);
         }
         _ if x.len() as u64 <= raw_len => dst.extend_from_slice(&x),
-        _ => {
-            dst.push(RAW);
-            for v in src {
-                dst.extend_from_slice(&v.to_bits().to_le_bytes());
-            }
-        }
+        _ => write_raw(dst, src),
     }
     scratch.bytes = x;
+}
+
+/// Writes the `CONST` layout if every value has the same bits (or `src` is empty, which writes
+/// nothing); false otherwise.
+fn write_if_constant(dst: &mut Vec<u8>, src: &[f64]) -> bool {
+    let Some(first) = src.first() else {
+        return true;
+    };
+    let b0 = first.to_bits();
+    if !src.iter().all(|v| v.to_bits() == b0) {
+        return false;
+    }
+    dst.push(CONST);
+    dst.extend_from_slice(&b0.to_le_bytes());
+    true
+}
+
+/// Writes the `RAW` layout: 8 little-endian bytes per value.
+fn write_raw(dst: &mut Vec<u8>, src: &[f64]) {
+    dst.push(RAW);
+    for v in src {
+        dst.extend_from_slice(&v.to_bits().to_le_bytes());
+    }
 }
 
 /// The layout an earlier chunk of the same series chose, to try first.
@@ -80,10 +94,8 @@ impl Hint {
 /// [`encode`] trying `hint`'s layout first; falls back to the full plan when the values no
 /// longer fit it (a value that needs more digits, a constant run).
 pub(crate) fn encode_hinted(dst: &mut Vec<u8>, src: &[f64], scratch: &mut Scratch, hint: Hint) {
-    let Some(first) = src.first() else { return };
-    let b0 = first.to_bits();
-    if src.iter().all(|v| v.to_bits() == b0) {
-        return encode(dst, src, scratch);
+    if write_if_constant(dst, src) {
+        return;
     }
     match hint {
         Hint::Decimal(scale) => match decimal::plan_at_scale(src, scale, scratch) {
@@ -96,10 +108,7 @@ pub(crate) fn encode_hinted(dst: &mut Vec<u8>, src: &[f64], scratch: &mut Scratc
             xor::encode(dst, src);
             if dst.len() - start > 1 + 8 * src.len() {
                 dst.truncate(start);
-                dst.push(RAW);
-                for v in src {
-                    dst.extend_from_slice(&v.to_bits().to_le_bytes());
-                }
+                write_raw(dst, src);
             }
         }
     }
