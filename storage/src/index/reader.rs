@@ -14,7 +14,7 @@ use crate::index::format::{
     TOC_LEN, VERSION, VERSION_PLAIN,
 };
 use crate::index::{IndexChunk, PostingsSource};
-use crate::labels::{Label, Labels};
+use crate::labels::Labels;
 
 #[derive(Debug, Clone, Copy)]
 struct NameEntry {
@@ -371,15 +371,7 @@ impl IndexReader {
     pub fn series_labels(&self, ord: u32) -> Result<Labels> {
         let mut pairs = Vec::new();
         self.series_label_strs(ord, &mut pairs)?;
-        Ok(Labels::from_sorted_unchecked(
-            pairs
-                .into_iter()
-                .map(|(name, value)| Label {
-                    name: name.to_string(),
-                    value: value.to_string(),
-                })
-                .collect(),
-        ))
+        Ok(Labels::from_sorted_pairs_unchecked(pairs))
     }
 
     /// The labels of series `ord` as `(name, value)` strings borrowed from the index, in
