@@ -66,11 +66,16 @@ async fn config_file_scrape_configs_pull_a_flink_endpoint() {
         b.contains(r#""job":"flink""#) && b.contains(r#""host":"localhost""#),
         "{b}"
     );
-    let (_, t) = support::get(&st, "/api/v1/targets").await;
-    assert!(
-        t.contains(r#""health":"up""#) && t.contains(r#""scrapePool":"flink""#),
-        "{t}"
-    );
+    // The scrape's samples are appended before its status is recorded (as in Prometheus), so
+    // the target may still read "unknown" for a moment after `up` is queryable.
+    loop {
+        let (_, t) = support::get(&st, "/api/v1/targets").await;
+        if t.contains(r#""health":"up""#) && t.contains(r#""scrapePool":"flink""#) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "target never reported up: {t}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // A broken config is refused with a message naming the file; the scraper keeps running.
     std::fs::write(
         &cfg,

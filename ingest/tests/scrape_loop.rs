@@ -195,6 +195,11 @@ async fn closed_target_is_down() {
     let b = sink.batches();
     assert_eq!(up(&b[0]), Some(0.0));
     assert_eq!(scraped(&b[0]).len(), 0);
+    // The status is recorded just after the scrape's samples are handed over.
+    sink.wait_for("the target's status", |_| {
+        scraper.targets()[0].health != Health::Unknown
+    })
+    .await;
     let t = scraper.targets();
     assert_eq!(t[0].health, Health::Down);
     assert!(
