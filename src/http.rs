@@ -33,6 +33,8 @@ pub struct AppState {
     pub otlp_deltas: parking_lot::Mutex<eddy_ingest::otlp::DeltaAccumulator>,
     /// What each Pushgateway group pushed last, for stale markers on replace and delete.
     pub push_groups: ingest::PushGroups,
+    /// remote_write label runs already seen and their series keys.
+    pub series_keys: eddy_ingest::remote_write::SeriesKeyCache,
     /// Metric metadata seen at ingest.
     pub metadata: crate::metadata::MetadataStore,
     /// Query engine and limits.

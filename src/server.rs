@@ -50,6 +50,7 @@ pub fn state(db: Arc<Db>, args: &ServeArgs) -> Arc<AppState> {
         metrics: Default::default(),
         otlp_deltas: parking_lot::Mutex::new(Default::default()),
         push_groups: Default::default(),
+        series_keys: Default::default(),
         metadata: Default::default(),
         query: crate::http::api::QueryConfig::from_args(args),
         scraper: parking_lot::Mutex::new(None),

@@ -448,3 +448,63 @@ async fn query_answers_are_gzipped_when_asked_and_metrics_cover_the_wal() {
         "{m}"
     );
 }
+
+/// remote_write series seen before skip their labels; one that left the head since (here by
+/// a flush) is stored again from its labels; label drops apply on both paths.
+#[tokio::test]
+async fn repeated_remote_write_series_are_stored_after_the_head_lets_them_go() {
+    let (st, _dir) = state(&["--ingest.drop-label", "task_attempt_id"]);
+    let series = |attempt: &'static str, t: i64, v: f64| {
+        (
+            vec![
+                ("__name__", "flink_numRecordsIn"),
+                ("task_attempt_id", attempt),
+                ("subtask_index", "0"),
+            ],
+            vec![(t, v)],
+        )
+    };
+    let created = || st.db.head_stats().series_created;
+    let (s, b) = remote_write(&st, &[series("a", 1_000, 1.0)]).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    assert_eq!((created(), st.series_keys.len()), (1, 1));
+    // The same label bytes again: a cache hit that the head resolves.
+    let (s, b) = remote_write(&st, &[series("a", 2_000, 2.0)]).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    assert_eq!((created(), st.series_keys.len()), (1, 1));
+    // Another attempt id, dropped at ingest: the same series, under its own cache entry.
+    let (s, b) = remote_write(&st, &[series("b", 3_000, 3.0)]).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    assert_eq!((created(), st.series_keys.len()), (1, 2));
+    // A flush moves everything into a block and the head forgets the series.
+    let (s, _, b) = send(
+        &st,
+        Request::post("/api/v1/admin/flush")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(st.db.head_stats().series, 0);
+    // Known bytes, unknown to the head: appended again with labels (a new head series).
+    let (s, b) = remote_write(&st, &[series("a", 7_200_000 * 2, 4.0)]).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    assert_eq!(created(), 2);
+    let (s, b) = remote_write(&st, &[series("b", 7_200_000 * 2 + 1_000, 5.0)]).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    assert_eq!(created(), 2);
+    let (_, b) = get(
+        &st,
+        "/api/v1/query?query=count_over_time(flink_numRecordsIn[5h])&time=14401",
+    )
+    .await;
+    assert!(
+        b.contains(r#""metric":{"subtask_index":"0"},"value":[14401,"5"]"#),
+        "{b}"
+    );
+    let (_, m) = get(&st, "/metrics").await;
+    assert!(
+        m.contains("eddy_ingest_samples_total{format=\"remote_write\"} 5"),
+        "{m}"
+    );
+}

@@ -21,12 +21,14 @@
 
 mod decode;
 mod encode;
+mod key_cache;
 pub mod wire;
 
 use std::borrow::Cow;
 
-pub use decode::decode_write_request;
+pub use decode::{decode_write_request, decode_write_request_keyed, push_run_labels, KeyedSeries};
 pub use encode::{compress_snappy, encode_metadata, encode_write_request};
+pub use key_cache::{label_run_hash, KnownSeries, SeriesKeyCache};
 
 use crate::error::{Error, Result};
 

@@ -13,9 +13,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use eddy_ingest::influx::{self, InfluxOptions, InfluxScratch};
 use eddy_ingest::otlp::{self, OtlpOptions, OtlpScratch};
-use eddy_ingest::remote_write::{self, MetricMetadata, SnappyBuffer};
+use eddy_ingest::remote_write::{self, KeyedSeries, MetricMetadata, SnappyBuffer};
 use eddy_ingest::text::{self, TextOptions};
-use eddy_storage::{stale_nan, AppendOutcome, Labels, WriteBatch};
+use eddy_storage::{stale_nan, AppendOutcome, KeyScratch, Labels, SeriesKey, WriteBatch};
 use parking_lot::Mutex;
 use serde::Deserialize;
 
@@ -40,6 +40,15 @@ thread_local! {
     static OTLP_SCRATCH: RefCell<OtlpScratch> = RefCell::new(OtlpScratch::new());
     static SNAPPY_BUF: RefCell<SnappyBuffer> = RefCell::new(SnappyBuffer::new());
     static BATCH: RefCell<WriteBatch<'static>> = RefCell::new(WriteBatch::new());
+    static KEYED: RefCell<KeyedRequest> = RefCell::new(KeyedRequest::default());
+}
+
+/// Per-thread scratch of the keyed remote_write path.
+#[derive(Default)]
+struct KeyedRequest {
+    seen: KeyedSeries,
+    fresh: Vec<(u128, SeriesKey)>,
+    scratch: KeyScratch,
 }
 
 /// Runs `f` with this thread's reused batch (empty, borrowing nothing yet), and keeps the
@@ -132,6 +141,13 @@ pub(crate) fn store(
     batch: &mut WriteBatch<'_>,
     format: &'static str,
 ) -> Result<AppendOutcome, ApiError> {
+    drop_configured_labels(st, batch);
+    let outcome = st.db.append(batch).map_err(ApiError::storage)?;
+    st.metrics.record_append(format, &outcome);
+    Ok(outcome)
+}
+
+fn drop_configured_labels(st: &SharedState, batch: &mut WriteBatch<'_>) {
     if !st.ingest.drop_labels.is_empty() {
         for (name, value) in batch.labels.iter_mut() {
             if st.ingest.drop_labels.contains(name.as_ref()) {
@@ -139,9 +155,61 @@ pub(crate) fn store(
             }
         }
     }
-    let outcome = st.db.append(batch).map_err(ApiError::storage)?;
-    st.metrics.record_append(format, &outcome);
-    Ok(outcome)
+}
+
+/// Decodes a remote_write request and appends it, skipping the labels of series whose label
+/// bytes were seen before ([`eddy_ingest::remote_write::SeriesKeyCache`]). A series that
+/// was skipped but is no longer in the head is appended again with its labels.
+fn decode_and_store_remote_write<'a>(
+    st: &SharedState,
+    body: &'a [u8],
+    batch: &mut WriteBatch<'a>,
+    meta: &mut Vec<MetricMetadata<'a>>,
+    keyed: &mut KeyedRequest,
+) -> Result<(AppendOutcome, remote_write::DecodeStats), ApiError> {
+    let stats = {
+        let known = st.series_keys.read();
+        remote_write::decode_write_request_keyed(body, batch, meta, &known, &mut keyed.seen)
+            .map_err(|e| ApiError::bad_data(e.to_string()))?
+    };
+    drop_configured_labels(st, batch);
+    // Key the series decoded with labels after the drops, as the head would, and remember them.
+    keyed.fresh.clear();
+    for &(i, hash) in &keyed.seen.misses {
+        if let Ok(key) = SeriesKey::of(batch.series_labels(i as usize), &mut keyed.scratch) {
+            batch.series[i as usize].key = Some(key);
+            keyed.fresh.push((hash, key));
+        }
+    }
+    st.series_keys
+        .insert_all(&keyed.fresh, st.db.head_stats().series as usize);
+    let mut outcome = st.db.append(batch).map_err(ApiError::storage)?;
+    if !outcome.unresolved.is_empty() {
+        let mut again = WriteBatch::new();
+        for &i in &outcome.unresolved {
+            let run = keyed.seen.run_of(i).ok_or_else(|| {
+                ApiError::new(
+                    ErrorType::Internal,
+                    format!("series {i} was not sent keyed"),
+                )
+            })?;
+            again.start_series();
+            if !remote_write::push_run_labels(body, run, &mut again) {
+                return Err(ApiError::new(
+                    ErrorType::Internal,
+                    format!("the labels of series {i} no longer decode"),
+                ));
+            }
+            let (ts, vals) = batch.series_samples(i as usize);
+            for (&t, &v) in ts.iter().zip(vals) {
+                again.push_sample(t, v);
+            }
+        }
+        drop_configured_labels(st, &mut again);
+        outcome.absorb(st.db.append(&mut again).map_err(ApiError::storage)?);
+    }
+    st.metrics.record_append("remote_write", &outcome);
+    Ok((outcome, stats))
 }
 
 /// Joins the rejections of an append and the decoder's complaints into one 400 message, or
@@ -219,10 +287,10 @@ pub async fn remote_write(
         })?;
         with_batch(|batch| {
             let mut meta = Vec::new();
-            let stats = remote_write::decode_write_request(buf, batch, &mut meta)
-                .map_err(|e| ApiError::bad_data(e.to_string()))?;
+            let (outcome, stats) = KEYED.with(|cell| {
+                decode_and_store_remote_write(&st, buf, batch, &mut meta, &mut cell.borrow_mut())
+            })?;
             st.metadata.update(&meta);
-            let outcome = store(&st, batch, "remote_write")?;
             match rejection_message(&outcome, &stats.invalid, stats.invalid_series) {
                 Some(msg) => Err(ApiError::bad_data(msg)),
                 None => Ok(StatusCode::NO_CONTENT.into_response()),

@@ -8,6 +8,7 @@ use std::borrow::Cow;
 
 use crate::error::Result;
 use crate::labels::{Labels, Matcher};
+use crate::series_key::SeriesKey;
 
 /// The Prometheus stale marker: a NaN with this exact bit pattern ends a series.
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
@@ -31,6 +32,8 @@ pub struct BatchSeries {
     pub labels: (u32, u32),
     /// Range of this series' samples in the timestamp and value columns.
     pub samples: (u32, u32),
+    /// The series' key when the writer knows it (see [`WriteBatch::start_keyed_series`]).
+    pub key: Option<SeriesKey>,
 }
 
 /// Samples grouped by series, in flat arrays so that decoding allocates per batch, not per
@@ -97,7 +100,20 @@ impl<'a> WriteBatch<'a> {
         self.series.push(BatchSeries {
             labels: (l, l),
             samples: (s, s),
+            key: None,
         });
+    }
+
+    /// Starts a series whose key the writer computed earlier with [`SeriesKey::of`] from the
+    /// same labels. The head then trusts the key instead of checking and hashing the labels.
+    /// The labels may be left out: if the head does not hold the series, the append reports
+    /// it in [`AppendOutcome::unresolved`] and stores none of its samples, and the writer
+    /// appends it again with its labels.
+    pub fn start_keyed_series(&mut self, key: SeriesKey) {
+        self.start_series();
+        if let Some(s) = self.series.last_mut() {
+            s.key = Some(key);
+        }
     }
 
     /// Adds a label to the current series.
@@ -202,6 +218,9 @@ pub struct AppendOutcome {
     pub new_series: u64,
     /// Human-readable descriptions of the first rejections (bounded).
     pub messages: Vec<String>,
+    /// Batch indices of keyed series sent without labels that the head does not hold; none
+    /// of their samples were stored or rejected (see [`WriteBatch::start_keyed_series`]).
+    pub unresolved: Vec<u32>,
 }
 
 impl AppendOutcome {
@@ -209,7 +228,26 @@ impl AppendOutcome {
     pub fn rejected_total(&self) -> u64 {
         self.rejected.iter().map(|r| r.1).sum()
     }
+
+    /// Adds the counts and messages of a further append of the same request (`unresolved`
+    /// is left as it is: it names series of the first batch).
+    pub fn absorb(&mut self, other: AppendOutcome) {
+        self.accepted += other.accepted;
+        self.new_series += other.new_series;
+        for (reason, n) in other.rejected {
+            match self.rejected.iter_mut().find(|(r, _)| *r == reason) {
+                Some(slot) => slot.1 += n,
+                None => self.rejected.push((reason, n)),
+            }
+        }
+        self.rejected.sort_unstable_by_key(|&(r, _)| r);
+        let room = MAX_OUTCOME_MESSAGES.saturating_sub(self.messages.len());
+        self.messages.extend(other.messages.into_iter().take(room));
+    }
 }
+
+/// Messages an [`AppendOutcome`] keeps (the rest are only counted).
+pub const MAX_OUTCOME_MESSAGES: usize = 10;
 
 /// One series read back: canonical labels and its samples, time-ordered.
 #[derive(Debug, Clone, Default, PartialEq)]

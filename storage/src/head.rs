@@ -19,19 +19,17 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use croaring::Bitmap;
 use parking_lot::{Mutex, RwLock};
 
-use crate::api::{AppendOutcome, RejectReason, Series, WriteBatch};
+use crate::api::{AppendOutcome, RejectReason, Series, WriteBatch, MAX_OUTCOME_MESSAGES};
 use crate::error::Result;
 use crate::index::{self, MemPostings, Symbols};
-use crate::labels::{hash_label_pairs128, hash_label_pairs128_with, Label, Labels, Matcher};
+use crate::labels::{hash_label_pairs128, Label, Labels, Matcher};
+use crate::series_key::{display_pairs, KeyScratch, SeriesKey};
 
-use keymap::KeyMap;
+pub use keymap::{KeyHasher, KeyMap};
 pub use limits::SeriesLimitOptions;
 pub use mapped::MappedChunkStats;
 use mapped::MappedChunks;
 use series::{AppendLimits, Appended, MemSeries, Scratch};
-
-/// Messages kept per append outcome (the rest are only counted).
-const MAX_MESSAGES: usize = 10;
 
 /// Head configuration.
 #[derive(Debug, Clone)]
@@ -259,7 +257,11 @@ impl Head {
         let mut keyed: Vec<(usize, u128, u32)> = Vec::with_capacity(batch.series.len());
         let mut key_scratch = KeyScratch::default();
         for i in 0..batch.series.len() {
-            match series_key(batch.series_labels(i), &mut key_scratch) {
+            let key = match batch.series[i].key {
+                Some(key) => Ok(key),
+                None => SeriesKey::of(batch.series_labels(i), &mut key_scratch),
+            };
+            match key.map(SeriesKey::get) {
                 Ok(key) => keyed.push((self.shard_of_key(key), key, i as u32)),
                 Err(msg) => {
                     let n = batch.series_samples(i).0.len() as u64;
@@ -306,6 +308,12 @@ impl Head {
                 }
                 let entry = match shard.by_key.get_mut(&key) {
                     Some(e) => e,
+                    None if batch.series_labels(i).is_empty() => {
+                        // A keyed series sent without its labels, which this head does not
+                        // hold (any more): the caller appends it again with its labels.
+                        outcome.unresolved.push(i as u32);
+                        continue;
+                    }
                     None => {
                         let metric = metric_of(batch.series_labels(i));
                         if let Err(why) = self.limits.admit(
@@ -325,6 +333,14 @@ impl Head {
                         let id = (shard.next_local << self.shard_bits) | shard_no as u32;
                         shard.next_local += 1;
                         let pairs = sorted_pairs(batch.series_labels(i));
+                        debug_assert!(
+                            batch.series[i].key.is_none()
+                                || SeriesKey::of(batch.series_labels(i), &mut key_scratch)
+                                    .ok()
+                                    .map(SeriesKey::get)
+                                    == Some(key),
+                            "a series' key does not match its labels"
+                        );
                         let labels = self.intern(&pairs);
                         log.new_series.push(NewSeries {
                             id,
@@ -436,7 +452,10 @@ impl Head {
     /// it is free and fits this head's shard layout, else an existing or fresh id (the caller
     /// maps the WAL's id onto it).
     pub fn restore_series(&self, wal_id: u32, labels: &Labels) -> u32 {
-        let key = hash_label_pairs128(labels.iter().map(|l| (l.name.as_str(), l.value.as_str())));
+        let key = SeriesKey::from_hash(hash_label_pairs128(
+            labels.iter().map(|l| (l.name.as_str(), l.value.as_str())),
+        ))
+        .get();
         let shard_no = self.shard_of_key(key);
         let mut shard = self.shards[shard_no].lock();
         if let Some(e) = shard.by_key.get(&key) {
@@ -938,7 +957,7 @@ fn reason_slot(r: RejectReason) -> usize {
 }
 
 fn push_message(messages: &mut Vec<String>, f: impl FnOnce() -> String) {
-    if messages.len() < MAX_MESSAGES {
+    if messages.len() < MAX_OUTCOME_MESSAGES {
         messages.push(f());
     }
 }
@@ -980,10 +999,6 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn display_pairs(pairs: &[(Cow<'_, str>, Cow<'_, str>)]) -> String {
-    Labels::from_pairs(pairs.iter().map(|(n, v)| (n.as_ref(), v.as_ref()))).to_string()
-}
-
 fn owned_labels(sorted: &[(&str, &str)]) -> Labels {
     Labels::from_sorted_unchecked(
         sorted
@@ -995,96 +1010,6 @@ fn owned_labels(sorted: &[(&str, &str)]) -> Labels {
             })
             .collect(),
     )
-}
-
-/// Scratch space for [`series_key`], reused across the series of a batch.
-#[derive(Default)]
-struct KeyScratch {
-    /// The hash input of the current series' key.
-    key_bytes: Vec<u8>,
-    /// The first eight bytes of each label name (big-endian), by arrival position.
-    prefixes: Vec<u64>,
-    /// Arrival positions in name order. Kept from series to series: the series of one metric
-    /// arrive together with their labels in the same order, so checking the previous order
-    /// usually replaces the sort.
-    order: Vec<u32>,
-}
-
-/// The first eight bytes of `name` as a big-endian integer, zero-padded: comparing these
-/// orders names as comparing the bytes does, except that a tie needs the whole names.
-#[inline]
-fn name_prefix(name: &str) -> u64 {
-    let b = name.as_bytes();
-    // One load for names of eight bytes or more; shorter ones byte by byte (a `memcpy` call
-    // of a variable length cost more than the rest of the key's ordering).
-    if let Some(first) = b.first_chunk::<8>() {
-        return u64::from_be_bytes(*first);
-    }
-    let mut p = 0u64;
-    for (i, &c) in b.iter().enumerate() {
-        p |= u64::from(c) << (56 - 8 * i);
-    }
-    p
-}
-
-/// Checks a series' labels and returns its key: the hash of its non-empty pairs in name
-/// order. The labels stay in arrival order: only the few series that turn out to be new need
-/// them sorted ([`sorted_pairs`]), so the hot path orders small integers instead of strings.
-fn series_key(
-    labels: &[(Cow<'_, str>, Cow<'_, str>)],
-    scratch: &mut KeyScratch,
-) -> std::result::Result<u128, String> {
-    let KeyScratch {
-        key_bytes,
-        prefixes,
-        order,
-    } = scratch;
-    prefixes.clear();
-    prefixes.extend(labels.iter().map(|(n, _)| name_prefix(n)));
-    let name = |k: u32| labels[k as usize].0.as_ref();
-    // Strictly ascending, so a passing order also proves the names distinct.
-    let before = |a: u32, b: u32| {
-        let (pa, pb) = (prefixes[a as usize], prefixes[b as usize]);
-        pa < pb || (pa == pb && name(a) < name(b))
-    };
-    let reused = order.len() == labels.len() && order.windows(2).all(|w| before(w[0], w[1]));
-    if !reused {
-        order.clear();
-        order.extend(0..labels.len() as u32);
-        order.sort_unstable_by(|&a, &b| {
-            prefixes[a as usize]
-                .cmp(&prefixes[b as usize])
-                .then_with(|| name(a).cmp(name(b)))
-        });
-        if let Some(w) = order.windows(2).find(|w| !before(w[0], w[1])) {
-            let dup = name(w[0]);
-            let msg = format!(
-                "duplicate label name {dup:?} in series {}",
-                display_pairs(labels)
-            );
-            // The order is not valid for the next series either.
-            order.clear();
-            return Err(msg);
-        }
-    }
-    // In name order an empty name can only come first.
-    if order.first().is_some_and(|&k| name(k).is_empty()) {
-        return Err(format!(
-            "empty label name in series {}",
-            display_pairs(labels)
-        ));
-    }
-    if labels.iter().all(|(_, v)| v.is_empty()) {
-        return Err("series without labels".to_string());
-    }
-    Ok(hash_label_pairs128_with(
-        order
-            .iter()
-            .map(|&k| &labels[k as usize])
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(n, v)| (n.as_ref(), v.as_ref())),
-        key_bytes,
-    ))
 }
 
 /// The label sets of a head cut's series, packed: every string in one buffer and a length

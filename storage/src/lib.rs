@@ -23,6 +23,7 @@ pub mod head;
 pub mod index;
 pub mod labels;
 pub mod querier;
+pub mod series_key;
 pub mod wal;
 
 pub use api::{
@@ -31,3 +32,4 @@ pub use api::{
 pub use db::{Db, DbOptions};
 pub use error::{Error, Result};
 pub use labels::{Label, Labels, MatchOp, Matcher};
+pub use series_key::{KeyScratch, SeriesKey};

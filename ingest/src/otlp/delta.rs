@@ -215,6 +215,7 @@ fn remove_series(batch: &mut WriteBatch<'_>, first: usize, drop: &[bool]) {
         batch.series[w] = BatchSeries {
             labels: (lw as u32, (lw + ln) as u32),
             samples: (sw as u32, (sw + sn) as u32),
+            key: None,
         };
         lw += ln;
         sw += sn;

@@ -481,6 +481,7 @@ fn transform<'a>(
                 out.series.push(eddy_storage::api::BatchSeries {
                     labels: (start as u32, out.labels.len() as u32),
                     samples: (out.timestamps.len() as u32, out.timestamps.len() as u32 + 1),
+                    key: None,
                 });
                 out.timestamps.push(t);
                 out.values.push(v);

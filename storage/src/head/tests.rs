@@ -459,14 +459,14 @@ fn name_prefixes_order_names_like_their_bytes() {
         "\u{ff}",
     ];
     for a in names {
-        let pa = super::name_prefix(a);
+        let pa = crate::series_key::name_prefix(a);
         let mut first8 = [0u8; 8];
         for (d, s) in first8.iter_mut().zip(a.as_bytes()) {
             *d = *s;
         }
         assert_eq!(pa, u64::from_be_bytes(first8), "{a:?}");
         for b in names {
-            let pb = super::name_prefix(b);
+            let pb = crate::series_key::name_prefix(b);
             if pa != pb {
                 assert_eq!(pa.cmp(&pb), a.cmp(b), "{a:?} vs {b:?}");
             }
@@ -570,4 +570,100 @@ fn full_chunks_stay_on_the_heap_when_the_chunk_files_cannot_be_written() {
         .iter()
         .all(|(_, ts, _)| ts.len() == 350 && ts[0] == t(250)));
     assert_eq!(got, read(&working));
+}
+
+#[test]
+fn keyed_series_skip_their_labels_once_the_head_holds_them() {
+    let h = head();
+    let labels = [("job", "flink"), ("a", "1"), ("__name__", "m")];
+    let owned: Vec<(Cow<'_, str>, Cow<'_, str>)> = labels
+        .iter()
+        .map(|&(n, v)| (Cow::Borrowed(n), Cow::Borrowed(v)))
+        .collect();
+    let key = SeriesKey::of(&owned, &mut KeyScratch::default()).unwrap();
+    // Keyed and without labels, before the head holds the series: unresolved, nothing stored.
+    let mut b = WriteBatch::new();
+    b.add_series([("__name__", "other")], &[(500, 5.0)]);
+    b.start_keyed_series(key);
+    b.push_sample(1000, 1.0);
+    let mut log = AppendLog::default();
+    let o = h.append(&mut b, &mut log).unwrap();
+    assert_eq!((o.accepted, o.rejected_total()), (1, 0));
+    assert_eq!(o.unresolved, vec![1]);
+    assert!(h
+        .select(&[Matcher::equal("__name__", "m")], 0, i64::MAX)
+        .unwrap()
+        .is_empty());
+    // Keyed with labels: created under that key.
+    let mut b = WriteBatch::new();
+    b.start_keyed_series(key);
+    for &(n, v) in &labels {
+        b.push_label(n, v);
+    }
+    b.push_sample(1000, 1.0);
+    let o = h.append(&mut b, &mut AppendLog::default()).unwrap();
+    assert_eq!((o.accepted, o.new_series, o.unresolved.len()), (1, 1, 0));
+    // Keyed without labels, now held: stored in the same series; plain labels find it too.
+    let mut b = WriteBatch::new();
+    b.start_keyed_series(key);
+    b.push_sample(2000, 2.0);
+    let o = h.append(&mut b, &mut AppendLog::default()).unwrap();
+    assert_eq!((o.accepted, o.new_series, o.unresolved.len()), (1, 0, 0));
+    append(&h, "m", ("a", "1"), &[(3000, 3.0)]);
+    let got = h
+        .select(&[Matcher::equal("__name__", "m")], 0, i64::MAX)
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].timestamps, vec![1000, 2000, 3000]);
+}
+
+#[test]
+fn series_keys_ignore_order_and_empty_values_and_refuse_bad_label_sets() {
+    let key = |pairs: &[(&str, &str)]| {
+        let owned: Vec<(Cow<'_, str>, Cow<'_, str>)> = pairs
+            .iter()
+            .map(|&(n, v)| (Cow::Borrowed(n), Cow::Borrowed(v)))
+            .collect();
+        SeriesKey::of(&owned, &mut KeyScratch::default())
+    };
+    let k = key(&[("__name__", "m"), ("a", "1")]).unwrap();
+    assert_eq!(key(&[("a", "1"), ("__name__", "m")]), Ok(k));
+    assert_eq!(key(&[("a", "1"), ("b", ""), ("__name__", "m")]), Ok(k));
+    assert_ne!(key(&[("a", "2"), ("__name__", "m")]), Ok(k));
+    // The same key the WAL replay computes from the canonical labels.
+    let labels = Labels::from_pairs([("__name__", "m"), ("a", "1")]);
+    let replayed = SeriesKey::from_hash(hash_label_pairs128(
+        labels.iter().map(|l| (l.name.as_str(), l.value.as_str())),
+    ));
+    assert_eq!(replayed, k);
+    let dup = key(&[("a", "1"), ("a", "2"), ("__name__", "m")]).unwrap_err();
+    assert!(dup.contains("duplicate label name \"a\""), "{dup}");
+    let empty = key(&[("", "1"), ("__name__", "m")]).unwrap_err();
+    assert!(empty.contains("empty label name"), "{empty}");
+    assert_eq!(key(&[("a", "")]).unwrap_err(), "series without labels");
+}
+
+#[test]
+fn outcomes_of_two_appends_add_up() {
+    let mut a = AppendOutcome {
+        accepted: 3,
+        rejected: vec![(RejectReason::TooOld, 2)],
+        new_series: 1,
+        messages: vec!["first".into()],
+        unresolved: vec![4],
+    };
+    a.absorb(AppendOutcome {
+        accepted: 2,
+        rejected: vec![(RejectReason::OutOfOrder, 1), (RejectReason::TooOld, 1)],
+        new_series: 2,
+        messages: vec!["second".into()],
+        unresolved: vec![],
+    });
+    assert_eq!((a.accepted, a.new_series), (5, 3));
+    assert_eq!(
+        a.rejected,
+        vec![(RejectReason::OutOfOrder, 1), (RejectReason::TooOld, 3)]
+    );
+    assert_eq!(a.messages, vec!["first", "second"]);
+    assert_eq!(a.unresolved, vec![4]);
 }
