@@ -137,6 +137,17 @@ pub async fn render(State(st): State<SharedState>) -> impl IntoResponse {
         "eddy_ingest_otlp_points_dropped_total {}",
         m.otlp_points_dropped.load(Ordering::Relaxed)
     );
+    family(
+        &mut out,
+        "eddy_ingest_series_key_cache_entries",
+        "gauge",
+        "remote_write label runs remembered with their series keys.",
+    );
+    let _ = writeln!(
+        out,
+        "eddy_ingest_series_key_cache_entries {}",
+        st.series_keys.len()
+    );
     let head = st.db.head_stats();
     family(
         &mut out,

@@ -504,7 +504,8 @@ async fn repeated_remote_write_series_are_stored_after_the_head_lets_them_go() {
     );
     let (_, m) = get(&st, "/metrics").await;
     assert!(
-        m.contains("eddy_ingest_samples_total{format=\"remote_write\"} 5"),
+        m.contains("eddy_ingest_samples_total{format=\"remote_write\"} 5")
+            && m.contains("eddy_ingest_series_key_cache_entries 2"),
         "{m}"
     );
 }

@@ -9,12 +9,13 @@
 //! order. Between segments the main thread runs `Db::maintain` (head cuts, compaction), as the
 //! server's maintenance loop would; it is timed apart from appends.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use eddy_storage::{block, chunk, Db, DbOptions, WriteBatch};
+use eddy_storage::{block, chunk, Db, DbOptions, KeyScratch, SeriesKey, WriteBatch};
 
 use crate::flink::{Config, Scrape, Workload};
 
@@ -29,6 +30,9 @@ pub struct Options {
     pub dir: PathBuf,
     /// Scrape rounds per segment (maintenance runs between segments). Default: one hour.
     pub segment_rounds: u64,
+    /// Append series with their keys known, as the server does for remote_write series it
+    /// has seen before ([`KeyMemo`]); the memo's hashing is outside the timed append.
+    pub keyed: bool,
 }
 
 impl Options {
@@ -40,6 +44,7 @@ impl Options {
             threads,
             dir,
             segment_rounds,
+            keyed: false,
         }
     }
 }
@@ -72,6 +77,8 @@ impl Phase {
 /// Everything measured.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
+    /// Whether series were appended with their keys known ([`Options::keyed`]).
+    pub keyed: bool,
     /// Active series at any time.
     pub active_series: u64,
     /// Series the head created in total (restarts add series).
@@ -157,6 +164,53 @@ fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
+/// The bench's stand-in for the server's remote_write label-run memory: label sets already
+/// seen (by the hash of their pairs in arrival order) and their series keys.
+#[derive(Debug, Default)]
+pub struct KeyMemo {
+    keys: HashMap<u128, SeriesKey>,
+    bytes: Vec<u8>,
+    scratch: KeyScratch,
+    /// Entries kept before the memo starts again (series replaced by restarts leave theirs).
+    limit: usize,
+}
+
+impl KeyMemo {
+    /// A memo for a partition of `series` active series.
+    pub fn new(series: u64) -> Self {
+        KeyMemo {
+            limit: (series as usize).saturating_mul(2) + (1 << 16),
+            ..KeyMemo::default()
+        }
+    }
+
+    /// Gives every series of `batch` its key; labels stay (a series new to the head needs them).
+    pub fn key_batch(&mut self, batch: &mut WriteBatch<'_>) {
+        if self.keys.len() > self.limit {
+            self.keys.clear();
+        }
+        for i in 0..batch.series.len() {
+            self.bytes.clear();
+            for (n, v) in batch.series_labels(i) {
+                self.bytes.extend_from_slice(n.as_bytes());
+                self.bytes.push(0xff);
+                self.bytes.extend_from_slice(v.as_bytes());
+                self.bytes.push(0xff);
+            }
+            let hash = xxhash_rust::xxh3::xxh3_128(&self.bytes);
+            let key = match self.keys.get(&hash) {
+                Some(&k) => Some(k),
+                None => SeriesKey::of(batch.series_labels(i), &mut self.scratch)
+                    .ok()
+                    .inspect(|&k| {
+                        self.keys.insert(hash, k);
+                    }),
+            };
+            batch.series[i].key = key;
+        }
+    }
+}
+
 /// Appends scrapes of `w` until it reaches round `until`; returns (samples accepted,
 /// samples rejected, time in append).
 fn append_until(
@@ -164,6 +218,7 @@ fn append_until(
     w: &mut Workload,
     until: u64,
     scrape: &mut Scrape,
+    memo: &mut Option<KeyMemo>,
 ) -> anyhow::Result<(u64, u64, Duration)> {
     let (mut ok, mut bad, mut spent) = (0u64, 0u64, Duration::ZERO);
     while w.round() < until {
@@ -172,6 +227,9 @@ fn append_until(
         }
         let mut batch = WriteBatch::new();
         scrape.fill_batch(&mut batch);
+        if let Some(m) = memo {
+            m.key_batch(&mut batch);
+        }
         let t = Instant::now();
         let out = db.append(&mut batch).context("append a scrape")?;
         spent += t.elapsed();
@@ -186,6 +244,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
     let cfg = &opts.workload;
     let threads = opts.threads.max(1);
     let mut rep = Report {
+        keyed: opts.keyed,
         active_series: cfg.active_series(),
         samples: cfg.total_samples(),
         rss_start: proc_status_bytes("VmRSS"),
@@ -193,11 +252,15 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
     };
     let db = Db::open(&opts.dir, DbOptions::default())
         .with_context(|| format!("open database in {}", opts.dir.display()))?;
-    let mut parts: Vec<(Workload, Scrape)> = (0..threads)
+    let mut parts: Vec<(Workload, Scrape, Option<KeyMemo>)> = (0..threads)
         .map(|k| {
+            let memo = opts
+                .keyed
+                .then(|| KeyMemo::new(cfg.active_series() / threads as u64));
             (
                 Workload::partition(cfg.clone(), k, threads),
                 Scrape::default(),
+                memo,
             )
         })
         .collect();
@@ -211,8 +274,8 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
             threads: 1,
             ..Phase::default()
         };
-        for (w, s) in parts.iter_mut() {
-            let (ok, bad, spent) = append_until(&db, w, target.min(rounds), s)?;
+        for (w, s, m) in parts.iter_mut() {
+            let (ok, bad, spent) = append_until(&db, w, target.min(rounds), s, m)?;
             p.samples += ok;
             rep.rejected += bad;
             p.append += spent;
@@ -242,9 +305,9 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
         let results: Vec<anyhow::Result<(u64, u64, Duration)>> = std::thread::scope(|sc| {
             let handles: Vec<_> = parts
                 .iter_mut()
-                .map(|(w, s)| {
+                .map(|(w, s, m)| {
                     let db = &db;
-                    sc.spawn(move || append_until(db, w, target, s))
+                    sc.spawn(move || append_until(db, w, target, s, m))
                 })
                 .collect();
             handles
@@ -362,6 +425,12 @@ fn mb(b: u64) -> f64 {
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let per = |a: u64, b: u64| a as f64 / b.max(1) as f64;
+        if self.keyed {
+            writeln!(
+                f,
+                "appends keyed            series keys known after first sight (--keyed)"
+            )?;
+        }
         writeln!(f, "active series            {}", self.active_series)?;
         writeln!(f, "series created           {}", self.series_created)?;
         writeln!(

@@ -59,6 +59,28 @@ pub struct ChunkHeader {
     pub max_t: i64,
 }
 
+/// The layouts an encoded chunk chose (timestamp layout; value layout with its decimal scale
+/// and integer transform), a few bytes a series can keep to encode its next chunk the same
+/// way ([`ChunkEncoder::encode_chunk_hinted`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LayoutHint {
+    timestamps: Option<u8>,
+    values: Option<values::Hint>,
+}
+
+impl LayoutHint {
+    /// The layouts of `chunk`; nothing for bytes that are not a chunk.
+    pub fn of(chunk: &[u8]) -> LayoutHint {
+        match split_chunk(chunk) {
+            Ok(c) => LayoutHint {
+                timestamps: timestamps::mode_of(c.timestamps),
+                values: values::Hint::of(c.values),
+            },
+            Err(_) => LayoutHint::default(),
+        }
+    }
+}
+
 /// Reusable encoder scratch. The free functions build one per call; a compactor that
 /// writes many chunks should keep one and call its methods, so encoding does not allocate.
 #[derive(Debug, Default)]
@@ -85,15 +107,16 @@ impl ChunkEncoder {
 
     /// See [`encode_chunk`].
     pub fn encode_chunk(&mut self, dst: &mut Vec<u8>, ts: &[i64], vals: &[f64]) {
-        self.encode_with_hint(dst, ts, vals, None);
+        self.encode_with_hint(dst, ts, vals, None, None);
     }
 
     /// [`encode_chunk`](Self::encode_chunk) for a chunk that replaces `previous`, a chunk of
     /// the same series holding a prefix of these samples (the head re-encodes its growing
-    /// chunk this way several times before it is full). The value layout `previous` chose is
-    /// tried first (the decimal scale, or straight to XOR), so the search over decimal bases
-    /// and the XOR comparison run only when that layout no longer fits. The result decodes
-    /// like any chunk; it may be a little larger than a fully planned one.
+    /// chunk this way several times before it is full). The layouts `previous` chose are
+    /// tried first: for values the decimal scale and integer transform, or straight to XOR;
+    /// for timestamps the one layout it used. The search over decimal bases, transforms and
+    /// timestamp layouts runs only when a layout no longer fits. The result decodes like any
+    /// chunk; it may be a little larger than a fully planned one.
     pub fn encode_chunk_after(
         &mut self,
         dst: &mut Vec<u8>,
@@ -101,10 +124,19 @@ impl ChunkEncoder {
         vals: &[f64],
         previous: &[u8],
     ) {
-        let hint = split_chunk(previous)
-            .ok()
-            .and_then(|c| values::Hint::of(c.values));
-        self.encode_with_hint(dst, ts, vals, hint);
+        self.encode_chunk_hinted(dst, ts, vals, LayoutHint::of(previous));
+    }
+
+    /// [`encode_chunk_after`](Self::encode_chunk_after) with the layouts of an earlier chunk
+    /// kept as a [`LayoutHint`] instead of the chunk itself.
+    pub fn encode_chunk_hinted(
+        &mut self,
+        dst: &mut Vec<u8>,
+        ts: &[i64],
+        vals: &[f64],
+        hint: LayoutHint,
+    ) {
+        self.encode_with_hint(dst, ts, vals, hint.timestamps, hint.values);
     }
 
     fn encode_with_hint(
@@ -112,6 +144,7 @@ impl ChunkEncoder {
         dst: &mut Vec<u8>,
         ts: &[i64],
         vals: &[f64],
+        ts_hint: Option<u8>,
         hint: Option<values::Hint>,
     ) {
         assert!(
@@ -125,7 +158,10 @@ impl ChunkEncoder {
             "BUG: chunk timestamps not strictly increasing"
         );
         dst.push(CHUNK_VERSION);
-        timestamps::encode(dst, ts, &mut self.scratch);
+        match ts_hint {
+            Some(mode) => timestamps::encode_hinted(dst, ts, &mut self.scratch, mode),
+            None => timestamps::encode(dst, ts, &mut self.scratch),
+        }
         match hint {
             Some(h) => values::encode_hinted(dst, vals, &mut self.scratch, h),
             None => values::encode(dst, vals, &mut self.scratch),

@@ -283,6 +283,38 @@ proptest! {
         prop_assert_eq!(out, ts);
     }
 
+    /// A chunk encoded after any earlier chunk (of any layouts, or with a byte of it changed)
+    /// reads back exactly: a hint that no longer fits, or names no layout, is never trusted.
+    #[test]
+    fn prop_chunks_after_any_previous_round_trip(
+        ts in increasing_ts().prop_filter("needs samples", |t| !t.is_empty() && t.len() <= 240),
+        seed in any::<u64>(),
+        split in any::<prop::sample::Index>(),
+        damage in prop::option::of((any::<prop::sample::Index>(), any::<u8>())),
+    ) {
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let kind = rng.gen_range(0..4);
+        let vals: Vec<f64> = (0..ts.len()).map(|i| match kind {
+            0 => f64::from_bits(rng.gen()),
+            1 => (i as f64) * 1003.0 + f64::from(rng.gen_range(0..3)),
+            2 => f64::from(rng.gen_range(0..100_000)) / 100.0,
+            _ => f64::from(rng.gen_range(0..10)),
+        }).collect();
+        let cut = split.index(ts.len()) + 1;
+        let mut previous = Vec::new();
+        encode_chunk(&mut previous, &ts[..cut], &vals[..cut]);
+        if let Some((at, byte)) = damage {
+            let i = at.index(previous.len());
+            previous[i] = byte;
+        }
+        let mut after = Vec::new();
+        ChunkEncoder::new().encode_chunk_after(&mut after, &ts, &vals, &previous);
+        let (mut t2, mut v2) = (Vec::new(), Vec::new());
+        prop_assert_eq!(decode_chunk(&after, &mut t2, &mut v2).unwrap(), ts.len());
+        prop_assert_eq!(t2, ts);
+        prop_assert_eq!(bits(&v2), bits(&vals));
+    }
+
     #[test]
     fn prop_chunks_round_trip(ts in increasing_ts(), seed in any::<u64>()) {
         let mut rng = SmallRng::seed_from_u64(seed);
@@ -338,6 +370,62 @@ fn chunks_encoded_after_a_previous_layout_round_trip() {
                     after.len()
                 );
             }
+        }
+    }
+    // Every timestamp layout as the hint (constant, grid with jitter, gaps, drift), each
+    // followed by every other: exact, and near the full plan when the layout stays.
+    let n = 100i64;
+    let stamp_columns: Vec<Vec<i64>> = vec![
+        (0..n).map(|i| 1_795_000_000_000 + i * 15_000).collect(),
+        (0..n)
+            .map(|i| 1_795_000_000_000 + i * 15_000 + (i * 7) % 9)
+            .collect(),
+        (0..n)
+            .map(|i| 1_795_000_000_000 + i * 15_000 + if i > 60 { 600_000 } else { 0 })
+            .collect(),
+        (0..n)
+            .map(|i| 1_795_000_000_000 + i * 15_000 + i * i * 3)
+            .collect(),
+    ];
+    let vals = &counter[..n as usize];
+    for (p, prev_ts) in stamp_columns.iter().enumerate() {
+        let mut previous = Vec::new();
+        encode_chunk(&mut previous, &prev_ts[..40], &vals[..40]);
+        for (k, ts) in stamp_columns.iter().enumerate() {
+            let mut after = Vec::new();
+            enc.encode_chunk_after(&mut after, ts, vals, &previous);
+            let (mut t2, mut v2) = (Vec::new(), Vec::new());
+            assert_eq!(decode_chunk(&after, &mut t2, &mut v2).expect("decode"), 100);
+            assert_eq!(&t2, ts, "timestamps {k} after {p}");
+            assert_eq!(bits(&v2), bits(vals));
+            let full = round_trip(ts, vals);
+            if k == p {
+                assert!(
+                    after.len() <= full + full / 4 + 8,
+                    "timestamps {k}: {} vs {full}",
+                    after.len()
+                );
+            }
+        }
+    }
+    // Any one byte of the previous chunk changed to any value (an unknown layout or
+    // transform byte included): still exact.
+    let (short_ts, short_vals) = (&stamp_columns[1][..60], &rates[..60]);
+    let mut previous = Vec::new();
+    encode_chunk(&mut previous, &stamp_columns[3][..20], &decimals[..20]);
+    for i in 0..previous.len() {
+        for byte in 0..=255u8 {
+            let mut damaged = previous.clone();
+            damaged[i] = byte;
+            let mut after = Vec::new();
+            enc.encode_chunk_after(&mut after, short_ts, short_vals, &damaged);
+            let (mut t2, mut v2) = (Vec::new(), Vec::new());
+            assert_eq!(decode_chunk(&after, &mut t2, &mut v2).expect("decode"), 60);
+            assert_eq!(
+                (&t2[..], bits(&v2)),
+                (short_ts, bits(short_vals)),
+                "byte {i} = {byte}"
+            );
         }
     }
     // Bytes that are not a chunk give no hint: the full plan, byte for byte.

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! storage_bench [--quick | --full] [--tms N] [--hours H] [--interval 15s] [--restart-every 2h]
-//!               [--seed S] [--threads T] [--dir DIR] [--keep]
+//!               [--seed S] [--threads T] [--dir DIR] [--keep] [--keyed]
 //! ```
 //! `--quick`: 8 TMs × 20 min (~17 k series, seconds). `--full`: 460 TMs × 6.25 h (~1.0 M active
 //! series, 1.51 G samples; 6.25 h so that one whole 6 h compaction window is closed).
@@ -47,7 +47,9 @@ fn main() -> anyhow::Result<()> {
         cfg.total_samples(),
         dir.display()
     );
-    let rep = run(&Options::new(cfg, threads, dir))?;
+    let mut opts = Options::new(cfg, threads, dir);
+    opts.keyed = a.flag("keyed");
+    let rep = run(&opts)?;
     println!("{rep}");
     Ok(())
 }

@@ -146,7 +146,12 @@ pub(crate) fn plan(src: &[f64], scratch: &mut Scratch) -> Option<DecimalPlan> {
 /// [`plan`] at one given scale (a previous chunk's scale byte): `None` if the byte is not a
 /// valid scale or too many values are not decimals at exactly that scale. Unlike the full
 /// plan it never raises the exponent, so values needing more digits fall back to [`plan`].
-pub(crate) fn plan_at_scale(src: &[f64], scale: u8, scratch: &mut Scratch) -> Option<DecimalPlan> {
+pub(crate) fn plan_at_scale(
+    src: &[f64],
+    scale: u8,
+    transform: u8,
+    scratch: &mut Scratch,
+) -> Option<DecimalPlan> {
     let scale = Scale::from_byte(scale).ok()?;
     let divisor = scale.divisor();
     let n = src.len();
@@ -170,12 +175,18 @@ pub(crate) fn plan_at_scale(src: &[f64], scale: u8, scratch: &mut Scratch) -> Op
         return None;
     }
     fill_patch_slots(ms, &scratch.patches);
-    Some(finish_plan(scale, scratch))
+    let (transform, ints) = plan_transform(scratch, Some(transform));
+    Some(DecimalPlan {
+        scale,
+        transform,
+        ints,
+        bits: 16 + patch_bits(scratch.patches.len()) + ints.bits,
+    })
 }
 
 /// The plan for the integers in `scratch.a` at `scale` with the patches in `scratch.patches`.
 fn finish_plan(scale: Scale, scratch: &mut Scratch) -> DecimalPlan {
-    let (transform, ints) = plan_transform(scratch);
+    let (transform, ints) = plan_transform(scratch, None);
     let bits = 16 + patch_bits(scratch.patches.len()) + ints.bits;
     DecimalPlan {
         scale,
@@ -278,23 +289,44 @@ fn fill_patch_slots(ms: &mut [i64], patches: &[usize]) {
 
 /// Picks raw, delta or delta-of-delta for the integers in `scratch.a`, leaving the
 /// chosen stream's input in `scratch.b` and the first value(s) in `scratch.heads`.
-fn plan_transform(scratch: &mut Scratch) -> (u8, Plan) {
+/// Chooses the cheapest of the three transforms, or plans only `only` (a growing head chunk
+/// keeps the transform it had). Leaves the deltas in `scratch.b` and the deltas of deltas in
+/// `scratch.c` where the chosen transform needs them.
+fn plan_transform(scratch: &mut Scratch, only: Option<u8>) -> (u8, Plan) {
     let ms = &scratch.a;
-    let for_plan = ints::plan(ms);
     if ms.len() < 3 {
-        return (FOR, for_plan);
+        return (FOR, ints::plan(ms));
     }
+    let wanted = |t: u8| only.is_none_or(|o| o == t);
+    // A transform that is not planned costs "infinitely" many bits.
+    let unplanned = ints::plan(&[]).with_bits(u64::MAX);
+    let for_plan = if wanted(FOR) {
+        ints::plan(ms)
+    } else {
+        unplanned
+    };
     let deltas = &mut scratch.b;
     deltas.clear();
     deltas.extend(ms.windows(2).map(|w| w[1].wrapping_sub(w[0])));
-    let delta_plan = ints::plan(deltas);
-    let delta_bits = delta_plan.bits + 8 * uvarint_len(zigzag(ms[0])) as u64;
+    let delta_plan = if wanted(DELTA) {
+        ints::plan(deltas)
+    } else {
+        unplanned
+    };
+    let delta_bits = delta_plan
+        .bits
+        .saturating_add(8 * uvarint_len(zigzag(ms[0])) as u64);
     let dods = &mut scratch.c;
     dods.clear();
-    dods.extend(deltas.windows(2).map(|w| w[1].wrapping_sub(w[0])));
-    let dod_plan = ints::plan(dods);
-    let dod_bits =
-        dod_plan.bits + 8 * (uvarint_len(zigzag(ms[0])) + uvarint_len(zigzag(deltas[0]))) as u64;
+    let dod_plan = if wanted(DOD) {
+        dods.extend(deltas.windows(2).map(|w| w[1].wrapping_sub(w[0])));
+        ints::plan(dods)
+    } else {
+        unplanned
+    };
+    let dod_bits = dod_plan
+        .bits
+        .saturating_add(8 * (uvarint_len(zigzag(ms[0])) + uvarint_len(zigzag(deltas[0]))) as u64);
     if for_plan.bits <= delta_bits && for_plan.bits <= dod_bits {
         (FOR, for_plan)
     } else if delta_bits <= dod_bits {

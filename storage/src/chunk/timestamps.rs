@@ -65,7 +65,34 @@ pub(crate) fn column_len(src: &[u8]) -> Result<(ColumnHeader, usize)> {
     Ok((h, r.pos()))
 }
 
+/// The layout byte of an encoded column, if it has one (three timestamps or more).
+pub(crate) fn mode_of(column: &[u8]) -> Option<u8> {
+    let mut r = Reader::new(column);
+    let h = read_header(&mut r).ok()?;
+    if h.count < 3 {
+        return None;
+    }
+    r.u8("truncated timestamp mode").ok()
+}
+
 pub(crate) fn encode(dst: &mut Vec<u8>, src: &[i64], scratch: &mut Scratch) {
+    encode_planned(dst, src, scratch, None);
+}
+
+/// [`encode`] with only the layout `mode` planned (a growing head chunk keeps the layout it
+/// had; see `ChunkEncoder::encode_chunk_after`). A constant column is still written as one,
+/// and a `CONST` hint for a column that is no longer constant (or an unknown byte) plans every
+/// layout.
+pub(crate) fn encode_hinted(dst: &mut Vec<u8>, src: &[i64], scratch: &mut Scratch, mode: u8) {
+    encode_planned(
+        dst,
+        src,
+        scratch,
+        Some(mode).filter(|&m| matches!(m, DELTA | DOD | GRID)),
+    );
+}
+
+fn encode_planned(dst: &mut Vec<u8>, src: &[i64], scratch: &mut Scratch, only: Option<u8>) {
     let n = src.len();
     put_uvarint(dst, n as u64);
     let Some((&first, &last)) = src.first().zip(src.last()) else {
@@ -89,25 +116,42 @@ pub(crate) fn encode(dst: &mut Vec<u8>, src: &[i64], scratch: &mut Scratch) {
         dst.push(CONST);
         return;
     }
-    let delta_plan = ints::plan(deltas);
+    let wanted = |mode: u8| only.is_none_or(|m| m == mode);
+    // A layout that is not planned costs "infinitely" many bits.
+    let unplanned = ints::plan(&[]).with_bits(u64::MAX);
+    let delta_plan = if wanted(DELTA) {
+        ints::plan(deltas)
+    } else {
+        unplanned
+    };
 
     let dods = &mut scratch.b;
     dods.clear();
-    dods.extend(deltas.windows(2).map(|w| w[1].wrapping_sub(w[0])));
-    let dod_plan = ints::plan(dods);
+    let dod_plan = if wanted(DOD) {
+        dods.extend(deltas.windows(2).map(|w| w[1].wrapping_sub(w[0])));
+        ints::plan(dods)
+    } else {
+        unplanned
+    };
 
-    let step = grid_step(span, steps);
     let grid = &mut scratch.c;
     grid.clear();
-    grid.extend(
-        src[1..]
-            .iter()
-            .enumerate()
-            .map(|(i, &t)| t.wrapping_sub(grid_point(first, step, i + 1))),
-    );
-    let grid_plan = ints::plan(grid);
+    let grid_plan = if wanted(GRID) {
+        let step = grid_step(span, steps);
+        grid.extend(
+            src[1..]
+                .iter()
+                .enumerate()
+                .map(|(i, &t)| t.wrapping_sub(grid_point(first, step, i + 1))),
+        );
+        ints::plan(grid)
+    } else {
+        unplanned
+    };
 
-    let dod_bits = dod_plan.bits + 8 * uvarint_len(zigzag(d0)) as u64;
+    let dod_bits = dod_plan
+        .bits
+        .saturating_add(8 * uvarint_len(zigzag(d0)) as u64);
     if grid_plan.bits <= delta_plan.bits && grid_plan.bits <= dod_bits {
         dst.push(GRID);
         ints::encode(dst, &scratch.c, &grid_plan, &mut scratch.packed);

@@ -15,6 +15,8 @@ const CONST: u8 = 0x00;
 const DECIMAL: u8 = 0x10;
 const XOR: u8 = 0x20;
 const RAW: u8 = 0x30;
+/// The bits of a decimal mode byte that name its integer transform.
+const TRANSFORM_BITS: u8 = 0x07;
 
 /// Above this many bits per value, the decimal layout is compared against XOR.
 const DECIMAL_GOOD_ENOUGH_BITS: u64 = 16;
@@ -71,10 +73,10 @@ fn write_raw(dst: &mut Vec<u8>, src: &[f64]) {
 }
 
 /// The layout an earlier chunk of the same series chose, to try first.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Hint {
-    /// Decimal at this scale byte.
-    Decimal(u8),
+    /// Decimal at this scale byte, with this integer transform.
+    Decimal(u8, u8),
     /// Gorilla XOR (or raw, which XOR bounds well enough for a head chunk).
     Xor,
 }
@@ -84,7 +86,11 @@ impl Hint {
     /// anything unreadable.
     pub(crate) fn of(column: &[u8]) -> Option<Hint> {
         match column {
-            [mode, scale, ..] if mode & 0xf0 == DECIMAL => Some(Hint::Decimal(*scale)),
+            [mode, scale, ..] if mode & 0xf0 == DECIMAL => {
+                let transform = mode & TRANSFORM_BITS;
+                matches!(transform, decimal::FOR | decimal::DELTA | decimal::DOD)
+                    .then_some(Hint::Decimal(*scale, transform))
+            }
             [XOR | RAW, ..] => Some(Hint::Xor),
             _ => None,
         }
@@ -98,10 +104,12 @@ pub(crate) fn encode_hinted(dst: &mut Vec<u8>, src: &[f64], scratch: &mut Scratc
         return;
     }
     match hint {
-        Hint::Decimal(scale) => match decimal::plan_at_scale(src, scale, scratch) {
-            Some(p) => decimal::encode(dst, src, &p, scratch, DECIMAL),
-            None => encode(dst, src, scratch),
-        },
+        Hint::Decimal(scale, transform) => {
+            match decimal::plan_at_scale(src, scale, transform, scratch) {
+                Some(p) => decimal::encode(dst, src, &p, scratch, DECIMAL),
+                None => encode(dst, src, scratch),
+            }
+        }
         Hint::Xor => {
             let start = dst.len();
             dst.push(XOR);

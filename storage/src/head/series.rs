@@ -9,7 +9,7 @@
 use super::mapped::{ChunkRef, MappedChunks};
 use super::open::OpenBuffer;
 use crate::api::RejectReason;
-use crate::chunk::{decode_chunk, ChunkEncoder};
+use crate::chunk::{decode_chunk, ChunkEncoder, LayoutHint};
 use crate::error::Result;
 
 /// A sealed chunk grows by merging until it holds about this many samples.
@@ -109,6 +109,10 @@ pub(crate) struct MemSeries {
     ooo: Vec<(i64, f64)>,
     /// Newest in-order timestamp (`i64::MIN` when empty).
     max_t: i64,
+    /// The layouts of the series' last fully planned full chunk and that chunk's size: later
+    /// chunks start from these layouts, and the whole layout search runs again only when a
+    /// full chunk comes out much larger than that.
+    layout: Option<(LayoutHint, u32)>,
 }
 
 impl MemSeries {
@@ -124,6 +128,7 @@ impl MemSeries {
             sealed: Vec::new(),
             ooo: Vec::new(),
             max_t: i64::MIN,
+            layout: None,
         }
     }
 
@@ -259,25 +264,47 @@ impl MemSeries {
         }
         self.open.drain_into(&mut scratch.ts, &mut scratch.vals);
         scratch.bytes.clear();
-        // A chunk that will grow again starts from the layout of the one it replaces; a full
-        // one (it goes to the chunk files as it is) gets the full plan.
-        let previous = match self.sealed.last() {
-            Some(SealedChunk {
-                data: ChunkBytes::Heap(b),
-                ..
-            }) if merge && scratch.ts.len() < SEALED_TARGET as usize => Some(&b[..]),
-            _ => None,
+        // The whole layout search (decimal bases, integer transforms, timestamp layouts) was
+        // most of sealing's cost, and head chunks are re-encoded with it when they go into a
+        // block anyway. So a chunk starts from the layouts of the one it replaces, or of the
+        // series' last fully planned chunk, and the search runs for a series' first full
+        // chunk and when a full chunk comes out over 25 % larger than that one.
+        let full = scratch.ts.len() >= SEALED_TARGET as usize;
+        let hint = match (self.sealed.last(), self.layout) {
+            (_, None) if full => None,
+            (
+                Some(SealedChunk {
+                    data: ChunkBytes::Heap(b),
+                    ..
+                }),
+                _,
+            ) if merge => Some(LayoutHint::of(b)),
+            _ if merge => None,
+            (_, layout) => layout.map(|(h, _)| h),
         };
-        match previous {
-            Some(p) => scratch.encoder.encode_chunk_after(
+        match hint {
+            Some(h) => scratch.encoder.encode_chunk_hinted(
                 &mut scratch.bytes,
                 &scratch.ts,
                 &scratch.vals,
-                p,
+                h,
             ),
             None => scratch
                 .encoder
                 .encode_chunk(&mut scratch.bytes, &scratch.ts, &scratch.vals),
+        }
+        if full {
+            let planned = self.layout.map(|(_, size)| size as usize);
+            let too_large = |size: usize| planned.is_some_and(|p| 4 * size > 5 * p);
+            if hint.is_none() || too_large(scratch.bytes.len()) {
+                if hint.is_some() {
+                    scratch.bytes.clear();
+                    scratch
+                        .encoder
+                        .encode_chunk(&mut scratch.bytes, &scratch.ts, &scratch.vals);
+                }
+                self.layout = Some((LayoutHint::of(&scratch.bytes), scratch.bytes.len() as u32));
+            }
         }
         let chunk = SealedChunk::new(&scratch.ts, &scratch.bytes, store);
         if merge {

@@ -667,3 +667,40 @@ fn outcomes_of_two_appends_add_up() {
     assert_eq!(a.messages, vec!["first", "second"]);
     assert_eq!(a.unresolved, vec![4]);
 }
+
+#[test]
+fn series_whose_values_change_shape_read_back_exactly() {
+    // Counters, then arbitrary bits, then decimals, then a constant, then counters again:
+    // every chunk after the first starts from an earlier chunk's layouts, which stop fitting.
+    let h = head();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let samples: Vec<(i64, f64)> = (0..2_000i64)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = match i / 300 {
+                0 | 5 | 6 => (i * 1_003) as f64,
+                1 => f64::from_bits(x),
+                2 => (x % 100_000) as f64 / 100.0,
+                3 => 42.0,
+                _ => (x % 1_000) as f64 / 7.0,
+            };
+            (1_000_000 + i * 15_000 + (x % 9) as i64, v)
+        })
+        .collect();
+    for chunk in samples.chunks(50) {
+        let o = append(&h, "m", ("a", "1"), chunk);
+        assert_eq!(o.accepted, chunk.len() as u64);
+    }
+    let got = h
+        .select(&[Matcher::equal("__name__", "m")], 0, i64::MAX)
+        .unwrap();
+    assert_eq!(
+        got[0].timestamps,
+        samples.iter().map(|s| s.0).collect::<Vec<_>>()
+    );
+    let want: Vec<u64> = samples.iter().map(|s| s.1.to_bits()).collect();
+    let have: Vec<u64> = got[0].values.iter().map(|v| v.to_bits()).collect();
+    assert_eq!(have, want);
+}
