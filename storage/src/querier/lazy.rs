@@ -1,7 +1,8 @@
 //! The lazy merged selection behind `Db::select_lazy`: label sets and, per series, where its
 //! samples live (block ordinals, a range of the head's columns). Samples are decoded only when
 //! a series is read, straight into the reader's buffers, so a query decodes each chunk once and
-//! can spread series over threads.
+//! can spread series over threads. A block's shared timestamp columns are decoded once per
+//! selection ([`super::shared_ts`]), not once per series.
 //!
 //! The head's samples are copied out when the selection is made (flat columns, no allocation
 //! per series; large selections by several threads): a head cut may truncate the head at any moment after that, and the
@@ -14,9 +15,12 @@ use std::sync::Arc;
 
 use crate::api::SeriesSet;
 use crate::block::Block;
+use crate::chunk::decode_split_values;
 use crate::error::Result;
 use crate::head::{Head, HeadColumns, SeriesVisitor};
 use crate::labels::{Label, Labels, Matcher};
+
+use super::shared_ts::{SharedColumns, SharedColumnsBuilder};
 
 /// Where some of a series' samples are.
 #[derive(Debug, Clone)]
@@ -129,6 +133,8 @@ pub(crate) struct LazySelection {
     spans: Vec<Range<usize>>,
     sources: Vec<Source>,
     blocks: Vec<Arc<Block>>,
+    /// The shared timestamp columns of the selected block chunks, decoded once each.
+    shared: SharedColumns,
     head: Vec<HeadColumns>,
     hint: usize,
 }
@@ -153,8 +159,9 @@ impl LazySelection {
             .cloned()
             .collect();
         let mut inputs: Vec<Input<'_>> = Vec::with_capacity(blocks.len() + 1);
+        let mut shared = SharedColumnsBuilder::default();
         for (bi, b) in blocks.iter().enumerate() {
-            let input = block_sources(b, bi, matchers, mint, maxt)?;
+            let input = block_sources(b, bi, matchers, mint, maxt, &mut shared)?;
             if input.keys.len() > 0 {
                 inputs.push(input);
             }
@@ -173,6 +180,7 @@ impl LazySelection {
             });
         }
         let m = merge(inputs);
+        let shared = shared.build();
         Ok(LazySelection {
             mint,
             maxt,
@@ -180,6 +188,7 @@ impl LazySelection {
             spans: m.spans,
             sources: m.sources,
             blocks,
+            shared,
             head,
             hint: m.hint,
         })
@@ -270,7 +279,7 @@ pub(crate) fn for_each_series_of_blocks(
         for &k in &ties {
             let from = ts.len();
             let c = &cursors[k];
-            read_block_series(c.block, c.ord, i64::MIN, i64::MAX, &mut ts, &mut vals)?;
+            read_block_series(c.block, c.ord, i64::MIN, i64::MAX, None, &mut ts, &mut vals)?;
             if from > 0 && ts.len() > from && ts[from] <= ts[from - 1] {
                 merge_runs(&mut ts, &mut vals, from);
             }
@@ -355,13 +364,15 @@ fn merge(mut inputs: Vec<Input<'_>>) -> Merged {
 }
 
 /// The series of block `b` that match and have a chunk overlapping `[mint, maxt]`, in label
-/// order, with the sample count of those chunks.
+/// order, with the sample count of those chunks. The shared timestamp columns of those chunks
+/// go to `shared`.
 fn block_sources<'b>(
     b: &'b Block,
     block: usize,
     matchers: &[Matcher],
     mint: i64,
     maxt: i64,
+    shared: &mut SharedColumnsBuilder,
 ) -> Result<Input<'b>> {
     let ords = if matchers.is_empty() {
         crate::index::PostingsSource::all(b.index())?
@@ -374,9 +385,12 @@ fn block_sources<'b>(
     let mut pairs = Vec::new();
     for ord in ords.iter() {
         let mut n = 0usize;
-        for (meta, _) in b.series_chunks(ord)? {
+        for (meta, chunk) in b.series_chunks(ord)? {
             if meta.max_t >= mint && meta.min_t <= maxt {
                 n += meta.count as usize;
+                if let Some(col) = chunk.shared_timestamps() {
+                    shared.add(col, meta.count as usize);
+                }
             }
         }
         if n > 0 {
@@ -404,17 +418,26 @@ fn block_sources<'b>(
 }
 
 /// Appends the samples of block series `ord` in `[mint, maxt]` to the columns, decoding each
-/// chunk in place and cutting the parts of edge chunks outside the range.
+/// chunk in place and cutting the parts of edge chunks outside the range. Shared timestamp
+/// columns found in `shared` are copied from there instead of decoded again.
 fn read_block_series(
     b: &Block,
     ord: u32,
     mint: i64,
     maxt: i64,
+    shared: Option<&SharedColumns>,
     ts: &mut Vec<i64>,
     vals: &mut Vec<f64>,
 ) -> Result<()> {
     for (meta, data) in b.series_chunks(ord)? {
         if meta.max_t < mint || meta.min_t > maxt {
+            continue;
+        }
+        let cached = data
+            .shared_timestamps()
+            .and_then(|col| shared.and_then(|s| s.get(col)));
+        if let Some(col_ts) = cached {
+            append_with_shared_times(col_ts, data.stored_bytes(), mint, maxt, ts, vals)?;
             continue;
         }
         let from = ts.len();
@@ -428,6 +451,27 @@ fn read_block_series(
             vals.drain(from..a);
         }
     }
+    Ok(())
+}
+
+/// Appends the samples in `[mint, maxt]` of a chunk whose timestamp column is already decoded
+/// (`col_ts`); `rest` is the chunk's stored bytes (version byte and value column). Only the
+/// values are decoded; only the timestamps inside the range are copied.
+fn append_with_shared_times(
+    col_ts: &[i64],
+    rest: &[u8],
+    mint: i64,
+    maxt: i64,
+    ts: &mut Vec<i64>,
+    vals: &mut Vec<f64>,
+) -> Result<()> {
+    let from = vals.len();
+    decode_split_values(rest, col_ts.len(), vals)?;
+    let a = col_ts.partition_point(|&t| t < mint);
+    let z = col_ts.partition_point(|&t| t <= maxt);
+    ts.extend_from_slice(&col_ts[a..z]);
+    vals.truncate(from + z);
+    vals.drain(from..from + a);
     Ok(())
 }
 
@@ -474,9 +518,15 @@ impl SeriesSet for LazySelection {
         for src in &self.sources[self.spans[i].clone()] {
             let from = ts.len();
             match src {
-                Source::Block { block, ord } => {
-                    read_block_series(&self.blocks[*block], *ord, self.mint, self.maxt, ts, vals)?
-                }
+                Source::Block { block, ord } => read_block_series(
+                    &self.blocks[*block],
+                    *ord,
+                    self.mint,
+                    self.maxt,
+                    Some(&self.shared),
+                    ts,
+                    vals,
+                )?,
                 Source::Head { part, range } => {
                     let part = &self.head[*part];
                     ts.extend_from_slice(&part.ts[range.clone()]);
@@ -702,6 +752,47 @@ mod tests {
         // Outside every block and the head: nothing.
         let none = LazySelection::new(&head, || list.clone(), &m, 5000, 6000).unwrap();
         assert_eq!(none.len(), 0);
+    }
+
+    /// Series of one scrape share a timestamp column in the block; reading them through the
+    /// selection's decoded copy of that column gives each its own values, cut to the range
+    /// at both ends, as decoding every chunk whole does.
+    #[test]
+    fn shared_timestamp_columns_are_decoded_once_and_cut_to_the_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let times: Vec<i64> = (0..40).map(|i| i * 10 + i % 3).collect();
+        let series: Vec<(&str, Vec<(i64, f64)>)> = ["a", "b", "c"]
+            .iter()
+            .enumerate()
+            .map(|(k, n)| {
+                (
+                    *n,
+                    pts(times.iter().copied(), |t| (t * (k as i64 + 1)) as f64),
+                )
+            })
+            .collect();
+        let b = block(dir.path(), (0, 999), 25, &series);
+        let head = head_with(&[]);
+        let list = Arc::new(vec![b]);
+        // Two chunks per series (25 + 15 samples), each column stored once: the ranges reach
+        // both columns, both, the first only, the second only.
+        let ranges = [(i64::MIN, i64::MAX), (55, 301), (0, 0), (300, 5000)];
+        for ((mint, maxt), columns) in ranges.into_iter().zip([2, 2, 1, 1]) {
+            let sel = LazySelection::new(&head, || list.clone(), &[], mint, maxt).unwrap();
+            assert_eq!(sel.shared.len(), columns, "[{mint}, {maxt}]");
+            let got = read_all(&sel);
+            for (k, s) in got.iter().enumerate() {
+                let want: Vec<i64> = times
+                    .iter()
+                    .copied()
+                    .filter(|t| (mint..=maxt).contains(t))
+                    .collect();
+                assert_eq!(s.timestamps, want, "series {k} in [{mint}, {maxt}]");
+                let want_vals: Vec<f64> =
+                    want.iter().map(|t| (t * (k as i64 + 1)) as f64).collect();
+                assert_eq!(s.values, want_vals);
+            }
+        }
     }
 
     #[test]
