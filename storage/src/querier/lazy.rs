@@ -421,6 +421,11 @@ fn block_sources<'b>(
         if n > 0 {
             let from = pairs.len();
             b.index().series_label_strs(ord, &mut pairs)?;
+            if from == 0 {
+                // Series of one selection mostly have as many labels as the first one: room
+                // for all at once spares the copies of growing by doubling.
+                pairs.reserve(pairs.len() * cap);
+            }
             spans.push(from..pairs.len());
             series.push((Source::Block { block, ord }, n));
         }
