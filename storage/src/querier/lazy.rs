@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use crate::api::SeriesSet;
 use crate::block::Block;
-use crate::chunk::decode_split_values;
+use crate::chunk::decode_split_values_from;
 use crate::error::Result;
 use crate::head::{Head, HeadColumns, SeriesVisitor};
 use crate::labels::{Label, Labels, Matcher};
@@ -495,13 +495,12 @@ fn append_with_shared_times(
     ts: &mut Vec<i64>,
     vals: &mut Vec<f64>,
 ) -> Result<()> {
-    let from = vals.len();
-    decode_split_values(rest, col_ts.len(), vals)?;
     let a = col_ts.partition_point(|&t| t < mint);
     let z = col_ts.partition_point(|&t| t <= maxt);
+    let from = vals.len();
+    decode_split_values_from(rest, col_ts.len(), a, vals)?;
+    vals.truncate(from + (z - a));
     ts.extend_from_slice(&col_ts[a..z]);
-    vals.truncate(from + z);
-    vals.drain(from..from + a);
     Ok(())
 }
 
