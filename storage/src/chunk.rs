@@ -305,6 +305,23 @@ pub fn decode_split_values(rest: &[u8], n: usize, vals: &mut Vec<f64>) -> Result
     decode_values(check_version(rest)?, n, vals)
 }
 
+/// Like [`decode_split_values`], but appends only values `skip..n` (`skip <= n`), for a
+/// reader that needs the end of the chunk; on error `vals` keeps its old length.
+pub fn decode_split_values_from(
+    rest: &[u8],
+    n: usize,
+    skip: usize,
+    vals: &mut Vec<f64>,
+) -> Result<usize> {
+    let src = check_version(rest)?;
+    let old = vals.len();
+    let res = values::decode_from(src, n, skip, vals);
+    if res.is_err() {
+        vals.truncate(old);
+    }
+    res
+}
+
 /// Reads only the header (cheap): count, first and last timestamp.
 pub fn chunk_header(src: &[u8]) -> Result<ChunkHeader> {
     let mut r = Reader::new(check_version(src)?);

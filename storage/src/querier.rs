@@ -5,10 +5,12 @@
 //! equal timestamps are de-duplicated; the later source in the list wins.
 //!
 //! [`lazy`] holds the selection that queries and compaction read series through: series listed
-//! up front, samples decoded when read. This module also merges the label-only answers
+//! up front, samples decoded when read; [`shared_ts`] decodes each shared timestamp column of
+//! a selection once. This module also merges the label-only answers
 //! (series, label names and values).
 
 mod lazy;
+mod shared_ts;
 
 pub(crate) use lazy::{for_each_series_of_blocks, LazySelection};
 

@@ -247,6 +247,15 @@ impl<'a> Evaluator<'a> {
             ref_max,
         )?;
         let steps: Vec<i64> = self.step_times().collect();
+        // Each step's sample bounds, the same for every series, worked out once: a step takes
+        // the last sample at or before `r` if it is after `r - lookback`.
+        let bounds: Vec<(i64, i64)> = steps
+            .iter()
+            .map(|&ts| {
+                let r = at.unwrap_or(ts).saturating_sub(vs.offset);
+                (r, r.saturating_sub(lookback))
+            })
+            .collect();
         let work = set.sample_hint() + set.len() * steps.len();
         let offset = vs.offset;
         let set_ref = &*set;
@@ -264,8 +273,7 @@ impl<'a> Evaluator<'a> {
                 // first sample to the last one plus the lookback.
                 let cap = point_bound(&steps, times, at, offset, lookback);
                 let mut points = Vec::with_capacity(cap);
-                for &ts in &steps {
-                    let r = at.unwrap_or(ts).saturating_sub(offset);
+                for (&ts, &(r, low)) in steps.iter().zip(&bounds) {
                     while j < n && times[j] <= r {
                         j += 1;
                     }
@@ -273,7 +281,7 @@ impl<'a> Evaluator<'a> {
                         continue;
                     }
                     let (t, v) = (times[j - 1], vals[j - 1]);
-                    if t <= r.saturating_sub(lookback) || is_stale_nan(v) {
+                    if t <= low || is_stale_nan(v) {
                         continue;
                     }
                     points.push((ts, if timestamps { t as f64 / 1000.0 } else { v }));

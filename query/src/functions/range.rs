@@ -234,6 +234,9 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, c: &Call) -> EvalResult<Val> {
     let warn_quantile =
         f == RangeFn::Quantile && params.first().is_some_and(|p| p.iter().any(|&q| bad_q(q)));
     let mut out = Vec::new();
+    // The metric name checked last: series come sorted by labels, so a selector's series of
+    // one metric follow each other and the note is formatted once, not once per series.
+    let mut checked_name = String::new();
     for ((labels, drop_name), (raw, points)) in input.into_labels().into_iter().zip(results) {
         if from_storage {
             ev.add_samples(raw)?;
@@ -253,7 +256,7 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, c: &Call) -> EvalResult<Val> {
             }
         }
         if counter_check {
-            if let Some(n) = labels.metric_name() {
+            if let Some(n) = labels.metric_name().filter(|n| *n != checked_name) {
                 if !["_total", "_sum", "_count", "_bucket"]
                     .iter()
                     .any(|suf| n.ends_with(suf))
@@ -262,6 +265,8 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, c: &Call) -> EvalResult<Val> {
                         "PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}"
                     ));
                 }
+                checked_name.clear();
+                checked_name.push_str(n);
             }
         }
         ev.add_samples(points.len())?;

@@ -376,8 +376,16 @@ pub(crate) fn encode(
 /// Integers decoded per block: big enough to amortise the loop, small enough for the stack.
 const BLOCK: usize = 256;
 
-/// Decodes `n ≥ 1` values after the mode byte `mode`; appends to `dst`.
-pub(crate) fn decode(r: &mut Reader<'_>, mode: u8, n: usize, dst: &mut Vec<f64>) -> Result<()> {
+/// Decodes `n ≥ 1` values after the mode byte `mode`; appends values `skip..n` to `dst`
+/// (`skip <= n`). Skipped values are still unpacked (deltas need every one before them) but
+/// not converted or stored.
+pub(crate) fn decode(
+    r: &mut Reader<'_>,
+    mode: u8,
+    n: usize,
+    skip: usize,
+    dst: &mut Vec<f64>,
+) -> Result<()> {
     let transform = mode & 0x07;
     let divisor = Scale::from_byte(r.u8("truncated decimal scale")?)?.divisor();
     let patches = if mode & HAS_PATCHES != 0 {
@@ -399,16 +407,22 @@ pub(crate) fn decode(r: &mut Reader<'_>, mode: u8, n: usize, dst: &mut Vec<f64>)
     };
     let stream = Stream::parse(r, stream_n)?;
     let old = dst.len();
-    dst.reserve(n);
+    dst.reserve(n - skip);
     let conv = |m: i64| to_f64(m, divisor);
     let (mut acc, mut delta) = (heads[0], heads[1]);
-    if transform != FOR {
+    // Values before the stream's first (the heads) are values 0 and 1.
+    let heads_n = n - stream_n;
+    if transform != FOR && skip == 0 {
         dst.push(conv(acc));
     }
     if transform == DOD {
         acc = acc.wrapping_add(delta);
-        dst.push(conv(acc));
+        if skip <= 1 {
+            dst.push(conv(acc));
+        }
     }
+    // Stream values to leave out.
+    let mut left_out = skip.saturating_sub(heads_n);
     let mut buf = [0i64; BLOCK];
     let mut ints = stream.decoder();
     for start in (0..stream_n).step_by(BLOCK) {
@@ -431,14 +445,16 @@ pub(crate) fn decode(r: &mut Reader<'_>, mode: u8, n: usize, dst: &mut Vec<f64>)
             }
             _ => {}
         }
+        let keep = &buf[left_out.min(buf.len())..];
+        left_out -= buf.len() - keep.len();
         if divisor == 1.0 {
-            dst.extend(buf.iter().map(|&m| m as f64));
+            dst.extend(keep.iter().map(|&m| m as f64));
         } else {
-            dst.extend(buf.iter().map(|&m| m as f64 / divisor));
+            dst.extend(keep.iter().map(|&m| m as f64 / divisor));
         }
     }
     if let Some(mut pr) = patches {
-        apply_patches(&mut pr, &mut dst[old..])?;
+        apply_patches(&mut pr, skip, &mut dst[old..])?;
     }
     Ok(())
 }
@@ -462,14 +478,18 @@ fn skip_patches<'a>(r: &mut Reader<'a>, n: usize) -> Result<Reader<'a>> {
     Ok(start)
 }
 
-fn apply_patches(r: &mut Reader<'_>, out: &mut [f64]) -> Result<()> {
+/// Writes the patched values into `out`, which holds values `skip..` of the column (patches
+/// of skipped values are read and left out).
+fn apply_patches(r: &mut Reader<'_>, skip: usize, out: &mut [f64]) -> Result<()> {
     let count = r.uvarint("truncated patch count")?;
     let mut next = 0usize;
     for _ in 0..count {
         let i = next.saturating_add(r.uvarint("truncated patch index")? as usize);
         let v = r.u64_le("truncated patch value")?;
-        *out.get_mut(i)
-            .ok_or(Error::ChunkDecode("patch index past the last value"))? = f64::from_bits(v);
+        if i >= skip {
+            *out.get_mut(i - skip)
+                .ok_or(Error::ChunkDecode("patch index past the last value"))? = f64::from_bits(v);
+        }
         next = i + 1;
     }
     Ok(())

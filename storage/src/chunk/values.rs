@@ -125,25 +125,37 @@ pub(crate) fn encode_hinted(dst: &mut Vec<u8>, src: &[f64], scratch: &mut Scratc
 /// Decodes `n` values, appending to `dst`; returns bytes consumed. On error `dst` may have
 /// grown; the public wrapper truncates it.
 pub(crate) fn decode(src: &[u8], n: usize, dst: &mut Vec<f64>) -> Result<usize> {
+    decode_from(src, n, 0, dst)
+}
+
+/// Like [`decode`], but appends only values `skip..n` (`skip <= n`): a query that needs the
+/// end of a chunk leaves out the start without converting, storing and then removing it.
+pub(crate) fn decode_from(src: &[u8], n: usize, skip: usize, dst: &mut Vec<f64>) -> Result<usize> {
     if n == 0 {
         return Ok(0);
     }
     check_count(n as u64)?;
+    if skip > n {
+        return Err(Error::ChunkDecode("values skipped past the chunk's count"));
+    }
     let mut r = Reader::new(src);
     let mode = r.u8("truncated value mode")?;
     match mode & 0xf0 {
         CONST if mode == CONST => {
             let v = f64::from_bits(r.u64_le("truncated constant value")?);
-            dst.extend(std::iter::repeat_n(v, n));
+            dst.extend(std::iter::repeat_n(v, n - skip));
         }
-        DECIMAL => decimal::decode(&mut r, mode, n, dst)?,
+        DECIMAL => decimal::decode(&mut r, mode, n, skip, dst)?,
         XOR if mode == XOR => {
+            // Each value depends on the one before: decode all, then drop the start.
+            let old = dst.len();
             let used = xor::decode(r.rest(), n, dst)?;
             r.skip(used, "truncated xor value stream")?;
+            dst.drain(old..old + skip);
         }
         RAW if mode == RAW => {
             let b = r.bytes(n * 8, "truncated raw values")?;
-            dst.extend(b.chunks_exact(8).map(|c| {
+            dst.extend(b[skip * 8..].chunks_exact(8).map(|c| {
                 let mut a = [0u8; 8];
                 a.copy_from_slice(c);
                 f64::from_bits(u64::from_le_bytes(a))
@@ -152,4 +164,79 @@ pub(crate) fn decode(src: &[u8], n: usize, dst: &mut Vec<f64>) -> Result<usize> 
         _ => return Err(Error::ChunkDecode("unknown value mode")),
     }
     Ok(r.pos())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::stale_nan;
+
+    /// Value shapes that make the encoder pick each layout: constant, decimal frame of
+    /// reference, deltas and deltas of deltas (with and without patched values), XOR, raw;
+    /// 600 values so the decimal decoder crosses its 256-value blocks.
+    fn shapes() -> Vec<Vec<f64>> {
+        let n = 600;
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut noise = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let counter: Vec<f64> = (0..n)
+            .scan(0.0, |c, i| {
+                *c += f64::from((i * 7 % 13) as u32);
+                Some(*c)
+            })
+            .collect();
+        let mut patched = counter.clone();
+        patched[3] = stale_nan();
+        patched[400] = f64::NAN;
+        vec![
+            vec![3.5; n],
+            (0..n)
+                .map(|i| f64::from((i * 37 % 101) as u32) / 4.0)
+                .collect(),
+            counter,
+            patched,
+            (0..n).map(|i| 1_000.0 + (i * i) as f64).collect(),
+            // Neighbours of 1e-300 a few ulps apart, in runs: no short decimal, cheap as XOR.
+            (0..n)
+                .map(|i| f64::from_bits(1e-300_f64.to_bits() + (i / 20 % 3) as u64))
+                .collect(),
+            (0..n).map(|_| f64::from_bits(noise() >> 2)).collect(),
+        ]
+    }
+
+    #[test]
+    fn skipped_values_are_left_out_in_every_layout() {
+        let mut modes = Vec::new();
+        for src in shapes() {
+            let mut col = Vec::new();
+            encode(&mut col, &src, &mut Scratch::default());
+            modes.push(col[0]);
+            let n = src.len();
+            for skip in (0..=n).filter(|s| s % 37 < 3 || *s >= n - 2) {
+                let mut dst = vec![-1.0];
+                let used = decode_from(&col, n, skip, &mut dst).unwrap();
+                assert_eq!(used, col.len(), "mode {:#x}, skip {skip}", col[0]);
+                assert_eq!(dst.len(), 1 + n - skip);
+                let got: Vec<u64> = dst[1..].iter().map(|v| v.to_bits()).collect();
+                let want: Vec<u64> = src[skip..].iter().map(|v| v.to_bits()).collect();
+                assert_eq!(got, want, "mode {:#x}, skip {skip}", col[0]);
+            }
+            assert!(decode_from(&col, n, n + 1, &mut Vec::new()).is_err());
+        }
+        let has = |m: u8| modes.contains(&m);
+        assert!(has(CONST) && has(XOR) && has(RAW), "{modes:x?}");
+        for transform in [decimal::FOR, decimal::DELTA, decimal::DOD] {
+            assert!(has(DECIMAL | transform), "{transform} in {modes:x?}");
+        }
+        assert!(
+            modes
+                .iter()
+                .any(|m| m & 0xf8 == DECIMAL | decimal::HAS_PATCHES),
+            "{modes:x?}"
+        );
+    }
 }

@@ -100,13 +100,20 @@ impl<'a> Decoder<'a> {
 
     #[inline]
     pub(crate) fn uvarint(&mut self) -> Result<u64, DecodeError> {
-        // One byte (label counts, most references and lengths) skips the loop.
+        // One byte (label counts, most references and lengths) skips the loop, which lives
+        // out of line so that this part inlines into the series decoders (the call was a
+        // fifth of decoding a series' labels).
         if let Some(&b) = self.buf.get(self.pos) {
             if b < 0x80 {
                 self.pos += 1;
                 return Ok(u64::from(b));
             }
         }
+        self.uvarint_long()
+    }
+
+    #[inline(never)]
+    fn uvarint_long(&mut self) -> Result<u64, DecodeError> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let Some(&b) = self.buf.get(self.pos) else {

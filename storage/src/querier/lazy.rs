@@ -1,7 +1,8 @@
 //! The lazy merged selection behind `Db::select_lazy`: label sets and, per series, where its
 //! samples live (block ordinals, a range of the head's columns). Samples are decoded only when
 //! a series is read, straight into the reader's buffers, so a query decodes each chunk once and
-//! can spread series over threads.
+//! can spread series over threads. A block's shared timestamp columns are decoded once per
+//! selection ([`super::shared_ts`]), not once per series.
 //!
 //! The head's samples are copied out when the selection is made (flat columns, no allocation
 //! per series; large selections by several threads): a head cut may truncate the head at any moment after that, and the
@@ -14,9 +15,12 @@ use std::sync::Arc;
 
 use crate::api::SeriesSet;
 use crate::block::Block;
+use crate::chunk::decode_split_values_from;
 use crate::error::Result;
 use crate::head::{Head, HeadColumns, SeriesVisitor};
 use crate::labels::{Label, Labels, Matcher};
+
+use super::shared_ts::{SharedColumns, SharedColumnsBuilder};
 
 /// Where some of a series' samples are.
 #[derive(Debug, Clone)]
@@ -66,7 +70,17 @@ impl Keys<'_> {
 
     /// Orders series `i` here against series `j` of `other` as [`Labels`]' `Ord` would.
     fn cmp(&self, i: usize, other: &Keys<'_>, j: usize) -> Ordering {
-        self.pairs(i).cmp(other.pairs(j))
+        match (self, other) {
+            // Two blocks (the common case): plain slices, no per-label dispatch.
+            (
+                Keys::Block { pairs, spans },
+                Keys::Block {
+                    pairs: o,
+                    spans: os,
+                },
+            ) => cmp_pairs(&pairs[spans[i].clone()], &o[os[j].clone()]),
+            _ => self.pairs(i).cmp(other.pairs(j)),
+        }
     }
 
     /// Series `i`'s label set; each series is taken at most once.
@@ -78,6 +92,21 @@ impl Keys<'_> {
             Keys::Head(v) => std::mem::take(&mut v[i]),
         }
     }
+}
+
+/// Orders two label sets given as `(name, value)` pairs, as [`Labels`]' `Ord` would. The
+/// merge compares each series of one block with the same series of the next, so most calls
+/// find every string equal: an equal length and equal bytes settle a string without the
+/// three-way comparison.
+fn cmp_pairs(a: &[(&str, &str)], b: &[(&str, &str)]) -> Ordering {
+    for (x, y) in a.iter().zip(b) {
+        for (s, t) in [(x.0, y.0), (x.1, y.1)] {
+            if s.len() != t.len() || s.as_bytes() != t.as_bytes() {
+                return s.cmp(t);
+            }
+        }
+    }
+    a.len().cmp(&b.len())
 }
 
 /// The `(name, value)` pairs of one label set, from either kind of [`Keys`].
@@ -129,6 +158,8 @@ pub(crate) struct LazySelection {
     spans: Vec<Range<usize>>,
     sources: Vec<Source>,
     blocks: Vec<Arc<Block>>,
+    /// The shared timestamp columns of the selected block chunks, decoded once each.
+    shared: SharedColumns,
     head: Vec<HeadColumns>,
     hint: usize,
 }
@@ -153,8 +184,9 @@ impl LazySelection {
             .cloned()
             .collect();
         let mut inputs: Vec<Input<'_>> = Vec::with_capacity(blocks.len() + 1);
+        let mut shared = SharedColumnsBuilder::default();
         for (bi, b) in blocks.iter().enumerate() {
-            let input = block_sources(b, bi, matchers, mint, maxt)?;
+            let input = block_sources(b, bi, matchers, mint, maxt, &mut shared)?;
             if input.keys.len() > 0 {
                 inputs.push(input);
             }
@@ -173,6 +205,7 @@ impl LazySelection {
             });
         }
         let m = merge(inputs);
+        let shared = shared.build();
         Ok(LazySelection {
             mint,
             maxt,
@@ -180,6 +213,7 @@ impl LazySelection {
             spans: m.spans,
             sources: m.sources,
             blocks,
+            shared,
             head,
             hint: m.hint,
         })
@@ -270,7 +304,7 @@ pub(crate) fn for_each_series_of_blocks(
         for &k in &ties {
             let from = ts.len();
             let c = &cursors[k];
-            read_block_series(c.block, c.ord, i64::MIN, i64::MAX, &mut ts, &mut vals)?;
+            read_block_series(c.block, c.ord, i64::MIN, i64::MAX, None, &mut ts, &mut vals)?;
             if from > 0 && ts.len() > from && ts[from] <= ts[from - 1] {
                 merge_runs(&mut ts, &mut vals, from);
             }
@@ -355,13 +389,15 @@ fn merge(mut inputs: Vec<Input<'_>>) -> Merged {
 }
 
 /// The series of block `b` that match and have a chunk overlapping `[mint, maxt]`, in label
-/// order, with the sample count of those chunks.
+/// order, with the sample count of those chunks. The shared timestamp columns of those chunks
+/// go to `shared`.
 fn block_sources<'b>(
     b: &'b Block,
     block: usize,
     matchers: &[Matcher],
     mint: i64,
     maxt: i64,
+    shared: &mut SharedColumnsBuilder,
 ) -> Result<Input<'b>> {
     let ords = if matchers.is_empty() {
         crate::index::PostingsSource::all(b.index())?
@@ -374,14 +410,22 @@ fn block_sources<'b>(
     let mut pairs = Vec::new();
     for ord in ords.iter() {
         let mut n = 0usize;
-        for (meta, _) in b.series_chunks(ord)? {
+        for (meta, chunk) in b.series_chunks(ord)? {
             if meta.max_t >= mint && meta.min_t <= maxt {
                 n += meta.count as usize;
+                if let Some(col) = chunk.shared_timestamps() {
+                    shared.add(col, meta.count as usize);
+                }
             }
         }
         if n > 0 {
             let from = pairs.len();
             b.index().series_label_strs(ord, &mut pairs)?;
+            if from == 0 {
+                // Series of one selection mostly have as many labels as the first one: room
+                // for all at once spares the copies of growing by doubling.
+                pairs.reserve(pairs.len() * cap);
+            }
             spans.push(from..pairs.len());
             series.push((Source::Block { block, ord }, n));
         }
@@ -404,17 +448,26 @@ fn block_sources<'b>(
 }
 
 /// Appends the samples of block series `ord` in `[mint, maxt]` to the columns, decoding each
-/// chunk in place and cutting the parts of edge chunks outside the range.
+/// chunk in place and cutting the parts of edge chunks outside the range. Shared timestamp
+/// columns found in `shared` are copied from there instead of decoded again.
 fn read_block_series(
     b: &Block,
     ord: u32,
     mint: i64,
     maxt: i64,
+    shared: Option<&SharedColumns>,
     ts: &mut Vec<i64>,
     vals: &mut Vec<f64>,
 ) -> Result<()> {
     for (meta, data) in b.series_chunks(ord)? {
         if meta.max_t < mint || meta.min_t > maxt {
+            continue;
+        }
+        let cached = data
+            .shared_timestamps()
+            .and_then(|col| shared.and_then(|s| s.get(col)));
+        if let Some(col_ts) = cached {
+            append_with_shared_times(col_ts, data.stored_bytes(), mint, maxt, ts, vals)?;
             continue;
         }
         let from = ts.len();
@@ -428,6 +481,26 @@ fn read_block_series(
             vals.drain(from..a);
         }
     }
+    Ok(())
+}
+
+/// Appends the samples in `[mint, maxt]` of a chunk whose timestamp column is already decoded
+/// (`col_ts`); `rest` is the chunk's stored bytes (version byte and value column). Only the
+/// values are decoded; only the timestamps inside the range are copied.
+fn append_with_shared_times(
+    col_ts: &[i64],
+    rest: &[u8],
+    mint: i64,
+    maxt: i64,
+    ts: &mut Vec<i64>,
+    vals: &mut Vec<f64>,
+) -> Result<()> {
+    let a = col_ts.partition_point(|&t| t < mint);
+    let z = col_ts.partition_point(|&t| t <= maxt);
+    let from = vals.len();
+    decode_split_values_from(rest, col_ts.len(), a, vals)?;
+    vals.truncate(from + (z - a));
+    ts.extend_from_slice(&col_ts[a..z]);
     Ok(())
 }
 
@@ -474,9 +547,15 @@ impl SeriesSet for LazySelection {
         for src in &self.sources[self.spans[i].clone()] {
             let from = ts.len();
             match src {
-                Source::Block { block, ord } => {
-                    read_block_series(&self.blocks[*block], *ord, self.mint, self.maxt, ts, vals)?
-                }
+                Source::Block { block, ord } => read_block_series(
+                    &self.blocks[*block],
+                    *ord,
+                    self.mint,
+                    self.maxt,
+                    Some(&self.shared),
+                    ts,
+                    vals,
+                )?,
                 Source::Head { part, range } => {
                     let part = &self.head[*part];
                     ts.extend_from_slice(&part.ts[range.clone()]);
@@ -702,6 +781,47 @@ mod tests {
         // Outside every block and the head: nothing.
         let none = LazySelection::new(&head, || list.clone(), &m, 5000, 6000).unwrap();
         assert_eq!(none.len(), 0);
+    }
+
+    /// Series of one scrape share a timestamp column in the block; reading them through the
+    /// selection's decoded copy of that column gives each its own values, cut to the range
+    /// at both ends, as decoding every chunk whole does.
+    #[test]
+    fn shared_timestamp_columns_are_decoded_once_and_cut_to_the_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let times: Vec<i64> = (0..40).map(|i| i * 10 + i % 3).collect();
+        let series: Vec<(&str, Vec<(i64, f64)>)> = ["a", "b", "c"]
+            .iter()
+            .enumerate()
+            .map(|(k, n)| {
+                (
+                    *n,
+                    pts(times.iter().copied(), |t| (t * (k as i64 + 1)) as f64),
+                )
+            })
+            .collect();
+        let b = block(dir.path(), (0, 999), 25, &series);
+        let head = head_with(&[]);
+        let list = Arc::new(vec![b]);
+        // Two chunks per series (25 + 15 samples), each column stored once: the ranges reach
+        // both columns, both, the first only, the second only.
+        let ranges = [(i64::MIN, i64::MAX), (55, 301), (0, 0), (300, 5000)];
+        for ((mint, maxt), columns) in ranges.into_iter().zip([2, 2, 1, 1]) {
+            let sel = LazySelection::new(&head, || list.clone(), &[], mint, maxt).unwrap();
+            assert_eq!(sel.shared.len(), columns, "[{mint}, {maxt}]");
+            let got = read_all(&sel);
+            for (k, s) in got.iter().enumerate() {
+                let want: Vec<i64> = times
+                    .iter()
+                    .copied()
+                    .filter(|t| (mint..=maxt).contains(t))
+                    .collect();
+                assert_eq!(s.timestamps, want, "series {k} in [{mint}, {maxt}]");
+                let want_vals: Vec<f64> =
+                    want.iter().map(|t| (t * (k as i64 + 1)) as f64).collect();
+                assert_eq!(s.values, want_vals);
+            }
+        }
     }
 
     #[test]
