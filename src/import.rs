@@ -12,7 +12,7 @@ use eddy_ingest::remote_write;
 use eddy_ingest::text::{self, TextOptions};
 use eddy_storage::db::DbOptions;
 use eddy_storage::head::HeadOptions;
-use eddy_storage::{Db, RejectReason, WriteBatch};
+use eddy_storage::{Db, WriteBatch};
 
 /// Input formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -52,27 +52,13 @@ const PIECE_BYTES: usize = 16 << 20;
 #[derive(Debug, Default)]
 struct Totals {
     bytes: u64,
-    accepted: u64,
-    new_series: u64,
-    rejected: Vec<(RejectReason, u64)>,
-    messages: Vec<String>,
+    /// The appends' outcomes added up.
+    outcome: eddy_storage::AppendOutcome,
 }
 
 impl Totals {
     fn add(&mut self, o: eddy_storage::AppendOutcome) {
-        self.accepted += o.accepted;
-        self.new_series += o.new_series;
-        for (r, n) in o.rejected {
-            match self.rejected.iter_mut().find(|(x, _)| *x == r) {
-                Some(e) => e.1 += n,
-                None => self.rejected.push((r, n)),
-            }
-        }
-        for m in o.messages {
-            if self.messages.len() < 10 {
-                self.messages.push(m);
-            }
-        }
+        self.outcome.absorb(o);
     }
 }
 
@@ -173,19 +159,19 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     db.close()?;
     eprintln!(
         "imported {} samples into {} new series from {} files in {:.1} s; {} blocks written",
-        totals.accepted,
-        totals.new_series,
+        totals.outcome.accepted,
+        totals.outcome.new_series,
         args.files.len(),
         began.elapsed().as_secs_f64(),
         blocks.len()
     );
-    for (r, n) in &totals.rejected {
+    for (r, n) in &totals.outcome.rejected {
         eprintln!("  rejected {n} samples: {}", r.as_str());
     }
-    for m in &totals.messages {
+    for m in &totals.outcome.messages {
         eprintln!("  e.g. {m}");
     }
-    if totals.accepted == 0 {
+    if totals.outcome.accepted == 0 {
         bail!("nothing was imported");
     }
     Ok(())
@@ -203,7 +189,7 @@ fn progress(t: &Totals, total: u64, began: Instant) {
         "\r[{}{}] {pct:5.1}%  {} samples  {:.1} s",
         "#".repeat(filled.min(width)),
         " ".repeat(width - filled.min(width)),
-        t.accepted,
+        t.outcome.accepted,
         began.elapsed().as_secs_f64()
     );
     let _ = std::io::stderr().flush();

@@ -233,13 +233,7 @@ async fn ready_metrics_flush_and_snapshot() {
     )
     .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, _, b) = send(
-        &st,
-        Request::post("/api/v1/admin/flush")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (s, b) = flush(&st).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert!(b.contains(r#""blocks":[""#), "{b}");
     let (_, b) = get(&st, "/api/v1/query?query=m&time=2").await;
@@ -477,13 +471,7 @@ async fn repeated_remote_write_series_are_stored_after_the_head_lets_them_go() {
     assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
     assert_eq!((created(), st.series_keys.len()), (1, 2));
     // A flush moves everything into a block and the head forgets the series.
-    let (s, _, b) = send(
-        &st,
-        Request::post("/api/v1/admin/flush")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let (s, b) = flush(&st).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(st.db.head_stats().series, 0);
     // Known bytes, unknown to the head: appended again with labels (a new head series).

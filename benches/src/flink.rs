@@ -581,6 +581,27 @@ impl Scrape {
             .collect();
         eddy_ingest::remote_write::encode_write_request(&series, dst);
     }
+
+    /// Appends this scrape as InfluxDB line protocol, one line per series in the shape
+    /// Flink's InfluxdbReporter writes: the metric name without the Prometheus reporter's
+    /// `flink_` prefix as measurement, the other labels as tags, one `value` field and a
+    /// nanosecond timestamp. Label values are sanitised to `[a-zA-Z0-9:_]`, so nothing needs
+    /// escaping.
+    pub fn encode_influx(&self, dst: &mut Vec<u8>) {
+        use std::io::Write as _;
+        let ts_ns = i128::from(self.ts) * 1_000_000;
+        for i in 0..self.series.len() {
+            let name = self
+                .labels(i)
+                .find(|(n, _)| *n == "__name__")
+                .map_or("", |(_, v)| v);
+            dst.extend_from_slice(name.strip_prefix("flink_").unwrap_or(name).as_bytes());
+            for (n, v) in self.labels(i).filter(|(n, _)| *n != "__name__") {
+                let _ = write!(dst, ",{n}={v}");
+            }
+            let _ = writeln!(dst, " value={:?} {ts_ns}", self.values[i]);
+        }
+    }
 }
 
 fn hex32(b: &mut String, key: u64) {

@@ -1,5 +1,6 @@
-//! The pre-encoded request file: remote_write requests (snappy-compressed protobuf) written by
-//! `gen` and replayed by `send`, so that sending costs almost nothing but I/O.
+//! The pre-encoded request file: remote_write requests (snappy-compressed protobuf) or
+//! InfluxDB line protocol bodies, written by `gen` and replayed by `send`, so that sending
+//! costs almost nothing but I/O.
 //!
 //! Layout: the magic `EDDYRW1\n`, then records `lane u32 LE | samples u32 LE | len u32 LE |
 //! body (len bytes)`. A record's lane is `tm % lanes` of every scrape in it; the sender gives
@@ -21,10 +22,55 @@ pub const MAGIC: &[u8; 8] = b"EDDYRW1\n";
 /// Largest record body accepted when reading (guards against a corrupt length).
 const MAX_BODY: usize = 256 << 20;
 
+/// What a request body holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFormat {
+    /// Snappy-compressed `prometheus.WriteRequest` (`POST /api/v1/write`).
+    RemoteWrite,
+    /// Plain InfluxDB line protocol, ns timestamps (`POST /write`).
+    Influx,
+}
+
+impl BodyFormat {
+    /// From `remote_write` or `influx`.
+    pub fn parse(s: &str) -> anyhow::Result<BodyFormat> {
+        match s {
+            "remote_write" => Ok(BodyFormat::RemoteWrite),
+            "influx" => Ok(BodyFormat::Influx),
+            other => bail!("unknown request format {other:?} (remote_write or influx)"),
+        }
+    }
+
+    /// The name [`BodyFormat::parse`] reads.
+    pub fn name(self) -> &'static str {
+        match self {
+            BodyFormat::RemoteWrite => "remote_write",
+            BodyFormat::Influx => "influx",
+        }
+    }
+
+    /// The HTTP headers a body of this format is sent with.
+    pub fn headers(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            BodyFormat::RemoteWrite => &[
+                ("Content-Type", "application/x-protobuf"),
+                ("Content-Encoding", "snappy"),
+                ("X-Prometheus-Remote-Write-Version", "0.1.0"),
+                ("User-Agent", "eddy-bench-send/0.1"),
+            ],
+            BodyFormat::Influx => &[
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("User-Agent", "eddy-bench-send/0.1"),
+            ],
+        }
+    }
+}
+
 /// Writes scrapes as requests, batching per lane to at least `batch_samples` samples.
 #[derive(Debug)]
 pub struct RequestWriter<W: Write> {
     w: W,
+    format: BodyFormat,
     batch_samples: usize,
     lanes: Vec<(Vec<u8>, u32)>,
     compressed: Vec<u8>,
@@ -43,6 +89,7 @@ impl<W: Write> RequestWriter<W> {
         w.write_all(MAGIC)?;
         Ok(RequestWriter {
             w,
+            format: BodyFormat::RemoteWrite,
             batch_samples,
             lanes: vec![(Vec::new(), 0); lanes.max(1)],
             compressed: Vec::new(),
@@ -52,11 +99,20 @@ impl<W: Write> RequestWriter<W> {
         })
     }
 
+    /// Writes bodies in `format` from now on (remote_write by default).
+    pub fn with_format(mut self, format: BodyFormat) -> Self {
+        self.format = format;
+        self
+    }
+
     /// Adds one scrape.
     pub fn add(&mut self, scrape: &Scrape) -> anyhow::Result<()> {
         let lane = scrape.tm % self.lanes.len();
         let (buf, n) = &mut self.lanes[lane];
-        scrape.encode_remote_write(buf);
+        match self.format {
+            BodyFormat::RemoteWrite => scrape.encode_remote_write(buf),
+            BodyFormat::Influx => scrape.encode_influx(buf),
+        }
         *n += scrape.len() as u32;
         if *n as usize >= self.batch_samples {
             self.flush_lane(lane)?;
@@ -69,18 +125,24 @@ impl<W: Write> RequestWriter<W> {
         if *n == 0 {
             return Ok(());
         }
-        self.compressed.clear();
-        eddy_ingest::remote_write::compress_snappy(buf, &mut self.compressed)
-            .context("snappy-compress a request")?;
+        let body = match self.format {
+            BodyFormat::RemoteWrite => {
+                self.compressed.clear();
+                eddy_ingest::remote_write::compress_snappy(buf, &mut self.compressed)
+                    .context("snappy-compress a request")?;
+                &self.compressed
+            }
+            BodyFormat::Influx => &*buf,
+        };
         let mut head = [0u8; 12];
         head[..4].copy_from_slice(&(lane as u32).to_le_bytes());
         head[4..8].copy_from_slice(&n.to_le_bytes());
-        head[8..].copy_from_slice(&(self.compressed.len() as u32).to_le_bytes());
+        head[8..].copy_from_slice(&(body.len() as u32).to_le_bytes());
         self.w.write_all(&head)?;
-        self.w.write_all(&self.compressed)?;
+        self.w.write_all(body)?;
         self.requests += 1;
         self.samples += u64::from(*n);
-        self.bytes += self.compressed.len() as u64;
+        self.bytes += body.len() as u64;
         buf.clear();
         *n = 0;
         Ok(())
@@ -109,7 +171,7 @@ pub struct Record {
     pub lane: u32,
     /// Samples in the request.
     pub samples: u32,
-    /// Snappy-compressed `WriteRequest`.
+    /// The request body ([`BodyFormat`] says which; the `.meta` file's `format`).
     pub body: Vec<u8>,
 }
 
@@ -225,5 +287,40 @@ mod tests {
         assert_eq!((n, got), (requests, samples));
         let mut bad = b"NOTMAGIC".as_slice();
         assert!(read_magic(&mut bad).is_err());
+    }
+
+    #[test]
+    fn influx_files_hold_plain_line_protocol() {
+        let cfg = Config {
+            tms: 2,
+            hours: 0.01,
+            slots: 1,
+            ..Config::default()
+        };
+        let mut w = Workload::new(cfg.clone());
+        let mut s = Scrape::default();
+        let mut out = RequestWriter::new(Vec::new(), 2, 0)
+            .unwrap()
+            .with_format(BodyFormat::Influx);
+        while w.next_scrape(&mut s) {
+            out.add(&s).unwrap();
+        }
+        let samples = out.samples;
+        let bytes = out.finish().unwrap();
+        assert_eq!(samples, cfg.total_samples());
+        let mut r = bytes.as_slice();
+        read_magic(&mut r).unwrap();
+        let (mut rec, mut lines) = (Record::default(), 0u64);
+        while read_record(&mut r, &mut rec).unwrap() {
+            let text = std::str::from_utf8(&rec.body).unwrap();
+            assert!(text.ends_with('\n'));
+            assert_eq!(text.lines().count(), rec.samples as usize);
+            lines += rec.samples as u64;
+        }
+        assert_eq!(lines, samples);
+        for f in [BodyFormat::RemoteWrite, BodyFormat::Influx] {
+            assert_eq!(BodyFormat::parse(f.name()).unwrap(), f);
+        }
+        assert!(BodyFormat::parse("csv").is_err());
     }
 }

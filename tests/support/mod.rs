@@ -60,6 +60,15 @@ pub async fn post_form(st: &SharedState, uri: &str, form: &str) -> (StatusCode, 
     (s, b)
 }
 
+/// `POST /api/v1/admin/flush`: the head cut into blocks. Returns status and body.
+pub async fn flush(st: &SharedState) -> (StatusCode, String) {
+    let req = Request::post("/api/v1/admin/flush")
+        .body(Body::empty())
+        .unwrap();
+    let (s, _, b) = send(st, req).await;
+    (s, b)
+}
+
 /// One series to write: labels and samples.
 pub type SeriesSpec<'a> = (Vec<(&'a str, &'a str)>, Vec<(i64, f64)>);
 

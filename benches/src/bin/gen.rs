@@ -1,9 +1,10 @@
-//! `gen`: writes a Flink workload as pre-encoded remote_write requests (snappy protobuf) to a
-//! file, plus `<file>.meta`, for `send` to replay.
+//! `gen`: writes a Flink workload as pre-encoded requests to a file, plus `<file>.meta`, for
+//! `send` to replay: remote_write (snappy protobuf, the default) or, with `--format influx`,
+//! InfluxDB line protocol as Flink's InfluxdbReporter writes it.
 //!
 //! ```text
 //! gen --out FILE [--tms N] [--hours H] [--interval 15s] [--restart-every 2h] [--seed S]
-//!     [--end now|MS] [--batch-samples N] [--lanes L]
+//!     [--end now|MS] [--batch-samples N] [--lanes L] [--format remote_write|influx]
 //! ```
 //! The data ends at `--end` (default: now), because remote_write receivers reject samples far
 //! behind their head. `--batch-samples 0` (default) writes one request per TaskManager scrape
@@ -17,7 +18,7 @@ use std::time::Instant;
 use anyhow::{anyhow, Context};
 use eddy_benches::args::{self, Args};
 use eddy_benches::flink::{Scrape, Workload};
-use eddy_benches::requests::{write_meta, RequestWriter};
+use eddy_benches::requests::{write_meta, BodyFormat, RequestWriter};
 
 fn main() -> anyhow::Result<()> {
     let a = Args::from_env()?;
@@ -29,7 +30,9 @@ fn main() -> anyhow::Result<()> {
     let lanes: usize = a.num("lanes", 4)?;
     let batch: usize = a.num("batch-samples", 0)?;
     let f = File::create(&out).with_context(|| format!("create {}", out.display()))?;
-    let mut w = RequestWriter::new(BufWriter::with_capacity(1 << 20, f), lanes, batch)?;
+    let format = BodyFormat::parse(a.get("format").unwrap_or("remote_write"))?;
+    let mut w =
+        RequestWriter::new(BufWriter::with_capacity(1 << 20, f), lanes, batch)?.with_format(format);
     let began = Instant::now();
     let mut wl = Workload::new(cfg.clone());
     let mut s = Scrape::default();
@@ -57,6 +60,7 @@ fn main() -> anyhow::Result<()> {
             ("requests", requests.to_string()),
             ("lanes", lanes.to_string()),
             ("bytes", bytes.to_string()),
+            ("format", format.name().to_string()),
         ],
     )?;
     eprintln!(

@@ -1,5 +1,6 @@
-//! `send`: replays a request file written by `gen` to a remote_write URL over several
-//! keep-alive connections and reports acknowledged samples per second.
+//! `send`: replays a request file written by `gen` over several keep-alive connections and
+//! reports acknowledged samples per second. The headers follow the file's format (its
+//! `.meta`): remote_write to e.g. `/api/v1/write`, line protocol to e.g. `/write`.
 //!
 //! ```text
 //! send --url http://127.0.0.1:9201/api/v1/write --file FILE [--connections C]
@@ -16,7 +17,7 @@ use std::time::Instant;
 use anyhow::{anyhow, Context};
 use eddy_benches::args::Args;
 use eddy_benches::http::{Conn, Url};
-use eddy_benches::requests::{read_magic, read_record, Record};
+use eddy_benches::requests::{read_magic, read_meta, read_record, BodyFormat, Record};
 
 #[derive(Debug, Default)]
 struct Tally {
@@ -37,6 +38,11 @@ fn main() -> anyhow::Result<()> {
         File::open(&file).with_context(|| format!("open {}", file.display()))?,
     );
     read_magic(&mut r)?;
+    // Files from before the format key are remote_write.
+    let format = match read_meta(&file) {
+        Ok(meta) => BodyFormat::parse(meta.get("format").map_or("remote_write", String::as_str))?,
+        Err(_) => BodyFormat::RemoteWrite,
+    };
     let began = Instant::now();
     let mut txs = Vec::new();
     let mut workers = Vec::new();
@@ -47,15 +53,10 @@ fn main() -> anyhow::Result<()> {
         workers.push(std::thread::spawn(move || {
             let mut c = Conn::new(&url.addr);
             let mut t = Tally::default();
-            let headers = [
-                ("Content-Type", "application/x-protobuf"),
-                ("Content-Encoding", "snappy"),
-                ("X-Prometheus-Remote-Write-Version", "0.1.0"),
-                ("User-Agent", "eddy-bench-send/0.1"),
-            ];
+            let headers = format.headers();
             for rec in rx {
                 t.requests += 1;
-                match c.request("POST", &url.path, &headers, &rec.body) {
+                match c.request("POST", &url.path, headers, &rec.body) {
                     Ok((s, _)) if (200..300).contains(&s) => t.acked += u64::from(rec.samples),
                     Ok((s, body)) => {
                         t.errors += 1;

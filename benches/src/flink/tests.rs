@@ -211,3 +211,41 @@ fn remote_write_encoding_round_trips() {
     let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     assert_eq!(bits(&batch.values), bits(&direct.values));
 }
+
+#[test]
+fn influx_encoding_reads_back_as_the_same_series() {
+    let mut w = Workload::new(small(0));
+    let mut s = Scrape::default();
+    assert!(w.next_scrape(&mut s));
+    let mut body = Vec::new();
+    s.encode_influx(&mut body);
+    assert_eq!(body.iter().filter(|&&b| b == b'\n').count(), s.len());
+    let opts = eddy_ingest::influx::InfluxOptions::default();
+    let mut scratch = eddy_ingest::influx::InfluxScratch::new();
+    let mut batch = WriteBatch::new();
+    let stats =
+        eddy_ingest::influx::parse_body(&body, &opts, &mut scratch, &mut batch).expect("parse");
+    assert_eq!(stats.samples, s.len() as u64, "{:?}", stats.error_message());
+    assert!(batch.timestamps.iter().all(|&t| t == s.ts));
+    let mut direct = WriteBatch::new();
+    s.fill_batch(&mut direct);
+    // Same label sets (Flink naming turns the measurement back into the reporter's name)
+    // and the same values, series by series.
+    let set = |b: &WriteBatch<'_>, i: usize| {
+        let mut l: Vec<(String, String)> = b
+            .series_labels(i)
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        l.sort();
+        l
+    };
+    for i in 0..s.len() {
+        assert_eq!(set(&batch, i), set(&direct, i), "series {i}");
+        assert_eq!(
+            batch.values[i].to_bits(),
+            direct.values[i].to_bits(),
+            "series {i}"
+        );
+    }
+}
