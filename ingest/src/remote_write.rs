@@ -28,7 +28,9 @@ use std::borrow::Cow;
 
 pub use decode::{decode_write_request, decode_write_request_keyed, push_run_labels, KeyedSeries};
 pub use encode::{compress_snappy, encode_metadata, encode_write_request};
-pub use key_cache::{label_run_hash, KnownSeries, SeriesKeyCache};
+pub use key_cache::{
+    label_run_hash, KnownSeries, RunHashState, RunHasher, RunKeyMap, SeriesKeyCache,
+};
 
 use crate::error::{Error, Result};
 

@@ -288,7 +288,12 @@ pub async fn remote_write(
         with_batch(|batch| {
             let mut meta = Vec::new();
             let (outcome, stats) = KEYED.with(|cell| {
-                decode_and_store_remote_write(&st, buf, batch, &mut meta, &mut cell.borrow_mut())
+                let mut keyed = cell.borrow_mut();
+                let r = decode_and_store_remote_write(&st, buf, batch, &mut meta, &mut keyed);
+                if keyed.seen.retained_bytes() + keyed.fresh.capacity() * 32 > MAX_RETAINED_BYTES {
+                    *keyed = KeyedRequest::default();
+                }
+                r
             })?;
             st.metadata.update(&meta);
             match rejection_message(&outcome, &stats.invalid, stats.invalid_series) {

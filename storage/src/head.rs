@@ -25,7 +25,7 @@ use crate::index::{self, MemPostings, Symbols};
 use crate::labels::{hash_label_pairs128, Label, Labels, Matcher};
 use crate::series_key::{display_pairs, KeyScratch, SeriesKey};
 
-pub use keymap::{KeyHasher, KeyMap};
+use keymap::KeyMap;
 pub use limits::SeriesLimitOptions;
 pub use mapped::MappedChunkStats;
 use mapped::MappedChunks;

@@ -4,11 +4,10 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use eddy_storage::head::KeyMap;
 use eddy_storage::labels::METRIC_NAME;
 use eddy_storage::{SeriesKey, WriteBatch};
 
-use super::key_cache::label_run_hash;
+use super::key_cache::{label_run_hash, RunKeyMap};
 use super::wire::{Reader, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT};
 use super::{DecodeStats, MetricMetadata, MetricType, MAX_INVALID_MESSAGES};
 use crate::error::Result;
@@ -89,6 +88,13 @@ impl KeyedSeries {
         self.runs.clear();
     }
 
+    /// Heap bytes held, for callers that drop the lists after an unusually large request.
+    pub fn retained_bytes(&self) -> usize {
+        self.hits.capacity() * std::mem::size_of::<(u32, (u32, u32))>()
+            + self.misses.capacity() * std::mem::size_of::<(u32, u128)>()
+            + self.runs.capacity() * std::mem::size_of::<(Option<u128>, Option<SeriesKey>)>()
+    }
+
     /// The label-run range of hit series `index` (hits are in batch order).
     pub fn run_of(&self, index: u32) -> Option<(u32, u32)> {
         self.hits
@@ -99,14 +105,15 @@ impl KeyedSeries {
 }
 
 /// [`decode_write_request`] that skips the labels of series whose label bytes are in `known`
-/// (hashes of label runs, see [`super::SeriesKeyCache`]): such a series goes into the batch
-/// with its key and samples only, and is listed in `seen.hits`. Series decoded by the fast
-/// path with their labels are listed in `seen.misses`. `seen` is cleared first.
+/// (hashes of label runs, see [`super::SeriesKeyCache`]): such a series goes
+/// into the batch with its key and samples only, and is listed in `seen.hits`. Series
+/// decoded by the fast path with their labels are listed in `seen.misses`. `seen` is cleared
+/// first.
 pub fn decode_write_request_keyed<'a>(
     body: &'a [u8],
     batch: &mut WriteBatch<'a>,
     meta: &mut Vec<MetricMetadata<'a>>,
-    known: &KeyMap<u128, SeriesKey>,
+    known: &RunKeyMap,
     seen: &mut KeyedSeries,
 ) -> Result<DecodeStats> {
     seen.clear();
@@ -132,7 +139,7 @@ pub fn decode_write_request_keyed<'a>(
 /// Stops at damaged wire data; the decode that follows reports it.
 fn look_up_label_runs(
     mut r: Reader<'_>,
-    known: &KeyMap<u128, SeriesKey>,
+    known: &RunKeyMap,
     runs: &mut Vec<(Option<u128>, Option<SeriesKey>)>,
 ) {
     while let Ok(Some(f)) = r.field() {
@@ -713,10 +720,7 @@ mod tests {
 
     /// Decodes with the keyed path against `known`, then gives every hit its labels back
     /// from its run (as the server does for a series the head no longer holds).
-    fn decode_keyed_and_restore(
-        body: &[u8],
-        known: &KeyMap<u128, SeriesKey>,
-    ) -> Option<(Decoded, KeyedSeries)> {
+    fn decode_keyed_and_restore(body: &[u8], known: &RunKeyMap) -> Option<(Decoded, KeyedSeries)> {
         let (mut batch, mut meta, mut seen) =
             (WriteBatch::new(), Vec::new(), KeyedSeries::default());
         let stats =
@@ -797,7 +801,7 @@ mod tests {
             // Keyed: nothing known, then every fast-path series known; both give back the
             // same batch once the hits' labels are restored from their runs.
             let plain = decode_with(&body, true);
-            let mut known = KeyMap::default();
+            let mut known = RunKeyMap::default();
             let first = decode_keyed_and_restore(&body, &known);
             prop_assert_eq!(first.as_ref().map(|f| &f.0), plain.as_ref());
             if let Some((_, seen)) = &first {

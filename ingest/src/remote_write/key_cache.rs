@@ -9,9 +9,15 @@
 //! append reports as unresolved and the caller answers by appending the labels after all.
 //! Entries are 128-bit hashes on both sides, as trusted as the head's own series keys.
 
-use eddy_storage::head::KeyMap;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+
 use eddy_storage::SeriesKey;
 use parking_lot::{RwLock, RwLockReadGuard};
+
+/// Label-run hashes to series keys, bucketed by a per-process secret mix of the hash (see
+/// [`RunHasher`]).
+pub type RunKeyMap = HashMap<u128, SeriesKey, RunHashState>;
 
 /// Entries kept beyond the number of series the caller says are live before the cache starts
 /// again from empty (series that churned away leave entries behind).
@@ -21,11 +27,62 @@ const SLACK_ENTRIES: usize = 1 << 16;
 /// the read lock for one request's decode; new entries are added once per request.
 #[derive(Debug, Default)]
 pub struct SeriesKeyCache {
-    map: RwLock<KeyMap<u128, SeriesKey>>,
+    map: RwLock<RunKeyMap>,
+}
+
+/// Builds [`RunHasher`]s with one secret, random per cache.
+#[derive(Debug, Clone, Copy)]
+pub struct RunHashState {
+    secret: u64,
+}
+
+impl Default for RunHashState {
+    fn default() -> Self {
+        RunHashState {
+            secret: std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64),
+        }
+    }
+}
+
+impl BuildHasher for RunHashState {
+    type Hasher = RunHasher;
+
+    fn build_hasher(&self) -> RunHasher {
+        RunHasher { state: self.secret }
+    }
+}
+
+/// Hashes a label-run hash (already uniform) for the map: one multiply-xorshift of its high
+/// half with a secret. Label runs come from clients and their xxh3 hashes are unseeded, so
+/// without the secret a client could choose label sets whose hashes share their low bits and
+/// pile into one bucket.
+#[derive(Debug)]
+pub struct RunHasher {
+    state: u64,
+}
+
+impl Hasher for RunHasher {
+    fn finish(&self) -> u64 {
+        let mut x = self.state;
+        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        x ^ (x >> 31)
+    }
+
+    fn write_u128(&mut self, key: u128) {
+        self.state ^= (key >> 64) as u64;
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not used by `u128` keys; kept correct for any other key.
+        for &b in bytes {
+            self.state = self.state.rotate_left(8) ^ u64::from(b);
+        }
+    }
 }
 
 /// A read view of the cache for one request.
-pub type KnownSeries<'c> = RwLockReadGuard<'c, KeyMap<u128, SeriesKey>>;
+pub type KnownSeries<'c> = RwLockReadGuard<'c, RunKeyMap>;
 
 impl SeriesKeyCache {
     /// An empty cache.
@@ -48,7 +105,8 @@ impl SeriesKeyCache {
         let mut map = self.map.write();
         let limit = live_series.saturating_mul(2).saturating_add(SLACK_ENTRIES);
         if map.len() + entries.len() > limit {
-            *map = KeyMap::default();
+            map.clear();
+            map.shrink_to_fit();
         }
         map.extend(entries.iter().copied());
     }
@@ -81,19 +139,37 @@ mod tests {
     }
 
     #[test]
+    fn hashes_chosen_to_share_their_low_bits_still_spread_over_buckets() {
+        // High halves that agree in their low 20 bits: the same bucket for a map that used
+        // them as they are.
+        let state = RunHashState::default();
+        let buckets: std::collections::HashSet<u64> = (0u128..1024)
+            .map(|i| state.hash_one((i << 84) | (0xabcde_u128 << 64)) & 1023)
+            .collect();
+        assert!(
+            buckets.len() > 500,
+            "only {} of 1024 buckets",
+            buckets.len()
+        );
+    }
+
+    #[test]
     fn entries_are_found_until_the_cache_outgrows_the_live_series() {
         let cache = SeriesKeyCache::new();
-        let first: Vec<(u128, SeriesKey)> = (0..10u128).map(|i| (i, key(&i.to_string()))).collect();
+        let run = |i: u64| label_run_hash(&i.to_le_bytes());
+        let first: Vec<(u128, SeriesKey)> =
+            (0..10).map(|i| (run(i), key(&i.to_string()))).collect();
         cache.insert_all(&first, 10);
         assert_eq!(cache.len(), 10);
-        assert_eq!(cache.read().get(&3), Some(&key("3")));
+        assert_eq!(cache.read().get(&run(3)), Some(&key("3")));
         // Far more entries than twice the live series plus slack: the old ones are dropped.
-        let many: Vec<(u128, SeriesKey)> = (100..100 + SLACK_ENTRIES as u128 + 30)
-            .map(|i| (i, key("x")))
+        let x = key("x");
+        let many: Vec<(u128, SeriesKey)> = (100..100 + SLACK_ENTRIES as u64 + 30)
+            .map(|i| (run(i), x))
             .collect();
         cache.insert_all(&many, 10);
         assert_eq!(cache.len(), many.len());
-        assert!(cache.read().get(&3).is_none());
-        assert_eq!(cache.read().get(&100), Some(&key("x")));
+        assert!(cache.read().get(&run(3)).is_none());
+        assert_eq!(cache.read().get(&run(100)), Some(&x));
     }
 }
