@@ -22,9 +22,10 @@ use parking_lot::{Mutex, RwLock};
 use crate::api::{AppendOutcome, RejectReason, Series, WriteBatch, MAX_OUTCOME_MESSAGES};
 use crate::error::Result;
 use crate::index::{self, MemPostings, Symbols};
-use crate::labels::{hash_label_pairs128, Label, Labels, Matcher};
+use crate::labels::{hash_label_pairs128, Labels, Matcher};
 use crate::series_key::{display_pairs, KeyScratch, SeriesKey};
 
+pub use keymap::mix64;
 use keymap::KeyMap;
 pub use limits::SeriesLimitOptions;
 pub use mapped::MappedChunkStats;
@@ -1000,16 +1001,7 @@ fn now_ms() -> i64 {
 }
 
 fn owned_labels(sorted: &[(&str, &str)]) -> Labels {
-    Labels::from_sorted_unchecked(
-        sorted
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(n, v)| Label {
-                name: n.to_string(),
-                value: v.to_string(),
-            })
-            .collect(),
-    )
+    Labels::from_sorted_pairs_unchecked(sorted.iter().copied().filter(|(_, v)| !v.is_empty()))
 }
 
 /// The label sets of a head cut's series, packed: every string in one buffer and a length

@@ -75,9 +75,19 @@ pub struct KeyedSeries {
     /// Series decoded with their labels whose run was not known: batch index and the run's
     /// hash, to key (after any label drops) and remember.
     pub misses: Vec<(u32, u128)>,
-    /// Per `TimeSeries` of the request: the hash of its label run (if it has a common-layout
-    /// one) and the key found for it.
-    runs: Vec<(Option<u128>, Option<SeriesKey>)>,
+    /// Per `TimeSeries` of the request: its common-layout label run, if it has one.
+    runs: Vec<Option<LabelRun>>,
+}
+
+/// A series' leading run of common-layout label fields, as [`look_up_label_runs`] found it.
+#[derive(Debug, Clone, Copy)]
+struct LabelRun {
+    /// Length in bytes.
+    len: usize,
+    /// [`label_run_hash`] of those bytes.
+    hash: u128,
+    /// The key the cache holds for them.
+    key: Option<SeriesKey>,
 }
 
 impl KeyedSeries {
@@ -92,7 +102,7 @@ impl KeyedSeries {
     pub fn retained_bytes(&self) -> usize {
         self.hits.capacity() * std::mem::size_of::<(u32, (u32, u32))>()
             + self.misses.capacity() * std::mem::size_of::<(u32, u128)>()
-            + self.runs.capacity() * std::mem::size_of::<(Option<u128>, Option<SeriesKey>)>()
+            + self.runs.capacity() * std::mem::size_of::<Option<LabelRun>>()
     }
 
     /// The label-run range of hit series `index` (hits are in batch order).
@@ -117,6 +127,10 @@ pub fn decode_write_request_keyed<'a>(
     seen: &mut KeyedSeries,
 ) -> Result<DecodeStats> {
     seen.clear();
+    if u32::try_from(body.len()).is_err() {
+        // Hits record their label runs as u32 offsets into the body.
+        return decode_write_request(body, batch, meta);
+    }
     let start = Mark::of(batch);
     let meta_len = meta.len();
     let mut stats = DecodeStats::default();
@@ -137,27 +151,24 @@ pub fn decode_write_request_keyed<'a>(
 /// one tight loop their misses overlap instead of each stalling a series' decode (perf: the
 /// lookups inside the decode loop were a quarter of the server's cycles at 87 k series).
 /// Stops at damaged wire data; the decode that follows reports it.
-fn look_up_label_runs(
-    mut r: Reader<'_>,
-    known: &RunKeyMap,
-    runs: &mut Vec<(Option<u128>, Option<SeriesKey>)>,
-) {
+fn look_up_label_runs(mut r: Reader<'_>, known: &RunKeyMap, runs: &mut Vec<Option<LabelRun>>) {
     while let Ok(Some(f)) = r.field() {
         if f.num == 1 && f.wire == WIRE_LEN {
             let Ok(series) = r.sub() else {
                 break;
             };
             let s = series.remaining();
-            let hash = label_run_len(s).map(|run| label_run_hash(&s[..run]));
-            runs.push((hash, None));
+            runs.push(label_run_len(s).map(|len| LabelRun {
+                len,
+                hash: label_run_hash(&s[..len]),
+                key: None,
+            }));
         } else if r.skip(f).is_err() {
             break;
         }
     }
-    for (hash, key) in runs.iter_mut() {
-        if let Some(h) = hash {
-            *key = known.get(h).copied();
-        }
+    for run in runs.iter_mut().flatten() {
+        run.key = known.get(&run.hash).copied();
     }
 }
 
@@ -239,7 +250,7 @@ fn decode_series<'a>(
     let fast = match path {
         #[cfg(test)]
         Path::General => false,
-        Path::Common => decode_common_series(r.remaining(), batch, stats).is_some(),
+        Path::Common => decode_common_series(r.remaining(), batch, stats),
         Path::Keyed(seen) => {
             decode_keyed_series(r.remaining(), r.position(), index, batch, stats, seen)
         }
@@ -312,15 +323,24 @@ fn decode_series<'a>(
 /// first, each `0x0a len (0x0a len name 0x12 len value)` with lengths under 128, then samples
 /// `0x12 len (0x09 value8 0x10 ts)`, nothing else. It reads the bytes directly instead of
 /// walking fields (the general walk cost ~3,400 instructions per Flink series, most of the
-/// decoder). Returns the length of the label run, or `None`, with `batch` untouched, for
-/// anything else (other layouts, unknown fields, exemplars, histograms, invalid labels, no
-/// samples): [`decode_series`] then decodes the series the general way and reports any problem.
+/// decoder). Returns false, with `batch` untouched, for anything else (other layouts, unknown
+/// fields, exemplars, histograms, invalid labels, no samples): [`decode_series`] then decodes
+/// the series the general way and reports any problem.
 fn decode_common_series<'a>(
     s: &'a [u8],
     batch: &mut WriteBatch<'a>,
     stats: &mut DecodeStats,
-) -> Option<usize> {
-    let run = label_run_len(s)?;
+) -> bool {
+    label_run_len(s).is_some_and(|run| decode_common_series_after(s, run, batch, stats))
+}
+
+/// [`decode_common_series`] for a series whose label run (`s[..run]`) is already measured.
+fn decode_common_series_after<'a>(
+    s: &'a [u8],
+    run: usize,
+    batch: &mut WriteBatch<'a>,
+    stats: &mut DecodeStats,
+) -> bool {
     let mark = Mark::of(batch);
     batch.start_series();
     if !push_common_labels(&s[..run], batch)
@@ -328,9 +348,9 @@ fn decode_common_series<'a>(
         || !push_common_samples(&s[run..], batch, mark, stats)
     {
         mark.rollback(batch);
-        return None;
+        return false;
     }
-    Some(run)
+    true
 }
 
 /// [`decode_common_series`] for a series whose label run may be known: then only its samples
@@ -344,25 +364,25 @@ fn decode_keyed_series<'a>(
     stats: &mut DecodeStats,
     seen: &mut KeyedSeries,
 ) -> bool {
-    let (Some(run), Some(&(Some(hash), known))) = (label_run_len(s), seen.runs.get(series)) else {
+    let Some(&Some(run)) = seen.runs.get(series) else {
         return false;
     };
     let index = batch.series.len() as u32;
-    if let Some(key) = known {
+    if let Some(key) = run.key {
         // The same bytes passed every check when the entry was made.
         let mark = Mark::of(batch);
         batch.start_keyed_series(key);
-        if !push_common_samples(&s[run..], batch, mark, stats) {
+        if !push_common_samples(&s[run.len..], batch, mark, stats) {
             mark.rollback(batch);
             return false;
         }
-        seen.hits.push((index, (at as u32, (at + run) as u32)));
+        seen.hits.push((index, (at as u32, (at + run.len) as u32)));
         return true;
     }
-    if decode_common_series(s, batch, stats).is_none() {
+    if !decode_common_series_after(s, run.len, batch, stats) {
         return false;
     }
-    seen.misses.push((index, hash));
+    seen.misses.push((index, run.hash));
     true
 }
 

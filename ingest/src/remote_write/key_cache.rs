@@ -63,10 +63,7 @@ pub struct RunHasher {
 
 impl Hasher for RunHasher {
     fn finish(&self) -> u64 {
-        let mut x = self.state;
-        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        x ^ (x >> 31)
+        eddy_storage::head::mix64(self.state)
     }
 
     fn write_u128(&mut self, key: u128) {

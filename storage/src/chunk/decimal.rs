@@ -175,18 +175,13 @@ pub(crate) fn plan_at_scale(
         return None;
     }
     fill_patch_slots(ms, &scratch.patches);
-    let (transform, ints) = plan_transform(scratch, Some(transform));
-    Some(DecimalPlan {
-        scale,
-        transform,
-        ints,
-        bits: 16 + patch_bits(scratch.patches.len()) + ints.bits,
-    })
+    Some(finish_plan(scale, scratch, Some(transform)))
 }
 
-/// The plan for the integers in `scratch.a` at `scale` with the patches in `scratch.patches`.
-fn finish_plan(scale: Scale, scratch: &mut Scratch) -> DecimalPlan {
-    let (transform, ints) = plan_transform(scratch, None);
+/// The plan for the integers in `scratch.a` at `scale` with the patches in `scratch.patches`,
+/// choosing the integer transform or taking `transform`.
+fn finish_plan(scale: Scale, scratch: &mut Scratch, transform: Option<u8>) -> DecimalPlan {
+    let (transform, ints) = plan_transform(scratch, transform);
     let bits = 16 + patch_bits(scratch.patches.len()) + ints.bits;
     DecimalPlan {
         scale,
@@ -265,7 +260,7 @@ fn plan_base(src: &[f64], base: usize, scratch: &mut Scratch) -> Option<DecimalP
         }
     }
     fill_patch_slots(ms, &scratch.patches);
-    Some(finish_plan(scale, scratch))
+    Some(finish_plan(scale, scratch, None))
 }
 
 /// Gives each patched slot its left neighbour's integer (the right one for leading slots),
@@ -287,43 +282,30 @@ fn fill_patch_slots(ms: &mut [i64], patches: &[usize]) {
     }
 }
 
-/// Picks raw, delta or delta-of-delta for the integers in `scratch.a`, leaving the
-/// chosen stream's input in `scratch.b` and the first value(s) in `scratch.heads`.
-/// Chooses the cheapest of the three transforms, or plans only `only` (a growing head chunk
-/// keeps the transform it had). Leaves the deltas in `scratch.b` and the deltas of deltas in
-/// `scratch.c` where the chosen transform needs them.
+/// Picks raw (`FOR`), delta or delta-of-delta for the integers in `scratch.a`, the cheapest
+/// of the three or only `only` (a growing head chunk keeps the transform it had). Leaves the
+/// deltas in `scratch.b` and the deltas of deltas in `scratch.c` where the chosen transform
+/// needs them.
 fn plan_transform(scratch: &mut Scratch, only: Option<u8>) -> (u8, Plan) {
     let ms = &scratch.a;
     if ms.len() < 3 {
         return (FOR, ints::plan(ms));
     }
     let wanted = |t: u8| only.is_none_or(|o| o == t);
-    // A transform that is not planned costs "infinitely" many bits.
-    let unplanned = ints::plan(&[]).with_bits(u64::MAX);
-    let for_plan = if wanted(FOR) {
-        ints::plan(ms)
-    } else {
-        unplanned
-    };
+    let for_plan = ints::plan_if(wanted(FOR), ms);
     let deltas = &mut scratch.b;
     deltas.clear();
     deltas.extend(ms.windows(2).map(|w| w[1].wrapping_sub(w[0])));
-    let delta_plan = if wanted(DELTA) {
-        ints::plan(deltas)
-    } else {
-        unplanned
-    };
+    let delta_plan = ints::plan_if(wanted(DELTA), deltas);
     let delta_bits = delta_plan
         .bits
         .saturating_add(8 * uvarint_len(zigzag(ms[0])) as u64);
     let dods = &mut scratch.c;
     dods.clear();
-    let dod_plan = if wanted(DOD) {
+    if wanted(DOD) {
         dods.extend(deltas.windows(2).map(|w| w[1].wrapping_sub(w[0])));
-        ints::plan(dods)
-    } else {
-        unplanned
-    };
+    }
+    let dod_plan = ints::plan_if(wanted(DOD), dods);
     let dod_bits = dod_plan
         .bits
         .saturating_add(8 * (uvarint_len(zigzag(ms[0])) + uvarint_len(zigzag(deltas[0]))) as u64);

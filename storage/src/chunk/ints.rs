@@ -109,6 +109,16 @@ pub(crate) fn plan(xs: &[i64]) -> Plan {
     }
 }
 
+/// [`plan`] when `wanted`, else a plan that no comparison of sizes picks (for codecs that
+/// plan only the layout a hint names).
+pub(crate) fn plan_if(wanted: bool, xs: &[i64]) -> Plan {
+    if wanted {
+        plan(xs)
+    } else {
+        plan_frame(0, 0, 0, 0, 0).with_bits(u64::MAX)
+    }
+}
+
 /// The cost of storing `n` values in the frame `[lo, hi]` with `exc` exceptions.
 fn plan_frame(n: usize, lo: i64, hi: i64, exc: u64, exc_bytes: u64) -> Plan {
     let width = width_of(lo, hi);

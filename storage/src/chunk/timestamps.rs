@@ -117,26 +117,18 @@ fn encode_planned(dst: &mut Vec<u8>, src: &[i64], scratch: &mut Scratch, only: O
         return;
     }
     let wanted = |mode: u8| only.is_none_or(|m| m == mode);
-    // A layout that is not planned costs "infinitely" many bits.
-    let unplanned = ints::plan(&[]).with_bits(u64::MAX);
-    let delta_plan = if wanted(DELTA) {
-        ints::plan(deltas)
-    } else {
-        unplanned
-    };
+    let delta_plan = ints::plan_if(wanted(DELTA), deltas);
 
     let dods = &mut scratch.b;
     dods.clear();
-    let dod_plan = if wanted(DOD) {
+    if wanted(DOD) {
         dods.extend(deltas.windows(2).map(|w| w[1].wrapping_sub(w[0])));
-        ints::plan(dods)
-    } else {
-        unplanned
-    };
+    }
+    let dod_plan = ints::plan_if(wanted(DOD), dods);
 
     let grid = &mut scratch.c;
     grid.clear();
-    let grid_plan = if wanted(GRID) {
+    if wanted(GRID) {
         let step = grid_step(span, steps);
         grid.extend(
             src[1..]
@@ -144,10 +136,8 @@ fn encode_planned(dst: &mut Vec<u8>, src: &[i64], scratch: &mut Scratch, only: O
                 .enumerate()
                 .map(|(i, &t)| t.wrapping_sub(grid_point(first, step, i + 1))),
         );
-        ints::plan(grid)
-    } else {
-        unplanned
-    };
+    }
+    let grid_plan = ints::plan_if(wanted(GRID), grid);
 
     let dod_bits = dod_plan
         .bits

@@ -36,8 +36,8 @@ impl Hasher for KeyHasher {
     }
 }
 
-/// The splitmix64 finaliser.
-fn mix64(mut x: u64) -> u64 {
+/// The splitmix64 finaliser: every input bit reaches every output bit.
+pub fn mix64(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     x ^ (x >> 31)

@@ -270,17 +270,18 @@ impl MemSeries {
         // series' last fully planned chunk, and the search runs for a series' first full
         // chunk and when a full chunk comes out over 25 % larger than that one.
         let full = scratch.ts.len() >= SEALED_TARGET as usize;
-        let hint = match (self.sealed.last(), self.layout) {
-            (_, None) if full => None,
-            (
+        let hint = if full && self.layout.is_none() {
+            None
+        } else if merge {
+            match self.sealed.last() {
                 Some(SealedChunk {
                     data: ChunkBytes::Heap(b),
                     ..
-                }),
-                _,
-            ) if merge => Some(LayoutHint::of(b)),
-            _ if merge => None,
-            (_, layout) => layout.map(|(h, _)| h),
+                }) => Some(LayoutHint::of(b)),
+                _ => None,
+            }
+        } else {
+            self.layout.map(|(h, _)| h)
         };
         match hint {
             Some(h) => scratch.encoder.encode_chunk_hinted(
@@ -294,15 +295,17 @@ impl MemSeries {
                 .encode_chunk(&mut scratch.bytes, &scratch.ts, &scratch.vals),
         }
         if full {
-            let planned = self.layout.map(|(_, size)| size as usize);
-            let too_large = |size: usize| planned.is_some_and(|p| 4 * size > 5 * p);
-            if hint.is_none() || too_large(scratch.bytes.len()) {
-                if hint.is_some() {
-                    scratch.bytes.clear();
-                    scratch
-                        .encoder
-                        .encode_chunk(&mut scratch.bytes, &scratch.ts, &scratch.vals);
-                }
+            let outgrown = hint.is_some()
+                && self
+                    .layout
+                    .is_some_and(|(_, planned)| 4 * scratch.bytes.len() > 5 * planned as usize);
+            if outgrown {
+                scratch.bytes.clear();
+                scratch
+                    .encoder
+                    .encode_chunk(&mut scratch.bytes, &scratch.ts, &scratch.vals);
+            }
+            if hint.is_none() || outgrown {
                 self.layout = Some((LayoutHint::of(&scratch.bytes), scratch.bytes.len() as u32));
             }
         }
