@@ -497,3 +497,67 @@ async fn repeated_remote_write_series_are_stored_after_the_head_lets_them_go() {
         "{m}"
     );
 }
+
+/// Line protocol points seen before skip their tags; a series that left the head since is
+/// stored again from its line; label drops and the `db` label apply on both paths, and the
+/// same line under another `db` is another series.
+#[tokio::test]
+async fn repeated_influx_lines_are_stored_after_the_head_lets_them_go() {
+    let (st, _dir) = state(&["--ingest.drop-label", "task_attempt_id"]);
+    let write = |db: &'static str, attempt: &'static str, t_s: i64, v: f64| {
+        let body = format!(
+            "taskmanager_job_task_numRecordsIn,task_attempt_id={attempt},subtask_index=0 count={v},rate=0.5 {t_s}\n"
+        );
+        let req = Request::post(format!("/write?db={db}&precision=s"))
+            .body(Body::from(body))
+            .unwrap();
+        let st = st.clone();
+        async move { send(&st, req).await }
+    };
+    let created = || st.db.head_stats().series_created;
+    // A meter: two series (`count` and the rate under the meter's name) per line.
+    let (s, _, b) = write("flink", "a", 1, 1.0).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    assert_eq!((created(), st.series_keys.len()), (2, 2));
+    let (s, _, b) = write("flink", "a", 2, 2.0).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    assert_eq!((created(), st.series_keys.len()), (2, 2));
+    // Another attempt id, dropped at ingest: the same series, under their own entries.
+    let (s, _, b) = write("flink", "b", 3, 3.0).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    assert_eq!((created(), st.series_keys.len()), (2, 4));
+    // Another db: other series.
+    let (s, _, b) = write("other", "a", 3, 3.0).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    assert_eq!((created(), st.series_keys.len()), (4, 6));
+    let (s, b) = flush(&st).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(st.db.head_stats().series, 0);
+    // Known lines, unknown to the head: appended again with labels.
+    let (s, _, b) = write("flink", "a", 14_400, 4.0).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    assert_eq!(created(), 6);
+    let (s, _, b) = write("flink", "b", 14_401, 5.0).await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    assert_eq!(created(), 6);
+    let (_, b) = get(
+        &st,
+        "/api/v1/query?query=count_over_time(flink_taskmanager_job_task_numRecordsIn%7Bdb=%22flink%22%7D[5h])&time=14401",
+    )
+    .await;
+    assert!(
+        b.contains(r#""metric":{"db":"flink","subtask_index":"0"},"value":[14401,"5"]"#),
+        "{b}"
+    );
+    let (_, b) = get(
+        &st,
+        "/api/v1/query?query=flink_taskmanager_job_task_numRecordsIn_count&time=14401",
+    )
+    .await;
+    assert!(b.contains(r#""value":[14401,"5"]"#), "{b}");
+    let (_, m) = get(&st, "/metrics").await;
+    assert!(
+        m.contains("eddy_ingest_samples_total{format=\"influx\"} 12"),
+        "{m}"
+    );
+}

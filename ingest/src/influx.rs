@@ -15,6 +15,7 @@
 //! the batch borrows too, so decoding allocates nothing per sample.
 
 mod error;
+mod keyed;
 mod naming;
 mod scan;
 
@@ -24,10 +25,12 @@ use std::io::Read;
 use eddy_storage::WriteBatch;
 
 pub use error::{InfluxError, LineErrorKind};
+pub use keyed::KeyedLines;
 
 use crate::arena::{Arena, Str};
+use crate::key_cache::RunKeyMap;
 use naming::FlinkShape;
-use scan::{FieldValue, Scanned, Scanner};
+use scan::{FastPoint, FieldValue, Scanned, Scanner};
 
 /// Result type of this module.
 pub type Result<T, E = InfluxError> = std::result::Result<T, E>;
@@ -188,7 +191,29 @@ pub fn parse_body<'a>(
     scratch: &'a mut InfluxScratch,
     batch: &mut WriteBatch<'a>,
 ) -> Result<InfluxStats> {
-    let text = std::str::from_utf8(body).map_err(|e| {
+    parse_lines(body_text(body)?, opts, scratch, batch)
+}
+
+/// [`parse_body`] with the label-run memory: a line whose measurement, tags and field keys
+/// (under these options) are in `known` goes into the batch as keyed series without labels,
+/// listed in `keyed.hits`; the series of other keyable lines are listed in `keyed.misses`
+/// with the entry to remember once they are keyed (after any label drops). A keyed series
+/// that the head turns out not to hold is decoded again, with labels, by
+/// [`parse_series_again`].
+pub fn parse_body_keyed<'a>(
+    body: &'a [u8],
+    opts: &'a InfluxOptions,
+    scratch: &'a mut InfluxScratch,
+    batch: &mut WriteBatch<'a>,
+    known: &RunKeyMap,
+    keyed: &mut KeyedLines,
+) -> Result<InfluxStats> {
+    keyed.clear();
+    decode(body_text(body)?, opts, scratch, batch, Some((known, keyed)))
+}
+
+fn body_text(body: &[u8]) -> Result<&str> {
+    std::str::from_utf8(body).map_err(|e| {
         let bad = e.valid_up_to();
         let line = body[..bad].iter().filter(|&&c| c == b'\n').count() as u32 + 1;
         let line_start = body[..bad]
@@ -199,8 +224,7 @@ pub fn parse_body<'a>(
             line,
             column: (bad - line_start) as u32 + 1,
         }
-    })?;
-    parse_lines(text, opts, scratch, batch)
+    })
 }
 
 /// Decodes line protocol into `batch`: for every valid line, one series per numeric or boolean
@@ -215,6 +239,85 @@ pub fn parse_lines<'a>(
     opts: &'a InfluxOptions,
     scratch: &'a mut InfluxScratch,
     batch: &mut WriteBatch<'a>,
+) -> Result<InfluxStats> {
+    decode(body, opts, scratch, batch, None)
+}
+
+/// Adds to `batch`, with their labels, the keyed series `which` (batch indices of the
+/// request's first batch, listed in `keyed.hits`) of a body that [`parse_body_keyed`]
+/// decoded with the same options: each from its line, with its sample. Returns `false` if
+/// one of them is not a keyed series or no longer decodes as it did.
+pub fn parse_series_again<'a>(
+    body: &'a [u8],
+    opts: &'a InfluxOptions,
+    scratch: &'a mut InfluxScratch,
+    batch: &mut WriteBatch<'a>,
+    keyed: &KeyedLines,
+    which: &[u32],
+) -> Result<bool> {
+    let body = body_text(body)?;
+    let arena = &mut scratch.arena;
+    arena.clear();
+    let mut stats = InfluxStats::default();
+    let mut scanner = Scanner::new(body);
+    let mut extra_skip: Vec<bool> = vec![false; opts.extra_labels.len()];
+    let mut complete = true;
+    for &index in which {
+        let Some((line, nth)) = keyed.line_of(index) else {
+            complete = false;
+            continue;
+        };
+        scanner.seek(line as usize, 1);
+        let point = match scanner.begin_point().map(|i| scanner.scan_full(i, arena)) {
+            Some((Scanned::Point(point), _)) => point,
+            _ => {
+                complete = false;
+                continue;
+            }
+        };
+        let Some(ts) = point_time(opts, point.timestamp) else {
+            complete = false;
+            continue;
+        };
+        let before = batch.series.len();
+        let mut out = Out {
+            arena: &mut *arena,
+            batch: &mut *batch,
+            stats: &mut stats,
+        };
+        out.point(
+            &mut scanner,
+            point.measurement,
+            ts,
+            opts,
+            &mut extra_skip,
+            Some(nth),
+        );
+        complete &= batch.series.len() == before + 1;
+    }
+    let scratch: &'a InfluxScratch = scratch;
+    if scratch.arena.resolve(batch).is_err() {
+        return Err(InfluxError::DerivedTooLarge);
+    }
+    Ok(complete)
+}
+
+/// The sample time (ms) of a point: its timestamp, or the request's arrival for a point
+/// without one; `None` when the timestamp does not fit in milliseconds.
+fn point_time(opts: &InfluxOptions, timestamp: Option<i64>) -> Option<i64> {
+    match timestamp {
+        None => Some(opts.now_ms),
+        Some(t) => opts.precision.to_ms(t),
+    }
+}
+
+/// The decoder behind [`parse_lines`] and [`parse_body_keyed`].
+fn decode<'a>(
+    body: &'a str,
+    opts: &'a InfluxOptions,
+    scratch: &'a mut InfluxScratch,
+    batch: &mut WriteBatch<'a>,
+    mut keyed: Option<(&RunKeyMap, &mut KeyedLines)>,
 ) -> Result<InfluxStats> {
     // WriteBatch indexes with u32; every label and sample takes at least one body byte...
     // except extra labels, so leave generous room.
@@ -235,25 +338,53 @@ pub fn parse_lines<'a>(
     let mut stats = InfluxStats::default();
     let mut scanner = Scanner::new(body);
     let mut extra_skip: Vec<bool> = vec![false; opts.extra_labels.len()];
-    while let Some((scanned, line_no)) = scanner.next_point(arena) {
+    let seed = keyed.as_ref().map_or(0, |(known, _)| {
+        keyed::line_seed(opts, known.hasher().secret())
+    });
+    while let Some(i) = scanner.begin_point() {
+        let mut line_key = None;
+        if let Some((known, lines)) = keyed.as_mut() {
+            if let Some(fast) = scanner.scan_fast(i, arena) {
+                let key = lines.line_key(seed, fast.series, &scanner.fields, arena);
+                if keyed_point(
+                    &fast, i, key, &scanner, opts, known, lines, batch, &mut stats,
+                ) {
+                    scanner.commit(fast.end);
+                    continue;
+                }
+                line_key = Some(key);
+            }
+        }
+        let (scanned, line_no) = scanner.scan_full(i, arena);
         match scanned {
             Scanned::Point(point) => {
-                let ts = match point.timestamp {
-                    None => Some(opts.now_ms),
-                    Some(t) => opts.precision.to_ms(t),
-                };
-                let Some(ts) = ts else {
+                let Some(ts) = point_time(opts, point.timestamp) else {
                     let kind = LineErrorKind::TimestampOutOfRange;
                     record_error(&mut stats, body, point.start, point.start, line_no, kind);
                     continue;
                 };
                 stats.lines += 1;
+                let before = batch.series.len();
                 let mut out = Out {
                     arena: &mut *arena,
                     batch: &mut *batch,
                     stats: &mut stats,
                 };
-                out.point(&mut scanner, point.measurement, ts, opts, &mut extra_skip);
+                out.point(
+                    &mut scanner,
+                    point.measurement,
+                    ts,
+                    opts,
+                    &mut extra_skip,
+                    None,
+                );
+                if let (Some(key), Some((_, lines))) = (line_key, keyed.as_mut()) {
+                    for (n, index) in (before..batch.series.len()).enumerate() {
+                        lines
+                            .misses
+                            .push((index as u32, keyed::entry_key(key, n as u32)));
+                    }
+                }
             }
             Scanned::Error { err, line_start } => {
                 record_error(&mut stats, body, line_start, err.pos, line_no, err.kind);
@@ -267,9 +398,65 @@ pub fn parse_lines<'a>(
         batch.series.truncate(mark.1);
         batch.timestamps.truncate(mark.2);
         batch.values.truncate(mark.2);
+        if let Some((_, lines)) = keyed {
+            lines.clear();
+        }
         return Err(InfluxError::DerivedTooLarge);
     }
     Ok(stats)
+}
+
+/// Adds the series of a fast-scanned line as keyed series if `known` holds every one of
+/// them; `false` (and nothing added) otherwise, and the line is decoded with its labels.
+#[allow(clippy::too_many_arguments)]
+fn keyed_point(
+    fast: &FastPoint<'_>,
+    line_start: usize,
+    line_key: u128,
+    scanner: &Scanner<'_>,
+    opts: &InfluxOptions,
+    known: &RunKeyMap,
+    lines: &mut KeyedLines,
+    batch: &mut WriteBatch<'_>,
+    stats: &mut InfluxStats,
+) -> bool {
+    let Some(ts) = point_time(opts, fast.timestamp) else {
+        return false;
+    };
+    // No backslash in the series part: the measurement is its bytes up to the first comma.
+    let measurement = fast.series.split(',').next().unwrap_or(fast.series);
+    let flink = is_flink(opts, measurement);
+    if !lines.find_all(line_key, &scanner.fields, flink, known) {
+        return false;
+    }
+    stats.lines += 1;
+    stats.string_fields_skipped += (scanner.fields.len() - lines.found().len()) as u64;
+    stats.samples += lines.push_found(batch, ts, line_start) as u64;
+    true
+}
+
+/// Whether a point with this measurement gets Flink's names.
+fn is_flink(opts: &InfluxOptions, measurement: &str) -> bool {
+    match opts.flink_names {
+        FlinkNames::Off => false,
+        FlinkNames::Auto => naming::is_flink_measurement(measurement),
+        FlinkNames::On => true,
+    }
+}
+
+/// The sample value of a field, or `None` for a string field, which is not stored. Flink's
+/// InfluxdbReporter sends boolean gauges as the strings "true"/"false"; the Prometheus
+/// reporter exports them as 1/0, so Flink lines get the same.
+fn field_number(value: FieldValue<'_>, flink: bool) -> Option<f64> {
+    match value {
+        FieldValue::Float(v) => Some(v),
+        FieldValue::Int(v) => Some(v as f64),
+        FieldValue::UInt(v) => Some(v as f64),
+        FieldValue::Bool(b) => Some(f64::from(u8::from(b))),
+        FieldValue::Str("true") if flink => Some(1.0),
+        FieldValue::Str("false") if flink => Some(0.0),
+        FieldValue::Str(_) => None,
+    }
 }
 
 /// Where decoded points go.
@@ -280,7 +467,7 @@ struct Out<'o, 'a> {
 }
 
 impl<'a> Out<'_, 'a> {
-    /// Adds one series per field of the scanned point.
+    /// Adds one series per field of the scanned point, or only its series number `only`.
     fn point(
         &mut self,
         scanner: &mut Scanner<'a>,
@@ -288,13 +475,10 @@ impl<'a> Out<'_, 'a> {
         ts: i64,
         opts: &'a InfluxOptions,
         extra_skip: &mut [bool],
+        only: Option<u32>,
     ) {
         let arena = &mut *self.arena;
-        let flink = match opts.flink_names {
-            FlinkNames::Off => false,
-            FlinkNames::Auto => naming::is_flink_measurement(arena.get(measurement)),
-            FlinkNames::On => true,
-        };
+        let flink = is_flink(opts, arena.get(measurement));
         // Rewrite the tags once per line; every series of the line then shares them.
         for (k, v) in scanner.tags.iter_mut() {
             if opts.prom_names && !naming::label_name_is_clean(arena.get(*k)) {
@@ -317,21 +501,16 @@ impl<'a> Out<'_, 'a> {
         } else {
             FlinkShape::Plain
         };
+        let mut nth = 0u32;
         for &(key, value) in &scanner.fields {
-            let v = match value {
-                FieldValue::Float(v) => v,
-                FieldValue::Int(v) => v as f64,
-                FieldValue::UInt(v) => v as f64,
-                FieldValue::Bool(b) => f64::from(u8::from(b)),
-                // Flink's InfluxdbReporter sends boolean gauges as the strings "true"/"false";
-                // the Prometheus reporter exports them as 1/0, so do the same for Flink lines.
-                FieldValue::Str("true") if flink => 1.0,
-                FieldValue::Str("false") if flink => 0.0,
-                FieldValue::Str(_) => {
-                    self.stats.string_fields_skipped += 1;
-                    continue;
-                }
+            let Some(v) = field_number(value, flink) else {
+                self.stats.string_fields_skipped += u64::from(only.is_none());
+                continue;
             };
+            nth += 1;
+            if only.is_some_and(|o| o != nth - 1) {
+                continue;
+            }
             let arena = &mut *self.arena;
             let mut quantile = None;
             let name = arena.derive(|a, dst| {

@@ -8,6 +8,8 @@
 //! - [`error`]: the crate's error type.
 //! - [`influx`]: InfluxDB line protocol (1.x `/write`, 2.x `/api/v2/write`).
 //! - [`otlp`]: OTLP/HTTP metrics, with delta-to-cumulative accumulation.
+//! - [`key_cache`]: the memory of label bytes already seen (hash → series key) that the push
+//!   formats share.
 //! - [`scrape`]: the scraper that pulls Prometheus text endpoints (Flink's PrometheusReporter).
 
 #![warn(missing_docs)]
@@ -15,6 +17,7 @@
 mod arena;
 pub mod error;
 pub mod influx;
+pub mod key_cache;
 pub mod otlp;
 pub mod pushgateway;
 pub mod remote_write;

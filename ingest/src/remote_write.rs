@@ -21,16 +21,15 @@
 
 mod decode;
 mod encode;
-mod key_cache;
 pub mod wire;
 
 use std::borrow::Cow;
 
-pub use decode::{decode_write_request, decode_write_request_keyed, push_run_labels, KeyedSeries};
-pub use encode::{compress_snappy, encode_metadata, encode_write_request};
-pub use key_cache::{
+pub use crate::key_cache::{
     label_run_hash, KnownSeries, RunHashState, RunHasher, RunKeyMap, SeriesKeyCache,
 };
+pub use decode::{decode_write_request, decode_write_request_keyed, push_run_labels, KeyedSeries};
+pub use encode::{compress_snappy, encode_metadata, encode_write_request};
 
 use crate::error::{Error, Result};
 

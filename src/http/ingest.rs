@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use eddy_ingest::influx::{self, InfluxOptions, InfluxScratch};
+use eddy_ingest::influx::{self, InfluxOptions, InfluxScratch, KeyedLines};
 use eddy_ingest::otlp::{self, OtlpOptions, OtlpScratch};
 use eddy_ingest::remote_write::{self, KeyedSeries, MetricMetadata, SnappyBuffer};
 use eddy_ingest::text::{self, TextOptions};
@@ -41,14 +41,54 @@ thread_local! {
     static SNAPPY_BUF: RefCell<SnappyBuffer> = RefCell::new(SnappyBuffer::new());
     static BATCH: RefCell<WriteBatch<'static>> = RefCell::new(WriteBatch::new());
     static KEYED: RefCell<KeyedRequest> = RefCell::new(KeyedRequest::default());
+    static KEYED_LINES: RefCell<KeyedInflux> = RefCell::new(KeyedInflux::default());
 }
 
 /// Per-thread scratch of the keyed remote_write path.
 #[derive(Default)]
 struct KeyedRequest {
     seen: KeyedSeries,
-    fresh: Vec<(u128, SeriesKey)>,
+    fresh: NewKeys,
+}
+
+/// Per-thread scratch of the keyed line protocol path.
+#[derive(Default)]
+struct KeyedInflux {
+    lines: KeyedLines,
+    fresh: NewKeys,
+}
+
+/// Keys of series a request sent with labels, to remember in the label-run memory.
+#[derive(Default)]
+struct NewKeys {
+    entries: Vec<(u128, SeriesKey)>,
     scratch: KeyScratch,
+}
+
+impl NewKeys {
+    /// Keys the batch series listed in `misses` (batch index, label-run hash) from their
+    /// labels, after the configured drops, as the head would, and remembers them in the
+    /// server's label-run memory.
+    fn key_and_remember(
+        &mut self,
+        st: &SharedState,
+        batch: &mut WriteBatch<'_>,
+        misses: &[(u32, u128)],
+    ) {
+        self.entries.clear();
+        for &(i, hash) in misses {
+            if let Ok(key) = SeriesKey::of(batch.series_labels(i as usize), &mut self.scratch) {
+                batch.series[i as usize].key = Some(key);
+                self.entries.push((hash, key));
+            }
+        }
+        st.series_keys
+            .insert_all(&self.entries, st.db.head_stats().series as usize);
+    }
+
+    fn retained_bytes(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<(u128, SeriesKey)>()
+    }
 }
 
 /// Runs `f` with this thread's reused batch (empty, borrowing nothing yet), and keeps the
@@ -173,16 +213,7 @@ fn decode_and_store_remote_write<'a>(
             .map_err(|e| ApiError::bad_data(e.to_string()))?
     };
     drop_configured_labels(st, batch);
-    // Key the series decoded with labels after the drops, as the head would, and remember them.
-    keyed.fresh.clear();
-    for &(i, hash) in &keyed.seen.misses {
-        if let Ok(key) = SeriesKey::of(batch.series_labels(i as usize), &mut keyed.scratch) {
-            batch.series[i as usize].key = Some(key);
-            keyed.fresh.push((hash, key));
-        }
-    }
-    st.series_keys
-        .insert_all(&keyed.fresh, st.db.head_stats().series as usize);
+    keyed.fresh.key_and_remember(st, batch, &keyed.seen.misses);
     let mut outcome = st.db.append(batch).map_err(ApiError::storage)?;
     if !outcome.unresolved.is_empty() {
         let mut again = WriteBatch::new();
@@ -210,6 +241,53 @@ fn decode_and_store_remote_write<'a>(
     }
     st.metrics.record_append("remote_write", &outcome);
     Ok((outcome, stats))
+}
+
+/// Decodes a line protocol body and appends it, skipping the labels of lines whose
+/// measurement, tags and field keys were seen before (the label-run memory). A series that
+/// was skipped but is no longer in the head is decoded again from its line, with labels.
+fn decode_and_store_influx<'a>(
+    st: &SharedState,
+    body: &'a [u8],
+    opts: &'a InfluxOptions,
+    scratch: &'a mut InfluxScratch,
+    batch: &mut WriteBatch<'a>,
+    keyed: &mut KeyedInflux,
+) -> Result<(influx::InfluxStats, AppendOutcome), ApiError> {
+    let stats = {
+        let known = st.series_keys.read();
+        influx::parse_body_keyed(body, opts, scratch, batch, &known, &mut keyed.lines)
+            .map_err(|e| ApiError::bad_data(e.to_string()))?
+    };
+    st.metrics
+        .string_fields_skipped
+        .fetch_add(stats.string_fields_skipped, Ordering::Relaxed);
+    drop_configured_labels(st, batch);
+    keyed.fresh.key_and_remember(st, batch, &keyed.lines.misses);
+    let mut outcome = st.db.append(batch).map_err(ApiError::storage)?;
+    if !outcome.unresolved.is_empty() {
+        let mut again_scratch = InfluxScratch::new();
+        let mut again = WriteBatch::new();
+        let complete = influx::parse_series_again(
+            body,
+            opts,
+            &mut again_scratch,
+            &mut again,
+            &keyed.lines,
+            &outcome.unresolved,
+        )
+        .map_err(|e| ApiError::new(ErrorType::Internal, e.to_string()))?;
+        if !complete {
+            return Err(ApiError::new(
+                ErrorType::Internal,
+                "a remembered line no longer decodes as it did",
+            ));
+        }
+        drop_configured_labels(st, &mut again);
+        outcome.absorb(st.db.append(&mut again).map_err(ApiError::storage)?);
+    }
+    st.metrics.record_append("influx", &outcome);
+    Ok((stats, outcome))
 }
 
 /// Joins the rejections of an append and the decoder's complaints into one 400 message, or
@@ -290,7 +368,7 @@ pub async fn remote_write(
             let (outcome, stats) = KEYED.with(|cell| {
                 let mut keyed = cell.borrow_mut();
                 let r = decode_and_store_remote_write(&st, buf, batch, &mut meta, &mut keyed);
-                if keyed.seen.retained_bytes() + keyed.fresh.capacity() * 32 > MAX_RETAINED_BYTES {
+                if keyed.seen.retained_bytes() + keyed.fresh.retained_bytes() > MAX_RETAINED_BYTES {
                     *keyed = KeyedRequest::default();
                 }
                 r
@@ -375,12 +453,17 @@ async fn influx_write(
         let (stats, outcome) =
             with_scratch(&INFLUX_SCRATCH, InfluxScratch::retained_bytes, |scratch| {
                 with_batch(|batch| {
-                    let stats = influx::parse_body(body, &opts, scratch, batch)
-                        .map_err(|e| ApiError::bad_data(e.to_string()))?;
-                    st.metrics
-                        .string_fields_skipped
-                        .fetch_add(stats.string_fields_skipped, Ordering::Relaxed);
-                    Ok::<_, ApiError>((stats, store(&st, batch, "influx")?))
+                    KEYED_LINES.with(|cell| {
+                        let mut keyed = cell.borrow_mut();
+                        let r =
+                            decode_and_store_influx(&st, body, &opts, scratch, batch, &mut keyed);
+                        if keyed.lines.retained_bytes() + keyed.fresh.retained_bytes()
+                            > MAX_RETAINED_BYTES
+                        {
+                            *keyed = KeyedInflux::default();
+                        }
+                        r
+                    })
                 })
             })?;
         let mut problems = Vec::new();

@@ -58,7 +58,18 @@ pub(crate) struct Point<'a> {
     pub timestamp: Option<i64>,
 }
 
-/// What [`Scanner::next_point`] found.
+/// A point read by [`Scanner::scan_fast`]: its fields are in the scanner.
+#[derive(Debug)]
+pub(crate) struct FastPoint<'a> {
+    /// The measurement and tags as written (no backslash in them).
+    pub series: &'a str,
+    /// The raw timestamp in the request's precision, if the line has one.
+    pub timestamp: Option<i64>,
+    /// Offset just past the line.
+    pub end: usize,
+}
+
+/// What [`Scanner::scan_full`] found: a point or a bad line, with the number of its first line.
 #[derive(Debug)]
 pub(crate) enum Scanned<'a> {
     /// A valid point; tags and fields are in the scanner.
@@ -98,9 +109,9 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// The next point or bad line with the 1-based number of its first line; `None` at the end
-    /// of the body.
-    pub(crate) fn next_point(&mut self, arena: &mut Arena) -> Option<(Scanned<'a>, u32)> {
+    /// Skips blank lines and comments up to the next point; returns its first byte, or `None`
+    /// at the end of the body. Tags and fields are emptied for the point.
+    pub(crate) fn begin_point(&mut self) -> Option<usize> {
         let b = self.src.as_bytes();
         loop {
             let mut i = self.pos;
@@ -130,27 +141,78 @@ impl<'a> Scanner<'a> {
                 }
                 _ => {}
             }
-            let line_no = self.line_no;
-            self.tags.clear();
-            self.fields.clear();
-            self.nl_in_strings = 0;
-            return Some(match self.parse_point(i, arena) {
-                Ok((point, end)) => {
-                    self.line_no += self.nl_in_strings;
-                    self.pos = end;
-                    if end > 0 && b[end - 1] == b'\n' {
-                        self.line_no += 1;
-                    }
-                    (Scanned::Point(point), line_no)
-                }
-                Err(err) => {
-                    let end = skip_past_newline(b, err.resume_from.max(i));
-                    self.line_no += count_newlines(&b[i..end]);
-                    self.pos = end;
-                    (Scanned::Error { err, line_start: i }, line_no)
-                }
-            });
+            self.reset_point();
+            return Some(i);
         }
+    }
+
+    fn reset_point(&mut self) {
+        self.tags.clear();
+        self.fields.clear();
+        self.nl_in_strings = 0;
+    }
+
+    /// Parses the point at `i` (from [`Scanner::begin_point`]) with its tags, and moves past it
+    /// or, if it is bad, past its line.
+    pub(crate) fn scan_full(&mut self, i: usize, arena: &mut Arena) -> (Scanned<'a>, u32) {
+        let b = self.src.as_bytes();
+        let line_no = self.line_no;
+        self.reset_point();
+        match self.parse_point(i, arena) {
+            Ok((point, end)) => {
+                self.commit(end);
+                (Scanned::Point(point), line_no)
+            }
+            Err(err) => {
+                let end = skip_past_newline(b, err.resume_from.max(i));
+                self.line_no += count_newlines(&b[i..end]);
+                self.pos = end;
+                (Scanned::Error { err, line_start: i }, line_no)
+            }
+        }
+    }
+
+    /// Parses the point at `i` without looking into its measurement and tags, when they hold
+    /// no backslash: the series part is then the bytes up to the first space, and only the
+    /// fields and the timestamp are scanned. Leaves the scanner where it was (see
+    /// [`Scanner::commit`]); `None` when the line needs [`Scanner::scan_full`] (escapes, or
+    /// any error, which the full scan reports in its own words).
+    pub(crate) fn scan_fast(&mut self, i: usize, arena: &mut Arena) -> Option<FastPoint<'a>> {
+        let b = self.src.as_bytes();
+        let head_end = i + memchr::memchr3(b' ', b'\\', b'\n', &b[i..])?;
+        if b[head_end] != b' ' || b[i] == b',' {
+            return None;
+        }
+        let parsed = self
+            .parse_fields(head_end, arena)
+            .and_then(|j| parse_timestamp(b, j));
+        match parsed {
+            Ok((timestamp, end)) => Some(FastPoint {
+                series: &self.src[i..head_end],
+                timestamp,
+                end,
+            }),
+            Err(_) => {
+                self.reset_point();
+                None
+            }
+        }
+    }
+
+    /// Moves past a point that [`Scanner::scan_fast`] read, whose line ends at `end`.
+    pub(crate) fn commit(&mut self, end: usize) {
+        let b = self.src.as_bytes();
+        self.line_no += self.nl_in_strings;
+        self.pos = end;
+        if end > 0 && b[end - 1] == b'\n' {
+            self.line_no += 1;
+        }
+    }
+
+    /// Starts scanning again at `pos`, a line start of the body, counting lines from `line_no`.
+    pub(crate) fn seek(&mut self, pos: usize, line_no: u32) {
+        self.pos = pos.min(self.src.len());
+        self.line_no = line_no;
     }
 
     /// Parses one point starting at `i` (not blank, not a comment). Returns the point and the

@@ -7,10 +7,10 @@ use std::fmt::Write as _;
 use eddy_storage::labels::METRIC_NAME;
 use eddy_storage::{SeriesKey, WriteBatch};
 
-use super::key_cache::{label_run_hash, RunKeyMap};
 use super::wire::{Reader, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT};
 use super::{DecodeStats, MetricMetadata, MetricType, MAX_INVALID_MESSAGES};
 use crate::error::Result;
+use crate::key_cache::{label_run_hash, RunKeyMap};
 
 /// Series with more labels than this are checked for duplicate names by sorting instead of
 /// comparing every pair.

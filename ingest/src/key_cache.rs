@@ -1,8 +1,9 @@
-//! The memory of label runs already seen: remote_write repeats every series' labels in every
-//! request, byte for byte, so the hash of a series' label bytes can stand for its label set.
+//! The memory of label runs already seen: push clients repeat every series' labels in every
+//! request, byte for byte (remote_write's label fields, a line protocol point's measurement,
+//! tags and field keys), so the hash of those bytes can stand for the series' label set.
 //! [`SeriesKeyCache`] maps that hash to the series' [`SeriesKey`]; a hit lets the decoder skip
 //! the labels (no UTF-8 or name checks, no strings) and the head skip ordering and hashing
-//! them.
+//! them. Each format hashes its own bytes its own way, so their entries cannot meet.
 //!
 //! The mapping is a pure function of the bytes (and of the server's fixed label drops), so an
 //! entry never goes wrong; it only goes unused when its series leaves the head, which the
@@ -34,6 +35,13 @@ pub struct SeriesKeyCache {
 #[derive(Debug, Clone, Copy)]
 pub struct RunHashState {
     secret: u64,
+}
+
+impl RunHashState {
+    /// The secret, for formats whose run hash takes a seed (line protocol).
+    pub fn secret(&self) -> u64 {
+        self.secret
+    }
 }
 
 impl Default for RunHashState {
