@@ -6,7 +6,8 @@
 #
 #   benches/compare_influx.sh [--tms N] [--hours H] [--work DIR]
 #
-# Defaults: 20 TMs x 0.5 h (~44 k series, 5.3 M samples, ~1.6 GB of request bodies). As in
+# Defaults: 20 TMs x 0.5 h (~44 k series, 5.3 M samples, ~2.2 GB of request bodies); a
+# request file of the same size already in the work dir is reused. As in
 # compare.sh, each server runs alone on a fresh data dir on loopback, pinned to core 0, and
 # the sender to core 1.
 set -euo pipefail
@@ -42,9 +43,13 @@ log "building release binaries"
 BIN="$ROOT/target/release"
 
 REQ="$WORK/requests.lp"
-log "generating workload: $TMS TMs x $HOURS h -> $REQ"
-taskset -c $CLIENT_CPU "$BIN/gen" --out "$REQ" --tms "$TMS" --hours "$HOURS" --end now \
-  --format influx >&2
+if [ -f "$REQ.meta" ] && grep -qx "tms=$TMS" "$REQ.meta" && grep -qx "hours=$HOURS" "$REQ.meta"; then
+  log "reusing $REQ ($TMS TMs x $HOURS h)"
+else
+  log "generating workload: $TMS TMs x $HOURS h -> $REQ"
+  taskset -c $CLIENT_CPU "$BIN/gen" --out "$REQ" --tms "$TMS" --hours "$HOURS" --end now \
+    --format influx >&2
+fi
 SAMPLES=$(sed -n 's/^samples=//p' "$REQ.meta")
 
 wait_http() {

@@ -423,9 +423,9 @@ fn keyed_point(
     let Some(ts) = point_time(opts, fast.timestamp) else {
         return false;
     };
-    // No backslash in the series part: the measurement is its bytes up to the first comma.
-    let measurement = fast.series.split(',').next().unwrap_or(fast.series);
-    let flink = is_flink(opts, measurement);
+    // The Flink prefixes hold no comma, so the series part starts with one exactly when its
+    // measurement (the bytes up to the first comma; no backslashes here) does.
+    let flink = is_flink(opts, fast.series);
     if !lines.find_all(line_key, &scanner.fields, flink, known) {
         return false;
     }

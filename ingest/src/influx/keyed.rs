@@ -11,7 +11,7 @@
 //! decoded without error gets entries, so a hit is always a line that decodes the same way.
 
 use eddy_storage::{SeriesKey, WriteBatch};
-use xxhash_rust::xxh3::{xxh3_128_with_seed, xxh3_64_with_seed};
+use xxhash_rust::xxh3::{xxh3_128, xxh3_64_with_seed};
 
 use super::scan::FieldValue;
 use super::{FlinkNames, InfluxOptions};
@@ -71,13 +71,16 @@ impl KeyedLines {
     ) -> u128 {
         let buf = &mut self.key_bytes;
         buf.clear();
+        // The seed goes in as bytes: xxh3's seeded form derives a new secret on every call
+        // for inputs over 240 bytes, which Flink's operator lines are.
+        buf.extend_from_slice(&seed.to_le_bytes());
         buf.extend_from_slice(series.as_bytes());
         for &(key, _) in fields {
             // 0xff is never part of UTF-8 text, so keys cannot run into each other.
             buf.push(0xff);
             buf.extend_from_slice(arena.get(key).as_bytes());
         }
-        xxh3_128_with_seed(buf, seed)
+        xxh3_128(buf)
     }
 
     /// Keys (from `known`) and values of every series of a line, in `found`; `false` if one

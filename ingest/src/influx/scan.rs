@@ -513,24 +513,34 @@ fn parse_timestamp(b: &[u8], i: usize) -> Res<(Option<i64>, usize)> {
             i += 1;
         }
         let digits = i;
-        let mut v: i64 = 0;
+        let mut magnitude = 0u64;
+        // Eight digits at a time while they last: a nanosecond timestamp has 19.
+        while let Some(eight) = b.get(i..i + 8).and_then(eight_digits) {
+            if i - digits >= 16 {
+                break; // a 17th digit on: leave it to the checked loop below
+            }
+            magnitude = magnitude * 100_000_000 + eight;
+            i += 8;
+        }
+        let fast = i;
         while i < b.len() && b[i].is_ascii_digit() {
-            let d = i64::from(b[i] - b'0');
-            // Accumulate negatively so that i64::MIN parses too.
-            v = v
-                .checked_mul(10)
-                .and_then(|v| v.checked_sub(d))
-                .ok_or(ScanError::at(LineErrorKind::TimestampOutOfRange, start))?;
             i += 1;
+        }
+        let magnitude = digit_value(magnitude, &b[fast..i])
+            .ok_or(ScanError::at(LineErrorKind::TimestampOutOfRange, start))?;
+        // Beyond 2^63 (i64::MIN's magnitude) the number overflows while being read, which is
+        // reported before anything that follows it.
+        if magnitude > 1 << 63 {
+            return Err(ScanError::at(LineErrorKind::TimestampOutOfRange, start));
         }
         if i == digits || !(at_eol(b, i) || b[i] == b' ') {
             return Err(ScanError::at(LineErrorKind::BadTimestamp, start));
         }
         ts = Some(if neg {
-            v
+            (magnitude as i64).wrapping_neg()
         } else {
-            v.checked_neg()
-                .ok_or(ScanError::at(LineErrorKind::TimestampOutOfRange, start))?
+            i64::try_from(magnitude)
+                .map_err(|_| ScanError::at(LineErrorKind::TimestampOutOfRange, start))?
         });
         i = skip_spaces(b, i);
         if !at_eol(b, i) {
@@ -544,6 +554,37 @@ fn parse_timestamp(b: &[u8], i: usize) -> Res<(Option<i64>, usize)> {
         i += 1;
     }
     Ok((ts, i))
+}
+
+/// `v` followed by the digits `d`, `None` beyond `u64`.
+fn digit_value(mut v: u64, d: &[u8]) -> Option<u64> {
+    for &c in d {
+        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    Some(v)
+}
+
+/// The value of eight ASCII digits (`w` has exactly 8 bytes), or `None` if one is not a
+/// digit. Word-at-a-time: a digit byte has high nibble 3 and stays so when 6 is added (no
+/// byte carries into the next), and the digits are combined pairwise, 2 → 4 → 8, by
+/// multiply-and-shift within the word.
+#[inline]
+fn eight_digits(w: &[u8]) -> Option<u64> {
+    let mut word = [0u8; 8];
+    word.copy_from_slice(w);
+    let v = u64::from_le_bytes(word);
+    let d = v.wrapping_sub(0x3030_3030_3030_3030);
+    let not_digit = (v & 0xf0f0_f0f0_f0f0_f0f0) != 0x3030_3030_3030_3030
+        || ((v.wrapping_add(0x0606_0606_0606_0606)) & 0xf0f0_f0f0_f0f0_f0f0)
+            != 0x3030_3030_3030_3030;
+    if not_digit {
+        return None;
+    }
+    // The first digit is the lowest byte: each step puts `high * 10^k + low` in the low lane.
+    let d = (d.wrapping_mul(10) + (d >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let d = (d.wrapping_mul(100) + (d >> 16)) & 0x0000_ffff_0000_ffff;
+    let d = (d.wrapping_mul(10_000) + (d >> 32)) & 0xffff_ffff;
+    Some(d)
 }
 
 /// Parses an unquoted field value: integer `12i`, unsigned `12u`, float, or boolean.
@@ -591,13 +632,21 @@ fn parse_uint(s: &str) -> Result<FieldValue<'_>, LineErrorKind> {
 /// which InfluxDB rejects.
 fn parse_float(s: &str) -> Result<FieldValue<'_>, LineErrorKind> {
     let b = s.as_bytes();
-    let body = if b[0] == b'-' { &b[1..] } else { b };
+    let neg = b[0] == b'-';
+    let body = if neg { &b[1..] } else { b };
     let mut digits = 0;
     let mut dot = false;
     let mut exp = false;
+    // The digits as one integer and how many of them follow the dot, for the fast path.
+    let mut mantissa = 0u64;
+    let mut fraction_digits = 0usize;
     for (k, &c) in body.iter().enumerate() {
         match c {
-            b'0'..=b'9' => digits += 1,
+            b'0'..=b'9' => {
+                digits += 1;
+                mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(c - b'0'));
+                fraction_digits += usize::from(dot);
+            }
             b'.' if !dot && !exp => dot = true,
             b'e' | b'E' if !exp && digits > 0 => exp = true,
             b'+' | b'-' if k > 0 && matches!(body[k - 1], b'e' | b'E') => {}
@@ -607,12 +656,25 @@ fn parse_float(s: &str) -> Result<FieldValue<'_>, LineErrorKind> {
     if digits == 0 {
         return Err(LineErrorKind::InvalidNumber);
     }
+    // Clinger's fast path: an integer up to 2^53 and a power of ten up to 10^22 are both
+    // exact doubles, so one (correctly rounded) division is the correctly rounded value.
+    // Flink's counters and short decimals all take it.
+    if !exp && digits <= 19 && mantissa <= 1 << 53 && fraction_digits < POW10.len() {
+        let v = mantissa as f64 / POW10[fraction_digits];
+        return Ok(FieldValue::Float(if neg { -v } else { v }));
+    }
     let v: f64 = s.parse().map_err(|_| LineErrorKind::InvalidNumber)?;
     if !v.is_finite() {
         return Err(LineErrorKind::InvalidFloat);
     }
     Ok(FieldValue::Float(v))
 }
+
+/// The powers of ten that are exact doubles.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
 
 fn parse_bool(s: &str) -> Result<FieldValue<'_>, LineErrorKind> {
     match s {
@@ -761,5 +823,102 @@ mod tests {
             assert_eq!(f(t), Ok(FieldValue::Bool(false)), "{t}");
         }
         assert_eq!(f("tRUE"), Err(LineErrorKind::InvalidBoolean));
+        assert_eq!(f("-0.0"), Ok(FieldValue::Float(-0.0)));
+        assert!(matches!(f("-0.0"), Ok(FieldValue::Float(v)) if v.is_sign_negative()));
+        // At and past the fast path's limits (2^53, 19 digits, 10^22).
+        for s in [
+            "9007199254740992",
+            "9007199254740993",
+            "0.024691358024691357",
+            "1234567890123456789",
+            "12345678901234567890.5",
+            "0.0000000000000000000001",
+            "0.00000000000000000000001",
+        ] {
+            assert_eq!(f(s), Ok(FieldValue::Float(s.parse().unwrap())), "{s}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decimals_parse_as_std_does(s in "-?[0-9]{0,21}(\\.[0-9]{0,24})?") {
+            let want: Option<f64> = s.parse().ok().filter(|v: &f64| v.is_finite());
+            match parse_float_value(&s) {
+                Some(v) => proptest::prop_assert_eq!(Some(v.to_bits()), want.map(f64::to_bits)),
+                None => proptest::prop_assert!(want.is_none() || !s.bytes().any(|c| c.is_ascii_digit())),
+            }
+        }
+    }
+
+    fn parse_float_value(s: &str) -> Option<f64> {
+        if s.is_empty() {
+            return None;
+        }
+        match parse_float(s) {
+            Ok(FieldValue::Float(v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn eight_digits_word_at_a_time() {
+        for s in ["00000000", "12345678", "99999999", "10000001", "31415926"] {
+            assert_eq!(eight_digits(s.as_bytes()), s.parse().ok(), "{s}");
+        }
+        for s in [
+            "1234567a",
+            "/2345678",
+            ":2345678",
+            "1234 678",
+            "-1234567",
+            "\x001234567",
+        ] {
+            assert_eq!(eight_digits(&s.as_bytes()[..8]), None, "{s}");
+        }
+        // Every single non-digit byte in every position.
+        for pos in 0..8 {
+            for c in 0..=255u8 {
+                let mut w = *b"12345678";
+                w[pos] = c;
+                assert_eq!(eight_digits(&w).is_some(), c.is_ascii_digit(), "{pos} {c}");
+            }
+        }
+    }
+
+    #[test]
+    fn timestamps_in_and_out_of_range() {
+        let ts = |s: &str| {
+            parse_timestamp(s.as_bytes(), 0)
+                .map(|(t, _)| t)
+                .map_err(|e| e.kind)
+        };
+        assert_eq!(
+            ts("1795668285135000000"),
+            Ok(Some(1_795_668_285_135_000_000))
+        );
+        assert_eq!(ts("9223372036854775807"), Ok(Some(i64::MAX)));
+        assert_eq!(ts("-9223372036854775808"), Ok(Some(i64::MIN)));
+        assert_eq!(ts("000000000000000000000042"), Ok(Some(42)));
+        assert_eq!(
+            ts("9223372036854775808"),
+            Err(LineErrorKind::TimestampOutOfRange)
+        );
+        assert_eq!(
+            ts("-9223372036854775809"),
+            Err(LineErrorKind::TimestampOutOfRange)
+        );
+        assert_eq!(
+            ts("99999999999999999999"),
+            Err(LineErrorKind::TimestampOutOfRange)
+        );
+        // An overflow is found while reading, before the garbage after it.
+        assert_eq!(
+            ts("9999999999999999999x"),
+            Err(LineErrorKind::TimestampOutOfRange)
+        );
+        assert_eq!(ts("9223372036854775808x"), Err(LineErrorKind::BadTimestamp));
+        assert_eq!(ts("12x"), Err(LineErrorKind::BadTimestamp));
+        assert_eq!(ts("-"), Err(LineErrorKind::BadTimestamp));
+        assert_eq!(ts(""), Ok(None));
     }
 }
