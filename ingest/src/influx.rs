@@ -338,9 +338,9 @@ fn decode<'a>(
     let mut stats = InfluxStats::default();
     let mut scanner = Scanner::new(body);
     let mut extra_skip: Vec<bool> = vec![false; opts.extra_labels.len()];
-    let seed = keyed.as_ref().map_or(0, |(known, _)| {
-        keyed::line_seed(opts, known.hasher().secret())
-    });
+    let seed = keyed
+        .as_ref()
+        .map_or(0, |(known, _)| keyed::line_seed(opts, known.secret()));
     while let Some(i) = scanner.begin_point() {
         let mut line_key = None;
         if let Some((known, lines)) = keyed.as_mut() {

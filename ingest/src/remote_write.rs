@@ -25,9 +25,7 @@ pub mod wire;
 
 use std::borrow::Cow;
 
-pub use crate::key_cache::{
-    label_run_hash, KnownSeries, RunHashState, RunHasher, RunKeyMap, SeriesKeyCache,
-};
+pub use crate::key_cache::{label_run_hash, KnownSeries, RunKeyMap, SeriesKeyCache};
 pub use decode::{decode_write_request, decode_write_request_keyed, push_run_labels, KeyedSeries};
 pub use encode::{compress_snappy, encode_metadata, encode_write_request};
 

@@ -167,8 +167,18 @@ fn look_up_label_runs(mut r: Reader<'_>, known: &RunKeyMap, runs: &mut Vec<Optio
             break;
         }
     }
-    for run in runs.iter_mut().flatten() {
-        run.key = known.get(&run.hash).copied();
+    // Fetch a few lookups ahead, so that several misses are in flight at a time.
+    const AHEAD: usize = 8;
+    for run in runs.iter().take(AHEAD).flatten() {
+        known.prefetch(run.hash);
+    }
+    for i in 0..runs.len() {
+        if let Some(Some(ahead)) = runs.get(i + AHEAD) {
+            known.prefetch(ahead.hash);
+        }
+        if let Some(run) = &mut runs[i] {
+            run.key = known.get(&run.hash).copied();
+        }
     }
 }
 
