@@ -30,7 +30,7 @@ pub use keyed::KeyedLines;
 use crate::arena::{Arena, Str};
 use crate::key_cache::RunKeyMap;
 use naming::FlinkShape;
-use scan::{FastPoint, FieldValue, Scanned, Scanner};
+use scan::{FieldValue, Scanned, Scanner};
 
 /// Result type of this module.
 pub type Result<T, E = InfluxError> = std::result::Result<T, E>;
@@ -341,53 +341,48 @@ fn decode<'a>(
     let seed = keyed
         .as_ref()
         .map_or(0, |(known, _)| keyed::line_seed(opts, known.secret()));
-    while let Some(i) = scanner.begin_point() {
-        let mut line_key = None;
-        if let Some((known, lines)) = keyed.as_mut() {
-            if let Some(fast) = scanner.scan_fast(i, arena) {
-                let key = lines.line_key(seed, fast.series, &scanner.fields, arena);
-                if keyed_point(
-                    &fast, i, key, &scanner, opts, known, lines, batch, &mut stats,
-                ) {
-                    scanner.commit(fast.end);
-                    continue;
-                }
-                line_key = Some(key);
-            }
-        }
-        let (scanned, line_no) = scanner.scan_full(i, arena);
-        match scanned {
-            Scanned::Point(point) => {
-                let Some(ts) = point_time(opts, point.timestamp) else {
-                    let kind = LineErrorKind::TimestampOutOfRange;
-                    record_error(&mut stats, body, point.start, point.start, line_no, kind);
-                    continue;
-                };
-                stats.lines += 1;
-                let before = batch.series.len();
-                let mut out = Out {
+    match keyed.as_mut() {
+        None => {
+            while let Some(i) = scanner.begin_point() {
+                let mut ctx = Decoding {
+                    body,
+                    opts,
                     arena: &mut *arena,
                     batch: &mut *batch,
                     stats: &mut stats,
+                    extra_skip: &mut extra_skip,
                 };
-                out.point(
-                    &mut scanner,
-                    point.measurement,
-                    ts,
-                    opts,
-                    &mut extra_skip,
-                    None,
-                );
-                if let (Some(key), Some((_, lines))) = (line_key, keyed.as_mut()) {
-                    for (n, index) in (before..batch.series.len()).enumerate() {
-                        lines
-                            .misses
-                            .push((index as u32, keyed::entry_key(key, n as u32)));
+                ctx.full_line(&mut scanner, i, None, None);
+            }
+        }
+        Some((known, lines)) => {
+            // First every line is scanned (fields and timestamp) and keyed, then the keys are
+            // looked up a few lines ahead of their use: the lookups miss the CPU caches when
+            // many series are live, and this way their misses overlap (perf: the lookup
+            // inside the scan loop was 14 % of the server's time at 44 k series).
+            lines.scan_all(&mut scanner, arena, seed, |series| is_flink(opts, series));
+            const AHEAD: usize = 8;
+            for k in 0..lines.pending_len() {
+                lines.prefetch(known, k + AHEAD);
+                let pending = lines.pending(k);
+                if let Some(ts) = pending.timestamp.and_then(|t| point_time(opts, t)) {
+                    if lines.find_all(k, known) {
+                        stats.lines += 1;
+                        stats.string_fields_skipped += lines.strings_of(k) as u64;
+                        stats.samples += lines.push_found(batch, ts, pending.start) as u64;
+                        continue;
                     }
                 }
-            }
-            Scanned::Error { err, line_start } => {
-                record_error(&mut stats, body, line_start, err.pos, line_no, err.kind);
+                let mut ctx = Decoding {
+                    body,
+                    opts,
+                    arena: &mut *arena,
+                    batch: &mut *batch,
+                    stats: &mut stats,
+                    extra_skip: &mut extra_skip,
+                };
+                scanner.seek(pending.start, pending.line_no);
+                ctx.full_line(&mut scanner, pending.start, pending.key, Some(lines));
             }
         }
     }
@@ -406,33 +401,71 @@ fn decode<'a>(
     Ok(stats)
 }
 
-/// Adds the series of a fast-scanned line as keyed series if `known` holds every one of
-/// them; `false` (and nothing added) otherwise, and the line is decoded with its labels.
-#[allow(clippy::too_many_arguments)]
-fn keyed_point(
-    fast: &FastPoint<'_>,
-    line_start: usize,
-    line_key: u128,
-    scanner: &Scanner<'_>,
-    opts: &InfluxOptions,
-    known: &RunKeyMap,
-    lines: &mut KeyedLines,
-    batch: &mut WriteBatch<'_>,
-    stats: &mut InfluxStats,
-) -> bool {
-    let Some(ts) = point_time(opts, fast.timestamp) else {
-        return false;
-    };
-    // The Flink prefixes hold no comma, so the series part starts with one exactly when its
-    // measurement (the bytes up to the first comma; no backslashes here) does.
-    let flink = is_flink(opts, fast.series);
-    if !lines.find_all(line_key, &scanner.fields, flink, known) {
-        return false;
+/// What decoding a line with its labels writes to.
+struct Decoding<'d, 'a> {
+    body: &'a str,
+    opts: &'a InfluxOptions,
+    arena: &'d mut Arena,
+    batch: &'d mut WriteBatch<'a>,
+    stats: &'d mut InfluxStats,
+    extra_skip: &'d mut Vec<bool>,
+}
+
+impl<'a> Decoding<'_, 'a> {
+    /// Decodes the point at `i` with its tags into the batch, or records its error. With a
+    /// line key, its series are listed as misses in `lines`.
+    fn full_line(
+        &mut self,
+        scanner: &mut Scanner<'a>,
+        i: usize,
+        line_key: Option<u128>,
+        lines: Option<&mut KeyedLines>,
+    ) {
+        let (scanned, line_no) = scanner.scan_full(i, self.arena);
+        match scanned {
+            Scanned::Point(point) => {
+                let Some(ts) = point_time(self.opts, point.timestamp) else {
+                    let kind = LineErrorKind::TimestampOutOfRange;
+                    record_error(
+                        self.stats,
+                        self.body,
+                        point.start,
+                        point.start,
+                        line_no,
+                        kind,
+                    );
+                    return;
+                };
+                self.stats.lines += 1;
+                let before = self.batch.series.len();
+                let mut out = Out {
+                    arena: &mut *self.arena,
+                    batch: &mut *self.batch,
+                    stats: &mut *self.stats,
+                };
+                out.point(
+                    scanner,
+                    point.measurement,
+                    ts,
+                    self.opts,
+                    self.extra_skip,
+                    None,
+                );
+                if let (Some(key), Some(lines)) = (line_key, lines) {
+                    for (n, index) in (before..self.batch.series.len()).enumerate() {
+                        lines
+                            .misses
+                            .push((index as u32, keyed::entry_key(key, n as u32)));
+                    }
+                }
+            }
+            Scanned::Error { err, line_start } => {
+                record_error(
+                    self.stats, self.body, line_start, err.pos, line_no, err.kind,
+                );
+            }
+        }
     }
-    stats.lines += 1;
-    stats.string_fields_skipped += (scanner.fields.len() - lines.found().len()) as u64;
-    stats.samples += lines.push_found(batch, ts, line_start) as u64;
-    true
 }
 
 /// Whether a point with this measurement gets Flink's names.

@@ -4,18 +4,19 @@
 //! stands for the labels of each series the point makes.
 //!
 //! A line's key covers everything its labels are a function of: the measurement and tag bytes
-//! as written (only lines without backslashes there are keyed, so the bytes up to the first
-//! space are exactly the series part), every field key (the Flink naming of one field depends
-//! on its siblings), and the options that change names or labels (extra labels, Flink naming,
-//! sanitizing). The `n`-th series of the line is entry `n` of that key. Only a line that once
+//! as written (up to the first unescaped space, which is where the full scan ends them too;
+//! unescaping is a function of those bytes), every field key (the Flink naming of one field
+//! depends on its siblings), and the options that change names or labels (extra labels, Flink
+//! naming, sanitizing). The `n`-th series of the line is entry `n` of that key. Only a line that once
 //! decoded without error gets entries, so a hit is always a line that decodes the same way.
 
 use eddy_storage::{SeriesKey, WriteBatch};
 use xxhash_rust::xxh3::{xxh3_128, xxh3_64_with_seed};
 
-use super::scan::FieldValue;
+use super::scan::{FieldValue, Scanner};
 use super::{FlinkNames, InfluxOptions};
 use crate::arena::{Arena, Str};
+use crate::key_cache::RunKeyMap;
 
 /// Spreads the entries of one line over the map: entry `n` is the line key plus `n` times
 /// this odd constant, so the entries differ in their high half too (the map buckets by it).
@@ -31,10 +32,29 @@ pub struct KeyedLines {
     /// Series decoded with labels from a line that could be keyed but was not known: batch
     /// index and the entry to remember once the series is keyed.
     pub misses: Vec<(u32, u128)>,
+    /// The points of the request, in body order, as the first pass scanned them.
+    pending: Vec<Pending>,
+    /// The field values of the pending points: `None` for a string field that is not stored.
+    numbers: Vec<Option<f64>>,
     /// The bytes a line key hashes.
     key_bytes: Vec<u8>,
     /// Keys and values of the line being looked up, until all of its series are found.
     found: Vec<(SeriesKey, f64)>,
+}
+
+/// One point of a request after the first pass.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pending {
+    /// Offset of its first byte.
+    pub start: usize,
+    /// Its first line's number.
+    pub line_no: u32,
+    /// Its line key, if the fast scan read it (else it is decoded in full).
+    pub key: Option<u128>,
+    /// Its raw timestamp, if the fast scan read it and it has one; `Some(None)` for none.
+    pub timestamp: Option<Option<i64>>,
+    /// Its values in `numbers`.
+    numbers: (u32, u32),
 }
 
 impl KeyedLines {
@@ -42,6 +62,8 @@ impl KeyedLines {
     pub fn clear(&mut self) {
         self.hits.clear();
         self.misses.clear();
+        self.pending.clear();
+        self.numbers.clear();
         self.found.clear();
     }
 
@@ -49,6 +71,8 @@ impl KeyedLines {
     pub fn retained_bytes(&self) -> usize {
         self.hits.capacity() * std::mem::size_of::<(u32, u32, u32)>()
             + self.misses.capacity() * std::mem::size_of::<(u32, u128)>()
+            + self.pending.capacity() * std::mem::size_of::<Pending>()
+            + self.numbers.capacity() * std::mem::size_of::<Option<f64>>()
             + self.key_bytes.capacity()
             + self.found.capacity() * std::mem::size_of::<(SeriesKey, f64)>()
     }
@@ -60,9 +84,80 @@ impl KeyedLines {
         Some((line, nth))
     }
 
+    /// The first pass: every point of the body, with the fields and timestamp of those the
+    /// fast scan reads and their line keys. Other points (escapes that end a line early, bad
+    /// lines) are skipped with a full scan, and decoded again in the second pass.
+    pub(crate) fn scan_all<'a>(
+        &mut self,
+        scanner: &mut Scanner<'a>,
+        arena: &mut Arena,
+        seed: u64,
+        is_flink: impl Fn(&str) -> bool,
+    ) {
+        self.pending.clear();
+        self.numbers.clear();
+        while let Some(start) = scanner.begin_point() {
+            let line_no = scanner.line_no();
+            let Some(fast) = scanner.scan_fast(start, arena) else {
+                let _ = scanner.scan_full(start, arena);
+                self.pending.push(Pending {
+                    start,
+                    line_no,
+                    key: None,
+                    timestamp: None,
+                    numbers: (0, 0),
+                });
+                continue;
+            };
+            let key = self.line_key(seed, fast.series, &scanner.fields, arena);
+            let flink = is_flink(fast.series);
+            let first = self.numbers.len() as u32;
+            self.numbers.extend(
+                scanner
+                    .fields
+                    .iter()
+                    .map(|&(_, value)| super::field_number(value, flink)),
+            );
+            self.pending.push(Pending {
+                start,
+                line_no,
+                key: Some(key),
+                timestamp: Some(fast.timestamp),
+                numbers: (first, self.numbers.len() as u32),
+            });
+            scanner.commit(fast.end);
+        }
+    }
+
+    /// Points of the first pass.
+    pub(crate) fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Point `k` of the first pass.
+    pub(crate) fn pending(&self, k: usize) -> Pending {
+        self.pending[k]
+    }
+
+    /// Starts loading the map's slot of point `k`'s first series, if there is such a point.
+    pub(crate) fn prefetch(&self, known: &RunKeyMap, k: usize) {
+        if let Some(key) = self.pending.get(k).and_then(|p| p.key) {
+            known.prefetch(entry_key(key, 0));
+        }
+    }
+
+    /// String fields of point `k`, which are not stored.
+    pub(crate) fn strings_of(&self, k: usize) -> usize {
+        let (a, b) = self.pending[k].numbers;
+        self.numbers[a as usize..b as usize]
+            .iter()
+            .filter(|v| v.is_none())
+            .count()
+    }
+
     /// The key of a line whose measurement and tags are `series` (as written) and whose field
     /// keys are those of `fields`.
-    pub(crate) fn line_key(
+    fn line_key(
         &mut self,
         seed: u64,
         series: &str,
@@ -83,32 +178,27 @@ impl KeyedLines {
         xxh3_128(buf)
     }
 
-    /// Keys (from `known`) and values of every series of a line, in `found`; `false` if one
-    /// of them is not known or the line makes no series at all.
-    pub(crate) fn find_all(
-        &mut self,
-        line_key: u128,
-        fields: &[(Str<'_>, FieldValue<'_>)],
-        flink: bool,
-        known: &crate::key_cache::RunKeyMap,
-    ) -> bool {
+    /// Keys (from `known`) and values of every series of point `k`, in `found`; `false` if
+    /// the point was not keyed, one of its series is not known, or it makes no series at all.
+    pub(crate) fn find_all(&mut self, k: usize, known: &RunKeyMap) -> bool {
         self.found.clear();
+        let Pending {
+            key: Some(line_key),
+            numbers: (a, b),
+            ..
+        } = self.pending[k]
+        else {
+            return false;
+        };
         let mut n = 0u32;
-        for &(_, value) in fields {
-            if let Some(v) = super::field_number(value, flink) {
-                match known.get(&entry_key(line_key, n)) {
-                    Some(&key) => self.found.push((key, v)),
-                    None => return false,
-                }
-                n += 1;
+        for v in self.numbers[a as usize..b as usize].iter().flatten() {
+            match known.get(&entry_key(line_key, n)) {
+                Some(&key) => self.found.push((key, *v)),
+                None => return false,
             }
+            n += 1;
         }
         n > 0
-    }
-
-    /// What [`KeyedLines::find_all`] found.
-    pub(crate) fn found(&self) -> &[(SeriesKey, f64)] {
-        &self.found
     }
 
     /// Adds what [`KeyedLines::find_all`] found to `batch` as keyed series with one sample at

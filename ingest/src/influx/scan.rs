@@ -61,7 +61,7 @@ pub(crate) struct Point<'a> {
 /// A point read by [`Scanner::scan_fast`]: its fields are in the scanner.
 #[derive(Debug)]
 pub(crate) struct FastPoint<'a> {
-    /// The measurement and tags as written (no backslash in them).
+    /// The measurement and tags as written (still escaped).
     pub series: &'a str,
     /// The raw timestamp in the request's precision, if the line has one.
     pub timestamp: Option<i64>,
@@ -172,17 +172,27 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// Parses the point at `i` without looking into its measurement and tags, when they hold
-    /// no backslash: the series part is then the bytes up to the first space, and only the
-    /// fields and the timestamp are scanned. Leaves the scanner where it was (see
-    /// [`Scanner::commit`]); `None` when the line needs [`Scanner::scan_full`] (escapes, or
-    /// any error, which the full scan reports in its own words).
+    /// Parses the point at `i` without looking into its measurement and tags: the series part
+    /// is the bytes up to the first unescaped space (a backslash escapes the byte after it, as
+    /// in the full scan), and only the fields and the timestamp are scanned. Leaves the
+    /// scanner where it was (see [`Scanner::commit`]); `None` when the line needs
+    /// [`Scanner::scan_full`] (it ends before a space, or has any error, which the full scan
+    /// reports in its own words).
     pub(crate) fn scan_fast(&mut self, i: usize, arena: &mut Arena) -> Option<FastPoint<'a>> {
         let b = self.src.as_bytes();
-        let head_end = i + memchr::memchr3(b' ', b'\\', b'\n', &b[i..])?;
-        if b[head_end] != b' ' || b[i] == b',' {
+        if b[i] == b',' {
             return None;
         }
+        let mut j = i;
+        let head_end = loop {
+            j += memchr::memchr3(b' ', b'\\', b'\n', &b[j..])?;
+            match b[j] {
+                b' ' => break j,
+                // Flink escapes the spaces of task and operator names: `Source:\ datagen`.
+                b'\\' if b.get(j + 1).is_some_and(|&c| c != b'\n') => j += 2,
+                _ => return None,
+            }
+        };
         let parsed = self
             .parse_fields(head_end, arena)
             .and_then(|j| parse_timestamp(b, j));
@@ -197,6 +207,12 @@ impl<'a> Scanner<'a> {
                 None
             }
         }
+    }
+
+    /// The 1-based number of the line the scanner is on (after [`Scanner::begin_point`], the
+    /// point's first line).
+    pub(crate) fn line_no(&self) -> u32 {
+        self.line_no
     }
 
     /// Moves past a point that [`Scanner::scan_fast`] read, whose line ends at `end`.
