@@ -176,8 +176,8 @@ impl<'a> Scanner<'a> {
     /// is the bytes up to the first unescaped space (a backslash escapes the byte after it, as
     /// in the full scan), and only the fields and the timestamp are scanned. Leaves the
     /// scanner where it was (see [`Scanner::commit`]); `None` when the line needs
-    /// [`Scanner::scan_full`] (it ends before a space, or has any error, which the full scan
-    /// reports in its own words).
+    /// [`Scanner::scan_full`] (it ends before a space, has a string field over several lines,
+    /// or has any error, which the full scan reports in its own words).
     pub(crate) fn scan_fast(&mut self, i: usize, arena: &mut Arena) -> Option<FastPoint<'a>> {
         let b = self.src.as_bytes();
         if b[i] == b',' {
@@ -197,6 +197,13 @@ impl<'a> Scanner<'a> {
             .parse_fields(head_end, arena)
             .and_then(|j| parse_timestamp(b, j));
         match parsed {
+            // A string over several lines: should the series part turn out bad, the full scan
+            // would end the point at its first line, not where its fields end, so such a
+            // point is left to the full scan.
+            Ok(_) if self.nl_in_strings > 0 => {
+                self.reset_point();
+                None
+            }
             Ok((timestamp, end)) => Some(FastPoint {
                 series: &self.src[i..head_end],
                 timestamp,
