@@ -16,7 +16,7 @@ mod binary;
 mod parallel;
 mod selector;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -216,7 +216,7 @@ fn finish_vector(mut series: Vec<Series>) -> EvalResult<Vec<Series>> {
             drop_metadata_labels(&mut s.labels);
         }
     }
-    let mut seen = std::collections::HashSet::with_capacity(series.len());
+    let mut seen = HashSet::with_capacity(series.len());
     for s in &series {
         if !s.points.is_empty() && !seen.insert(&s.labels) {
             return Err(same_labelset());
@@ -239,6 +239,14 @@ pub(crate) fn finish_matrix(mut series: Vec<Series>) -> EvalResult<Vec<Series>> 
 
 /// Merges series with identical labels; overlapping timestamps are an error.
 pub(crate) fn merge_same_labels(series: Vec<Series>) -> EvalResult<Vec<Series>> {
+    // Almost always every label set is distinct: find that out on borrowed labels, without
+    // cloning each label set into the index below.
+    {
+        let mut seen: HashSet<&Labels> = HashSet::with_capacity(series.len());
+        if series.iter().all(|s| seen.insert(&s.labels)) {
+            return Ok(series);
+        }
+    }
     let mut index: HashMap<Labels, usize> = HashMap::with_capacity(series.len());
     let mut out: Vec<Series> = Vec::with_capacity(series.len());
     let mut merged = false;

@@ -9,23 +9,54 @@
 //! other one. It is also several times cheaper than `Display`, which matters for results of
 //! thousands of points.
 
-/// Appends `v` spelled as Prometheus spells it.
-pub fn write_float(out: &mut String, v: f64) {
-    if v.is_nan() {
-        out.push_str("NaN");
-    } else if v == f64::INFINITY {
-        out.push_str("+Inf");
-    } else if v == f64::NEG_INFINITY {
-        out.push_str("-Inf");
-    } else {
-        let mut buf = ryu::Buffer::new();
-        let s = buf.format_finite(v);
-        match s.split_once('e') {
-            None => out.push_str(s.strip_suffix(".0").unwrap_or(s)),
-            Some((mantissa, exp)) => push_plain(out, mantissa, exp),
-        }
+/// Where spelled numbers go: a `String`, or the byte buffer of a response body (which needs
+/// no UTF-8 check when digits are copied in).
+pub trait AsciiOut {
+    /// Appends `s`.
+    fn push_ascii(&mut self, s: &str);
+    /// Appends ASCII bytes (digits, signs, points).
+    fn push_ascii_bytes(&mut self, b: &[u8]);
+}
+
+impl AsciiOut for String {
+    fn push_ascii(&mut self, s: &str) {
+        self.push_str(s);
+    }
+
+    fn push_ascii_bytes(&mut self, b: &[u8]) {
+        self.extend(b.iter().map(|&c| char::from(c)));
     }
 }
+
+impl AsciiOut for Vec<u8> {
+    fn push_ascii(&mut self, s: &str) {
+        self.extend_from_slice(s.as_bytes());
+    }
+
+    fn push_ascii_bytes(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
+}
+
+/// Appends `v` spelled as Prometheus spells it.
+pub fn write_float<O: AsciiOut + ?Sized>(out: &mut O, v: f64) {
+    if v.is_nan() {
+        out.push_ascii("NaN");
+    } else if v == f64::INFINITY {
+        out.push_ascii("+Inf");
+    } else if v == f64::NEG_INFINITY {
+        out.push_ascii("-Inf");
+    } else if v == v.trunc() && v.abs() < MAX_EXACT_INT && v != 0.0 {
+        write_int(out, v as i64);
+    } else {
+        write_finite_ryu(out, v);
+    }
+}
+
+/// 2^53: below it every integer is a float, so the float nearest to an integer-valued `v`
+/// other than `v` is at least 1 away, and the shortest decimal that reads back as `v` is
+/// `v`'s integer digits (what Ryū plus [`push_plain`] spell too, only slower).
+const MAX_EXACT_INT: f64 = 9_007_199_254_740_992.0;
 
 /// `v` spelled as Prometheus spells it, as a new string.
 pub fn float_string(v: f64) -> String {
@@ -34,8 +65,58 @@ pub fn float_string(v: f64) -> String {
     s
 }
 
+/// Two-digit groups `00`..`99`, for writing integers two digits per division.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Appends the decimal digits of `n`.
+pub fn write_u64<O: AsciiOut + ?Sized>(out: &mut O, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    while n >= 100 {
+        let d = (n % 100) as usize * 2;
+        n /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+    }
+    if n >= 10 {
+        let d = n as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + n as u8;
+    }
+    out.push_ascii_bytes(&buf[i..]);
+}
+
+/// Appends the decimal digits of `n`, with a minus sign when negative.
+fn write_int<O: AsciiOut + ?Sized>(out: &mut O, n: i64) {
+    if n < 0 {
+        out.push_ascii("-");
+    }
+    write_u64(out, n.unsigned_abs());
+}
+
+/// Appends finite `v` from Ryū's shortest digits.
+fn write_finite_ryu<O: AsciiOut + ?Sized>(out: &mut O, v: f64) {
+    let mut buf = ryu::Buffer::new();
+    let s = buf.format_finite(v);
+    // Ryū writes the exponent last and it has at most three digits and a sign (`e-324`), so
+    // only the last five bytes can hold the `e`.
+    let tail = s.len().saturating_sub(5);
+    match s.as_bytes()[tail..].iter().rposition(|&b| b == b'e') {
+        None => out.push_ascii(s.strip_suffix(".0").unwrap_or(s)),
+        Some(e) => push_plain(out, &s[..tail + e], &s[tail + e + 1..]),
+    }
+}
+
 /// Writes ryu's `[-]d[.ddd]` × 10^`exp` in plain digits.
-fn push_plain(out: &mut String, mantissa: &str, exp: &str) {
+fn push_plain<O: AsciiOut + ?Sized>(out: &mut O, mantissa: &str, exp: &str) {
     let (negative, mantissa) = match mantissa.strip_prefix('-') {
         Some(m) => (true, m),
         None => (false, mantissa),
@@ -44,23 +125,38 @@ fn push_plain(out: &mut String, mantissa: &str, exp: &str) {
     let exp: i32 = exp.parse().unwrap_or(0);
     let (int_digit, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     if negative {
-        out.push('-');
+        out.push_ascii("-");
     }
     // The digits are `int_digit frac`; the decimal point goes after `point` of them.
-    let n = (int_digit.len() + frac.len()) as i32;
+    let (a, b) = (int_digit.as_bytes(), frac.as_bytes());
+    let n = (a.len() + b.len()) as i32;
     let point = 1 + exp;
-    let digits = || int_digit.chars().chain(frac.chars());
     if point >= n {
-        out.extend(digits());
-        out.extend(std::iter::repeat_n('0', (point - n) as usize));
+        out.push_ascii_bytes(a);
+        out.push_ascii_bytes(b);
+        push_zeros(out, (point - n) as usize);
     } else if point > 0 {
-        out.extend(digits().take(point as usize));
-        out.push('.');
-        out.extend(digits().skip(point as usize));
+        // `int_digit` is one digit, so the point falls inside `frac`.
+        let p = (point as usize).saturating_sub(a.len()).min(b.len());
+        out.push_ascii_bytes(a);
+        out.push_ascii_bytes(&b[..p]);
+        out.push_ascii(".");
+        out.push_ascii_bytes(&b[p..]);
     } else {
-        out.push_str("0.");
-        out.extend(std::iter::repeat_n('0', (-point) as usize));
-        out.extend(digits());
+        out.push_ascii("0.");
+        push_zeros(out, (-point) as usize);
+        out.push_ascii_bytes(a);
+        out.push_ascii_bytes(b);
+    }
+}
+
+fn push_zeros<O: AsciiOut + ?Sized>(out: &mut O, n: usize) {
+    const ZEROS: &[u8; 64] = &[b'0'; 64];
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(ZEROS.len());
+        out.push_ascii_bytes(&ZEROS[..k]);
+        left -= k;
     }
 }
 
@@ -97,6 +193,46 @@ mod tests {
         assert!(tiny.starts_with("0.000") && tiny.ends_with("0005"));
     }
 
+    /// The integer shortcut spells every integer-valued float as Ryū's path does.
+    #[test]
+    fn integers_take_the_shortcut_with_the_same_spelling() {
+        let mut cases: Vec<f64> = vec![
+            1.0,
+            -1.0,
+            9.0,
+            10.0,
+            1e15,
+            1e16,
+            -1e15,
+            123_456_789.0,
+            MAX_EXACT_INT - 1.0,
+            -(MAX_EXACT_INT - 1.0),
+            MAX_EXACT_INT,
+            MAX_EXACT_INT + 2.0,
+            4_503_599_627_370_495.0,
+            4_503_599_627_370_496.0,
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for i in 0..200_000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let bits = 1 + (i % 53);
+            let n = (x >> (64 - bits)) as i64;
+            cases.push(if i % 2 == 0 { n as f64 } else { -(n as f64) });
+            cases.push(((x % 100_000) * 10u64.pow(i % 12)) as f64);
+        }
+        for v in cases {
+            let (mut fast, mut slow) = (String::new(), String::new());
+            write_float(&mut fast, v);
+            write_finite_ryu(&mut slow, v);
+            assert_eq!(fast, slow, "{v:e}");
+            let mut bytes = b"x".to_vec();
+            write_float(&mut bytes, v);
+            assert_eq!(&bytes[1..], fast.as_bytes(), "{v:e}");
+        }
+    }
+
     /// Every finite value reads back bit for bit, has no exponent, and differs from
     /// `Display` (also shortest) at most in the tie-broken last digit.
     #[test]
@@ -116,6 +252,9 @@ mod tests {
             }
             let s = float_string(v);
             assert!(!s.contains('e'), "{s}");
+            let mut bytes = Vec::new();
+            write_float(&mut bytes, v);
+            assert_eq!(bytes, s.as_bytes(), "{s}");
             assert_eq!(s.parse::<f64>().map(f64::to_bits), Ok(v.to_bits()), "{s}");
             let display = format!("{v}");
             assert_eq!(s.len(), display.len(), "{s} vs {display}");

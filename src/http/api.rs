@@ -2,7 +2,6 @@
 //! `label/<name>/values`, `metadata`, `status/*`, and the empty `rules`/`alerts`/
 //! `query_exemplars`. Bodies are byte-compatible with Prometheus's.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,11 +12,16 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use eddy_query::ast::Expr;
 use eddy_query::engine::{Engine, EngineOptions};
-use eddy_query::value::{QueryError, QueryResult, Value};
-use eddy_storage::{Labels, Matcher, Querier};
+use eddy_query::value::{QueryError, QueryResult};
+use eddy_storage::{Matcher, Querier};
 
 use super::{ApiError, ErrorType, SharedState};
 use crate::config::ServeArgs;
+
+mod render;
+
+use render::push_annotations;
+pub use render::{format_ts, render_result};
 
 /// Prometheus's limit on points per series in a range query.
 const MAX_POINTS: i64 = 11_000;
@@ -352,114 +356,16 @@ where
     Ok(json_response(render_result(&result)))
 }
 
-fn json_response(body: String) -> Response {
-    ([("content-type", "application/json")], body).into_response()
-}
-
-/// Formats a timestamp (ms) as JSON seconds: `1435781451.781`, `1435781451`.
-pub fn format_ts(out: &mut String, t: i64) {
-    let secs = t / 1000;
-    let ms = (t % 1000).abs();
-    if t < 0 && secs == 0 && ms != 0 {
-        out.push('-');
-    }
-    let _ = write!(out, "{secs}");
-    if ms != 0 {
-        let frac = format!("{ms:03}");
-        out.push('.');
-        out.push_str(frac.trim_end_matches('0'));
-    }
-}
-
-fn push_json_str(out: &mut String, s: &str) {
-    // serde_json escapes exactly as JSON requires.
-    out.push_str(&serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into()));
-}
-
-fn push_labels(out: &mut String, labels: &Labels) {
-    out.push('{');
-    for (i, l) in labels.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        push_json_str(out, &l.name);
-        out.push(':');
-        push_json_str(out, &l.value);
-    }
-    out.push('}');
-}
-
-/// Writes `[item,item,…]`.
-fn push_list<T>(out: &mut String, items: &[T], mut item: impl FnMut(&mut String, &T)) {
-    out.push('[');
-    for (i, x) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        item(out, x);
-    }
-    out.push(']');
-}
-
-fn push_point(out: &mut String, t: i64, v: f64) {
-    out.push('[');
-    format_ts(out, t);
-    out.push_str(",\"");
-    eddy_query::format::write_float(out, v);
-    out.push_str("\"]");
-}
-
-/// The JSON body of a successful query.
-pub fn render_result(r: &QueryResult) -> String {
-    let mut out = String::with_capacity(256);
-    out.push_str("{\"status\":\"success\",\"data\":{\"resultType\":\"");
-    out.push_str(r.value.type_name());
-    out.push_str("\",\"result\":");
-    match &r.value {
-        Value::Scalar { t, v } => push_point(&mut out, *t, *v),
-        Value::String { t, v } => {
-            out.push('[');
-            format_ts(&mut out, *t);
-            out.push(',');
-            push_json_str(&mut out, v);
-            out.push(']');
-        }
-        Value::Vector(samples) => push_list(&mut out, samples, |out, s| {
-            out.push_str("{\"metric\":");
-            push_labels(out, &s.labels);
-            out.push_str(",\"value\":");
-            push_point(out, s.t, s.v);
-            out.push('}');
-        }),
-        Value::Matrix(series) => push_list(&mut out, series, |out, s| {
-            out.push_str("{\"metric\":");
-            push_labels(out, &s.labels);
-            out.push_str(",\"values\":");
-            push_list(out, &s.points, |out, &(t, v)| push_point(out, t, v));
-            out.push('}');
-        }),
-    }
-    out.push('}');
-    push_annotations(&mut out, "warnings", &r.warnings);
-    push_annotations(&mut out, "infos", &r.infos);
-    out.push('}');
-    out
-}
-
-fn push_annotations(out: &mut String, key: &str, list: &[String]) {
-    if list.is_empty() {
-        return;
-    }
-    let _ = write!(out, ",\"{key}\":");
-    push_list(out, list, |out, w| push_json_str(out, w));
+fn json_response(body: impl Into<axum::body::Body>) -> Response {
+    ([("content-type", "application/json")], body.into()).into_response()
 }
 
 fn success(data: serde_json::Value, warnings: Vec<String>) -> Response {
     // Key order as Prometheus writes it: status, data, warnings.
-    let mut body = String::from("{\"status\":\"success\",\"data\":");
-    body.push_str(&data.to_string());
+    let mut body = b"{\"status\":\"success\",\"data\":".to_vec();
+    body.extend_from_slice(data.to_string().as_bytes());
     push_annotations(&mut body, "warnings", &warnings);
-    body.push('}');
+    body.push(b'}');
     json_response(body)
 }
 

@@ -243,7 +243,12 @@ impl Evaluator<'_> {
         let mut right_by_sig: Vec<Option<(usize, f64)>> = vec![None; nsig];
         let mut matched: Vec<bool> = vec![false; nsig];
         let mut inserted: Vec<Vec<usize>> = vec![Vec::new(); nsig];
-        let mut result_slot: HashMap<(usize, usize), usize> = HashMap::new();
+        // The output slot of each (left, right) pair, made on the pair's first match. A left
+        // series almost always meets one right series over the whole range, so its first
+        // pair sits in a plain array; only further pairs go to the map (hashed per step,
+        // the map alone cost a sixth of a small `a / b` query).
+        let mut first_slot: Vec<Option<(usize, usize)>> = vec![None; l.len()];
+        let mut more_slots: HashMap<(usize, usize), usize> = HashMap::new();
         let mut out = OutBuilder::default();
         for ts in self.step_times() {
             self.check()?;
@@ -272,14 +277,21 @@ impl Evaluator<'_> {
                 if b.return_bool {
                     val = f64::from(u8::from(keep));
                 }
-                let slot = match result_slot.get(&(li, ri)) {
-                    Some(&s) => s,
-                    None => {
-                        let labels = result_labels(&l[li].labels, &r[ri].labels, b.op, m);
-                        let s = out.slot(&labels, b.return_bool);
-                        result_slot.insert((li, ri), s);
-                        s
-                    }
+                let slot = match first_slot[li] {
+                    Some((r0, s)) if r0 == ri => s,
+                    first => match more_slots.get(&(li, ri)) {
+                        Some(&s) => s,
+                        None => {
+                            let labels = result_labels(&l[li].labels, &r[ri].labels, b.op, m);
+                            let s = out.slot(&labels, b.return_bool);
+                            if first.is_none() {
+                                first_slot[li] = Some((ri, s));
+                            } else {
+                                more_slots.insert((li, ri), s);
+                            }
+                            s
+                        }
+                    },
                 };
                 if m.card == Cardinality::OneToOne {
                     if matched[sig] {

@@ -57,6 +57,7 @@ struct BitReader<'a> {
 }
 
 impl BitReader<'_> {
+    #[inline]
     fn read(&mut self, bits: u32) -> Result<u64> {
         if bits == 0 {
             return Ok(0);
@@ -65,21 +66,35 @@ impl BitReader<'_> {
         if end > self.src.len() * 8 {
             return Err(Error::ChunkDecode("truncated xor value stream"));
         }
-        // Gather the (at most 9) bytes covering the bits into a u128 window.
         let first = self.bit / 8;
+        let skip = (self.bit % 8) as u32;
+        let v = if skip + bits <= 64 && first + 8 <= self.src.len() {
+            // One big-endian load holds all the bits (the common case: away from the end of
+            // the stream, and every read but a 64-bit one at an odd offset).
+            let mut word = [0u8; 8];
+            word.copy_from_slice(&self.src[first..first + 8]);
+            (u64::from_be_bytes(word) << skip) >> (64 - bits)
+        } else {
+            self.read_slow(first, end, bits)
+        };
+        self.bit = end;
+        Ok(v)
+    }
+
+    /// Gathers the (at most 9) bytes covering bits `self.bit..end` into a u128 window.
+    fn read_slow(&self, first: usize, end: usize, bits: u32) -> u64 {
         let last = (end - 1) / 8;
         let mut w = 0u128;
         for &b in &self.src[first..=last] {
             w = (w << 8) | u128::from(b);
         }
         let drop = (last + 1) * 8 - end;
-        self.bit = end;
-        Ok((w >> drop) as u64
+        (w >> drop) as u64
             & if bits == 64 {
                 u64::MAX
             } else {
                 (1u64 << bits) - 1
-            })
+            }
     }
 }
 
@@ -185,6 +200,44 @@ mod tests {
         assert_eq!(decode(&b, src.len(), &mut out).unwrap(), b.len());
         let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&out), bits(&src));
+    }
+
+    /// Gauges of every shape, long enough that reads happen both away from the end of the
+    /// stream (one word load) and within its last bytes (the byte-wise path).
+    #[test]
+    fn round_trips_random_gauges_bit_for_bit() {
+        let mut x: u64 = 0x853c_49e6_748f_ea9b;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for len in [1usize, 2, 3, 7, 8, 9, 64, 120, 265, 1000] {
+            for shape in 0..4 {
+                let mut v = 0.5f64;
+                let src: Vec<f64> = (0..len)
+                    .map(|_| {
+                        let r = next();
+                        match shape {
+                            0 => f64::from_bits(r),
+                            1 => {
+                                v += (r % 1000) as f64 / 997.0 - 0.5;
+                                v
+                            }
+                            2 => [1.0, 2.5, 2.5, -7.25][(r % 4) as usize],
+                            _ => (r % 100_000) as f64 / 3.0,
+                        }
+                    })
+                    .collect();
+                let mut b = vec![0x55];
+                encode(&mut b, &src);
+                let mut out = vec![9.0];
+                assert_eq!(decode(&b[1..], len, &mut out).unwrap(), b.len() - 1);
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&out[1..]), bits(&src), "len {len} shape {shape}");
+            }
+        }
     }
 
     #[test]
