@@ -14,7 +14,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,14 @@ const MAX_BLOCK_CHUNK_SAMPLES: usize = 8640;
 /// A head series without samples for this long (behind the head's newest sample) has its raw
 /// sample buffer compressed and freed by maintenance.
 const IDLE_SERIES_MS: i64 = 10 * 60 * 1000;
+/// Idle series are looked for whenever the head's newest sample has moved this far since the
+/// last look, besides every maintenance run: a backfill or a client catching up sends hours of
+/// samples in minutes, and the series its restarts replaced would otherwise keep their buffers
+/// until the next maintenance tick.
+const IDLE_SWEEP_EVERY_MS: i64 = 5 * 60 * 1000;
+/// A thread keeps WAL encoding buffers up to this size between batches; larger ones (the series
+/// records of a batch that created thousands of series) are freed after use.
+const MAX_RETAINED_WAL_SCRATCH: usize = 256 << 10;
 /// Samples per WAL samples record (keeps records far below the WAL's record size limit).
 const MAX_RECORD_SAMPLES: usize = 1 << 20;
 
@@ -121,6 +129,8 @@ pub struct Db {
     /// WAL series ids that replay mapped onto other head ids; needed until the segments that
     /// use them are checkpointed away.
     wal_remap: Mutex<HashMap<u32, u32>>,
+    /// The head's newest sample time at the last look for idle series.
+    idle_swept_at: AtomicI64,
     metrics: DbMetrics,
     open_report: OpenReport,
     /// Held for the life of the `Db`: two writers on one WAL would interleave its records.
@@ -204,6 +214,7 @@ impl Db {
             blocks: RwLock::new(Arc::new(blocks)),
             maintenance: Mutex::new(()),
             wal_remap: Mutex::new(remap),
+            idle_swept_at: AtomicI64::new(i64::MIN),
             metrics,
             open_report: report,
             _dir_lock: dir_lock,
@@ -254,7 +265,7 @@ impl Db {
     /// Returns once the WAL write is done (and fsynced, per the sync policy); an error means
     /// nothing of this batch may be acknowledged.
     pub fn append(&self, batch: &mut WriteBatch<'_>) -> Result<AppendOutcome> {
-        APPEND_SCRATCH.with(|cell| {
+        let outcome = APPEND_SCRATCH.with(|cell| {
             let mut scratch = cell.borrow_mut();
             let (log, series_rec, samples_rec) = &mut *scratch;
             log.clear();
@@ -272,14 +283,49 @@ impl Db {
                         .map(|s| s.id),
                 );
             }
-            // Large one-off batches should not pin their buffers in every thread forever.
+            // Large one-off batches should not pin their buffers in every thread forever
+            // (measured: ~1.2 MB of series records kept by each of 9 ingest threads).
             for v in [&mut *series_rec, &mut *samples_rec] {
-                if v.capacity() > 64 << 20 {
+                if v.capacity() > MAX_RETAINED_WAL_SCRATCH {
                     *v = Vec::new();
                 }
             }
+            if log.new_series.capacity() > 1024 {
+                log.new_series = Vec::new();
+            }
             res.map(|()| outcome)
-        })
+        })?;
+        self.release_idle_if_due();
+        Ok(outcome)
+    }
+
+    /// Frees the buffers of idle series when the head's newest sample moved
+    /// [`IDLE_SWEEP_EVERY_MS`] since the last look; one appending thread does it.
+    fn release_idle_if_due(&self) {
+        let newest = self.head.max_t();
+        let last = self.idle_swept_at.load(Ordering::Relaxed);
+        if newest == i64::MIN || newest < last.saturating_add(IDLE_SWEEP_EVERY_MS) {
+            return;
+        }
+        if self
+            .idle_swept_at
+            .compare_exchange(last, newest, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        match self
+            .head
+            .release_idle_buffers(newest.saturating_sub(IDLE_SERIES_MS))
+        {
+            Ok(n) if n > 0 => {
+                tracing::debug!(released = n, "freed the sample buffers of idle series")
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "freeing the sample buffers of idle series failed")
+            }
+        }
     }
 
     fn log_to_wal(

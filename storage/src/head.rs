@@ -12,6 +12,7 @@ mod limits;
 mod mapped;
 mod open;
 mod series;
+mod table;
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -26,11 +27,11 @@ use crate::labels::{hash_label_pairs128, Labels, Matcher};
 use crate::series_key::{display_pairs, KeyScratch, SeriesKey};
 
 pub use keymap::mix64;
-use keymap::KeyMap;
 pub use limits::SeriesLimitOptions;
 pub use mapped::MappedChunkStats;
 use mapped::MappedChunks;
 use series::{AppendLimits, Appended, MemSeries, Scratch};
+use table::{Entry, SeriesTable};
 
 /// Head configuration.
 #[derive(Debug, Clone)]
@@ -59,19 +60,9 @@ impl Default for HeadOptions {
     }
 }
 
-struct Entry {
-    id: u32,
-    labels: Box<[(u32, u32)]>,
-    series: MemSeries,
-    /// False after the WAL write that carried this series' record failed: the next append
-    /// that touches the series logs the record again, so its samples replay.
-    wal_logged: bool,
-}
-
 #[derive(Default)]
 struct Shard {
-    by_key: KeyMap<u128, Entry>,
-    key_of: KeyMap<u32, u128>,
+    series: SeriesTable,
     next_local: u32,
     scratch: Scratch,
 }
@@ -296,7 +287,7 @@ impl Head {
             // two misses per sample were most of `Head::append`'s time (perf).
             let mut touched = 0u64;
             for &(_, key, _) in &keyed[start..end] {
-                if let Some(e) = shard.by_key.get(&key) {
+                if let Some(e) = shard.series.get(key) {
                     touched = touched.wrapping_add(e.series.touch() ^ u64::from(e.wal_logged));
                 }
             }
@@ -307,7 +298,7 @@ impl Head {
                 if ts.is_empty() {
                     continue;
                 }
-                let entry = match shard.by_key.get_mut(&key) {
+                let entry = match shard.series.get_mut(key) {
                     Some(e) => e,
                     None if batch.series_labels(i).is_empty() => {
                         // A keyed series sent without its labels, which this head does not
@@ -347,14 +338,8 @@ impl Head {
                             id,
                             labels: owned_labels(&pairs),
                         });
-                        shard.key_of.insert(id, key);
                         self.num_series.fetch_add(1, Ordering::Relaxed);
-                        shard.by_key.entry(key).or_insert(Entry {
-                            id,
-                            labels,
-                            series: MemSeries::new(),
-                            wal_logged: true,
-                        })
+                        shard.series.insert(Entry::new(key, id, labels))
                     }
                 };
                 if !entry.wal_logged {
@@ -459,10 +444,10 @@ impl Head {
         .get();
         let shard_no = self.shard_of_key(key);
         let mut shard = self.shards[shard_no].lock();
-        if let Some(e) = shard.by_key.get(&key) {
+        if let Some(e) = shard.series.get(key) {
             return e.id;
         }
-        let id = if self.shard_of_id(wal_id) == shard_no && !shard.key_of.contains_key(&wal_id) {
+        let id = if self.shard_of_id(wal_id) == shard_no && shard.series.by_id(wal_id).is_none() {
             wal_id
         } else {
             (shard.next_local << self.shard_bits) | shard_no as u32
@@ -475,16 +460,7 @@ impl Head {
                 .map(|l| (symbols.intern(&l.name), symbols.intern(&l.value)))
                 .collect()
         };
-        shard.key_of.insert(id, key);
-        shard.by_key.insert(
-            key,
-            Entry {
-                id,
-                labels: interned,
-                series: MemSeries::new(),
-                wal_logged: true,
-            },
-        );
+        shard.series.insert(Entry::new(key, id, interned));
         self.num_series.fetch_add(1, Ordering::Relaxed);
         drop(shard);
         self.publish_new_series(&[NewSeries {
@@ -507,7 +483,7 @@ impl Head {
         for ((&id, &t), &v) in refs.iter().zip(ts).zip(vals) {
             let mut shard = self.shards[self.shard_of_id(id)].lock();
             let shard = &mut *shard;
-            let Some(entry) = shard.key_of.get(&id).and_then(|k| shard.by_key.get_mut(k)) else {
+            let Some(entry) = shard.series.by_id_mut(id) else {
                 counts.unknown_series += 1;
                 continue;
             };
@@ -534,10 +510,15 @@ impl Head {
         for id in ids {
             let mut shard = self.shards[self.shard_of_id(id)].lock();
             let shard = &mut *shard;
-            if let Some(entry) = shard.key_of.get(&id).and_then(|k| shard.by_key.get_mut(k)) {
+            if let Some(entry) = shard.series.by_id_mut(id) {
                 entry.wal_logged = false;
             }
         }
+    }
+
+    /// Newest sample time (ms), `i64::MIN` when empty.
+    pub fn max_t(&self) -> i64 {
+        self.max_t.load(Ordering::Acquire)
     }
 
     /// Head statistics.
@@ -573,7 +554,7 @@ impl Head {
             let shard = &mut *shard;
             let symbols = self.symbols.read();
             for &id in ids {
-                let Some(entry) = shard.key_of.get(&id).and_then(|k| shard.by_key.get(k)) else {
+                let Some(entry) = shard.series.by_id(id) else {
                     continue;
                 };
                 let Some(labels) = symbols.resolve_labels(&entry.labels) else {
@@ -740,7 +721,7 @@ impl Head {
         for shard in self.shards.iter() {
             let shard = shard.lock();
             let symbols = self.symbols.read();
-            for entry in shard.by_key.values() {
+            for entry in shard.series.iter() {
                 let s = &entry.series;
                 if s.max_t() >= mint && s.min_t() < maxt_exclusive {
                     table.push(&symbols, &entry.labels, entry.id);
@@ -756,7 +737,7 @@ impl Head {
             {
                 let mut shard = self.shards[self.shard_of_id(id)].lock();
                 let shard = &mut *shard;
-                let Some(entry) = shard.key_of.get(&id).and_then(|k| shard.by_key.get(k)) else {
+                let Some(entry) = shard.series.by_id(id) else {
                     continue;
                 };
                 entry.series.read(
@@ -784,17 +765,18 @@ impl Head {
             let mut shard = shard.lock();
             let shard = &mut *shard;
             let mut gone = Vec::new();
-            for (key, e) in shard.by_key.iter_mut() {
+            for e in shard.series.iter_mut() {
                 if e.series
                     .truncate_before(t, &mut shard.scratch, &self.chunks)?
                 {
-                    gone.push((*key, e.id));
+                    gone.push((e.key(), e.id));
                 } else {
                     new_min = new_min.min(e.series.min_t());
                 }
             }
+            let gone_empty = gone.is_empty();
             for (key, id) in gone {
-                if let Some(e) = shard.by_key.remove(&key) {
+                if let Some(e) = shard.series.remove(key) {
                     if self.limits.tracks_metrics() {
                         let symbols = self.symbols.read();
                         let name_sym = symbols.get(crate::labels::METRIC_NAME);
@@ -806,8 +788,10 @@ impl Head {
                         self.limits.release(metric.unwrap_or(""));
                     }
                 }
-                shard.key_of.remove(&id);
                 removed.add(id);
+            }
+            if !gone_empty {
+                shard.series.shrink();
             }
         }
         if !removed.is_empty() {
@@ -833,7 +817,7 @@ impl Head {
         for shard in self.shards.iter() {
             let mut shard = shard.lock();
             let shard = &mut *shard;
-            for e in shard.by_key.values_mut() {
+            for e in shard.series.iter_mut() {
                 if e.series.max_t() < before
                     && e.series.release_buffers(&mut shard.scratch, &self.chunks)?
                 {
@@ -900,9 +884,8 @@ impl Head {
         let mut bytes = 0;
         for shard in self.shards.iter() {
             let shard = shard.lock();
-            bytes += shard.by_key.capacity() * (std::mem::size_of::<Entry>() + 17);
-            bytes += shard.key_of.capacity() * 21;
-            for e in shard.by_key.values() {
+            bytes += shard.series.heap_bytes();
+            for e in shard.series.iter() {
                 bytes += e.labels.len() * 8 + e.series.heap_bytes();
             }
         }

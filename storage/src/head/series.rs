@@ -42,11 +42,12 @@ pub(crate) enum ChunkBytes {
 }
 
 impl SealedChunk {
-    /// A chunk of `bytes`; full chunks go to the chunk files when those take them.
-    fn new(ts: &[i64], bytes: &[u8], store: &MappedChunks) -> SealedChunk {
+    /// A chunk of `bytes`; full chunks (and, with `to_file`, any chunk) go to the chunk files
+    /// when those take them.
+    fn new(ts: &[i64], bytes: &[u8], store: &MappedChunks, to_file: bool) -> SealedChunk {
         let (min_t, max_t) = (ts[0], ts[ts.len() - 1]);
         let count = ts.len() as u32;
-        let data = match (count >= SEALED_TARGET)
+        let data = match (to_file || count >= SEALED_TARGET)
             .then(|| store.write(bytes, max_t))
             .flatten()
         {
@@ -172,7 +173,7 @@ impl MemSeries {
             self.open.push(t, v);
             self.max_t = t;
             if self.open.is_full() {
-                self.seal(scratch, store)?;
+                self.seal(scratch, store, false)?;
             }
             return Ok(Appended::Stored);
         }
@@ -208,7 +209,7 @@ impl MemSeries {
         if t > sealed_end {
             self.open.insert(t, v, &mut scratch.ts, &mut scratch.vals);
             if self.open.is_full() {
-                self.seal(scratch, store)?;
+                self.seal(scratch, store, false)?;
             }
         } else {
             let i = self.ooo.partition_point(|&(x, _)| x < t);
@@ -250,7 +251,10 @@ impl MemSeries {
     }
 
     /// Compresses the open buffer, merging it into the last sealed chunk while that is small.
-    fn seal(&mut self, scratch: &mut Scratch, store: &MappedChunks) -> Result<()> {
+    /// With `to_file` the result goes to the chunk files even when it is not full (the series
+    /// went idle: its last chunk is unlikely to grow again, and if it does, the next seal
+    /// reads it back from the file).
+    fn seal(&mut self, scratch: &mut Scratch, store: &MappedChunks, to_file: bool) -> Result<()> {
         if self.open.is_empty() {
             return Ok(());
         }
@@ -309,7 +313,7 @@ impl MemSeries {
                 self.layout = Some((LayoutHint::of(&scratch.bytes), scratch.bytes.len() as u32));
             }
         }
-        let chunk = SealedChunk::new(&scratch.ts, &scratch.bytes, store);
+        let chunk = SealedChunk::new(&scratch.ts, &scratch.bytes, store, to_file);
         if merge {
             if let Some(last) = self.sealed.last_mut() {
                 *last = chunk;
@@ -374,7 +378,8 @@ impl MemSeries {
                     &scratch.ts[keep..],
                     &scratch.vals[keep..],
                 );
-                *first = SealedChunk::new(&scratch.ts[keep..], &scratch.bytes, store);
+                let on_heap = matches!(first.data, ChunkBytes::Heap(_));
+                *first = SealedChunk::new(&scratch.ts[keep..], &scratch.bytes, store, !on_heap);
             }
         }
         self.open
@@ -395,20 +400,35 @@ impl MemSeries {
             + self.ooo.capacity() * 16
     }
 
-    /// Compresses the open buffer and frees it (a series that stopped receiving samples keeps
-    /// no open buffer). Returns true if anything was freed.
+    /// Compresses the open buffer and frees it, and moves a last chunk still on the heap to
+    /// the chunk files (a series that stopped receiving samples keeps no sample bytes on the
+    /// heap). Returns true if anything was freed.
     pub(crate) fn release_buffers(
         &mut self,
         scratch: &mut Scratch,
         store: &MappedChunks,
     ) -> Result<bool> {
-        if self.open.capacity() == 0 && self.ooo.capacity() == self.ooo.len() {
-            return Ok(false);
+        let mut freed = false;
+        if !self.open.is_empty() {
+            self.seal(scratch, store, true)?;
+            freed = true;
+        } else if let Some(last) = self.sealed.last_mut() {
+            if let ChunkBytes::Heap(b) = &last.data {
+                if let Some(r) = store.write(b, last.max_t) {
+                    last.data = ChunkBytes::Mapped(r);
+                    freed = true;
+                }
+            }
         }
-        self.seal(scratch, store)?;
-        self.open.release();
-        self.ooo.shrink_to_fit();
-        Ok(true)
+        if self.open.capacity() > 0 {
+            self.open.release();
+            freed = true;
+        }
+        if self.ooo.capacity() > self.ooo.len() {
+            self.ooo.shrink_to_fit();
+            freed = true;
+        }
+        Ok(freed)
     }
 }
 
