@@ -468,51 +468,70 @@ impl Db {
     /// samples at or after `keep_from` that they hold.
     fn checkpoint_wal(&self, keep_from: i64) -> Result<()> {
         let before = self.wal.cut_segment()?;
-        let live = self.head.live_series()?;
         let remap = self.wal_remap.lock().clone();
         let wal_dir = self.dir.join("wal");
-        let (tx, rx) = crossbeam::channel::bounded::<Vec<u8>>(64);
-        let reader = std::thread::spawn(move || -> Result<()> {
-            for chunk in live.chunks(10_000) {
-                let pairs: Vec<(u32, &Labels)> = chunk.iter().map(|(id, l)| (*id, l)).collect();
+        let head = &self.head;
+        std::thread::scope(|sc| -> Result<()> {
+            let (tx, rx) = crossbeam::channel::bounded::<Vec<u8>>(64);
+            let reader = sc.spawn(move || -> Result<()> {
+                // The live series, read a shard at a time straight into series records (no
+                // copy of every series' labels first: that list was a head cut's largest
+                // allocation).
                 let mut rec = Vec::new();
-                wal::encode_series(&mut rec, &pairs);
-                if tx.send(rec).is_err() {
-                    return Ok(());
-                }
-            }
-            let mut samples = SamplesRecord::default();
-            let mut keep = SamplesRecord::default();
-            wal::replay_before(&wal_dir, before, &mut |rec| {
-                if wal::record_type(rec)? != wal::RecordType::Samples {
-                    return Ok(());
-                }
-                samples.decode(rec)?;
-                keep.reset();
-                for i in 0..samples.len() {
-                    if samples.ts[i] >= keep_from {
-                        let id = samples.refs[i];
-                        keep.refs.push(*remap.get(&id).unwrap_or(&id));
-                        keep.ts.push(samples.ts[i]);
-                        keep.vals.push(samples.vals[i]);
+                let mut in_rec = 0usize;
+                for shard in 0..head.shard_count() {
+                    if rec.is_empty() {
+                        wal::begin_series(&mut rec);
+                    }
+                    head.for_each_series_in_shard(shard, &mut |id, pairs| {
+                        wal::push_series(&mut rec, id, pairs.iter().copied());
+                        in_rec += 1;
+                    });
+                    if in_rec >= 10_000 {
+                        in_rec = 0;
+                        if tx.send(std::mem::take(&mut rec)).is_err() {
+                            return Ok(());
+                        }
                     }
                 }
-                if !keep.is_empty() {
-                    let mut out = Vec::new();
-                    wal::encode_samples(&mut out, &keep.refs, &keep.ts, &keep.vals);
-                    // A closed channel means the checkpoint writer failed; it reports why.
-                    let _ = tx.send(out);
+                if in_rec > 0 && tx.send(rec).is_err() {
+                    return Ok(());
                 }
+                let mut samples = SamplesRecord::default();
+                let mut keep = SamplesRecord::default();
+                wal::replay_before(&wal_dir, before, &mut |rec| {
+                    if wal::record_type(rec)? != wal::RecordType::Samples {
+                        return Ok(());
+                    }
+                    samples.decode(rec)?;
+                    keep.reset();
+                    for i in 0..samples.len() {
+                        if samples.ts[i] >= keep_from {
+                            let id = samples.refs[i];
+                            keep.refs.push(*remap.get(&id).unwrap_or(&id));
+                            keep.ts.push(samples.ts[i]);
+                            keep.vals.push(samples.vals[i]);
+                        }
+                    }
+                    if !keep.is_empty() {
+                        let mut out = Vec::new();
+                        wal::encode_samples(&mut out, &keep.refs, &keep.ts, &keep.vals);
+                        // A closed channel means the checkpoint writer failed; it reports why.
+                        let _ = tx.send(out);
+                    }
+                    Ok(())
+                })?;
                 Ok(())
-            })?;
-            Ok(())
-        });
-        let written = self.wal.checkpoint(before, &mut rx.iter());
-        let read = reader
-            .join()
-            .map_err(|_| Error::Closed("WAL checkpoint reader panicked"))?;
-        read?;
-        written?;
+            });
+            let written = self.wal.checkpoint(before, &mut rx.iter());
+            // A writer that stopped early leaves the reader's sends failing, not blocked.
+            drop(rx);
+            let read = reader
+                .join()
+                .map_err(|_| Error::Closed("WAL checkpoint reader panicked"))?;
+            read?;
+            written
+        })?;
         self.wal_remap.lock().clear();
         self.metrics.wal_checkpoints.fetch_add(1, Ordering::Relaxed);
         Ok(())

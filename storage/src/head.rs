@@ -720,14 +720,15 @@ impl Head {
         let mut table = LabelTable::default();
         for shard in self.shards.iter() {
             let shard = shard.lock();
-            let symbols = self.symbols.read();
             for entry in shard.series.iter() {
                 let s = &entry.series;
                 if s.max_t() >= mint && s.min_t() < maxt_exclusive {
-                    table.push(&symbols, &entry.labels, entry.id);
+                    table.push(&entry.labels, entry.id);
                 }
             }
         }
+        // Every symbol the snapshot refers to exists now (symbols are never removed).
+        table.rank_symbols(&self.symbols.read());
         let order = table.sorted();
         let (mut ts, mut vals) = (Vec::new(), Vec::new());
         for &k in &order {
@@ -750,7 +751,10 @@ impl Head {
                 )?;
             }
             if !ts.is_empty() {
-                f(&table.labels(k), &ts, &vals)?;
+                let Some(labels) = table.labels(k, &self.symbols.read()) else {
+                    continue;
+                };
+                f(&labels, &ts, &vals)?;
             }
         }
         Ok(())
@@ -833,15 +837,40 @@ impl Head {
         self.chunks.stats()
     }
 
-    /// Every live series id with its labels (for WAL checkpoints).
-    pub fn live_series(&self) -> Result<Vec<(u32, Labels)>> {
-        let all = self.select_ids(&[])?;
-        let mut out = Vec::with_capacity(all.cardinality() as usize);
-        self.for_each_series(&all, &mut |id, labels, _, _, _| {
-            out.push((id, labels));
-            Ok(())
-        })?;
-        Ok(out)
+    /// Number of shards (see [`for_each_series_in_shard`](Self::for_each_series_in_shard)).
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Visits every series of shard `shard_no` with its id and `(name, value)` pairs, under
+    /// that shard's lock (keep `f` short: appends to the shard wait). For WAL checkpoints:
+    /// nothing is copied per series, where a list of every live series' [`Labels`] was the
+    /// largest allocation of a head cut (~1.2 KB per series).
+    pub fn for_each_series_in_shard(
+        &self,
+        shard_no: usize,
+        f: &mut dyn FnMut(u32, &[(&str, &str)]),
+    ) {
+        let Some(shard) = self.shards.get(shard_no) else {
+            return;
+        };
+        let shard = shard.lock();
+        let symbols = self.symbols.read();
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
+        for entry in shard.series.iter() {
+            pairs.clear();
+            for &(n, v) in entry.labels.iter() {
+                match (symbols.resolve(n), symbols.resolve(v)) {
+                    (Some(n), Some(v)) => pairs.push((n, v)),
+                    // Cannot happen for a live series; a series with a lost symbol is left
+                    // out rather than logged with wrong labels.
+                    _ => break,
+                }
+            }
+            if pairs.len() == entry.labels.len() {
+                f(entry.id, &pairs);
+            }
+        }
     }
 
     /// Cardinality statistics of the head (for `/api/v1/status/tsdb`), top `limit` of each list.
@@ -987,59 +1016,66 @@ fn owned_labels(sorted: &[(&str, &str)]) -> Labels {
     Labels::from_sorted_pairs_unchecked(sorted.iter().copied().filter(|(_, v)| !v.is_empty()))
 }
 
-/// The label sets of a head cut's series, packed: every string in one buffer and a length
-/// per string, instead of two allocations per label. A cut sorts every series of its window
-/// by labels; packing that table lowered the flush peak of `storage_bench --tms 20 --hours
-/// 6.25` by 89 MiB for 95 k series (~1 KB per series).
+/// The label sets of a head cut's series, as symbol ids in one vector. A cut sorts every
+/// series of its window by labels: the series' strings were copied for that (packed into one
+/// buffer, ~600 B per Flink series, 100 MB for the 173 k series of `compare.sh --medium`);
+/// now the symbols are ranked once in string order and series compare by ranks (8 bytes per
+/// label), and each series' strings are looked up when it is written.
 #[derive(Default)]
 struct LabelTable {
-    bytes: String,
-    /// Lengths of the strings in `bytes`: name, value, name, value, …
-    lens: Vec<u32>,
-    /// Per series: start in `bytes`, first index in `lens`, number of labels, series id.
-    series: Vec<(usize, usize, u32, u32)>,
+    /// Every series' `(name, value)` pairs: symbol ids, then (after `rank_symbols`) ranks.
+    pairs: Vec<(u32, u32)>,
+    /// Per series: first index in `pairs`, number of pairs, series id.
+    series: Vec<(usize, u32, u32)>,
+    /// The symbol id of each rank.
+    by_rank: Vec<u32>,
 }
 
 impl LabelTable {
-    /// Adds a series; one whose symbols do not resolve (it cannot happen for a live series)
-    /// is left out.
-    fn push(&mut self, symbols: &Symbols, pairs: &[(u32, u32)], id: u32) {
-        let (start, first) = (self.bytes.len(), self.lens.len());
-        for &(n, v) in pairs {
-            for sym in [n, v] {
-                let Some(s) = symbols.resolve(sym) else {
-                    self.bytes.truncate(start);
-                    self.lens.truncate(first);
-                    return;
-                };
-                self.bytes.push_str(s);
-                self.lens.push(s.len() as u32);
-            }
-        }
-        self.series.push((start, first, pairs.len() as u32, id));
+    fn push(&mut self, pairs: &[(u32, u32)], id: u32) {
+        self.series.push((self.pairs.len(), pairs.len() as u32, id));
+        self.pairs.extend_from_slice(pairs);
     }
 
-    /// Series `k`'s `(name, value)` pairs.
-    fn pairs(&self, k: usize) -> impl Iterator<Item = (&str, &str)> + '_ {
-        let (mut at, first, n, _) = self.series[k];
-        self.lens[first..first + 2 * n as usize]
-            .chunks_exact(2)
-            .map(move |l| {
-                let (nl, vl) = (l[0] as usize, l[1] as usize);
-                let name = &self.bytes[at..at + nl];
-                let value = &self.bytes[at + nl..at + nl + vl];
-                at += nl + vl;
-                (name, value)
-            })
+    /// Replaces symbol ids by their rank among all symbols in string order, so that comparing
+    /// ranks compares the strings.
+    fn rank_symbols(&mut self, symbols: &Symbols) {
+        let n = symbols.len() as u32;
+        let mut by_rank: Vec<u32> = (0..n).collect();
+        by_rank.sort_unstable_by(|&a, &b| symbols.resolve(a).cmp(&symbols.resolve(b)));
+        let mut rank = vec![0u32; by_rank.len()];
+        for (r, &sym) in by_rank.iter().enumerate() {
+            rank[sym as usize] = r as u32;
+        }
+        let of = |sym: u32| rank.get(sym as usize).copied().unwrap_or(u32::MAX);
+        for p in &mut self.pairs {
+            *p = (of(p.0), of(p.1));
+        }
+        self.by_rank = by_rank;
+    }
+
+    fn pairs(&self, k: usize) -> &[(u32, u32)] {
+        let (start, n, _) = self.series[k];
+        &self.pairs[start..start + n as usize]
     }
 
     fn id(&self, k: usize) -> u32 {
-        self.series[k].3
+        self.series[k].2
     }
 
-    /// Series `k`'s labels, built for the one series being written.
-    fn labels(&self, k: usize) -> Labels {
-        Labels::from_sorted_pairs_unchecked(self.pairs(k))
+    /// Series `k`'s labels, built for the one series being written (`None` if a symbol is
+    /// missing, which cannot happen for a live series).
+    fn labels(&self, k: usize, symbols: &Symbols) -> Option<Labels> {
+        let string = |r: u32| {
+            self.by_rank
+                .get(r as usize)
+                .and_then(|&sym| symbols.resolve(sym))
+        };
+        let mut pairs = Vec::with_capacity(self.pairs(k).len());
+        for &(n, v) in self.pairs(k) {
+            pairs.push((string(n)?, string(v)?));
+        }
+        Some(Labels::from_sorted_pairs_unchecked(pairs))
     }
 
     /// Indices of the series in label order (as `Labels` sort).
