@@ -11,6 +11,7 @@ mod keymap;
 mod limits;
 mod mapped;
 mod open;
+mod packed_labels;
 mod series;
 mod table;
 
@@ -30,6 +31,7 @@ pub use keymap::mix64;
 pub use limits::SeriesLimitOptions;
 pub use mapped::MappedChunkStats;
 use mapped::MappedChunks;
+use packed_labels::PackedLabels;
 use series::{AppendLimits, Appended, MemSeries, Scratch};
 use table::{Entry, SeriesTable};
 
@@ -343,7 +345,7 @@ impl Head {
                     }
                 };
                 if !entry.wal_logged {
-                    if let Some(labels) = self.symbols.read().resolve_labels(&entry.labels) {
+                    if let Some(labels) = entry.labels.resolve(&self.symbols.read()) {
                         log.relogged_series.push(NewSeries {
                             id: entry.id,
                             labels,
@@ -413,13 +415,14 @@ impl Head {
         }
     }
 
-    fn intern(&self, sorted: &[(&str, &str)]) -> Box<[(u32, u32)]> {
+    fn intern(&self, sorted: &[(&str, &str)]) -> PackedLabels {
         let mut symbols = self.symbols.write();
-        sorted
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(n, v)| (symbols.intern(n), symbols.intern(v)))
-            .collect()
+        PackedLabels::new(
+            sorted
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(n, v)| (symbols.intern(n), symbols.intern(v))),
+        )
     }
 
     fn publish_new_series(&self, new: &[NewSeries]) {
@@ -455,10 +458,11 @@ impl Head {
         shard.next_local = shard.next_local.max((id >> self.shard_bits) + 1);
         let interned = {
             let mut symbols = self.symbols.write();
-            labels
-                .iter()
-                .map(|l| (symbols.intern(&l.name), symbols.intern(&l.value)))
-                .collect()
+            PackedLabels::new(
+                labels
+                    .iter()
+                    .map(|l| (symbols.intern(&l.name), symbols.intern(&l.value))),
+            )
         };
         shard.series.insert(Entry::new(key, id, interned));
         self.num_series.fetch_add(1, Ordering::Relaxed);
@@ -557,7 +561,7 @@ impl Head {
                 let Some(entry) = shard.series.by_id(id) else {
                     continue;
                 };
-                let Some(labels) = symbols.resolve_labels(&entry.labels) else {
+                let Some(labels) = entry.labels.resolve(&symbols) else {
                     continue;
                 };
                 f(id, labels, &entry.series, &mut shard.scratch, &self.chunks)?;
@@ -723,7 +727,7 @@ impl Head {
             for entry in shard.series.iter() {
                 let s = &entry.series;
                 if s.max_t() >= mint && s.min_t() < maxt_exclusive {
-                    table.push(&entry.labels, entry.id);
+                    table.push(entry.labels.iter(), entry.id);
                 }
             }
         }
@@ -788,7 +792,7 @@ impl Head {
                             .labels
                             .iter()
                             .find(|(n, _)| Some(*n) == name_sym)
-                            .and_then(|(_, v)| symbols.resolve(*v));
+                            .and_then(|(_, v)| symbols.resolve(v));
                         self.limits.release(metric.unwrap_or(""));
                     }
                 }
@@ -846,11 +850,7 @@ impl Head {
     /// that shard's lock (keep `f` short: appends to the shard wait). For WAL checkpoints:
     /// nothing is copied per series, where a list of every live series' [`Labels`] was the
     /// largest allocation of a head cut (~1.2 KB per series).
-    pub fn for_each_series_in_shard(
-        &self,
-        shard_no: usize,
-        f: &mut dyn FnMut(u32, &[(&str, &str)]),
-    ) {
+    pub fn for_each_series_in_shard(&self, shard_no: usize, f: &mut SeriesPairsVisitor<'_>) {
         let Some(shard) = self.shards.get(shard_no) else {
             return;
         };
@@ -859,7 +859,9 @@ impl Head {
         let mut pairs: Vec<(&str, &str)> = Vec::new();
         for entry in shard.series.iter() {
             pairs.clear();
-            for &(n, v) in entry.labels.iter() {
+            let mut all = 0;
+            for (n, v) in entry.labels.iter() {
+                all += 1;
                 match (symbols.resolve(n), symbols.resolve(v)) {
                     (Some(n), Some(v)) => pairs.push((n, v)),
                     // Cannot happen for a live series; a series with a lost symbol is left
@@ -867,7 +869,7 @@ impl Head {
                     _ => break,
                 }
             }
-            if pairs.len() == entry.labels.len() {
+            if pairs.len() == all {
                 f(entry.id, &pairs);
             }
         }
@@ -915,7 +917,7 @@ impl Head {
             let shard = shard.lock();
             bytes += shard.series.heap_bytes();
             for e in shard.series.iter() {
-                bytes += e.labels.len() * 8 + e.series.heap_bytes();
+                bytes += e.labels.heap_bytes() + e.series.heap_bytes();
             }
         }
         bytes + self.symbols.read().string_bytes()
@@ -925,6 +927,9 @@ impl Head {
 /// Reads one head series: `(id, labels, series, shard scratch, chunk files)`.
 type SeriesReader<'a> =
     dyn FnMut(u32, Labels, &MemSeries, &mut Scratch, &MappedChunks) -> Result<()> + 'a;
+
+/// Receives one series' id and `(name, value)` pairs (see [`Head::for_each_series_in_shard`]).
+pub type SeriesPairsVisitor<'a> = dyn FnMut(u32, &[(&str, &str)]) + 'a;
 
 /// Receives one series' labels and sample columns (see [`Head::for_each_sorted`]).
 pub type SeriesVisitor<'a> = dyn FnMut(&Labels, &[i64], &[f64]) -> Result<()> + 'a;
@@ -1032,9 +1037,11 @@ struct LabelTable {
 }
 
 impl LabelTable {
-    fn push(&mut self, pairs: &[(u32, u32)], id: u32) {
-        self.series.push((self.pairs.len(), pairs.len() as u32, id));
-        self.pairs.extend_from_slice(pairs);
+    fn push(&mut self, pairs: impl IntoIterator<Item = (u32, u32)>, id: u32) {
+        let start = self.pairs.len();
+        self.pairs.extend(pairs);
+        self.series
+            .push((start, (self.pairs.len() - start) as u32, id));
     }
 
     /// Replaces symbol ids by their rank among all symbols in string order, so that comparing

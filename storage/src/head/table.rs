@@ -11,6 +11,7 @@
 use hashbrown::HashTable;
 
 use super::keymap::mix64;
+use super::packed_labels::PackedLabels;
 use super::series::MemSeries;
 
 /// A head series.
@@ -22,12 +23,12 @@ pub(super) struct Entry {
     /// False after the WAL write that carried this series' record failed: the next append
     /// that touches the series logs the record again, so its samples replay.
     pub(super) wal_logged: bool,
-    pub(super) labels: Box<[(u32, u32)]>,
+    pub(super) labels: PackedLabels,
     pub(super) series: MemSeries,
 }
 
 impl Entry {
-    pub(super) fn new(key: u128, id: u32, labels: Box<[(u32, u32)]>) -> Entry {
+    pub(super) fn new(key: u128, id: u32, labels: PackedLabels) -> Entry {
         Entry {
             key: [(key >> 64) as u64, key as u64],
             id,
@@ -191,7 +192,11 @@ mod tests {
         let mut t = SeriesTable::default();
         let key = |i: u32| (u128::from(mix64(u64::from(i))) << 64) | 5;
         for i in 0..1000u32 {
-            let e = t.insert(Entry::new(key(i), i * 128 + 5, Box::new([(i, i + 1)])));
+            let e = t.insert(Entry::new(
+                key(i),
+                i * 128 + 5,
+                PackedLabels::new([(i, i + 1)]),
+            ));
             assert_eq!(e.id, i * 128 + 5);
         }
         assert_eq!(t.len(), 1000);
@@ -210,7 +215,8 @@ mod tests {
         for &i in &left {
             assert_eq!(t.get(key(i)).map(|e| e.id), Some(i * 128 + 5));
             assert_eq!(t.by_id(i * 128 + 5).map(|e| e.key()), Some(key(i)));
-            assert_eq!(&*t.by_id(i * 128 + 5).unwrap().labels, &[(i, i + 1)]);
+            let labels: Vec<(u32, u32)> = t.by_id(i * 128 + 5).unwrap().labels.iter().collect();
+            assert_eq!(labels, vec![(i, i + 1)]);
         }
         for i in (0..1000u32).step_by(3) {
             assert!(t.get(key(i)).is_none());
@@ -220,7 +226,7 @@ mod tests {
         assert!(!t.by_id_mut(133).unwrap().wal_logged);
         // Keys that share their high half are told apart by the whole key.
         let twin = key(1) ^ 0xff00;
-        t.insert(Entry::new(twin, 7, Box::new([])));
+        t.insert(Entry::new(twin, 7, PackedLabels::new([])));
         assert_eq!(t.get(twin).map(|e| e.id), Some(7));
         assert_eq!(t.get(key(1)).map(|e| e.id), Some(133));
     }

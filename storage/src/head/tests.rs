@@ -535,10 +535,10 @@ fn label_table_sorts_and_rebuilds_label_sets_like_labels() {
     for (id, l) in sets.iter().enumerate() {
         let mut pairs = Vec::new();
         symbols.intern_labels(&mut pairs, l);
-        table.push(&pairs, id as u32 * 10);
+        table.push(pairs, id as u32 * 10);
     }
     // A series whose symbols do not resolve has no labels (and is not written).
-    table.push(&[(u32::MAX, 0)], 99);
+    table.push([(u32::MAX, 0)], 99);
     // Symbols interned after the series were taken do not disturb the ranks.
     symbols.intern("0");
     symbols.intern("zzz");
