@@ -105,9 +105,9 @@ pub(crate) struct MemSeries {
     open: OpenBuffer,
     /// Sized exactly (a chunk is added every ~128 samples, so the reallocation is cheap and
     /// a doubling Vec's slack would cost more than the metadata itself).
-    sealed: Vec<SealedChunk>,
+    sealed: Box<[SealedChunk]>,
     /// Out-of-order samples older than the newest sealed chunk's end, sorted by time.
-    ooo: Vec<(i64, f64)>,
+    ooo: Box<[(i64, f64)]>,
     /// Newest in-order timestamp (`i64::MIN` when empty).
     max_t: i64,
     /// The layouts of the series' last fully planned full chunk and that chunk's size: later
@@ -126,8 +126,8 @@ impl MemSeries {
     pub(crate) fn new() -> Self {
         MemSeries {
             open: OpenBuffer::default(),
-            sealed: Vec::new(),
-            ooo: Vec::new(),
+            sealed: Box::default(),
+            ooo: Box::default(),
             max_t: i64::MIN,
             layout: None,
         }
@@ -213,7 +213,7 @@ impl MemSeries {
             }
         } else {
             let i = self.ooo.partition_point(|&(x, _)| x < t);
-            self.ooo.insert(i, (t, v));
+            self.ooo = with_inserted(std::mem::take(&mut self.ooo), i, (t, v));
         }
         Ok(Appended::Stored)
     }
@@ -319,8 +319,8 @@ impl MemSeries {
                 *last = chunk;
             }
         } else {
-            self.sealed.push(chunk);
-            self.sealed.shrink_to_fit();
+            let at = self.sealed.len();
+            self.sealed = with_inserted(std::mem::take(&mut self.sealed), at, chunk);
         }
         Ok(())
     }
@@ -365,7 +365,11 @@ impl MemSeries {
         scratch: &mut Scratch,
         store: &MappedChunks,
     ) -> Result<bool> {
-        self.sealed.retain(|c| c.max_t >= t);
+        if self.sealed.iter().any(|c| c.max_t < t) {
+            let mut kept = std::mem::take(&mut self.sealed).into_vec();
+            kept.retain(|c| c.max_t >= t);
+            self.sealed = kept.into_boxed_slice();
+        }
         if let Some(first) = self.sealed.first_mut() {
             if first.min_t < t {
                 scratch.ts.clear();
@@ -385,7 +389,9 @@ impl MemSeries {
         self.open
             .truncate_before(t, &mut scratch.ts, &mut scratch.vals);
         let keep = self.ooo.partition_point(|&(x, _)| x < t);
-        self.ooo.drain(..keep);
+        if keep > 0 {
+            self.ooo = self.ooo[keep..].into();
+        }
         Ok(self.is_empty())
     }
 
@@ -397,7 +403,7 @@ impl MemSeries {
                 .iter()
                 .map(|c| c.heap_bytes() + std::mem::size_of::<SealedChunk>())
                 .sum::<usize>()
-            + self.ooo.capacity() * 16
+            + self.ooo.len() * 16
     }
 
     /// Compresses the open buffer and frees it, and moves a last chunk still on the heap to
@@ -424,12 +430,18 @@ impl MemSeries {
             self.open.release();
             freed = true;
         }
-        if self.ooo.capacity() > self.ooo.len() {
-            self.ooo.shrink_to_fit();
-            freed = true;
-        }
         Ok(freed)
     }
+}
+
+/// `items` with `x` inserted at `at`, sized exactly: series hold their chunk lists and
+/// out-of-order samples as boxed slices (16 bytes each instead of a `Vec`'s 24, and no
+/// doubling slack); both change every ~64 samples at most.
+fn with_inserted<T>(items: Box<[T]>, at: usize, x: T) -> Box<[T]> {
+    let mut v = items.into_vec();
+    v.reserve_exact(1);
+    v.insert(at, x);
+    v.into_boxed_slice()
 }
 
 fn push_range(
