@@ -97,6 +97,9 @@ pub struct DbMetrics {
     pub wal_failures: AtomicU64,
     /// Blocks quarantined at start-up.
     pub quarantined_blocks: AtomicU64,
+    /// Looks for idle series that freed sample buffers (each frees many small allocations:
+    /// a moment to give memory back to the system).
+    pub idle_releases: AtomicU64,
 }
 
 /// What start-up found.
@@ -319,7 +322,8 @@ impl Db {
             .release_idle_buffers(newest.saturating_sub(IDLE_SERIES_MS))
         {
             Ok(n) if n > 0 => {
-                tracing::debug!(released = n, "freed the sample buffers of idle series")
+                self.metrics.idle_releases.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(released = n, "freed the sample buffers of idle series");
             }
             Ok(_) => {}
             Err(e) => {
@@ -397,6 +401,7 @@ impl Db {
                 .head
                 .release_idle_buffers(newest.saturating_sub(IDLE_SERIES_MS))?;
             if released > 0 {
+                self.metrics.idle_releases.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(released, "freed the sample buffers of idle series");
             }
         }
