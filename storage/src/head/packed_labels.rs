@@ -1,12 +1,12 @@
 //! A head series' labels as symbol ids, packed as LEB128 varints: name id, value id, name
 //! id, … in name order.
 //!
-//! Why: a `Box<[(u32, u32)]>` spends 8 bytes per label, while a Flink fleet's symbols number
-//! in the tens of thousands (names fit one byte, values two or three): packed, a series'
-//! twelve labels take ~40 bytes instead of 96 (measured 14.8 MB for the 173 k head series of
-//! `compare.sh --medium` as pairs, see `docs/benchmarks.md`, "Memory per series, sixth
-//! session"). Reading them back is a short byte loop; it happens when a series is created,
-//! read by a query or cut, never per sample.
+//! Why: a `Box<[(u32, u32)]>` spends 8 bytes per label, while most symbol ids are small (the
+//! series of a Flink fleet share their names and most values): for the 173 k head series of
+//! `compare.sh --medium` the pairs took 14.4 MB (83 B per series) and the packed form 4.7 MB
+//! (27 B), see `docs/benchmarks.md`, "Memory per series, sixth session". Reading them back is
+//! a short byte loop; it happens when a series is created, read by a query or cut, never per
+//! sample.
 
 use crate::index::Symbols;
 use crate::labels::Labels;
