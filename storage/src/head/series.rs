@@ -30,6 +30,9 @@ pub(crate) struct SealedChunk {
     pub(crate) min_t: i64,
     pub(crate) max_t: i64,
     pub(crate) count: u32,
+    /// Length of a mapped chunk's bytes (kept here rather than in `data`, so that `data` is
+    /// 16 bytes and a chunk 40, not 48; a heap chunk's slice knows its own length).
+    mapped_len: u16,
     pub(crate) data: ChunkBytes,
 }
 
@@ -38,7 +41,15 @@ pub(crate) struct SealedChunk {
 #[derive(Debug)]
 pub(crate) enum ChunkBytes {
     Heap(Box<[u8]>),
-    Mapped(ChunkRef),
+    Mapped { file: u32, offset: u32 },
+}
+
+/// Writes `bytes` to the chunk files: the location and length, or `None` (store disabled, a
+/// failed write, or a chunk too long for the `u16` length, which sealed chunks never are).
+fn write_mapped(store: &MappedChunks, bytes: &[u8], max_t: i64) -> Option<(ChunkBytes, u16)> {
+    let len = u16::try_from(bytes.len()).ok()?;
+    let (file, offset, _) = store.write(bytes, max_t)?.parts();
+    Some((ChunkBytes::Mapped { file, offset }, len))
 }
 
 impl SealedChunk {
@@ -47,17 +58,18 @@ impl SealedChunk {
     fn new(ts: &[i64], bytes: &[u8], store: &MappedChunks, to_file: bool) -> SealedChunk {
         let (min_t, max_t) = (ts[0], ts[ts.len() - 1]);
         let count = ts.len() as u32;
-        let data = match (to_file || count >= SEALED_TARGET)
-            .then(|| store.write(bytes, max_t))
+        let (data, mapped_len) = match (to_file || count >= SEALED_TARGET)
+            .then(|| write_mapped(store, bytes, max_t))
             .flatten()
         {
-            Some(r) => ChunkBytes::Mapped(r),
-            None => ChunkBytes::Heap(bytes.into()),
+            Some(m) => m,
+            None => (ChunkBytes::Heap(bytes.into()), 0),
         };
         SealedChunk {
             min_t,
             max_t,
             count,
+            mapped_len,
             data,
         }
     }
@@ -66,8 +78,11 @@ impl SealedChunk {
     fn decode(&self, store: &MappedChunks, ts: &mut Vec<i64>, vals: &mut Vec<f64>) -> Result<()> {
         match &self.data {
             ChunkBytes::Heap(b) => decode_chunk(b, ts, vals).map(|_| ()),
-            ChunkBytes::Mapped(r) => store
-                .with_bytes(*r, |b| decode_chunk(b, ts, vals))?
+            ChunkBytes::Mapped { file, offset } => store
+                .with_bytes(
+                    ChunkRef::from_parts(*file, *offset, u32::from(self.mapped_len)),
+                    |b| decode_chunk(b, ts, vals),
+                )?
                 .map(|_| ()),
         }
     }
@@ -75,7 +90,7 @@ impl SealedChunk {
     fn heap_bytes(&self) -> usize {
         match &self.data {
             ChunkBytes::Heap(b) => b.len(),
-            ChunkBytes::Mapped(_) => 0,
+            ChunkBytes::Mapped { .. } => 0,
         }
     }
 }
@@ -426,8 +441,9 @@ impl MemSeries {
             freed = true;
         } else if let Some(last) = self.sealed.last_mut() {
             if let ChunkBytes::Heap(b) = &last.data {
-                if let Some(r) = store.write(b, last.max_t) {
-                    last.data = ChunkBytes::Mapped(r);
+                if let Some((data, len)) = write_mapped(store, b, last.max_t) {
+                    last.data = data;
+                    last.mapped_len = len;
                     freed = true;
                 }
             }
