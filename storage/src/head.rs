@@ -11,7 +11,9 @@ mod keymap;
 mod limits;
 mod mapped;
 mod open;
+mod packed_labels;
 mod series;
+mod table;
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -26,11 +28,12 @@ use crate::labels::{hash_label_pairs128, Labels, Matcher};
 use crate::series_key::{display_pairs, KeyScratch, SeriesKey};
 
 pub use keymap::mix64;
-use keymap::KeyMap;
 pub use limits::SeriesLimitOptions;
 pub use mapped::MappedChunkStats;
 use mapped::MappedChunks;
+use packed_labels::PackedLabels;
 use series::{AppendLimits, Appended, MemSeries, Scratch};
+use table::{Entry, SeriesTable};
 
 /// Head configuration.
 #[derive(Debug, Clone)]
@@ -59,19 +62,9 @@ impl Default for HeadOptions {
     }
 }
 
-struct Entry {
-    id: u32,
-    labels: Box<[(u32, u32)]>,
-    series: MemSeries,
-    /// False after the WAL write that carried this series' record failed: the next append
-    /// that touches the series logs the record again, so its samples replay.
-    wal_logged: bool,
-}
-
 #[derive(Default)]
 struct Shard {
-    by_key: KeyMap<u128, Entry>,
-    key_of: KeyMap<u32, u128>,
+    series: SeriesTable,
     next_local: u32,
     scratch: Scratch,
 }
@@ -296,7 +289,7 @@ impl Head {
             // two misses per sample were most of `Head::append`'s time (perf).
             let mut touched = 0u64;
             for &(_, key, _) in &keyed[start..end] {
-                if let Some(e) = shard.by_key.get(&key) {
+                if let Some(e) = shard.series.get(key) {
                     touched = touched.wrapping_add(e.series.touch() ^ u64::from(e.wal_logged));
                 }
             }
@@ -307,7 +300,7 @@ impl Head {
                 if ts.is_empty() {
                     continue;
                 }
-                let entry = match shard.by_key.get_mut(&key) {
+                let entry = match shard.series.get_mut(key) {
                     Some(e) => e,
                     None if batch.series_labels(i).is_empty() => {
                         // A keyed series sent without its labels, which this head does not
@@ -347,18 +340,12 @@ impl Head {
                             id,
                             labels: owned_labels(&pairs),
                         });
-                        shard.key_of.insert(id, key);
                         self.num_series.fetch_add(1, Ordering::Relaxed);
-                        shard.by_key.entry(key).or_insert(Entry {
-                            id,
-                            labels,
-                            series: MemSeries::new(),
-                            wal_logged: true,
-                        })
+                        shard.series.insert(Entry::new(key, id, labels))
                     }
                 };
                 if !entry.wal_logged {
-                    if let Some(labels) = self.symbols.read().resolve_labels(&entry.labels) {
+                    if let Some(labels) = entry.labels.resolve(&self.symbols.read()) {
                         log.relogged_series.push(NewSeries {
                             id: entry.id,
                             labels,
@@ -428,13 +415,14 @@ impl Head {
         }
     }
 
-    fn intern(&self, sorted: &[(&str, &str)]) -> Box<[(u32, u32)]> {
+    fn intern(&self, sorted: &[(&str, &str)]) -> PackedLabels {
         let mut symbols = self.symbols.write();
-        sorted
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(n, v)| (symbols.intern(n), symbols.intern(v)))
-            .collect()
+        PackedLabels::new(
+            sorted
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(n, v)| (symbols.intern(n), symbols.intern(v))),
+        )
     }
 
     fn publish_new_series(&self, new: &[NewSeries]) {
@@ -459,10 +447,10 @@ impl Head {
         .get();
         let shard_no = self.shard_of_key(key);
         let mut shard = self.shards[shard_no].lock();
-        if let Some(e) = shard.by_key.get(&key) {
+        if let Some(e) = shard.series.get(key) {
             return e.id;
         }
-        let id = if self.shard_of_id(wal_id) == shard_no && !shard.key_of.contains_key(&wal_id) {
+        let id = if self.shard_of_id(wal_id) == shard_no && shard.series.by_id(wal_id).is_none() {
             wal_id
         } else {
             (shard.next_local << self.shard_bits) | shard_no as u32
@@ -470,21 +458,13 @@ impl Head {
         shard.next_local = shard.next_local.max((id >> self.shard_bits) + 1);
         let interned = {
             let mut symbols = self.symbols.write();
-            labels
-                .iter()
-                .map(|l| (symbols.intern(&l.name), symbols.intern(&l.value)))
-                .collect()
+            PackedLabels::new(
+                labels
+                    .iter()
+                    .map(|l| (symbols.intern(&l.name), symbols.intern(&l.value))),
+            )
         };
-        shard.key_of.insert(id, key);
-        shard.by_key.insert(
-            key,
-            Entry {
-                id,
-                labels: interned,
-                series: MemSeries::new(),
-                wal_logged: true,
-            },
-        );
+        shard.series.insert(Entry::new(key, id, interned));
         self.num_series.fetch_add(1, Ordering::Relaxed);
         drop(shard);
         self.publish_new_series(&[NewSeries {
@@ -507,7 +487,7 @@ impl Head {
         for ((&id, &t), &v) in refs.iter().zip(ts).zip(vals) {
             let mut shard = self.shards[self.shard_of_id(id)].lock();
             let shard = &mut *shard;
-            let Some(entry) = shard.key_of.get(&id).and_then(|k| shard.by_key.get_mut(k)) else {
+            let Some(entry) = shard.series.by_id_mut(id) else {
                 counts.unknown_series += 1;
                 continue;
             };
@@ -534,10 +514,15 @@ impl Head {
         for id in ids {
             let mut shard = self.shards[self.shard_of_id(id)].lock();
             let shard = &mut *shard;
-            if let Some(entry) = shard.key_of.get(&id).and_then(|k| shard.by_key.get_mut(k)) {
+            if let Some(entry) = shard.series.by_id_mut(id) {
                 entry.wal_logged = false;
             }
         }
+    }
+
+    /// Newest sample time (ms), `i64::MIN` when empty.
+    pub fn max_t(&self) -> i64 {
+        self.max_t.load(Ordering::Acquire)
     }
 
     /// Head statistics.
@@ -573,10 +558,10 @@ impl Head {
             let shard = &mut *shard;
             let symbols = self.symbols.read();
             for &id in ids {
-                let Some(entry) = shard.key_of.get(&id).and_then(|k| shard.by_key.get(k)) else {
+                let Some(entry) = shard.series.by_id(id) else {
                     continue;
                 };
-                let Some(labels) = symbols.resolve_labels(&entry.labels) else {
+                let Some(labels) = entry.labels.resolve(&symbols) else {
                     continue;
                 };
                 f(id, labels, &entry.series, &mut shard.scratch, &self.chunks)?;
@@ -739,14 +724,15 @@ impl Head {
         let mut table = LabelTable::default();
         for shard in self.shards.iter() {
             let shard = shard.lock();
-            let symbols = self.symbols.read();
-            for entry in shard.by_key.values() {
+            for entry in shard.series.iter() {
                 let s = &entry.series;
                 if s.max_t() >= mint && s.min_t() < maxt_exclusive {
-                    table.push(&symbols, &entry.labels, entry.id);
+                    table.push(entry.labels.iter(), entry.id);
                 }
             }
         }
+        // Every symbol the snapshot refers to exists now (symbols are never removed).
+        table.rank_symbols(&self.symbols.read());
         let order = table.sorted();
         let (mut ts, mut vals) = (Vec::new(), Vec::new());
         for &k in &order {
@@ -756,7 +742,7 @@ impl Head {
             {
                 let mut shard = self.shards[self.shard_of_id(id)].lock();
                 let shard = &mut *shard;
-                let Some(entry) = shard.key_of.get(&id).and_then(|k| shard.by_key.get(k)) else {
+                let Some(entry) = shard.series.by_id(id) else {
                     continue;
                 };
                 entry.series.read(
@@ -769,7 +755,10 @@ impl Head {
                 )?;
             }
             if !ts.is_empty() {
-                f(&table.labels(k), &ts, &vals)?;
+                let Some(labels) = table.labels(k, &self.symbols.read()) else {
+                    continue;
+                };
+                f(&labels, &ts, &vals)?;
             }
         }
         Ok(())
@@ -784,17 +773,18 @@ impl Head {
             let mut shard = shard.lock();
             let shard = &mut *shard;
             let mut gone = Vec::new();
-            for (key, e) in shard.by_key.iter_mut() {
+            for e in shard.series.iter_mut() {
                 if e.series
                     .truncate_before(t, &mut shard.scratch, &self.chunks)?
                 {
-                    gone.push((*key, e.id));
+                    gone.push((e.key(), e.id));
                 } else {
                     new_min = new_min.min(e.series.min_t());
                 }
             }
+            let gone_empty = gone.is_empty();
             for (key, id) in gone {
-                if let Some(e) = shard.by_key.remove(&key) {
+                if let Some(e) = shard.series.remove(key) {
                     if self.limits.tracks_metrics() {
                         let symbols = self.symbols.read();
                         let name_sym = symbols.get(crate::labels::METRIC_NAME);
@@ -802,12 +792,14 @@ impl Head {
                             .labels
                             .iter()
                             .find(|(n, _)| Some(*n) == name_sym)
-                            .and_then(|(_, v)| symbols.resolve(*v));
+                            .and_then(|(_, v)| symbols.resolve(v));
                         self.limits.release(metric.unwrap_or(""));
                     }
                 }
-                shard.key_of.remove(&id);
                 removed.add(id);
+            }
+            if !gone_empty {
+                shard.series.shrink();
             }
         }
         if !removed.is_empty() {
@@ -833,7 +825,7 @@ impl Head {
         for shard in self.shards.iter() {
             let mut shard = shard.lock();
             let shard = &mut *shard;
-            for e in shard.by_key.values_mut() {
+            for e in shard.series.iter_mut() {
                 if e.series.max_t() < before
                     && e.series.release_buffers(&mut shard.scratch, &self.chunks)?
                 {
@@ -849,15 +841,38 @@ impl Head {
         self.chunks.stats()
     }
 
-    /// Every live series id with its labels (for WAL checkpoints).
-    pub fn live_series(&self) -> Result<Vec<(u32, Labels)>> {
-        let all = self.select_ids(&[])?;
-        let mut out = Vec::with_capacity(all.cardinality() as usize);
-        self.for_each_series(&all, &mut |id, labels, _, _, _| {
-            out.push((id, labels));
-            Ok(())
-        })?;
-        Ok(out)
+    /// Number of shards (see [`for_each_series_in_shard`](Self::for_each_series_in_shard)).
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Visits every series of shard `shard_no` with its id and `(name, value)` pairs, under
+    /// that shard's lock (keep `f` short: appends to the shard wait). For WAL checkpoints:
+    /// nothing is copied per series, where a list of every live series' [`Labels`] was the
+    /// largest allocation of a head cut (~1.2 KB per series).
+    pub fn for_each_series_in_shard(&self, shard_no: usize, f: &mut SeriesPairsVisitor<'_>) {
+        let Some(shard) = self.shards.get(shard_no) else {
+            return;
+        };
+        let shard = shard.lock();
+        let symbols = self.symbols.read();
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
+        for entry in shard.series.iter() {
+            pairs.clear();
+            let mut all = 0;
+            for (n, v) in entry.labels.iter() {
+                all += 1;
+                match (symbols.resolve(n), symbols.resolve(v)) {
+                    (Some(n), Some(v)) => pairs.push((n, v)),
+                    // Cannot happen for a live series; a series with a lost symbol is left
+                    // out rather than logged with wrong labels.
+                    _ => break,
+                }
+            }
+            if pairs.len() == all {
+                f(entry.id, &pairs);
+            }
+        }
     }
 
     /// Cardinality statistics of the head (for `/api/v1/status/tsdb`), top `limit` of each list.
@@ -900,10 +915,9 @@ impl Head {
         let mut bytes = 0;
         for shard in self.shards.iter() {
             let shard = shard.lock();
-            bytes += shard.by_key.capacity() * (std::mem::size_of::<Entry>() + 17);
-            bytes += shard.key_of.capacity() * 21;
-            for e in shard.by_key.values() {
-                bytes += e.labels.len() * 8 + e.series.heap_bytes();
+            bytes += shard.series.heap_bytes();
+            for e in shard.series.iter() {
+                bytes += e.labels.heap_bytes() + e.series.heap_bytes();
             }
         }
         bytes + self.symbols.read().string_bytes()
@@ -913,6 +927,9 @@ impl Head {
 /// Reads one head series: `(id, labels, series, shard scratch, chunk files)`.
 type SeriesReader<'a> =
     dyn FnMut(u32, Labels, &MemSeries, &mut Scratch, &MappedChunks) -> Result<()> + 'a;
+
+/// Receives one series' id and `(name, value)` pairs (see [`Head::for_each_series_in_shard`]).
+pub type SeriesPairsVisitor<'a> = dyn FnMut(u32, &[(&str, &str)]) + 'a;
 
 /// Receives one series' labels and sample columns (see [`Head::for_each_sorted`]).
 pub type SeriesVisitor<'a> = dyn FnMut(&Labels, &[i64], &[f64]) -> Result<()> + 'a;
@@ -1004,59 +1021,68 @@ fn owned_labels(sorted: &[(&str, &str)]) -> Labels {
     Labels::from_sorted_pairs_unchecked(sorted.iter().copied().filter(|(_, v)| !v.is_empty()))
 }
 
-/// The label sets of a head cut's series, packed: every string in one buffer and a length
-/// per string, instead of two allocations per label. A cut sorts every series of its window
-/// by labels; packing that table lowered the flush peak of `storage_bench --tms 20 --hours
-/// 6.25` by 89 MiB for 95 k series (~1 KB per series).
+/// The label sets of a head cut's series, as symbol ids in one vector. A cut sorts every
+/// series of its window by labels: the series' strings were copied for that (packed into one
+/// buffer, ~600 B per Flink series, 100 MB for the 173 k series of `compare.sh --medium`);
+/// now the symbols are ranked once in string order and series compare by ranks (8 bytes per
+/// label), and each series' strings are looked up when it is written.
 #[derive(Default)]
 struct LabelTable {
-    bytes: String,
-    /// Lengths of the strings in `bytes`: name, value, name, value, …
-    lens: Vec<u32>,
-    /// Per series: start in `bytes`, first index in `lens`, number of labels, series id.
-    series: Vec<(usize, usize, u32, u32)>,
+    /// Every series' `(name, value)` pairs: symbol ids, then (after `rank_symbols`) ranks.
+    pairs: Vec<(u32, u32)>,
+    /// Per series: first index in `pairs`, number of pairs, series id.
+    series: Vec<(usize, u32, u32)>,
+    /// The symbol id of each rank.
+    by_rank: Vec<u32>,
 }
 
 impl LabelTable {
-    /// Adds a series; one whose symbols do not resolve (it cannot happen for a live series)
-    /// is left out.
-    fn push(&mut self, symbols: &Symbols, pairs: &[(u32, u32)], id: u32) {
-        let (start, first) = (self.bytes.len(), self.lens.len());
-        for &(n, v) in pairs {
-            for sym in [n, v] {
-                let Some(s) = symbols.resolve(sym) else {
-                    self.bytes.truncate(start);
-                    self.lens.truncate(first);
-                    return;
-                };
-                self.bytes.push_str(s);
-                self.lens.push(s.len() as u32);
-            }
-        }
-        self.series.push((start, first, pairs.len() as u32, id));
+    fn push(&mut self, pairs: impl IntoIterator<Item = (u32, u32)>, id: u32) {
+        let start = self.pairs.len();
+        self.pairs.extend(pairs);
+        self.series
+            .push((start, (self.pairs.len() - start) as u32, id));
     }
 
-    /// Series `k`'s `(name, value)` pairs.
-    fn pairs(&self, k: usize) -> impl Iterator<Item = (&str, &str)> + '_ {
-        let (mut at, first, n, _) = self.series[k];
-        self.lens[first..first + 2 * n as usize]
-            .chunks_exact(2)
-            .map(move |l| {
-                let (nl, vl) = (l[0] as usize, l[1] as usize);
-                let name = &self.bytes[at..at + nl];
-                let value = &self.bytes[at + nl..at + nl + vl];
-                at += nl + vl;
-                (name, value)
-            })
+    /// Replaces symbol ids by their rank among all symbols in string order, so that comparing
+    /// ranks compares the strings.
+    fn rank_symbols(&mut self, symbols: &Symbols) {
+        let n = symbols.len() as u32;
+        let mut by_rank: Vec<u32> = (0..n).collect();
+        by_rank.sort_unstable_by(|&a, &b| symbols.resolve(a).cmp(&symbols.resolve(b)));
+        let mut rank = vec![0u32; by_rank.len()];
+        for (r, &sym) in by_rank.iter().enumerate() {
+            rank[sym as usize] = r as u32;
+        }
+        let of = |sym: u32| rank.get(sym as usize).copied().unwrap_or(u32::MAX);
+        for p in &mut self.pairs {
+            *p = (of(p.0), of(p.1));
+        }
+        self.by_rank = by_rank;
+    }
+
+    fn pairs(&self, k: usize) -> &[(u32, u32)] {
+        let (start, n, _) = self.series[k];
+        &self.pairs[start..start + n as usize]
     }
 
     fn id(&self, k: usize) -> u32 {
-        self.series[k].3
+        self.series[k].2
     }
 
-    /// Series `k`'s labels, built for the one series being written.
-    fn labels(&self, k: usize) -> Labels {
-        Labels::from_sorted_pairs_unchecked(self.pairs(k))
+    /// Series `k`'s labels, built for the one series being written (`None` if a symbol is
+    /// missing, which cannot happen for a live series).
+    fn labels(&self, k: usize, symbols: &Symbols) -> Option<Labels> {
+        let string = |r: u32| {
+            self.by_rank
+                .get(r as usize)
+                .and_then(|&sym| symbols.resolve(sym))
+        };
+        let mut pairs = Vec::with_capacity(self.pairs(k).len());
+        for &(n, v) in self.pairs(k) {
+            pairs.push((string(n)?, string(v)?));
+        }
+        Some(Labels::from_sorted_pairs_unchecked(pairs))
     }
 
     /// Indices of the series in label order (as `Labels` sort).
