@@ -341,17 +341,17 @@ fn decode<'a>(
     let seed = keyed
         .as_ref()
         .map_or(0, |(known, _)| keyed::line_seed(opts, known.secret()));
+    let mut ctx = Decoding {
+        body,
+        opts,
+        arena: &mut *arena,
+        batch: &mut *batch,
+        stats: &mut stats,
+        extra_skip: &mut extra_skip,
+    };
     match keyed.as_mut() {
         None => {
             while let Some(i) = scanner.begin_point() {
-                let mut ctx = Decoding {
-                    body,
-                    opts,
-                    arena: &mut *arena,
-                    batch: &mut *batch,
-                    stats: &mut stats,
-                    extra_skip: &mut extra_skip,
-                };
                 ctx.full_line(&mut scanner, i, None, None);
             }
         }
@@ -360,27 +360,21 @@ fn decode<'a>(
             // looked up a few lines ahead of their use: the lookups miss the CPU caches when
             // many series are live, and this way their misses overlap (perf: the lookup
             // inside the scan loop was 14 % of the server's time at 44 k series).
-            lines.scan_all(&mut scanner, arena, seed, |series| is_flink(opts, series));
+            lines.scan_all(&mut scanner, ctx.arena, seed, |series| {
+                is_flink(opts, series)
+            });
             const AHEAD: usize = 8;
             for k in 0..lines.pending_len() {
                 lines.prefetch(known, k + AHEAD);
                 let pending = lines.pending(k);
                 if let Some(ts) = pending.timestamp.and_then(|t| point_time(opts, t)) {
                     if lines.find_all(k, known) {
-                        stats.lines += 1;
-                        stats.string_fields_skipped += lines.strings_of(k) as u64;
-                        stats.samples += lines.push_found(batch, ts, pending.start) as u64;
+                        ctx.stats.lines += 1;
+                        ctx.stats.string_fields_skipped += lines.strings_of(k) as u64;
+                        ctx.stats.samples += lines.push_found(ctx.batch, ts, pending.start) as u64;
                         continue;
                     }
                 }
-                let mut ctx = Decoding {
-                    body,
-                    opts,
-                    arena: &mut *arena,
-                    batch: &mut *batch,
-                    stats: &mut stats,
-                    extra_skip: &mut extra_skip,
-                };
                 scanner.seek(pending.start, pending.line_no);
                 ctx.full_line(&mut scanner, pending.start, pending.key, Some(lines));
             }
