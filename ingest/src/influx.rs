@@ -367,7 +367,7 @@ fn decode<'a>(
             for k in 0..lines.pending_len() {
                 lines.prefetch(known, k + AHEAD);
                 let pending = lines.pending(k);
-                if let Some(ts) = pending.timestamp.and_then(|t| point_time(opts, t)) {
+                if let Some(ts) = point_time(opts, pending.timestamp) {
                     if lines.find_all(k, known) {
                         ctx.stats.lines += 1;
                         ctx.stats.string_fields_skipped += lines.strings_of(k) as u64;

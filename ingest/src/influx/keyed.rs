@@ -51,8 +51,8 @@ pub(crate) struct Pending {
     pub line_no: u32,
     /// Its line key, if the fast scan read it (else it is decoded in full).
     pub key: Option<u128>,
-    /// Its raw timestamp, if the fast scan read it and it has one; `Some(None)` for none.
-    pub timestamp: Option<Option<i64>>,
+    /// Its raw timestamp, if it has one (read only with a line key).
+    pub timestamp: Option<i64>,
     /// Its values in `numbers`.
     numbers: (u32, u32),
 }
@@ -122,7 +122,7 @@ impl KeyedLines {
                 start,
                 line_no,
                 key: Some(key),
-                timestamp: Some(fast.timestamp),
+                timestamp: fast.timestamp,
                 numbers: (first, self.numbers.len() as u32),
             });
             scanner.commit(fast.end);
