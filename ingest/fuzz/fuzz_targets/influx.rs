@@ -11,20 +11,9 @@ use eddy_ingest::influx::{
     KeyedLines,
 };
 use eddy_ingest::key_cache::RunKeyMap;
+use eddy_ingest_fuzz::{series, Series};
 use eddy_storage::{KeyScratch, SeriesKey, WriteBatch};
 use libfuzzer_sys::fuzz_target;
-
-type Series = (Vec<(String, String)>, Vec<i64>, Vec<u64>);
-
-fn series(batch: &WriteBatch<'_>, i: usize) -> Series {
-    let labels = batch
-        .series_labels(i)
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let (ts, vs) = batch.series_samples(i);
-    (labels, ts.to_vec(), vs.iter().map(|v| v.to_bits()).collect())
-}
 
 fuzz_target!(|data: &[u8]| {
     // The first byte picks the options so that every naming path is reached.
@@ -49,7 +38,13 @@ fuzz_target!(|data: &[u8]| {
     assert!(stats.errors.len() as u64 <= stats.bad_lines);
     let want: Vec<Series> = (0..batch.series.len()).map(|i| series(&batch, i)).collect();
     let summary = |s: &eddy_ingest::influx::InfluxStats| {
-        (s.lines, s.bad_lines, s.samples, s.string_fields_skipped, s.error_message())
+        (
+            s.lines,
+            s.bad_lines,
+            s.samples,
+            s.string_fields_skipped,
+            s.error_message(),
+        )
     };
 
     let mut known = RunKeyMap::default();

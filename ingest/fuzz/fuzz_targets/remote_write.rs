@@ -9,20 +9,9 @@ use eddy_ingest::remote_write::{
     decode_write_request, decode_write_request_keyed, decompress_snappy, push_run_labels,
     KeyedSeries, RunKeyMap,
 };
+use eddy_ingest_fuzz::{series, Series};
 use eddy_storage::{KeyScratch, SeriesKey, WriteBatch};
 use libfuzzer_sys::fuzz_target;
-
-type Series = (Vec<(String, String)>, Vec<i64>, Vec<u64>);
-
-fn series(batch: &WriteBatch<'_>, i: usize) -> Series {
-    let labels = batch
-        .series_labels(i)
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let (ts, vs) = batch.series_samples(i);
-    (labels, ts.to_vec(), vs.iter().map(|v| v.to_bits()).collect())
-}
 
 fn check_keyed(data: &[u8]) {
     let mut batch = WriteBatch::new();
@@ -38,7 +27,10 @@ fn check_keyed(data: &[u8]) {
         let (Ok(k), Ok(p)) = (&keyed, &plain) else {
             return;
         };
-        assert_eq!((k.series, k.samples, &k.invalid), (p.series, p.samples, &p.invalid));
+        assert_eq!(
+            (k.series, k.samples, &k.invalid),
+            (p.series, p.samples, &p.invalid)
+        );
         assert_eq!(got.series.len(), want.len());
         for (i, w) in want.iter().enumerate() {
             let mut full = WriteBatch::new();
