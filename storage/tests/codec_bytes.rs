@@ -87,6 +87,20 @@ fn meter_rates_divide_by_sixty() {
 }
 
 #[test]
+fn ratios_store_their_divisor() {
+    // A buffer pool's usage, used / 7: no short decimal, so the divisor is the ratio's
+    // denominator. Mode 0x11 (decimal, deltas), ratio scale byte e0 and divisor 07, first
+    // integer zigzag(3) = 06, then the deltas [2, 1, 1]: width 1, base zigzag(1) = 02,
+    // packed [1, 0, 0] = 01.
+    let src: Vec<f64> = [3.0, 5.0, 6.0, 7.0].iter().map(|m| m / 7.0).collect();
+    check_vals(&src, "11e00706010201");
+    // A larger divisor takes a longer uvarint: 1,000,003 = c3 84 3d. Mode 0x10 (raw
+    // integers) [1, 2, 3]: width 2, base zigzag(1) = 02, packed [0, 1, 2] = 0b10_01_00 = 24.
+    let src = [1.0 / 1_000_003.0, 2.0 / 1_000_003.0, 3.0 / 1_000_003.0];
+    check_vals(&src, "10e0c3843d020224");
+}
+
+#[test]
 fn whole_chunk() {
     let mut dst = PREFIX.to_vec();
     encode_chunk(&mut dst, &[1000, 2000, 3000], &[5.0, 5.0, 5.0]);

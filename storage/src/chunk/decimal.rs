@@ -1,8 +1,9 @@
-//! The decimal value layout: floats that are short decimals become integers `m` with one
-//! common divisor `d = b·10^k`, `b ∈ {1, 3, 9}` (`v = m / d`), then go through an int
-//! stream as raw values, deltas or deltas of deltas. Values that do not survive the round
-//! trip bit for bit (NaN, the stale marker, ±Inf, -0.0) are stored verbatim as patches, if
-//! there are few of them.
+//! The decimal value layout: floats that are short decimals or ratios become integers `m`
+//! with one common divisor `d` (`v = m / d`), then go through an int stream as raw values,
+//! deltas or deltas of deltas. The divisor is either `b·10^k`, `b ∈ {1, 3, 9}` (short
+//! decimals), or any integer up to 2^24 (a *ratio*: a buffer pool's `used / total`, a meter's
+//! `count / 60`). Values that do not survive the round trip bit for bit (NaN, the stale
+//! marker, ±Inf, -0.0) are stored verbatim as patches, if there are few of them.
 //!
 //! A value is accepted only if the decoder's exact formula, `m as f64 / d`, gives back the
 //! same bits. Both the conversion and the division are correctly rounded IEEE operations,
@@ -26,6 +27,18 @@ const POW10: [f64; MAX_SCALE + 1] = [
 /// integer. Base 9 covers windows like 45 s, 90 s and 3,600 s.
 const BASES: [f64; 3] = [1.0, 3.0, 9.0];
 
+/// The scale byte that announces a ratio divisor (a uvarint) after it. Its base field (7)
+/// is past [`BASES`], so no decimal scale byte can be mistaken for it.
+const RATIO_SCALE_BYTE: u8 = 7 << 5;
+
+/// Largest ratio divisor: a few times any buffer pool's size, small enough that the
+/// search over continued fractions below stays short and the hint fits in three bytes.
+pub(crate) const MAX_RATIO_DIVISOR: u64 = (1 << 24) - 1;
+
+/// A decimal plan above this many bits per value also tries a ratio divisor (integers never
+/// do: no divisor makes an integer column smaller).
+const RATIO_WORTH_TRYING_BITS: u64 = 4;
+
 /// How the integers are stored (low bits of the mode byte).
 pub(crate) const FOR: u8 = 0;
 pub(crate) const DELTA: u8 = 1;
@@ -33,29 +46,95 @@ pub(crate) const DOD: u8 = 2;
 /// Set in the mode byte when a patch list follows the scale.
 pub(crate) const HAS_PATCHES: u8 = 0x08;
 
-/// The divisor `BASES[base] · 10^k`, stored as one byte `base << 5 | k`. Every divisor is
-/// an integer below 2^63 that f64 represents exactly.
+/// The common divisor. A decimal one is stored as one byte `base << 5 | k`; a ratio one as
+/// [`RATIO_SCALE_BYTE`] and a uvarint. Every divisor is an integer below 2^63 that f64
+/// represents exactly.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct Scale {
-    base: usize,
-    k: usize,
+enum Scale {
+    Decimal { base: usize, k: usize },
+    Ratio(u32),
 }
 
 impl Scale {
     fn divisor(self) -> f64 {
-        BASES[self.base] * POW10[self.k]
+        match self {
+            Scale::Decimal { base, k } => BASES[base] * POW10[k],
+            Scale::Ratio(d) => f64::from(d),
+        }
     }
 
-    fn byte(self) -> u8 {
-        (self.base << 5 | self.k) as u8
+    /// True unless the divisor is 1 (integers).
+    fn is_fractional(self) -> bool {
+        self != Scale::Decimal { base: 0, k: 0 }
     }
 
-    fn from_byte(b: u8) -> Result<Self> {
+    fn write(self, dst: &mut Vec<u8>) {
+        match self {
+            Scale::Decimal { base, k } => dst.push((base << 5 | k) as u8),
+            Scale::Ratio(d) => {
+                dst.push(RATIO_SCALE_BYTE);
+                put_uvarint(dst, u64::from(d));
+            }
+        }
+    }
+
+    fn encoded_len(self) -> usize {
+        match self {
+            Scale::Decimal { .. } => 1,
+            Scale::Ratio(d) => 1 + uvarint_len(u64::from(d)),
+        }
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self> {
+        let b = r.u8("truncated decimal scale")?;
+        if b == RATIO_SCALE_BYTE {
+            let d = r.uvarint("truncated ratio divisor")?;
+            return Scale::ratio(d).ok_or(Error::ChunkDecode("ratio divisor out of range"));
+        }
         let (base, k) = (usize::from(b >> 5), usize::from(b & 0x1f));
         if base >= BASES.len() || k > MAX_SCALE {
             return Err(Error::ChunkDecode("decimal scale out of range"));
         }
-        Ok(Scale { base, k })
+        Ok(Scale::Decimal { base, k })
+    }
+
+    fn ratio(d: u64) -> Option<Self> {
+        (2..=MAX_RATIO_DIVISOR)
+            .contains(&d)
+            .then_some(Scale::Ratio(d as u32))
+    }
+
+    /// The compact form a series keeps between chunks ([`ScaleCode`]).
+    fn code(self) -> ScaleCode {
+        match self {
+            Scale::Decimal { base, k } => ScaleCode([(base << 5 | k) as u8, 0, 0, 0]),
+            Scale::Ratio(d) => {
+                let [a, b, c, _] = d.to_le_bytes();
+                ScaleCode([RATIO_SCALE_BYTE, a, b, c])
+            }
+        }
+    }
+}
+
+/// A column's divisor in four bytes with no alignment, for layout hints that a head series
+/// keeps beside its open chunk (every byte of a series' entry counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ScaleCode([u8; 4]);
+
+impl ScaleCode {
+    /// The divisor of a value column that starts at its scale byte (after the mode byte).
+    pub(crate) fn of(column_after_mode: &[u8]) -> Option<ScaleCode> {
+        Scale::read(&mut Reader::new(column_after_mode))
+            .ok()
+            .map(Scale::code)
+    }
+
+    fn scale(self) -> Option<Scale> {
+        let [b, x, y, z] = self.0;
+        if b == RATIO_SCALE_BYTE {
+            return Scale::ratio(u64::from(u32::from_le_bytes([x, y, z, 0])));
+        }
+        Scale::read(&mut Reader::new(&[b])).ok()
     }
 }
 
@@ -82,7 +161,7 @@ fn min_k(v: f64, base: usize, from: usize) -> Option<usize> {
     if !v.is_finite() {
         return None;
     }
-    (from..=MAX_SCALE).find(|&k| mantissa(v, Scale { base, k }.divisor()).is_some())
+    (from..=MAX_SCALE).find(|&k| mantissa(v, Scale::Decimal { base, k }.divisor()).is_some())
 }
 
 /// True if at least two of four spread-out values are not decimals at `base`: then the
@@ -99,6 +178,18 @@ fn clearly_not_decimal(src: &[f64], base: usize) -> bool {
         >= 2
 }
 
+/// [`clearly_not_decimal`] for ratios: at least two of four spread-out values have no
+/// denominator up to [`MAX_RATIO_DIVISOR`].
+fn clearly_not_ratio(src: &[f64]) -> bool {
+    let n = src.len();
+    n >= 16
+        && [0, n / 3, 2 * n / 3, n - 1]
+            .iter()
+            .filter(|&&i| ratio_denominator(src[i], MAX_RATIO_DIVISOR).is_none())
+            .count()
+            >= 2
+}
+
 /// A decimal encoding of one column, ready to write.
 #[derive(Debug)]
 pub(crate) struct DecimalPlan {
@@ -112,16 +203,43 @@ pub(crate) struct DecimalPlan {
 /// Above this many bits per value, bases 3 and 9 are tried as well.
 const BASE_1_GOOD_ENOUGH_BITS: u64 = 12;
 
-/// Plans the decimal layout with the base that gives the fewest bits. On return,
-/// `scratch` holds the integers and patches of the returned plan.
+/// Plans the decimal layout with the divisor that gives the fewest bits: a power of ten
+/// (times each base), or a ratio divisor when the decimals are poor. On return, `scratch`
+/// holds the integers and patches of the returned plan.
 pub(crate) fn plan(src: &[f64], scratch: &mut Scratch) -> Option<DecimalPlan> {
+    let n = src.len() as u64;
+    let decimal = plan_decimal(src, scratch);
+    let ratio_may_win = match &decimal {
+        None => true,
+        Some(p) => p.scale.is_fractional() && p.bits > RATIO_WORTH_TRYING_BITS * n,
+    };
+    if !ratio_may_win {
+        return decimal;
+    }
+    match (plan_ratio(src, scratch), decimal) {
+        (Some(r), Some(d)) if r.bits < d.bits => Some(r),
+        (Some(r), None) => Some(r),
+        // The ratio attempt overwrote the decimal plan's scratch state.
+        (
+            _,
+            Some(DecimalPlan {
+                scale: Scale::Decimal { base, .. },
+                ..
+            }),
+        ) => plan_base(src, base, scratch),
+        _ => None,
+    }
+}
+
+/// [`plan`] over decimal divisors only.
+fn plan_decimal(src: &[f64], scratch: &mut Scratch) -> Option<DecimalPlan> {
     let n = src.len() as u64;
     let first = plan_base(src, 0, scratch);
     // Integers (scale 10^0) cannot get smaller at base 3 or 9: every integer there is the
     // base-1 integer times the base, and so is every delta.
     if first
         .as_ref()
-        .is_some_and(|p| p.bits <= BASE_1_GOOD_ENOUGH_BITS * n || p.scale.k == 0)
+        .is_some_and(|p| p.bits <= BASE_1_GOOD_ENOUGH_BITS * n || !p.scale.is_fractional())
     {
         return first;
     }
@@ -138,21 +256,24 @@ pub(crate) fn plan(src: &[f64], scratch: &mut Scratch) -> Option<DecimalPlan> {
     }
     // Re-plan the winner if a later attempt overwrote its scratch state.
     match best {
-        Some(p) if p.scale.base != last_base => plan_base(src, p.scale.base, scratch),
+        Some(DecimalPlan {
+            scale: Scale::Decimal { base, .. },
+            ..
+        }) if base != last_base => plan_base(src, base, scratch),
         other => other,
     }
 }
 
-/// [`plan`] at one given scale (a previous chunk's scale byte): `None` if the byte is not a
-/// valid scale or too many values are not decimals at exactly that scale. Unlike the full
+/// [`plan`] at one given divisor (a previous chunk's): `None` if the code is not a
+/// valid divisor or too many values are not decimals at exactly that scale. Unlike the full
 /// plan it never raises the exponent, so values needing more digits fall back to [`plan`].
 pub(crate) fn plan_at_scale(
     src: &[f64],
-    scale: u8,
+    scale: ScaleCode,
     transform: u8,
     scratch: &mut Scratch,
 ) -> Option<DecimalPlan> {
-    let scale = Scale::from_byte(scale).ok()?;
+    let scale = scale.scale()?;
     let divisor = scale.divisor();
     let n = src.len();
     let max_patches = (n / 16).max(1);
@@ -182,7 +303,7 @@ pub(crate) fn plan_at_scale(
 /// choosing the integer transform or taking `transform`.
 fn finish_plan(scale: Scale, scratch: &mut Scratch, transform: Option<u8>) -> DecimalPlan {
     let (transform, ints) = plan_transform(scratch, transform);
-    let bits = 16 + patch_bits(scratch.patches.len()) + ints.bits;
+    let bits = 8 * (1 + scale.encoded_len() as u64) + patch_bits(scratch.patches.len()) + ints.bits;
     DecimalPlan {
         scale,
         transform,
@@ -200,26 +321,120 @@ fn patch_bits(k: usize) -> u64 {
     }
 }
 
-/// Converts `src` to integers at one base in `scratch.a` (patch slots hold a neighbour's
-/// value) and patch indices in `scratch.patches`; plans the cheapest int transform.
-/// None if too many values are not short decimals at this base.
+/// Plans `src` at one base: the common power of ten is the largest any value needs. None if
+/// too many values are not short decimals at this base.
 fn plan_base(src: &[f64], base: usize, scratch: &mut Scratch) -> Option<DecimalPlan> {
+    if clearly_not_decimal(src, base) {
+        scratch.patches.clear();
+        return None;
+    }
+    plan_widening(src, Scale::Decimal { base, k: 0 }, scratch, |v, scale| {
+        let Scale::Decimal { base, k } = scale else {
+            return None;
+        };
+        min_k(v, base, k + 1).map(|k_v| Scale::Decimal {
+            base,
+            k: k.max(k_v),
+        })
+    })
+}
+
+/// Plans `src` with a ratio divisor: the least common multiple of every value's smallest
+/// denominator, up to [`MAX_RATIO_DIVISOR`]. None if too many values are not such ratios, or
+/// if all are integers (the decimal plan covers those).
+fn plan_ratio(src: &[f64], scratch: &mut Scratch) -> Option<DecimalPlan> {
+    if clearly_not_ratio(src) {
+        scratch.patches.clear();
+        return None;
+    }
+    let plan = plan_widening(
+        src,
+        Scale::Decimal { base: 0, k: 0 },
+        scratch,
+        |v, scale| {
+            // Every divisor seen here is an integer below 2^24.
+            let d = scale.divisor() as u64;
+            let q = ratio_denominator(v, MAX_RATIO_DIVISOR)?;
+            Scale::ratio(lcm(d, q))
+        },
+    )?;
+    matches!(plan.scale, Scale::Ratio(_)).then_some(plan)
+}
+
+/// The smallest denominator `q ≤ max` at which `v` round-trips as `m / q`, looked for among
+/// the denominators of the convergents of `v`'s continued fraction: a ratio `m / q` whose
+/// nearest double is `v` lies closer to `v` than `1 / 2q²` (whenever `q² · |v| < 2^52`), so
+/// it is one of them (Legendre). The expansion is exact: a double is `mant / 2^k`, and
+/// Euclid's algorithm runs on those integers.
+fn ratio_denominator(v: f64, max: u64) -> Option<u64> {
+    if !v.is_finite() {
+        return None;
+    }
+    if mantissa(v, 1.0).is_some() {
+        return Some(1);
+    }
+    let a = v.abs();
+    // Below 2^-25 no m ≥ 1 over q < 2^24 is near; from 2^53 on every double is an integer.
+    if !(2f64.powi(-25)..2f64.powi(53)).contains(&a) {
+        return None;
+    }
+    let bits = a.to_bits();
+    // A normal double in this range: mantissa with its hidden bit, exponent 1075 - k.
+    let mant = u128::from(bits & ((1 << 52) - 1) | 1 << 52);
+    let k = 1075 - ((bits >> 52) & 0x7ff) as u32;
+    let (mut p, mut q) = (mant, 1u128 << k);
+    // Convergent denominators: Q₋₁ = 0, Q₀ = 1, Qᵢ = aᵢ·Qᵢ₋₁ + Qᵢ₋₂.
+    let (mut q_before, mut q_now) = (0u64, 1u64);
+    (p, q) = (q, p % q);
+    while q != 0 {
+        let term = u64::try_from(p / q).ok()?;
+        let next = term.checked_mul(q_now)?.checked_add(q_before)?;
+        if next > max {
+            return None;
+        }
+        (q_before, q_now) = (q_now, next);
+        if mantissa(v, q_now as f64).is_some() {
+            return Some(q_now);
+        }
+        (p, q) = (q, p % q);
+    }
+    None
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// Saturates instead of overflowing; callers bound the result far below `u64::MAX`.
+fn lcm(a: u64, b: u64) -> u64 {
+    (a / gcd(a, b)).saturating_mul(b)
+}
+
+/// Converts `src` to integers in `scratch.a` (patch slots hold a neighbour's value) and patch
+/// indices in `scratch.patches`, starting at divisor `first` and moving to `widen(v, scale)`
+/// whenever a value `v` does not round-trip at the current one (a value it cannot place is
+/// patched); plans the cheapest int transform. None if too many values need patches.
+fn plan_widening(
+    src: &[f64],
+    first: Scale,
+    scratch: &mut Scratch,
+    mut widen: impl FnMut(f64, Scale) -> Option<Scale>,
+) -> Option<DecimalPlan> {
     let n = src.len();
     let max_patches = (n / 16).max(1);
     scratch.patches.clear();
-    if clearly_not_decimal(src, base) {
-        return None;
-    }
-    // The common power of ten is the largest any value needs.
-    let mut scale = Scale { base, k: 0 };
+    let mut scale = first;
     let mut divisor = scale.divisor();
     for (i, &v) in src.iter().enumerate() {
         if mantissa(v, divisor).is_some() {
             continue;
         }
-        match min_k(v, base, scale.k + 1) {
-            Some(k) => {
-                scale.k = scale.k.max(k);
+        match widen(v, scale) {
+            Some(wider) => {
+                scale = wider;
                 divisor = scale.divisor();
             }
             None => {
@@ -246,7 +461,7 @@ fn plan_base(src: &[f64], base: usize, scratch: &mut Scratch) -> Option<DecimalP
         match mantissa(v, divisor) {
             Some(m) => ms.push(m),
             None => {
-                // Exact at a smaller scale but not at the common one (overflow): patch it.
+                // Exact at a smaller divisor but not at the common one (overflow): patch it.
                 extra.push(i);
                 ms.push(i64::MIN);
             }
@@ -329,7 +544,7 @@ pub(crate) fn encode(
 ) {
     let patched = !scratch.patches.is_empty();
     dst.push(mode | p.transform | if patched { HAS_PATCHES } else { 0 });
-    dst.push(p.scale.byte());
+    p.scale.write(dst);
     if patched {
         put_uvarint(dst, scratch.patches.len() as u64);
         let mut next = 0;
@@ -369,7 +584,7 @@ pub(crate) fn decode(
     dst: &mut Vec<f64>,
 ) -> Result<()> {
     let transform = mode & 0x07;
-    let divisor = Scale::from_byte(r.u8("truncated decimal scale")?)?.divisor();
+    let divisor = Scale::read(r)?.divisor();
     let patches = if mode & HAS_PATCHES != 0 {
         Some(skip_patches(r, n)?)
     } else {
@@ -475,4 +690,76 @@ fn apply_patches(r: &mut Reader<'_>, skip: usize, out: &mut [f64]) -> Result<()>
         next = i + 1;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_small_ratio_finds_its_reduced_denominator() {
+        for d in 2..=600u64 {
+            for m in 0..=d {
+                let v = m as f64 / d as f64;
+                let reduced = d / gcd(m, d);
+                assert_eq!(
+                    ratio_denominator(v, MAX_RATIO_DIVISOR),
+                    Some(reduced),
+                    "{m}/{d}"
+                );
+                // -0.0 is no ratio (0 / d is +0.0); the column patches it.
+                let negative = (m > 0).then_some(reduced);
+                assert_eq!(
+                    ratio_denominator(-v, MAX_RATIO_DIVISOR),
+                    negative,
+                    "-{m}/{d}"
+                );
+            }
+        }
+        // Large denominators and numerators far from 1.
+        for (m, d) in [
+            (1u64, 16_777_215u64),
+            (12_345_677, 16_777_213),
+            (50_407, 60),
+        ] {
+            let v = m as f64 / d as f64;
+            let q = ratio_denominator(v, MAX_RATIO_DIVISOR).expect("a ratio");
+            assert_eq!(q, d / gcd(m, d), "{m}/{d}");
+        }
+    }
+
+    #[test]
+    fn non_ratios_have_no_denominator() {
+        for v in [
+            f64::NAN,
+            f64::INFINITY,
+            0.1 + 0.2,
+            std::f64::consts::PI,
+            1e-300,
+        ] {
+            assert_eq!(ratio_denominator(v, MAX_RATIO_DIVISOR), None, "{v}");
+        }
+        // 1/7 exists, but not below the bound.
+        assert_eq!(ratio_denominator(1.0 / 7.0, 6), None);
+    }
+
+    #[test]
+    fn ratio_divisors_out_of_range_are_errors() {
+        for bytes in [
+            &[RATIO_SCALE_BYTE][..],
+            &[RATIO_SCALE_BYTE, 0],
+            &[RATIO_SCALE_BYTE, 1],
+            &[RATIO_SCALE_BYTE, 0x80, 0x80, 0x80, 0x08], // 2^24
+            &[RATIO_SCALE_BYTE, 0xff],                   // truncated uvarint
+        ] {
+            assert!(Scale::read(&mut Reader::new(bytes)).is_err(), "{bytes:x?}");
+            assert_eq!(ScaleCode::of(bytes), None, "{bytes:x?}");
+        }
+        let top = Scale::ratio(MAX_RATIO_DIVISOR).expect("the largest divisor");
+        let mut b = Vec::new();
+        top.write(&mut b);
+        assert_eq!(b.len(), top.encoded_len());
+        assert_eq!(Scale::read(&mut Reader::new(&b)).ok(), Some(top));
+        assert_eq!(ScaleCode::of(&b).and_then(ScaleCode::scale), Some(top));
+    }
 }

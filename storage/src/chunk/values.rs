@@ -75,8 +75,8 @@ fn write_raw(dst: &mut Vec<u8>, src: &[f64]) {
 /// The layout an earlier chunk of the same series chose, to try first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Hint {
-    /// Decimal at this scale byte, with this integer transform.
-    Decimal(u8, u8),
+    /// Decimal at this divisor, with this integer transform.
+    Decimal(decimal::ScaleCode, u8),
     /// Gorilla XOR (or raw, which XOR bounds well enough for a head chunk).
     Xor,
 }
@@ -86,10 +86,12 @@ impl Hint {
     /// anything unreadable.
     pub(crate) fn of(column: &[u8]) -> Option<Hint> {
         match column {
-            [mode, scale, ..] if mode & 0xf0 == DECIMAL => {
+            [mode, rest @ ..] if mode & 0xf0 == DECIMAL => {
                 let transform = mode & TRANSFORM_BITS;
-                matches!(transform, decimal::FOR | decimal::DELTA | decimal::DOD)
-                    .then_some(Hint::Decimal(*scale, transform))
+                if !matches!(transform, decimal::FOR | decimal::DELTA | decimal::DOD) {
+                    return None;
+                }
+                decimal::ScaleCode::of(rest).map(|scale| Hint::Decimal(scale, transform))
             }
             [XOR | RAW, ..] => Some(Hint::Xor),
             _ => None,
