@@ -73,3 +73,48 @@ fn worked_example_bytes() {
         vec![(chunk, &b"0123456789"[..])]
     );
 }
+
+/// Series that share every label after their first (one Flink task's metrics) store those
+/// labels once, in the tails table of index version 3; every label set reads back exactly,
+/// whether its tail is shared, its own, empty, or starts below `__name__`.
+#[test]
+fn shared_label_tails_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let (min_t, max_t) = (1_700_000_000_000, 1_700_007_199_999);
+    let mut series: Vec<Labels> = vec![
+        Labels::from_pairs([("__name__", "a"), ("job", "x"), ("task", "t1")]),
+        Labels::from_pairs([("__name__", "b"), ("job", "x"), ("task", "t1")]),
+        Labels::from_pairs([("__name__", "b"), ("job", "y")]),
+        Labels::from_pairs([("__name__", "c")]),
+        Labels::from_pairs([("__name__", "c"), ("job", "x"), ("task", "t1")]),
+        Labels::from_pairs([("job", "w"), ("zz", "1")]),
+        Labels::from_pairs([("job", "z"), ("zz", "1")]),
+        Labels::from_pairs([("A", "1"), ("__name__", "d"), ("x", "1")]),
+    ];
+    series.sort();
+    let mut w = BlockWriter::new(dir.path(), BlockId::new(1, 1), min_t, max_t, 1, vec![]).unwrap();
+    let chunk = ChunkMeta {
+        min_t,
+        max_t: min_t + 10_000,
+        count: 2,
+    };
+    for (i, labels) in series.iter().enumerate() {
+        let bytes = format!("chunk-{i}");
+        w.add_series(labels, &[(chunk, bytes.as_bytes())]).unwrap();
+    }
+    let path = w.finish().unwrap();
+    assert_eq!(std::fs::read(path.join(INDEX_FILE)).unwrap()[4], 3);
+    let b = Block::open(&path).unwrap();
+    assert_eq!(b.num_series() as usize, series.len());
+    for (ord, labels) in series.iter().enumerate() {
+        assert_eq!(&b.series_labels(ord as u32).unwrap(), labels);
+        let got: Vec<_> = b
+            .series_chunks(ord as u32)
+            .unwrap()
+            .map(|(m, c)| (m, c.stored_bytes().to_vec()))
+            .collect();
+        assert_eq!(got, vec![(chunk, format!("chunk-{ord}").into_bytes())]);
+    }
+    let task = eddy_storage::Matcher::new(eddy_storage::MatchOp::Equal, "task", "t1").unwrap();
+    assert_eq!(b.select(&[task]).unwrap().cardinality(), 3);
+}

@@ -80,7 +80,8 @@ fn series_of_one_scrape_store_one_column() {
     let path = write_block(tmp.path(), BlockId::new(1, 1), &series);
     let b = Block::open(&path).unwrap();
     assert_eq!(b.meta().version, 2);
-    assert_eq!(fs::read(path.join(INDEX_FILE)).unwrap()[4], 2);
+    // Index version 3: the series of each TM also share their label tail (`tm`).
+    assert_eq!(fs::read(path.join(INDEX_FILE)).unwrap()[4], 3);
 
     // Series are in label order m00{tm=a}, m00{tm=b}, m01{tm=a}…: the first series of each TM
     // stores its two columns, every later one refers to them.

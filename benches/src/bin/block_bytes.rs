@@ -7,12 +7,16 @@
 //! `--reencode` decodes every chunk and encodes its values again with this build's codecs,
 //! and prints what each metric's values would cost now beside what they cost as stored: a
 //! codec change measured on a real block without replaying its ingest.
+//!
+//! `--rewrite OUT_DATA_DIR` writes every block again with this build's block writer (and,
+//! with `--reencode`, the re-encoded chunks) under `OUT_DATA_DIR/blocks`; run the tool on
+//! that directory to see a format change's whole effect.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use eddy_storage::block::Block;
+use eddy_storage::block::{Block, BlockId, BlockWriter, ChunkMeta};
 use eddy_storage::chunk::{split_chunk, ChunkEncoder};
 
 #[derive(Default, Clone, Copy)]
@@ -50,6 +54,18 @@ fn main() -> Result<()> {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let reencode = args.iter().any(|a| a == "--reencode");
     args.retain(|a| a != "--reencode");
+    let rewrite = match args.iter().position(|a| a == "--rewrite") {
+        Some(i) if i + 1 < args.len() => {
+            let out = PathBuf::from(args.remove(i + 1));
+            args.remove(i);
+            let blocks = out.join("blocks");
+            std::fs::create_dir_all(&blocks)
+                .with_context(|| format!("creating {}", blocks.display()))?;
+            Some(blocks)
+        }
+        Some(_) => bail!("--rewrite needs an output data directory"),
+        None => None,
+    };
     let mut args = args.into_iter();
     let Some(dir) = args.next() else {
         bail!("usage: block_bytes DATA_DIR [TOP] [--reencode]");
@@ -65,6 +81,7 @@ fn main() -> Result<()> {
     let mut by_layout: HashMap<&'static str, Tally> = HashMap::new();
     let mut total = Tally::default();
     let (mut index_bytes, mut chunk_file_bytes, mut ts_bytes) = (0u64, 0u64, 0u64);
+    let mut sections: Vec<(&'static str, u64)> = Vec::new();
     let mut ts_seen = std::collections::HashSet::new();
     let mut entries: Vec<_> = std::fs::read_dir(&blocks_dir)
         .with_context(|| format!("reading {}", blocks_dir.display()))?
@@ -76,11 +93,29 @@ fn main() -> Result<()> {
             continue;
         }
         let block = Block::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let mut writer = match &rewrite {
+            Some(out) => Some(BlockWriter::new(
+                out,
+                BlockId::generate(),
+                block.meta().min_t,
+                block.meta().max_t,
+                1,
+                vec![],
+            )?),
+            None => None,
+        };
+        let mut series_chunks: Vec<(ChunkMeta, Vec<u8>)> = Vec::new();
         for f in &block.meta().files {
             if f.name.starts_with("index") {
                 index_bytes += f.size;
             } else {
                 chunk_file_bytes += f.size;
+            }
+        }
+        for (i, (name, size)) in block.index().section_sizes().into_iter().enumerate() {
+            match sections.get_mut(i) {
+                Some(s) => s.1 += size,
+                None => sections.push((name, size)),
             }
         }
         for ord in 0..block.num_series() {
@@ -90,6 +125,7 @@ fn main() -> Result<()> {
                 series: 1,
                 ..Tally::default()
             };
+            series_chunks.clear();
             for (meta, chunk) in block.series_chunks(ord)? {
                 let values = match chunk.shared_timestamps() {
                     Some(col) => {
@@ -113,6 +149,15 @@ fn main() -> Result<()> {
                     enc.encode_values(&mut out, &vals);
                     reencoded_bytes = out.len() as u64;
                 }
+                if writer.is_some() {
+                    let mut whole = Vec::new();
+                    if reencode {
+                        enc.encode_chunk(&mut whole, &ts, &vals);
+                    } else {
+                        chunk.write_chunk(&mut whole);
+                    }
+                    series_chunks.push((meta, whole));
+                }
                 let c = Tally {
                     series: 0,
                     chunks: 1,
@@ -124,8 +169,16 @@ fn main() -> Result<()> {
                 let layout = layout_name(values.first().copied().unwrap_or(0xff));
                 by_layout.entry(layout).or_default().add(c);
             }
+            if let Some(w) = writer.as_mut() {
+                let chunks: Vec<(ChunkMeta, &[u8])> =
+                    series_chunks.iter().map(|(m, b)| (*m, b.as_slice())).collect();
+                w.add_series(&labels, &chunks)?;
+            }
             by_metric.entry(metric).or_default().add(t);
             total.add(t);
+        }
+        if let Some(w) = writer {
+            w.finish()?;
         }
     }
     let per = |b: u64| b as f64 / total.samples.max(1) as f64;
@@ -139,6 +192,11 @@ fn main() -> Result<()> {
         per(ts_bytes),
         per(total.value_bytes)
     );
+    let per_series = |b: u64| b as f64 / total.series.max(1) as f64;
+    println!("\nindex sections: B/sample, B per series per block");
+    for (name, size) in &sections {
+        println!("{:>16} {:>7.3} {:>7.1}", name, per(*size), per_series(*size));
+    }
     println!(
         "\nby value layout:\n{:>10} {:>10} {:>12} {:>9} {:>8}",
         "layout", "chunks", "samples", "B/sample", "share"

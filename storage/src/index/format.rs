@@ -8,6 +8,9 @@ pub(crate) const MAGIC: [u8; 4] = *b"EDIX";
 pub(crate) const VERSION: u8 = 2;
 /// Index format version without shared timestamp columns, written when no chunk needs them.
 pub(crate) const VERSION_PLAIN: u8 = 1;
+/// Index format version with a table of label tails (the labels after the first that
+/// several series share) at the start of the series section; chunk metas as in version 2.
+pub(crate) const VERSION_TAILS: u8 = 3;
 /// Magic, version byte, three zero bytes, base time (i64 LE), CRC32C of those 16 bytes.
 pub(crate) const HEADER_LEN: usize = 20;
 

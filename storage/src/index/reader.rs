@@ -11,7 +11,7 @@ use crate::block::ChunkMeta;
 use crate::error::{Error, Result};
 use crate::index::format::{
     read_u32, read_u64, DecodeError, Decoder, Section, HEADER_LEN, MAGIC, SECTIONS, TOC_ENTRY_LEN,
-    TOC_LEN, VERSION, VERSION_PLAIN,
+    TOC_LEN, VERSION, VERSION_PLAIN, VERSION_TAILS,
 };
 use crate::index::{IndexChunk, PostingsSource};
 use crate::labels::Labels;
@@ -47,8 +47,12 @@ pub struct IndexReader {
     num_series: u32,
     /// Chunk times are stored relative to this (the block's `min_t`).
     base_t: i64,
-    /// Format version: 2 adds the shared-timestamps flag to chunk metas.
+    /// Format version: 2 adds the shared-timestamps flag to chunk metas, 3 the label tails.
     version: u8,
+    /// Version 3: where each shared label tail starts in the series section.
+    tails: Vec<u32>,
+    /// Where the first series entry starts in the series section (after the tails table).
+    series_start: usize,
 }
 
 impl IndexReader {
@@ -64,6 +68,8 @@ impl IndexReader {
             num_series: 0,
             base_t: 0,
             version: VERSION,
+            tails: Vec::new(),
+            series_start: 0,
         };
         r.read_header_and_toc()?;
         for s in SECTIONS {
@@ -92,6 +98,8 @@ impl IndexReader {
         r.read_label_index()
             .map_err(|e| r.decode_err(Section::LabelIndex, e))?;
         r.check_postings()?;
+        r.read_tails()
+            .map_err(|e| r.decode_err(Section::Series, e))?;
         Ok(r)
     }
 
@@ -119,7 +127,7 @@ impl IndexReader {
         if d[..4] != MAGIC {
             return Err(self.corrupt(0, "bad index magic".into()));
         }
-        if d[4] != VERSION && d[4] != VERSION_PLAIN {
+        if ![VERSION_PLAIN, VERSION, VERSION_TAILS].contains(&d[4]) {
             return Err(self.corrupt(4, format!("unsupported index version {}", d[4])));
         }
         self.version = d[4];
@@ -418,15 +426,62 @@ impl IndexReader {
         }
     }
 
-    /// Decodes a label list, checking references, and hands each `(name symbol, value symbol)`
-    /// pair to `each` in order.
+    /// Reads the tails table (version 3) at the start of the series section, checking each
+    /// tail's references, and notes where the series entries start.
+    fn read_tails(&mut self) -> Result<(), DecodeError> {
+        if self.version != VERSION_TAILS {
+            return Ok(());
+        }
+        let (buf, base) = self.section(Section::Series);
+        let mut d = Decoder::new(buf, base);
+        let n = d.uvarint()?;
+        let mut tails = Vec::with_capacity(n.min(buf.len() as u64) as usize);
+        for _ in 0..n {
+            tails.push(d.pos() as u32);
+            self.decode_label_list(&mut d, &mut None, |_, _| {})?;
+        }
+        self.series_start = d.pos();
+        self.tails = tails;
+        Ok(())
+    }
+
+    /// Decodes a series entry's labels, checking references, and hands each `(name symbol,
+    /// value symbol)` pair to `each` in order: the entry's own labels, then (version 3) those
+    /// of its tail.
     fn decode_labels(
         &self,
         d: &mut Decoder<'_>,
         mut each: impl FnMut(u32, u32),
     ) -> Result<(), DecodeError> {
+        let mut prev = None;
+        self.decode_label_list(d, &mut prev, &mut each)?;
+        if self.version != VERSION_TAILS {
+            return Ok(());
+        }
+        let tail = d.uvarint()?;
+        if tail == 0 {
+            return Ok(());
+        }
+        let Some(&at) = usize::try_from(tail - 1)
+            .ok()
+            .and_then(|i| self.tails.get(i))
+        else {
+            return Err(d.err("bad label tail reference"));
+        };
+        let (buf, base) = self.section(Section::Series);
+        let mut td = Decoder::new(&buf[at as usize..], base + u64::from(at));
+        self.decode_label_list(&mut td, &mut prev, each)
+    }
+
+    /// Decodes one label list (a count, then name and value ordinals), checking references and
+    /// that names keep increasing after `prev`.
+    fn decode_label_list(
+        &self,
+        d: &mut Decoder<'_>,
+        prev: &mut Option<u32>,
+        mut each: impl FnMut(u32, u32),
+    ) -> Result<(), DecodeError> {
         let n = d.uvarint()?;
-        let mut prev: Option<u32> = None;
         for _ in 0..n {
             let name = d.uvarint32()?;
             let value = d.uvarint32()?;
@@ -442,7 +497,7 @@ impl IndexReader {
             else {
                 return Err(d.err("bad label value reference"));
             };
-            prev = Some(name);
+            *prev = Some(name);
             each(entry.sym, sym);
         }
         Ok(())
@@ -474,6 +529,9 @@ impl IndexReader {
             d.uvarint()?;
             d.uvarint()?;
         }
+        if self.version == VERSION_TAILS {
+            d.uvarint()?;
+        }
         Ok(())
     }
 
@@ -486,6 +544,9 @@ impl IndexReader {
         let (buf, base) = self.section(Section::Series);
         let offsets = self.section(Section::SeriesOffsets).0;
         let mut d = Decoder::new(buf, base);
+        // The tails table was read and checked at open.
+        d.bytes(self.series_start)
+            .map_err(|e| self.decode_err(Section::Series, e))?;
         let mut chunks = Vec::new();
         for ord in 0..self.num_series {
             if read_u32(offsets, ord as usize * 4) != Some(d.pos() as u32) {

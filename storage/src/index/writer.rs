@@ -9,6 +9,7 @@ use croaring::{Bitmap, Portable};
 use crate::block::ChunkMeta;
 use crate::index::format::{
     put_uvarint, put_varint, Section, HEADER_LEN, MAGIC, SECTIONS, TOC_LEN, VERSION, VERSION_PLAIN,
+    VERSION_TAILS,
 };
 use crate::labels::Labels;
 
@@ -166,10 +167,43 @@ impl IndexBuilder {
             name_ord.entry(*n).or_insert((next, i));
         }
 
-        // Version 1 when no chunk shares a timestamp column: the same bytes as before sharing
-        // existed, so such blocks stay readable by older code.
+        // Label tails: the labels after a series' first. All series of one Flink task or
+        // operator scope share them (only `__name__` differs), so a table holds each tail that
+        // two or more series have, and a series refers to it by number (1–2 bytes instead of
+        // ~20 for the pairs).
+        let mut tail_uses: HashMap<&[(u32, u32)], u32> = HashMap::new();
+        let mut p0 = 0usize;
+        for s in &self.series {
+            if let Some((_, tail)) = self.pairs[p0..s.pairs_end as usize].split_first() {
+                if !tail.is_empty() {
+                    *tail_uses.entry(tail).or_default() += 1;
+                }
+            }
+            p0 = s.pairs_end as usize;
+        }
+        let mut tails: Vec<&[(u32, u32)]> = Vec::new();
+        let mut tail_no: HashMap<&[(u32, u32)], u32> = HashMap::new();
+        let mut p0 = 0usize;
+        for s in &self.series {
+            if let Some((_, tail)) = self.pairs[p0..s.pairs_end as usize].split_first() {
+                if tail_uses.get(tail).is_some_and(|&n| n >= 2) && !tail_no.contains_key(tail) {
+                    tail_no.insert(tail, tails.len() as u32);
+                    tails.push(tail);
+                }
+            }
+            p0 = s.pairs_end as usize;
+        }
+        drop(tail_uses);
+
+        // Version 1 when no chunk shares a timestamp column and no tail is shared: the same
+        // bytes as before either existed, so such blocks stay readable by older code.
         let shares = self.chunks.iter().any(|c| c.ts_ref.is_some());
-        let version = if shares { VERSION } else { VERSION_PLAIN };
+        let version = match (tails.is_empty(), shares) {
+            (false, _) => VERSION_TAILS,
+            (true, true) => VERSION,
+            (true, false) => VERSION_PLAIN,
+        };
+        let flagged_metas = version != VERSION_PLAIN;
         dst.extend_from_slice(&MAGIC);
         dst.extend_from_slice(&[version, 0, 0, 0]);
         dst.extend_from_slice(&self.base_t.to_le_bytes());
@@ -193,15 +227,10 @@ impl IndexBuilder {
         }
         toc[Section::Symbols as usize] = section(dst, start, s0);
 
-        // Series entries, remembering where each starts.
+        // Series section: the tails table (version 3), then the series entries, remembering
+        // where each starts.
         let s0 = dst.len();
-        let mut offsets = Vec::with_capacity(self.series.len());
-        let (mut p0, mut c0) = (0usize, 0usize);
-        for s in &self.series {
-            let rel = u32::try_from(dst.len() - s0)
-                .map_err(|_| invalid("series section exceeds 4 GiB".into()))?;
-            offsets.push(rel);
-            let pairs = &self.pairs[p0..s.pairs_end as usize];
+        let put_pairs = |dst: &mut Vec<u8>, pairs: &[(u32, u32)]| {
             put_uvarint(dst, pairs.len() as u64);
             for &(n, v) in pairs {
                 let key = (sym[n as usize], sym[v as usize]);
@@ -214,8 +243,37 @@ impl IndexBuilder {
                 put_uvarint(dst, u64::from(ord));
                 put_uvarint(dst, (at - first) as u64);
             }
+        };
+        if version == VERSION_TAILS {
+            put_uvarint(dst, tails.len() as u64);
+            for tail in &tails {
+                put_pairs(dst, tail);
+            }
+        }
+        let mut offsets = Vec::with_capacity(self.series.len());
+        let (mut p0, mut c0) = (0usize, 0usize);
+        for s in &self.series {
+            let rel = u32::try_from(dst.len() - s0)
+                .map_err(|_| invalid("series section exceeds 4 GiB".into()))?;
+            offsets.push(rel);
+            let pairs = &self.pairs[p0..s.pairs_end as usize];
+            if version == VERSION_TAILS {
+                // Tail reference: 0 for none (every label inline), else its number + 1.
+                match pairs.split_first() {
+                    Some((first, tail)) if tail_no.contains_key(tail) => {
+                        put_pairs(dst, std::slice::from_ref(first));
+                        put_uvarint(dst, u64::from(tail_no[tail]) + 1);
+                    }
+                    _ => {
+                        put_pairs(dst, pairs);
+                        put_uvarint(dst, 0);
+                    }
+                }
+            } else {
+                put_pairs(dst, pairs);
+            }
             let chunks = &self.chunks[c0..s.chunks_end as usize];
-            encode_chunks(dst, self.base_t, s.chunks_off, chunks, shares);
+            encode_chunks(dst, self.base_t, s.chunks_off, chunks, flagged_metas);
             stats.num_chunks += chunks.len() as u64;
             stats.num_samples += chunks.iter().map(|c| u64::from(c.meta.count)).sum::<u64>();
             (p0, c0) = (s.pairs_end as usize, s.chunks_end as usize);
