@@ -170,8 +170,10 @@ fn main() -> Result<()> {
                 by_layout.entry(layout).or_default().add(c);
             }
             if let Some(w) = writer.as_mut() {
-                let chunks: Vec<(ChunkMeta, &[u8])> =
-                    series_chunks.iter().map(|(m, b)| (*m, b.as_slice())).collect();
+                let chunks: Vec<(ChunkMeta, &[u8])> = series_chunks
+                    .iter()
+                    .map(|(m, b)| (*m, b.as_slice()))
+                    .collect();
                 w.add_series(&labels, &chunks)?;
             }
             by_metric.entry(metric).or_default().add(t);
@@ -195,7 +197,12 @@ fn main() -> Result<()> {
     let per_series = |b: u64| b as f64 / total.series.max(1) as f64;
     println!("\nindex sections: B/sample, B per series per block");
     for (name, size) in &sections {
-        println!("{:>16} {:>7.3} {:>7.1}", name, per(*size), per_series(*size));
+        println!(
+            "{:>16} {:>7.3} {:>7.1}",
+            name,
+            per(*size),
+            per_series(*size)
+        );
     }
     println!(
         "\nby value layout:\n{:>10} {:>10} {:>12} {:>9} {:>8}",
