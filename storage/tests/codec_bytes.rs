@@ -94,6 +94,13 @@ fn ratios_store_their_divisor() {
     // packed [1, 0, 0] = 01.
     let src: Vec<f64> = [3.0, 5.0, 6.0, 7.0].iter().map(|m| m / 7.0).collect();
     check_vals(&src, "11e00706010201");
+    // The same fill levels as Java floats widened to double (`(float) used / total`, Flink's
+    // buffer pool gauges): the single-precision ratio scale byte c0, otherwise the same bytes.
+    let src: Vec<f64> = [3.0f32, 5.0, 6.0, 7.0]
+        .iter()
+        .map(|m| f64::from(m / 7.0))
+        .collect();
+    check_vals(&src, "11c00706010201");
     // A larger divisor takes a longer uvarint: 1,000,003 = c3 84 3d. Mode 0x10 (raw
     // integers) [1, 2, 3]: width 2, base zigzag(1) = 02, packed [0, 1, 2] = 0b10_01_00 = 24.
     let src = [1.0 / 1_000_003.0, 2.0 / 1_000_003.0, 3.0 / 1_000_003.0];

@@ -30,6 +30,12 @@ const BASES: [f64; 3] = [1.0, 3.0, 9.0];
 /// The scale byte that announces a ratio divisor (a uvarint) after it. Its base field (7)
 /// is past [`BASES`], so no decimal scale byte can be mistaken for it.
 const RATIO_SCALE_BYTE: u8 = 7 << 5;
+/// The scale byte of a ratio divided in single precision (base field 6): Flink's buffer pool
+/// gauges are Java floats, `(float) used / total`, widened to double by the reporters.
+const RATIO32_SCALE_BYTE: u8 = 6 << 5;
+
+/// Integers that f32 holds exactly: a single-precision ratio's numerator and divisor.
+const F32_EXACT: i64 = 1 << 24;
 
 /// Largest ratio divisor: a few times any buffer pool's size, small enough that the
 /// search over continued fractions below stays short and the hint fits in three bytes.
@@ -51,15 +57,37 @@ pub(crate) const HAS_PATCHES: u8 = 0x08;
 /// represents exactly.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Scale {
-    Decimal { base: usize, k: usize },
-    Ratio(u32),
+    Decimal {
+        base: usize,
+        k: usize,
+    },
+    /// `single`: the decoder divides in f32 and widens the quotient.
+    Ratio {
+        d: u32,
+        single: bool,
+    },
 }
 
 impl Scale {
     fn divisor(self) -> f64 {
         match self {
             Scale::Decimal { base, k } => BASES[base] * POW10[k],
-            Scale::Ratio(d) => f64::from(d),
+            Scale::Ratio { d, .. } => f64::from(d),
+        }
+    }
+
+    fn formula(self) -> Formula {
+        Formula {
+            divisor: self.divisor(),
+            single: matches!(self, Scale::Ratio { single: true, .. }),
+        }
+    }
+
+    fn scale_byte(self) -> u8 {
+        match self {
+            Scale::Decimal { base, k } => (base << 5 | k) as u8,
+            Scale::Ratio { single: false, .. } => RATIO_SCALE_BYTE,
+            Scale::Ratio { single: true, .. } => RATIO32_SCALE_BYTE,
         }
     }
 
@@ -69,27 +97,25 @@ impl Scale {
     }
 
     fn write(self, dst: &mut Vec<u8>) {
-        match self {
-            Scale::Decimal { base, k } => dst.push((base << 5 | k) as u8),
-            Scale::Ratio(d) => {
-                dst.push(RATIO_SCALE_BYTE);
-                put_uvarint(dst, u64::from(d));
-            }
+        dst.push(self.scale_byte());
+        if let Scale::Ratio { d, .. } = self {
+            put_uvarint(dst, u64::from(d));
         }
     }
 
     fn encoded_len(self) -> usize {
         match self {
             Scale::Decimal { .. } => 1,
-            Scale::Ratio(d) => 1 + uvarint_len(u64::from(d)),
+            Scale::Ratio { d, .. } => 1 + uvarint_len(u64::from(d)),
         }
     }
 
     fn read(r: &mut Reader<'_>) -> Result<Self> {
         let b = r.u8("truncated decimal scale")?;
-        if b == RATIO_SCALE_BYTE {
+        if b == RATIO_SCALE_BYTE || b == RATIO32_SCALE_BYTE {
             let d = r.uvarint("truncated ratio divisor")?;
-            return Scale::ratio(d).ok_or(Error::ChunkDecode("ratio divisor out of range"));
+            return Scale::ratio(d, b == RATIO32_SCALE_BYTE)
+                .ok_or(Error::ChunkDecode("ratio divisor out of range"));
         }
         let (base, k) = (usize::from(b >> 5), usize::from(b & 0x1f));
         if base >= BASES.len() || k > MAX_SCALE {
@@ -98,19 +124,22 @@ impl Scale {
         Ok(Scale::Decimal { base, k })
     }
 
-    fn ratio(d: u64) -> Option<Self> {
+    fn ratio(d: u64, single: bool) -> Option<Self> {
         (2..=MAX_RATIO_DIVISOR)
             .contains(&d)
-            .then_some(Scale::Ratio(d as u32))
+            .then_some(Scale::Ratio {
+                d: d as u32,
+                single,
+            })
     }
 
     /// The compact form a series keeps between chunks ([`ScaleCode`]).
     fn code(self) -> ScaleCode {
         match self {
             Scale::Decimal { base, k } => ScaleCode([(base << 5 | k) as u8, 0, 0, 0]),
-            Scale::Ratio(d) => {
+            Scale::Ratio { d, .. } => {
                 let [a, b, c, _] = d.to_le_bytes();
-                ScaleCode([RATIO_SCALE_BYTE, a, b, c])
+                ScaleCode([self.scale_byte(), a, b, c])
             }
         }
     }
@@ -131,8 +160,9 @@ impl ScaleCode {
 
     fn scale(self) -> Option<Scale> {
         let [b, x, y, z] = self.0;
-        if b == RATIO_SCALE_BYTE {
-            return Scale::ratio(u64::from(u32::from_le_bytes([x, y, z, 0])));
+        if b == RATIO_SCALE_BYTE || b == RATIO32_SCALE_BYTE {
+            let d = u32::from_le_bytes([x, y, z, 0]);
+            return Scale::ratio(u64::from(d), b == RATIO32_SCALE_BYTE);
         }
         Scale::read(&mut Reader::new(&[b])).ok()
     }
@@ -147,13 +177,47 @@ fn to_f64(m: i64, divisor: f64) -> f64 {
 /// `v` as an integer at `divisor`, if the decoder gets exactly `v` back.
 #[inline]
 fn mantissa(v: f64, divisor: f64) -> Option<i64> {
-    // Round half away from zero without a libm call; `as` saturates on overflow and maps
-    // NaN to 0, and the check below rejects any such candidate.
-    let x = v * divisor;
+    let m = nearest_integer(v * divisor);
+    (to_f64(m, divisor).to_bits() == v.to_bits()).then_some(m)
+}
+
+/// Rounds half away from zero without a libm call; `as` saturates on overflow and maps NaN
+/// to 0, and every caller checks the result by decoding it.
+#[inline]
+fn nearest_integer(x: f64) -> i64 {
     let t = x as i64;
     let frac = x - t as f64;
-    let m = t.wrapping_add(i64::from(frac >= 0.5) - i64::from(frac <= -0.5));
-    (to_f64(m, divisor).to_bits() == v.to_bits()).then_some(m)
+    t.wrapping_add(i64::from(frac >= 0.5) - i64::from(frac <= -0.5))
+}
+
+/// How a column's integers become floats: `m / divisor` in f64, or for a single-precision
+/// ratio `(m as f32 / divisor as f32) as f64` (Java's `(float) used / total`, widened).
+#[derive(Debug, Clone, Copy)]
+struct Formula {
+    divisor: f64,
+    single: bool,
+}
+
+impl Formula {
+    #[inline]
+    fn value(self, m: i64) -> f64 {
+        if self.single {
+            f64::from(m as f32 / self.divisor as f32)
+        } else {
+            to_f64(m, self.divisor)
+        }
+    }
+
+    /// `v` as an integer under this formula, if the decoder gets exactly `v` back.
+    #[inline]
+    fn mantissa(self, v: f64) -> Option<i64> {
+        if !self.single {
+            return mantissa(v, self.divisor);
+        }
+        let m = nearest_integer(v * self.divisor);
+        // Beyond 2^24, `m as f32` rounds and the encoder could not predict the decoder.
+        (m.unsigned_abs() < F32_EXACT as u64 && self.value(m).to_bits() == v.to_bits()).then_some(m)
+    }
 }
 
 /// The smallest power of ten above `from` (for `base`) at which `v` round-trips, if any.
@@ -180,12 +244,12 @@ fn clearly_not_decimal(src: &[f64], base: usize) -> bool {
 
 /// [`clearly_not_decimal`] for ratios: at least two of four spread-out values have no
 /// denominator up to [`MAX_RATIO_DIVISOR`].
-fn clearly_not_ratio(src: &[f64]) -> bool {
+fn clearly_not_ratio(src: &[f64], single: bool) -> bool {
     let n = src.len();
     n >= 16
         && [0, n / 3, 2 * n / 3, n - 1]
             .iter()
-            .filter(|&&i| ratio_denominator(src[i], MAX_RATIO_DIVISOR).is_none())
+            .filter(|&&i| ratio_denominator(src[i], MAX_RATIO_DIVISOR, single).is_none())
             .count()
             >= 2
 }
@@ -216,7 +280,16 @@ pub(crate) fn plan(src: &[f64], scratch: &mut Scratch) -> Option<DecimalPlan> {
     if !ratio_may_win {
         return decimal;
     }
-    match (plan_ratio(src, scratch), decimal) {
+    // Single precision only for values a float holds (Java `Float` gauges, widened).
+    let ratio = plan_ratio(src, false, scratch).or_else(|| {
+        let floats = src.iter().filter(|v| v.is_finite()).take(4);
+        floats
+            .clone()
+            .all(|&v| f64::from(v as f32) == v)
+            .then(|| plan_ratio(src, true, scratch))
+            .flatten()
+    });
+    match (ratio, decimal) {
         (Some(r), Some(d)) if r.bits < d.bits => Some(r),
         (Some(r), None) => Some(r),
         // The ratio attempt overwrote the decimal plan's scratch state.
@@ -274,14 +347,14 @@ pub(crate) fn plan_at_scale(
     scratch: &mut Scratch,
 ) -> Option<DecimalPlan> {
     let scale = scale.scale()?;
-    let divisor = scale.divisor();
+    let formula = scale.formula();
     let n = src.len();
     let max_patches = (n / 16).max(1);
     scratch.patches.clear();
     let ms = &mut scratch.a;
     ms.clear();
     for (i, &v) in src.iter().enumerate() {
-        match mantissa(v, divisor) {
+        match formula.mantissa(v) {
             Some(m) => ms.push(m),
             None => {
                 scratch.patches.push(i);
@@ -339,11 +412,11 @@ fn plan_base(src: &[f64], base: usize, scratch: &mut Scratch) -> Option<DecimalP
     })
 }
 
-/// Plans `src` with a ratio divisor: the least common multiple of every value's smallest
-/// denominator, up to [`MAX_RATIO_DIVISOR`]. None if too many values are not such ratios, or
-/// if all are integers (the decimal plan covers those).
-fn plan_ratio(src: &[f64], scratch: &mut Scratch) -> Option<DecimalPlan> {
-    if clearly_not_ratio(src) {
+/// Plans `src` with a ratio divisor (divided in f32 if `single`): the least common multiple
+/// of every value's smallest denominator, up to [`MAX_RATIO_DIVISOR`]. None if too many
+/// values are not such ratios, or if all are integers (the decimal plan covers those).
+fn plan_ratio(src: &[f64], single: bool, scratch: &mut Scratch) -> Option<DecimalPlan> {
+    if clearly_not_ratio(src, single) {
         scratch.patches.clear();
         return None;
     }
@@ -354,11 +427,11 @@ fn plan_ratio(src: &[f64], scratch: &mut Scratch) -> Option<DecimalPlan> {
         |v, scale| {
             // Every divisor seen here is an integer below 2^24.
             let d = scale.divisor() as u64;
-            let q = ratio_denominator(v, MAX_RATIO_DIVISOR)?;
-            Scale::ratio(lcm(d, q))
+            let q = ratio_denominator(v, MAX_RATIO_DIVISOR, single)?;
+            Scale::ratio(lcm(d, q), single)
         },
     )?;
-    matches!(plan.scale, Scale::Ratio(_)).then_some(plan)
+    matches!(plan.scale, Scale::Ratio { .. }).then_some(plan)
 }
 
 /// The smallest denominator `q ≤ max` at which `v` round-trips as `m / q`, looked for among
@@ -366,11 +439,23 @@ fn plan_ratio(src: &[f64], scratch: &mut Scratch) -> Option<DecimalPlan> {
 /// nearest double is `v` lies closer to `v` than `1 / 2q²` (whenever `q² · |v| < 2^52`), so
 /// it is one of them (Legendre). The expansion is exact: a double is `mant / 2^k`, and
 /// Euclid's algorithm runs on those integers.
-fn ratio_denominator(v: f64, max: u64) -> Option<u64> {
+///
+/// With `single`, the candidates are checked with the single-precision formula instead; the
+/// quotient is then only within 2^-24 of `m / q`, so Legendre's bound finds denominators up to
+/// about `2^11.5 / √|v|` (buffer pools are rarely larger).
+fn ratio_denominator(v: f64, max: u64, single: bool) -> Option<u64> {
     if !v.is_finite() {
         return None;
     }
-    if mantissa(v, 1.0).is_some() {
+    let round_trips = |q: u64| {
+        Formula {
+            divisor: q as f64,
+            single,
+        }
+        .mantissa(v)
+        .is_some()
+    };
+    if round_trips(1) {
         return Some(1);
     }
     let a = v.abs();
@@ -393,7 +478,7 @@ fn ratio_denominator(v: f64, max: u64) -> Option<u64> {
             return None;
         }
         (q_before, q_now) = (q_now, next);
-        if mantissa(v, q_now as f64).is_some() {
+        if round_trips(q_now) {
             return Some(q_now);
         }
         (p, q) = (q, p % q);
@@ -427,15 +512,15 @@ fn plan_widening(
     let max_patches = (n / 16).max(1);
     scratch.patches.clear();
     let mut scale = first;
-    let mut divisor = scale.divisor();
+    let mut formula = scale.formula();
     for (i, &v) in src.iter().enumerate() {
-        if mantissa(v, divisor).is_some() {
+        if formula.mantissa(v).is_some() {
             continue;
         }
         match widen(v, scale) {
             Some(wider) => {
                 scale = wider;
-                divisor = scale.divisor();
+                formula = scale.formula();
             }
             None => {
                 scratch.patches.push(i);
@@ -458,7 +543,7 @@ fn plan_widening(
             ms.push(i64::MIN); // filled below
             continue;
         }
-        match mantissa(v, divisor) {
+        match formula.mantissa(v) {
             Some(m) => ms.push(m),
             None => {
                 // Exact at a smaller divisor but not at the common one (overflow): patch it.
@@ -584,7 +669,8 @@ pub(crate) fn decode(
     dst: &mut Vec<f64>,
 ) -> Result<()> {
     let transform = mode & 0x07;
-    let divisor = Scale::read(r)?.divisor();
+    let formula = Scale::read(r)?.formula();
+    let divisor = formula.divisor;
     let patches = if mode & HAS_PATCHES != 0 {
         Some(skip_patches(r, n)?)
     } else {
@@ -605,7 +691,7 @@ pub(crate) fn decode(
     let stream = Stream::parse(r, stream_n)?;
     let old = dst.len();
     dst.reserve(n - skip);
-    let conv = |m: i64| to_f64(m, divisor);
+    let conv = |m: i64| formula.value(m);
     let (mut acc, mut delta) = (heads[0], heads[1]);
     // Values before the stream's first (the heads) are values 0 and 1.
     let heads_n = n - stream_n;
@@ -646,6 +732,8 @@ pub(crate) fn decode(
         left_out -= buf.len() - keep.len();
         if divisor == 1.0 {
             dst.extend(keep.iter().map(|&m| m as f64));
+        } else if formula.single {
+            dst.extend(keep.iter().map(|&m| formula.value(m)));
         } else {
             dst.extend(keep.iter().map(|&m| m as f64 / divisor));
         }
@@ -703,14 +791,14 @@ mod tests {
                 let v = m as f64 / d as f64;
                 let reduced = d / gcd(m, d);
                 assert_eq!(
-                    ratio_denominator(v, MAX_RATIO_DIVISOR),
+                    ratio_denominator(v, MAX_RATIO_DIVISOR, false),
                     Some(reduced),
                     "{m}/{d}"
                 );
                 // -0.0 is no ratio (0 / d is +0.0); the column patches it.
                 let negative = (m > 0).then_some(reduced);
                 assert_eq!(
-                    ratio_denominator(-v, MAX_RATIO_DIVISOR),
+                    ratio_denominator(-v, MAX_RATIO_DIVISOR, false),
                     negative,
                     "-{m}/{d}"
                 );
@@ -723,7 +811,7 @@ mod tests {
             (50_407, 60),
         ] {
             let v = m as f64 / d as f64;
-            let q = ratio_denominator(v, MAX_RATIO_DIVISOR).expect("a ratio");
+            let q = ratio_denominator(v, MAX_RATIO_DIVISOR, false).expect("a ratio");
             assert_eq!(q, d / gcd(m, d), "{m}/{d}");
         }
     }
@@ -737,10 +825,10 @@ mod tests {
             std::f64::consts::PI,
             1e-300,
         ] {
-            assert_eq!(ratio_denominator(v, MAX_RATIO_DIVISOR), None, "{v}");
+            assert_eq!(ratio_denominator(v, MAX_RATIO_DIVISOR, false), None, "{v}");
         }
         // 1/7 exists, but not below the bound.
-        assert_eq!(ratio_denominator(1.0 / 7.0, 6), None);
+        assert_eq!(ratio_denominator(1.0 / 7.0, 6, false), None);
     }
 
     #[test]
@@ -755,11 +843,34 @@ mod tests {
             assert!(Scale::read(&mut Reader::new(bytes)).is_err(), "{bytes:x?}");
             assert_eq!(ScaleCode::of(bytes), None, "{bytes:x?}");
         }
-        let top = Scale::ratio(MAX_RATIO_DIVISOR).expect("the largest divisor");
-        let mut b = Vec::new();
-        top.write(&mut b);
-        assert_eq!(b.len(), top.encoded_len());
-        assert_eq!(Scale::read(&mut Reader::new(&b)).ok(), Some(top));
-        assert_eq!(ScaleCode::of(&b).and_then(ScaleCode::scale), Some(top));
+        for single in [false, true] {
+            let top = Scale::ratio(MAX_RATIO_DIVISOR, single).expect("the largest divisor");
+            let mut b = Vec::new();
+            top.write(&mut b);
+            assert_eq!(b.len(), top.encoded_len());
+            assert_eq!(Scale::read(&mut Reader::new(&b)).ok(), Some(top));
+            assert_eq!(ScaleCode::of(&b).and_then(ScaleCode::scale), Some(top));
+        }
+        assert!(Scale::read(&mut Reader::new(&[RATIO32_SCALE_BYTE, 1])).is_err());
+    }
+
+    /// Java's `(float) used / total`, widened to double: every pool size up to 2,000 and
+    /// every fill level is found with the single-precision formula (the f64 one cannot
+    /// reproduce the float's rounding).
+    #[test]
+    fn float_ratios_find_their_denominator() {
+        for d in 2..=2_000u32 {
+            for m in (0..=d).step_by(1 + d as usize / 50) {
+                let v = f64::from(m as f32 / d as f32);
+                let q = ratio_denominator(v, MAX_RATIO_DIVISOR, true).expect("a float ratio");
+                let f = Formula {
+                    divisor: q as f64,
+                    single: true,
+                };
+                let back = f.mantissa(v).map(|m| f.value(m));
+                assert_eq!(back.map(f64::to_bits), Some(v.to_bits()), "{m}/{d}");
+                assert!(q <= u64::from(d), "{m}/{d}: {q}");
+            }
+        }
     }
 }
