@@ -117,8 +117,8 @@ async fn read_body(
     Ok(())
 }
 
-/// Lends a scratch set to `f` on the blocking pool, after reading the request body into the
-/// set's `wire` buffer, and takes the set back afterwards.
+/// Reads the request body into a reused buffer, waits for an ingest worker, and runs `f` on
+/// the blocking pool with the body and the worker's scratch set.
 async fn with_scratch_set<F>(
     st: SharedState,
     content_length: Option<usize>,
@@ -126,23 +126,30 @@ async fn with_scratch_set<F>(
     f: F,
 ) -> Result<Response, ApiError>
 where
-    F: FnOnce(&SharedState, &mut ScratchSet) -> Result<Response, ApiError> + Send + 'static,
+    F: FnOnce(&SharedState, &[u8], &mut ScratchSet) -> Result<Response, ApiError> + Send + 'static,
 {
-    let mut set = st.ingest_scratch.checkout();
+    let pool = &st.ingest_scratch;
+    let mut wire = pool.wire();
     let read = read_body(
         body,
         content_length,
         st.ingest.max_body_bytes,
-        &mut set.wire,
+        &mut wire.bytes,
     )
     .await;
     if let Err(e) = read {
-        st.ingest_scratch.checkin(set);
+        pool.return_wire(wire);
         return Err(e);
     }
+    let Some(mut lent) = pool.checkout().await else {
+        return Err(ApiError::new(
+            ErrorType::Internal,
+            "ingest workers are shut down",
+        ));
+    };
     tokio::task::spawn_blocking(move || {
-        let r = f(&st, &mut set);
-        st.ingest_scratch.checkin(set);
+        let r = f(&st, &wire.bytes, &mut lent.set);
+        st.ingest_scratch.checkin(lent, wire);
         r
     })
     .await
@@ -377,10 +384,10 @@ pub async fn remote_write(
 
 fn decode_and_store_remote_write_request(
     st: &SharedState,
+    wire: &[u8],
     set: &mut ScratchSet,
 ) -> Result<Response, ApiError> {
     let ScratchSet {
-        wire,
         snappy,
         batch,
         keyed,
@@ -447,7 +454,7 @@ async fn influx_write(
     body: Body,
     v2: bool,
 ) -> Response {
-    let result = with_scratch_set(st, content_length(&headers), body, move |st, set| {
+    let result = with_scratch_set(st, content_length(&headers), body, move |st, wire, set| {
         let precision = match q.precision.as_deref() {
             None | Some("") => influx::Precision::default(),
             Some(p) => influx::parse_precision(p).map_err(|e| ApiError::bad_data(e.to_string()))?,
@@ -464,7 +471,6 @@ async fn influx_write(
             ..Default::default()
         };
         let ScratchSet {
-            wire,
             body: unzipped,
             batch,
             keyed_lines,
@@ -536,13 +542,12 @@ pub async fn otlp(
             format!("unsupported Content-Type {ct:?}: OTLP needs application/x-protobuf"),
         ));
     }
-    with_scratch_set(st, content_length(&headers), body, move |st, set| {
+    with_scratch_set(st, content_length(&headers), body, move |st, wire, set| {
         let opts = OtlpOptions {
             now_ms: now_ms(),
             ..Default::default()
         };
         let ScratchSet {
-            wire,
             body: unzipped,
             batch,
             otlp: scratch,
@@ -627,8 +632,8 @@ async fn push(
 ) -> Result<Response, ApiError> {
     let grouping = eddy_ingest::pushgateway::parse_grouping_path(&format!("job/{path}"))
         .map_err(|e| ApiError::bad_data(e.to_string()))?;
-    with_scratch_set(st, content_length(&headers), body, move |st, set| {
-        let body = decoded_body(&headers, &set.wire, &mut set.body, st.ingest.max_body_bytes)?;
+    with_scratch_set(st, content_length(&headers), body, move |st, wire, set| {
+        let body = decoded_body(&headers, wire, &mut set.body, st.ingest.max_body_bytes)?;
         let request_bytes = body.len();
         let r = store_push(st, body, &headers, &grouping, mode);
         set.note(request_bytes, BatchUse::default());

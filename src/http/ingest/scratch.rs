@@ -1,19 +1,24 @@
-//! The ingest handlers' reused request memory: a pool of scratch sets (body, decompression
-//! buffer, batch, decoder state), one lent to each request in flight. The pool keeps only a
-//! few idle sets, and each set gives back what its recent requests did not need.
+//! The ingest handlers' reused request memory and their concurrency: a pool of scratch sets
+//! (decompression buffer, batch, decoder state), one lent to each request being decoded, at
+//! most one per ingest worker; and spare body buffers for requests still arriving. Each buffer
+//! gives back what its recent requests did not need, and an idle server gives back all.
 //!
-//! Why a pool and not one set per blocking thread: tokio starts a blocking thread whenever all
-//! are busy, and any of them may run the next request, so per-thread buffers end up in every
-//! thread the pool ever grew to (nine 4.5 MB sets, 40 MB, at `compare.sh --medium`). Here the
-//! number of sets follows the requests actually in flight, and the idle ones are capped.
+//! Why a bounded pool and not one set per blocking thread: tokio starts a blocking thread
+//! whenever all are busy, and any of them may run the next request, so per-thread buffers end
+//! up in every thread the pool ever grew to (nine 4.5 MB sets, 40 MB, at `compare.sh
+//! --medium`). Decoding and appending are CPU work, so more of them at once than cores only
+//! adds sets (and contention), not throughput; the workers bound both. Bodies are read before
+//! a request waits for a worker, so a slow sender holds a body buffer, not a worker.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use eddy_ingest::influx::InfluxScratch;
 use eddy_ingest::otlp::OtlpScratch;
 use eddy_ingest::remote_write::SnappyBuffer;
 use eddy_storage::WriteBatch;
 use parking_lot::Mutex;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::{KeyedInflux, KeyedRequest};
 
@@ -32,8 +37,6 @@ const MAX_SET_BYTES: usize = 64 << 20;
 /// empty (a set serves every format).
 #[derive(Default)]
 pub(super) struct ScratchSet {
-    /// The request body as it arrived (compressed, for remote_write).
-    pub(super) wire: Vec<u8>,
     /// The body after `Content-Encoding: gzip`.
     pub(super) body: Vec<u8>,
     /// remote_write's snappy output.
@@ -46,6 +49,8 @@ pub(super) struct ScratchSet {
     pub(super) otlp: OtlpScratch,
     /// The most each buffer held in the requests since the last trim.
     peaks: Peaks,
+    /// Lent since the last [`ScratchPool::release_unused`].
+    lent_since_look: bool,
 }
 
 /// Lengths, in elements; `request` is the decoded body in bytes.
@@ -53,7 +58,6 @@ pub(super) struct ScratchSet {
 struct Peaks {
     requests: u32,
     request: usize,
-    wire: usize,
     body: usize,
     labels: usize,
     series: usize,
@@ -92,7 +96,6 @@ impl ScratchSet {
         let p = &mut self.peaks;
         p.requests += 1;
         p.request = p.request.max(request_bytes);
-        p.wire = p.wire.max(self.wire.len());
         p.body = p.body.max(self.body.len());
         p.labels = p.labels.max(batch.labels);
         p.series = p.series.max(batch.series);
@@ -102,8 +105,7 @@ impl ScratchSet {
     /// Heap bytes the set keeps between requests.
     pub(super) fn retained_bytes(&self) -> usize {
         let b = &self.batch;
-        self.wire.capacity()
-            + self.body.capacity()
+        self.body.capacity()
             + self.snappy.capacity()
             + b.allocated_bytes()
             + self.keyed.seen.retained_bytes()
@@ -119,7 +121,6 @@ impl ScratchSet {
     /// dropped and regrows on the next request that needs it.
     fn trim(&mut self) {
         let p = std::mem::take(&mut self.peaks);
-        shrink(&mut self.wire, p.wire);
         shrink(&mut self.body, p.body);
         shrink(&mut self.batch.labels, p.labels);
         shrink(&mut self.batch.series, p.series);
@@ -168,79 +169,154 @@ fn shrink<T>(v: &mut Vec<T>, peak_len: usize) {
     }
 }
 
-/// Scratch sets shared by all ingest requests. Checking a set out and in is one uncontended
-/// lock each; a set is never shared by two requests.
+/// A request body as it arrived (compressed, for remote_write), in a reused buffer.
+#[derive(Debug, Default)]
+pub(super) struct WireBuf {
+    pub(super) bytes: Vec<u8>,
+    uses: u32,
+    peak: usize,
+    /// Lent since the last [`ScratchPool::release_unused`].
+    lent_since_look: bool,
+}
+
+impl WireBuf {
+    /// Records this request's length and trims every [`TRIM_EVERY`] requests, as a set does.
+    fn note_and_trim(&mut self) {
+        self.uses += 1;
+        self.peak = self.peak.max(self.bytes.len());
+        if self.uses >= TRIM_EVERY {
+            shrink(&mut self.bytes, self.peak);
+            (self.uses, self.peak) = (0, 0);
+        }
+        self.bytes.clear();
+    }
+}
+
+/// A scratch set lent to one request, with its place among the workers.
+#[derive(Debug)]
+pub(super) struct Lent {
+    pub(super) set: ScratchSet,
+    _worker: OwnedSemaphorePermit,
+}
+
+/// Scratch sets and body buffers shared by all ingest requests, and the ingest workers: at
+/// most `workers` requests decode and append at once, each with a set of its own.
 #[derive(Debug)]
 pub struct ScratchPool {
-    idle: Mutex<Vec<Box<ScratchSet>>>,
-    max_idle: usize,
+    workers: Arc<Semaphore>,
+    worker_count: usize,
+    idle: Mutex<Vec<ScratchSet>>,
+    spare_wire: Mutex<Vec<WireBuf>>,
     created: AtomicU64,
-    checkouts: AtomicU64,
-    /// `checkouts` at the last [`ScratchPool::release_if_unused`].
-    checkouts_seen: AtomicU64,
 }
 
 impl ScratchPool {
-    /// A pool that keeps at most `max_idle` sets between requests; more requests in flight
-    /// get new sets, dropped when they finish.
-    pub fn new(max_idle: usize) -> Self {
+    /// A pool with `workers` ingest workers (at least one); as many sets and spare body
+    /// buffers are kept between requests.
+    pub fn new(workers: usize) -> Self {
+        let workers = workers.max(1);
         Self {
+            workers: Arc::new(Semaphore::new(workers)),
+            worker_count: workers,
             idle: Mutex::new(Vec::new()),
-            max_idle,
+            spare_wire: Mutex::new(Vec::new()),
             created: AtomicU64::new(0),
-            checkouts: AtomicU64::new(0),
-            checkouts_seen: AtomicU64::new(0),
         }
     }
 
-    /// One idle set per core, and at least two: decode and append are CPU work, so more
-    /// requests than cores in flight means some wait for a core (or for a WAL fsync) anyway.
-    pub fn for_this_machine() -> Self {
+    /// The default number of workers: one per core, at least two (so one request can decode
+    /// while another finishes its append). When every append waits for an fsync
+    /// (`wal_waits`), four times that, since a worker then mostly waits and group commit
+    /// shares one fsync among all the appends in flight.
+    pub fn default_workers(wal_waits: bool) -> usize {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if let Some(n) = std::env::var("EDDY_SCRATCH_SETS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-        {
-            return Self::new(n); // EXPERIMENT, remove
+        let workers = cores.max(2);
+        if wal_waits {
+            4 * workers
+        } else {
+            workers
         }
-        Self::new(cores.max(2))
     }
 
-    /// A set for one request: the most recently returned one (its memory is the most likely
-    /// to be resident), or a new empty one.
-    pub(super) fn checkout(&self) -> Box<ScratchSet> {
-        self.checkouts.fetch_add(1, Ordering::Relaxed);
-        if let Some(set) = self.idle.lock().pop() {
-            return set;
-        }
-        self.created.fetch_add(1, Ordering::Relaxed);
-        Box::default()
+    /// Ingest workers.
+    pub fn workers(&self) -> usize {
+        self.worker_count
     }
 
-    /// Takes a set back after its request, trimming it every [`TRIM_EVERY`] requests; drops
-    /// it if the pool already keeps enough or it holds more than [`MAX_SET_BYTES`].
-    pub(super) fn checkin(&self, mut set: Box<ScratchSet>) {
+    /// A buffer to read a request body into: a spare one, or a new empty one.
+    pub(super) fn wire(&self) -> WireBuf {
+        let mut wire = self.spare_wire.lock().pop().unwrap_or_default();
+        wire.lent_since_look = true;
+        wire
+    }
+
+    /// Takes back a body buffer whose request ended before it got a worker.
+    pub(super) fn return_wire(&self, mut wire: WireBuf) {
+        wire.note_and_trim();
+        self.keep_wire(wire);
+    }
+
+    fn keep_wire(&self, wire: WireBuf) {
+        if wire.bytes.capacity() > MAX_SET_BYTES {
+            return;
+        }
+        let mut spare = self.spare_wire.lock();
+        if spare.len() < self.worker_count {
+            spare.push(wire);
+        }
+    }
+
+    /// Waits for a worker and lends it a set: the most recently returned one (its memory is
+    /// the most likely to be resident), or a new empty one.
+    pub(super) async fn checkout(&self) -> Option<Lent> {
+        let worker = self.workers.clone().acquire_owned().await.ok()?;
+        let mut set = self.idle.lock().pop().unwrap_or_else(|| {
+            self.created.fetch_add(1, Ordering::Relaxed);
+            ScratchSet::default()
+        });
+        set.lent_since_look = true;
+        Some(Lent {
+            set,
+            _worker: worker,
+        })
+    }
+
+    /// Takes a set and its request's body buffer back and frees the worker. The set is
+    /// trimmed every [`TRIM_EVERY`] requests and dropped if it holds more than
+    /// [`MAX_SET_BYTES`].
+    pub(super) fn checkin(&self, lent: Lent, mut wire: WireBuf) {
+        let Lent { mut set, _worker } = lent;
+        wire.note_and_trim();
+        self.keep_wire(wire);
         if set.peaks.requests >= TRIM_EVERY {
             set.trim();
         }
-        if set.retained_bytes() > MAX_SET_BYTES {
-            return;
+        if set.retained_bytes() <= MAX_SET_BYTES {
+            let mut idle = self.idle.lock();
+            if idle.len() < self.worker_count {
+                idle.push(set);
+            }
         }
-        let mut idle = self.idle.lock();
-        if idle.len() < self.max_idle {
-            idle.push(set);
-        }
+        // The worker is freed last, so the next request finds this set idle.
+        drop(_worker);
     }
 
-    /// Drops every idle set if no request checked one out since the last call (the server
-    /// calls this every few seconds). True if anything was dropped.
-    pub fn release_if_unused(&self) -> bool {
-        let now = self.checkouts.load(Ordering::Relaxed);
-        if self.checkouts_seen.swap(now, Ordering::Relaxed) != now {
-            return false;
-        }
-        let dropped = std::mem::take(&mut *self.idle.lock());
-        !dropped.is_empty()
+    /// Drops the idle sets and spare body buffers that no request used since the last call
+    /// (the server calls this every few seconds): the ones a burst of requests needed and
+    /// steady traffic does not, or all of them when ingest stopped. True if any was dropped.
+    pub fn release_unused(&self) -> bool {
+        let mut dropped = false;
+        self.idle.lock().retain_mut(|set| {
+            let keep = std::mem::take(&mut set.lent_since_look);
+            dropped |= !keep;
+            keep
+        });
+        self.spare_wire.lock().retain_mut(|wire| {
+            let keep = std::mem::take(&mut wire.lent_since_look);
+            dropped |= !keep;
+            keep
+        });
+        dropped
     }
 
     /// Idle sets kept.
@@ -248,12 +324,19 @@ impl ScratchPool {
         self.idle.lock().len()
     }
 
-    /// Heap bytes held by the idle sets.
+    /// Heap bytes held by the idle sets and spare body buffers.
     pub fn idle_bytes(&self) -> usize {
-        self.idle.lock().iter().map(|s| s.retained_bytes()).sum()
+        let sets: usize = self.idle.lock().iter().map(|s| s.retained_bytes()).sum();
+        let wires: usize = self
+            .spare_wire
+            .lock()
+            .iter()
+            .map(|w| w.bytes.capacity())
+            .sum();
+        sets + wires
     }
 
-    /// Sets created since start (each one a request that found no idle set).
+    /// Sets created since start.
     pub fn sets_created(&self) -> u64 {
         self.created.load(Ordering::Relaxed)
     }
@@ -261,111 +344,148 @@ impl ScratchPool {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
-    /// A set that looks as if it had served a request of `bytes` bytes.
-    fn used_set(pool: &ScratchPool, bytes: usize) -> Box<ScratchSet> {
-        let mut set = pool.checkout();
-        set.wire.clear();
-        set.wire.resize(bytes, 7);
-        let mut batch = std::mem::take(&mut set.batch);
-        let ((), used) = ScratchSet::lend_batch(&mut batch, |b| {
+    /// Fills a lent set and a body buffer as a request of `bytes` bytes would.
+    fn use_set(lent: &mut Lent, wire: &mut WireBuf, bytes: usize) {
+        wire.bytes.resize(bytes, 7);
+        let set = &mut lent.set;
+        let ((), used) = ScratchSet::lend_batch(&mut set.batch, |b| {
             for i in 0..bytes / 64 {
                 b.start_series();
                 b.push_label("__name__", "m");
                 b.push_sample(i as i64, 1.0);
             }
         });
-        set.batch = batch;
         set.note(bytes, used);
-        set
     }
 
-    #[test]
-    fn a_returned_set_is_lent_again_with_its_memory() {
+    /// One request of `bytes` bytes through the pool.
+    async fn request(pool: &ScratchPool, bytes: usize) {
+        let mut wire = pool.wire();
+        let mut lent = pool.checkout().await.expect("pool open");
+        use_set(&mut lent, &mut wire, bytes);
+        pool.checkin(lent, wire);
+    }
+
+    #[tokio::test]
+    async fn a_returned_set_is_lent_again_with_its_memory() {
         let pool = ScratchPool::new(2);
-        let set = used_set(&pool, 100_000);
-        let held = set.retained_bytes();
-        assert!(held >= 100_000, "{held}");
-        pool.checkin(set);
+        request(&pool, 100_000).await;
+        let held = pool.idle_bytes();
+        assert!(held >= 200_000, "{held}");
         assert_eq!(pool.idle_sets(), 1);
-        assert_eq!(pool.idle_bytes(), held);
-        let again = pool.checkout();
-        assert_eq!(again.retained_bytes(), held);
+        let wire = pool.wire();
+        let lent = pool.checkout().await.expect("pool open");
+        assert!(wire.bytes.capacity() >= 100_000);
+        assert_eq!(lent.set.retained_bytes() + wire.bytes.capacity(), held);
         assert_eq!(pool.sets_created(), 1);
         assert_eq!(pool.idle_sets(), 0);
     }
 
-    #[test]
-    fn the_pool_keeps_at_most_max_idle_sets() {
+    #[tokio::test]
+    async fn no_more_requests_than_workers_hold_a_set() {
         let pool = ScratchPool::new(2);
-        let sets: Vec<_> = (0..5).map(|_| used_set(&pool, 1000)).collect();
-        assert_eq!(pool.sets_created(), 5);
-        for set in sets {
-            pool.checkin(set);
-        }
+        let a = pool.checkout().await.expect("pool open");
+        let b = pool.checkout().await.expect("pool open");
+        let waiting = tokio::time::timeout(Duration::from_millis(50), pool.checkout()).await;
+        assert!(waiting.is_err(), "a third request got a worker");
+        pool.checkin(a, WireBuf::default());
+        let c = tokio::time::timeout(Duration::from_secs(5), pool.checkout())
+            .await
+            .expect("a freed worker is handed on")
+            .expect("pool open");
+        assert_eq!(pool.sets_created(), 2, "the returned set is lent again");
+        pool.checkin(b, WireBuf::default());
+        pool.checkin(c, WireBuf::default());
         assert_eq!(pool.idle_sets(), 2);
-        let _a = pool.checkout();
-        let _b = pool.checkout();
-        let _c = pool.checkout();
-        assert_eq!(pool.sets_created(), 6);
     }
 
-    #[test]
-    fn a_set_gives_back_what_its_last_requests_did_not_need() {
+    #[tokio::test]
+    async fn spare_body_buffers_are_capped_at_the_worker_count() {
+        let pool = ScratchPool::new(2);
+        let wires: Vec<WireBuf> = (0..5)
+            .map(|_| {
+                let mut w = pool.wire();
+                w.bytes.resize(1000, 1);
+                w
+            })
+            .collect();
+        for w in wires {
+            pool.return_wire(w);
+        }
+        assert_eq!(pool.idle_bytes(), 2 * 1000);
+        assert!(
+            pool.wire().bytes.is_empty(),
+            "a spare buffer comes back empty"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_set_gives_back_what_its_last_requests_did_not_need() {
         let pool = ScratchPool::new(1);
-        pool.checkin(used_set(&pool, 4 << 20));
+        request(&pool, 4 << 20).await;
         let big = pool.idle_bytes();
-        assert!(big > 4 << 20, "{big}");
-        // The big request's window ends with small requests: kept until the trim.
+        assert!(big > 8 << 20, "{big}");
+        // Small requests in the big one's window: it keeps its memory until the trim.
         for _ in 1..TRIM_EVERY - 1 {
-            pool.checkin(used_set(&pool, 10_000));
+            request(&pool, 10_000).await;
             assert_eq!(pool.idle_bytes(), big);
         }
-        pool.checkin(used_set(&pool, 10_000));
-        let after_big_window = pool.idle_bytes();
-        // The window held the big request, so nothing was given back yet.
-        assert!(after_big_window >= 4 << 20, "{after_big_window}");
+        request(&pool, 10_000).await;
+        // That trim's window held the big request, so nothing was given back yet.
+        assert!(pool.idle_bytes() > 8 << 20);
         for _ in 0..TRIM_EVERY {
-            pool.checkin(used_set(&pool, 10_000));
+            request(&pool, 10_000).await;
         }
         let small = pool.idle_bytes();
         assert!(small < 1 << 20, "kept {small} bytes for 10 kB requests");
         assert_eq!(pool.sets_created(), 1);
-        // Steady requests of one size do not reallocate at each trim.
-        let set = pool.checkout();
-        let ptr = set.wire.as_ptr();
-        pool.checkin(set);
+        // Requests of one size do not reallocate at each trim.
+        let wire = pool.wire();
+        let ptr = wire.bytes.as_ptr();
+        pool.return_wire(wire);
         for _ in 0..3 * TRIM_EVERY {
-            pool.checkin(used_set(&pool, 10_000));
+            request(&pool, 10_000).await;
         }
         assert_eq!(pool.idle_bytes(), small);
-        let set = pool.checkout();
-        assert_eq!(set.wire.as_ptr(), ptr);
+        assert_eq!(pool.wire().bytes.as_ptr(), ptr);
     }
 
-    #[test]
-    fn a_set_past_the_hard_cap_is_dropped_at_once() {
+    #[tokio::test]
+    async fn a_set_past_the_hard_cap_is_dropped_at_once() {
         let pool = ScratchPool::new(2);
-        let mut set = pool.checkout();
-        set.wire.reserve(MAX_SET_BYTES + 1);
-        pool.checkin(set);
+        let mut lent = pool.checkout().await.expect("pool open");
+        lent.set.body.reserve(MAX_SET_BYTES + 1);
+        pool.checkin(lent, WireBuf::default());
         assert_eq!(pool.idle_sets(), 0);
-        pool.checkin(used_set(&pool, 1000));
+        request(&pool, 1000).await;
         assert_eq!(pool.idle_sets(), 1);
     }
 
-    #[test]
-    fn idle_sets_are_released_only_after_a_look_without_requests() {
+    #[tokio::test]
+    async fn memory_unused_between_two_looks_is_released() {
         let pool = ScratchPool::new(2);
-        pool.checkin(used_set(&pool, 1000));
-        // Requests since the last look: keep.
-        assert!(!pool.release_if_unused());
+        // A burst needs both sets.
+        let a = pool.checkout().await.expect("pool open");
+        let b = pool.checkout().await.expect("pool open");
+        pool.checkin(a, pool.wire());
+        pool.checkin(b, pool.wire());
+        assert_eq!(pool.idle_sets(), 2);
+        // Used since the last look: kept.
+        assert!(!pool.release_unused());
+        assert_eq!(pool.idle_sets(), 2);
+        // Steady traffic needs one; the other is given back at the next look.
+        request(&pool, 1000).await;
+        request(&pool, 1000).await;
+        assert!(pool.release_unused());
         assert_eq!(pool.idle_sets(), 1);
-        // None since: release.
-        assert!(pool.release_if_unused());
-        assert_eq!(pool.idle_sets(), 0);
-        assert!(!pool.release_if_unused());
+        // No traffic: all of it.
+        assert!(pool.release_unused());
+        assert_eq!((pool.idle_sets(), pool.idle_bytes()), (0, 0));
+        assert!(!pool.release_unused());
     }
 
     #[test]
