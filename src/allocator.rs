@@ -55,8 +55,9 @@ fn maintenance_steps(db: &Db) -> u64 {
 /// Longest wait between looks: idle series are freed by appends too (whenever the newest
 /// sample moved five minutes), not only by maintenance. Measured after `compare.sh
 /// --medium`'s ingest: `malloc_trim` gave back 21 MB of the 207 MB resident that those
-/// frees left inside glibc's arena.
-const MAX_LOOK_EVERY: Duration = Duration::from_secs(10);
+/// frees left inside glibc's arena. Five seconds: the ingest buffers no request used between
+/// two looks are freed, so an idle server gives them back 5–10 s after its last request.
+const MAX_LOOK_EVERY: Duration = Duration::from_secs(5);
 
 /// Every `every` (at most [`MAX_LOOK_EVERY`]), releases freed memory if the database did big
 /// maintenance work since the last look, or if `release_idle` freed something (the server
