@@ -72,8 +72,8 @@ pub struct ServeArgs {
     pub max_body_bytes: usize,
 
     /// Requests decoded and appended at once; more wait (their bodies already read) for a
-    /// worker. 0 = one per core, at least 2, and four times that with
-    /// `--storage.wal.sync always` (where appends wait for an fsync).
+    /// worker. 0 = one per core, or four per core (at least 8) with
+    /// `--storage.wal.sync always`, where appends wait for an fsync.
     #[arg(long = "ingest.workers", default_value_t = 0)]
     pub ingest_workers: usize,
 

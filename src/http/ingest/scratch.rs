@@ -224,17 +224,17 @@ impl ScratchPool {
         }
     }
 
-    /// The default number of workers: one per core, at least two (so one request can decode
-    /// while another finishes its append). When every append waits for an fsync
-    /// (`wal_waits`), four times that, since a worker then mostly waits and group commit
-    /// shares one fsync among all the appends in flight.
+    /// The default number of workers: one per core the process may run on, since decoding and
+    /// appending are CPU work (measured at `compare.sh --medium`, server on one core: one
+    /// worker took 6 MB less than two at the same CPU per sample). When every append waits
+    /// for an fsync (`wal_waits`), at least eight and four per core, since a worker then
+    /// mostly waits and group commit shares one fsync among all the appends in flight.
     pub fn default_workers(wal_waits: bool) -> usize {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let workers = cores.max(2);
         if wal_waits {
-            4 * workers
+            (4 * cores).max(8)
         } else {
-            workers
+            cores
         }
     }
 
