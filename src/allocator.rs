@@ -55,12 +55,19 @@ fn maintenance_steps(db: &Db) -> u64 {
 /// Longest wait between looks: idle series are freed by appends too (whenever the newest
 /// sample moved five minutes), not only by maintenance. Measured after `compare.sh
 /// --medium`'s ingest: `malloc_trim` gave back 21 MB of the 207 MB resident that those
-/// frees left inside glibc's arena.
-const MAX_LOOK_EVERY: Duration = Duration::from_secs(10);
+/// frees left inside glibc's arena. Five seconds: the ingest buffers no request used between
+/// two looks are freed, so an idle server gives them back 5–10 s after its last request.
+const MAX_LOOK_EVERY: Duration = Duration::from_secs(5);
 
 /// Every `every` (at most [`MAX_LOOK_EVERY`]), releases freed memory if the database did big
-/// maintenance work since the last look. Runs until the runtime shuts down.
-pub fn spawn_release_after_maintenance(db: Arc<Db>, every: Duration) {
+/// maintenance work since the last look, or if `release_idle` freed something (the server
+/// passes the ingest buffers' release of sets unused since the last look). Runs until the
+/// runtime shuts down.
+pub fn spawn_release_after_maintenance(
+    db: Arc<Db>,
+    every: Duration,
+    release_idle: impl Fn() -> bool + Send + 'static,
+) {
     tokio::spawn(async move {
         let mut seen = maintenance_steps(&db);
         let mut tick = tokio::time::interval(every.min(MAX_LOOK_EVERY));
@@ -68,7 +75,8 @@ pub fn spawn_release_after_maintenance(db: Arc<Db>, every: Duration) {
         loop {
             tick.tick().await;
             let now = maintenance_steps(&db);
-            if now != seen {
+            let released = release_idle();
+            if now != seen || released {
                 seen = now;
                 let _ = tokio::task::spawn_blocking(release_freed_memory).await;
             }

@@ -71,6 +71,12 @@ pub struct ServeArgs {
     #[arg(long = "ingest.max-body-bytes", default_value_t = 64 << 20)]
     pub max_body_bytes: usize,
 
+    /// Requests decoded and appended at once; more wait (their bodies already read) for a
+    /// worker. 0 = one per core, or four per core (at least 8) with
+    /// `--storage.wal.sync always`, where appends wait for an fsync.
+    #[arg(long = "ingest.workers", default_value_t = 0)]
+    pub ingest_workers: usize,
+
     /// Labels removed from every ingested series (repeatable), e.g. `task_attempt_id`.
     #[arg(long = "ingest.drop-label")]
     pub drop_labels: Vec<String>,

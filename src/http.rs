@@ -27,6 +27,8 @@ pub struct AppState {
     pub ready: AtomicBool,
     /// Ingest settings.
     pub ingest: ingest::IngestConfig,
+    /// Reused memory of the ingest requests in flight.
+    pub ingest_scratch: ingest::ScratchPool,
     /// Counters for `/metrics`.
     pub metrics: ServerMetrics,
     /// Delta-to-cumulative state of OTLP sums.

@@ -148,6 +148,32 @@ pub async fn render(State(st): State<SharedState>) -> impl IntoResponse {
         "eddy_ingest_series_key_cache_entries {}",
         st.series_keys.len()
     );
+    let pool = &st.ingest_scratch;
+    family(
+        &mut out,
+        "eddy_ingest_buffer_sets_idle",
+        "gauge",
+        "Ingest scratch sets kept between requests.",
+    );
+    let _ = writeln!(out, "eddy_ingest_buffer_sets_idle {}", pool.idle_sets());
+    family(
+        &mut out,
+        "eddy_ingest_buffer_idle_bytes",
+        "gauge",
+        "Heap bytes held by the idle ingest scratch sets.",
+    );
+    let _ = writeln!(out, "eddy_ingest_buffer_idle_bytes {}", pool.idle_bytes());
+    family(
+        &mut out,
+        "eddy_ingest_buffer_sets_created_total",
+        "counter",
+        "Ingest scratch sets created: requests that found no idle set.",
+    );
+    let _ = writeln!(
+        out,
+        "eddy_ingest_buffer_sets_created_total {}",
+        pool.sets_created()
+    );
     let head = st.db.head_stats();
     family(
         &mut out,

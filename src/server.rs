@@ -47,6 +47,13 @@ pub fn state(db: Arc<Db>, args: &ServeArgs) -> Arc<AppState> {
             max_body_bytes: args.max_body_bytes,
             drop_labels: args.drop_labels.iter().cloned().collect(),
         },
+        ingest_scratch: http::ingest::ScratchPool::new(match args.ingest_workers {
+            0 => http::ingest::ScratchPool::default_workers(matches!(
+                args.wal_sync,
+                eddy_storage::wal::SyncPolicy::Always
+            )),
+            n => n,
+        }),
         metrics: Default::default(),
         otlp_deltas: parking_lot::Mutex::new(Default::default()),
         push_groups: Default::default(),
@@ -126,8 +133,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     let db = Arc::new(db);
     let _maintenance = db.start_maintenance(args.maintenance_interval);
-    crate::allocator::spawn_release_after_maintenance(db.clone(), args.maintenance_interval);
     let st = state(db.clone(), &args);
+    let idle = Arc::downgrade(&st);
+    crate::allocator::spawn_release_after_maintenance(
+        db.clone(),
+        args.maintenance_interval,
+        move || {
+            idle.upgrade()
+                .is_some_and(|st| st.ingest_scratch.release_unused())
+        },
+    );
     if st.config_file.is_some() {
         reload_config(&st)
             .map_err(|e| anyhow::anyhow!(e))

@@ -2,24 +2,27 @@
 //! Pushgateway protocol. Decoding and appending run on the blocking pool; a request is answered
 //! only after its samples are in the WAL.
 
+mod scratch;
+
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 
-use axum::body::Bytes;
+use axum::body::{Body, HttpBody};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use eddy_ingest::influx::{self, InfluxOptions, InfluxScratch, KeyedLines};
-use eddy_ingest::otlp::{self, OtlpOptions, OtlpScratch};
-use eddy_ingest::remote_write::{self, KeyedSeries, MetricMetadata, SnappyBuffer};
+use eddy_ingest::otlp::{self, OtlpOptions};
+use eddy_ingest::remote_write::{self, KeyedSeries, MetricMetadata};
 use eddy_ingest::text::{self, TextOptions};
 use eddy_storage::{stale_nan, AppendOutcome, KeyScratch, Labels, SeriesKey, WriteBatch};
 use parking_lot::Mutex;
 use serde::Deserialize;
 
 use super::{now_ms, ApiError, ErrorType, SharedState};
+pub use scratch::ScratchPool;
+use scratch::{BatchUse, ScratchSet};
 
 /// Ingest settings shared by every format.
 #[derive(Debug, Clone, Default)]
@@ -30,28 +33,14 @@ pub struct IngestConfig {
     pub drop_labels: HashSet<String>,
 }
 
-/// A reused buffer or decoder scratch bigger than this is dropped after its request, so that
-/// one huge request does not pin memory in every blocking thread.
-const MAX_RETAINED_BYTES: usize = 64 << 20;
-
-thread_local! {
-    static BODY_BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-    static INFLUX_SCRATCH: RefCell<InfluxScratch> = RefCell::new(InfluxScratch::new());
-    static OTLP_SCRATCH: RefCell<OtlpScratch> = RefCell::new(OtlpScratch::new());
-    static SNAPPY_BUF: RefCell<SnappyBuffer> = RefCell::new(SnappyBuffer::new());
-    static BATCH: RefCell<WriteBatch<'static>> = RefCell::new(WriteBatch::new());
-    static KEYED: RefCell<KeyedRequest> = RefCell::new(KeyedRequest::default());
-    static KEYED_LINES: RefCell<KeyedInflux> = RefCell::new(KeyedInflux::default());
-}
-
-/// Per-thread scratch of the keyed remote_write path.
+/// Reused state of the keyed remote_write path.
 #[derive(Default)]
 struct KeyedRequest {
     seen: KeyedSeries,
     fresh: NewKeys,
 }
 
-/// Per-thread scratch of the keyed line protocol path.
+/// Reused state of the keyed line protocol path.
 #[derive(Default)]
 struct KeyedInflux {
     lines: KeyedLines,
@@ -91,55 +80,84 @@ impl NewKeys {
     }
 }
 
-/// Runs `f` with this thread's reused batch (empty, borrowing nothing yet), and keeps the
-/// batch's allocations for the next request unless they grew past [`MAX_RETAINED_BYTES`].
-fn with_batch<'a, R>(f: impl FnOnce(&mut WriteBatch<'a>) -> R) -> R {
-    let mut batch: WriteBatch<'a> = BATCH
-        .with(|cell| std::mem::take(&mut *cell.borrow_mut()))
-        .recycle();
-    let r = f(&mut batch);
-    let batch = batch.recycle();
-    if batch.allocated_bytes() <= MAX_RETAINED_BYTES {
-        BATCH.with(|cell| *cell.borrow_mut() = batch);
-    }
-    r
-}
-
-/// Runs `f` with this thread's decoder scratch (its derived strings are what the request's
-/// batch borrows), and drops the scratch afterwards if it grew past [`MAX_RETAINED_BYTES`].
-fn with_scratch<S: Default, R>(
-    key: &'static std::thread::LocalKey<RefCell<S>>,
-    retained: impl Fn(&S) -> usize,
-    f: impl FnOnce(&mut S) -> R,
-) -> R {
-    key.with(|cell| {
-        let mut scratch = cell.borrow_mut();
-        let r = f(&mut scratch);
-        if retained(&scratch) > MAX_RETAINED_BYTES {
-            *scratch = S::default();
+/// Reads the request body into `dst` (emptied first), sized once from `Content-Length` so a
+/// body hyper delivers in many chunks is copied once into reused memory, not gathered into a
+/// new buffer per request. Refuses bodies over `max` bytes with 413.
+async fn read_body(
+    body: Body,
+    content_length: Option<usize>,
+    max: usize,
+    dst: &mut Vec<u8>,
+) -> Result<(), ApiError> {
+    dst.clear();
+    let too_large = |len: usize| {
+        ApiError::new(
+            ErrorType::TooLarge,
+            format!("request body of {len} bytes or more is over the limit of {max} bytes"),
+        )
+    };
+    if let Some(len) = content_length {
+        if len > max {
+            return Err(too_large(len));
         }
-        r
-    })
+        dst.reserve(len);
+    }
+    let mut body = body;
+    while let Some(frame) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await
+    {
+        let frame = frame.map_err(|e| ApiError::bad_data(format!("read request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if dst.len() + data.len() > max {
+                return Err(too_large(dst.len() + data.len()));
+            }
+            dst.extend_from_slice(&data);
+        }
+    }
+    Ok(())
 }
 
-/// Runs decode + append on the blocking pool with a reusable body buffer.
-async fn blocking<F>(f: F) -> Result<Response, ApiError>
+/// Reads the request body into a reused buffer, waits for an ingest worker, and runs `f` on
+/// the blocking pool with the body and the worker's scratch set.
+async fn with_scratch_set<F>(
+    st: SharedState,
+    content_length: Option<usize>,
+    body: Body,
+    f: F,
+) -> Result<Response, ApiError>
 where
-    F: FnOnce(&mut Vec<u8>) -> Result<Response, ApiError> + Send + 'static,
+    F: FnOnce(&SharedState, &[u8], &mut ScratchSet) -> Result<Response, ApiError> + Send + 'static,
 {
+    let pool = &st.ingest_scratch;
+    let mut wire = pool.wire();
+    let read = read_body(
+        body,
+        content_length,
+        st.ingest.max_body_bytes,
+        &mut wire.bytes,
+    )
+    .await;
+    if let Err(e) = read {
+        pool.return_wire(wire);
+        return Err(e);
+    }
+    let Some(mut lent) = pool.checkout().await else {
+        return Err(ApiError::new(
+            ErrorType::Internal,
+            "ingest workers are shut down",
+        ));
+    };
     tokio::task::spawn_blocking(move || {
-        BODY_BUF.with(|cell| {
-            let mut buf = cell.borrow_mut();
-            buf.clear();
-            let r = f(&mut buf);
-            if buf.capacity() > MAX_RETAINED_BYTES {
-                *buf = Vec::new();
-            }
-            r
-        })
+        let r = f(&st, &wire.bytes, &mut lent.set);
+        st.ingest_scratch.checkin(lent, wire);
+        r
     })
     .await
     .map_err(|e| ApiError::new(ErrorType::Internal, format!("ingest task failed: {e}")))?
+}
+
+fn content_length(headers: &HeaderMap) -> Option<usize> {
+    header(headers, "content-length").and_then(|v| v.trim().parse().ok())
 }
 
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -328,7 +346,7 @@ fn rejection_message(
 pub async fn remote_write(
     State(st): State<SharedState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     if let Some(ct) = header(&headers, "content-type") {
         let ct = ct.to_ascii_lowercase();
@@ -355,43 +373,46 @@ pub async fn remote_write(
             ));
         }
     }
-    let decode_and_store = move |snappy: &mut SnappyBuffer| {
-        let max = st.ingest.max_body_bytes;
-        let buf = snappy.decompress(&body, max).map_err(|e| match e {
+    with_scratch_set(
+        st,
+        content_length(&headers),
+        body,
+        decode_and_store_remote_write_request,
+    )
+    .await
+}
+
+fn decode_and_store_remote_write_request(
+    st: &SharedState,
+    wire: &[u8],
+    set: &mut ScratchSet,
+) -> Result<Response, ApiError> {
+    let ScratchSet {
+        snappy,
+        batch,
+        keyed,
+        ..
+    } = set;
+    let buf = snappy
+        .decompress(wire, st.ingest.max_body_bytes)
+        .map_err(|e| match e {
             eddy_ingest::Error::SnappyTooLarge { .. } => {
                 ApiError::new(ErrorType::TooLarge, e.to_string())
             }
             e => ApiError::bad_data(e.to_string()),
         })?;
-        with_batch(|batch| {
-            let mut meta = Vec::new();
-            let (outcome, stats) = KEYED.with(|cell| {
-                let mut keyed = cell.borrow_mut();
-                let r = decode_and_store_remote_write(&st, buf, batch, &mut meta, &mut keyed);
-                if keyed.seen.retained_bytes() + keyed.fresh.retained_bytes() > MAX_RETAINED_BYTES {
-                    *keyed = KeyedRequest::default();
-                }
-                r
-            })?;
-            st.metadata.update(&meta);
-            match rejection_message(&outcome, &stats.invalid, stats.invalid_series) {
-                Some(msg) => Err(ApiError::bad_data(msg)),
-                None => Ok(StatusCode::NO_CONTENT.into_response()),
-            }
-        })
-    };
-    tokio::task::spawn_blocking(move || {
-        SNAPPY_BUF.with(|cell| {
-            let mut snappy = cell.borrow_mut();
-            let r = decode_and_store(&mut snappy);
-            if snappy.capacity() > MAX_RETAINED_BYTES {
-                *snappy = SnappyBuffer::new();
-            }
-            r
-        })
-    })
-    .await
-    .map_err(|e| ApiError::new(ErrorType::Internal, format!("ingest task failed: {e}")))?
+    let request_bytes = buf.len();
+    let (r, used) = ScratchSet::lend_batch(batch, |batch| {
+        let mut meta = Vec::new();
+        let (outcome, stats) = decode_and_store_remote_write(st, buf, batch, &mut meta, keyed)?;
+        st.metadata.update(&meta);
+        match rejection_message(&outcome, &stats.invalid, stats.invalid_series) {
+            Some(msg) => Err(ApiError::bad_data(msg)),
+            None => Ok(StatusCode::NO_CONTENT.into_response()),
+        }
+    });
+    set.note(request_bytes, used);
+    r
 }
 
 /// Query parameters of InfluxDB's write endpoints (1.x and 2.x names).
@@ -411,7 +432,7 @@ pub async fn influx_v1(
     st: State<SharedState>,
     q: Query<InfluxParams>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     influx_write(st, q, headers, body, false).await
 }
@@ -421,7 +442,7 @@ pub async fn influx_v2(
     st: State<SharedState>,
     q: Query<InfluxParams>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     influx_write(st, q, headers, body, true).await
 }
@@ -430,10 +451,10 @@ async fn influx_write(
     State(st): State<SharedState>,
     Query(q): Query<InfluxParams>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
     v2: bool,
 ) -> Response {
-    let result = blocking(move |buf| {
+    let result = with_scratch_set(st, content_length(&headers), body, move |st, wire, set| {
         let precision = match q.precision.as_deref() {
             None | Some("") => influx::Precision::default(),
             Some(p) => influx::parse_precision(p).map_err(|e| ApiError::bad_data(e.to_string()))?,
@@ -449,23 +470,20 @@ async fn influx_write(
             extra_labels,
             ..Default::default()
         };
-        let body = decoded_body(&headers, &body, buf, st.ingest.max_body_bytes)?;
-        let (stats, outcome) =
-            with_scratch(&INFLUX_SCRATCH, InfluxScratch::retained_bytes, |scratch| {
-                with_batch(|batch| {
-                    KEYED_LINES.with(|cell| {
-                        let mut keyed = cell.borrow_mut();
-                        let r =
-                            decode_and_store_influx(&st, body, &opts, scratch, batch, &mut keyed);
-                        if keyed.lines.retained_bytes() + keyed.fresh.retained_bytes()
-                            > MAX_RETAINED_BYTES
-                        {
-                            *keyed = KeyedInflux::default();
-                        }
-                        r
-                    })
-                })
-            })?;
+        let ScratchSet {
+            body: unzipped,
+            batch,
+            keyed_lines,
+            influx: scratch,
+            ..
+        } = set;
+        let body = decoded_body(&headers, wire, unzipped, st.ingest.max_body_bytes)?;
+        let request_bytes = body.len();
+        let (r, used) = ScratchSet::lend_batch(batch, |batch| {
+            decode_and_store_influx(st, body, &opts, scratch, batch, keyed_lines)
+        });
+        set.note(request_bytes, used);
+        let (stats, outcome) = r?;
         let mut problems = Vec::new();
         if let Some(m) = stats.error_message() {
             problems.push(m);
@@ -507,7 +525,7 @@ async fn influx_write(
 pub async fn otlp(
     State(st): State<SharedState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let ct = header(&headers, "content-type")
         .unwrap_or("application/x-protobuf")
@@ -524,25 +542,33 @@ pub async fn otlp(
             format!("unsupported Content-Type {ct:?}: OTLP needs application/x-protobuf"),
         ));
     }
-    blocking(move |buf| {
-        let body = decoded_body(&headers, &body, buf, st.ingest.max_body_bytes)?;
+    with_scratch_set(st, content_length(&headers), body, move |st, wire, set| {
         let opts = OtlpOptions {
             now_ms: now_ms(),
             ..Default::default()
         };
-        let outcome = with_scratch(&OTLP_SCRATCH, OtlpScratch::retained_bytes, |scratch| {
-            let mut batch = WriteBatch::new();
+        let ScratchSet {
+            body: unzipped,
+            batch,
+            otlp: scratch,
+            ..
+        } = set;
+        let body = decoded_body(&headers, wire, unzipped, st.ingest.max_body_bytes)?;
+        let request_bytes = body.len();
+        let (outcome, used) = ScratchSet::lend_batch(batch, |batch| {
             let stats = {
                 let mut acc = st.otlp_deltas.lock();
-                otlp::decode_metrics_request(body, &opts, &mut acc, scratch, &mut batch)
+                otlp::decode_metrics_request(body, &opts, &mut acc, scratch, batch)
                     .map_err(|e| ApiError::bad_data(e.to_string()))?
             };
             st.metrics.otlp_points_dropped.fetch_add(
                 stats.points_dropped + stats.exponential_histogram_points_skipped,
                 Ordering::Relaxed,
             );
-            store(&st, &mut batch, "otlp")
-        })?;
+            store(st, batch, "otlp")
+        });
+        set.note(request_bytes, used);
+        let outcome = outcome?;
         match rejection_message(&outcome, &[], 0) {
             Some(msg) => Err(ApiError::bad_data(msg)),
             // An empty ExportMetricsServiceResponse is zero bytes of protobuf.
@@ -576,7 +602,7 @@ pub async fn push_put(
     st: State<SharedState>,
     path: Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     push(st, path, headers, body, PushMode::ReplaceGroup).await
 }
@@ -586,7 +612,7 @@ pub async fn push_post(
     st: State<SharedState>,
     path: Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     push(st, path, headers, body, PushMode::ReplaceFamilies).await
 }
@@ -601,17 +627,34 @@ async fn push(
     State(st): State<SharedState>,
     Path(path): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
     mode: PushMode,
 ) -> Result<Response, ApiError> {
     let grouping = eddy_ingest::pushgateway::parse_grouping_path(&format!("job/{path}"))
         .map_err(|e| ApiError::bad_data(e.to_string()))?;
-    blocking(move |buf| {
-        let body = decoded_body(&headers, &body, buf, st.ingest.max_body_bytes)?;
+    with_scratch_set(st, content_length(&headers), body, move |st, wire, set| {
+        let body = decoded_body(&headers, wire, &mut set.body, st.ingest.max_body_bytes)?;
+        let request_bytes = body.len();
+        let r = store_push(st, body, &headers, &grouping, mode);
+        set.note(request_bytes, BatchUse::default());
+        r
+    })
+    .await
+}
+
+/// Parses a push body and stores it, with stale markers for the group's series it ended.
+fn store_push(
+    st: &SharedState,
+    body: &[u8],
+    headers: &HeaderMap,
+    grouping: &[(String, String)],
+    mode: PushMode,
+) -> Result<Response, ApiError> {
+    {
         let text = std::str::from_utf8(body)
             .map_err(|e| ApiError::bad_data(format!("push body is not UTF-8: {e}")))?;
         let now = now_ms();
-        let opts = TextOptions::for_content_type(header(&headers, "content-type"), now);
+        let opts = TextOptions::for_content_type(header(headers, "content-type"), now);
         let mut parsed = WriteBatch::new();
         let mut meta: Vec<MetricMetadata<'_>> = Vec::new();
         text::parse_text(text, &opts, &mut parsed, &mut meta)
@@ -632,7 +675,7 @@ async fn push(
                     batch.push_label(n.clone(), v.clone());
                 }
             }
-            for (n, v) in &grouping {
+            for (n, v) in grouping {
                 batch.push_label(n.as_str(), v.as_str());
             }
             let (ts, vals) = parsed.series_samples(i);
@@ -646,7 +689,7 @@ async fn push(
                     .map(|(n, v)| (n.to_string(), v.to_string())),
             ));
         }
-        let key = grouping_key(&grouping);
+        let key = grouping_key(grouping);
         let ended = {
             let mut groups = st.push_groups.groups.lock();
             let old = groups.remove(&key).unwrap_or_default();
@@ -670,13 +713,12 @@ async fn push(
             ended
         };
         append_stale(&mut batch, &ended, now);
-        let outcome = store(&st, &mut batch, "pushgateway")?;
+        let outcome = store(st, &mut batch, "pushgateway")?;
         match rejection_message(&outcome, &[], 0) {
             Some(msg) => Err(ApiError::bad_data(msg)),
             None => Ok(StatusCode::OK.into_response()),
         }
-    })
-    .await
+    }
 }
 
 fn append_stale(batch: &mut WriteBatch<'_>, ended: &[Labels], t: i64) {
@@ -696,7 +738,7 @@ pub async fn push_delete(
 ) -> Result<Response, ApiError> {
     let grouping = eddy_ingest::pushgateway::parse_grouping_path(&format!("job/{path}"))
         .map_err(|e| ApiError::bad_data(e.to_string()))?;
-    blocking(move |_| {
+    tokio::task::spawn_blocking(move || {
         let ended = st
             .push_groups
             .groups
@@ -709,6 +751,7 @@ pub async fn push_delete(
         Ok(StatusCode::ACCEPTED.into_response())
     })
     .await
+    .map_err(|e| ApiError::new(ErrorType::Internal, format!("ingest task failed: {e}")))?
 }
 
 /// `/metrics/job/` without a job name.
