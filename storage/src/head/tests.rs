@@ -464,30 +464,36 @@ fn group_by_shard_orders_shards_and_keeps_arrival_order_inside_each() {
     let fill = |scratch: &mut AppendScratch, n: u32| {
         scratch.pending = (0..n)
             .map(|i| Pending {
-                key: u128::from(i) << 64,
-                shard: (i * 7 + i / 3) % 5 * 2 % shards,
+                key: u128::from(i) << 64 | u128::from((i * 7 + i / 3) % 5 * 2 % shards),
                 index: i,
                 pos: i + 1,
+                samples: (i, i + 1),
             })
             .collect();
     };
-    let order = |v: &[Pending]| v.iter().map(|p| (p.shard, p.index)).collect::<Vec<_>>();
+    let order = |v: &[Pending]| {
+        v.iter()
+            .map(|p| (p.shard(shards as usize), p.index))
+            .collect::<Vec<_>>()
+    };
     // Twice with the same scratch: what the first batch left behind must not leak into the
     // second.
     for n in [200, 70] {
         fill(&mut scratch, n);
         scratch.group_by_shard(shards as usize);
         let mut want = scratch.pending.clone();
-        want.sort_by_key(|p| (p.shard, p.index));
+        want.sort_by_key(|p| (p.shard(shards as usize), p.index));
         assert_eq!(order(&scratch.grouped), order(&want));
         assert!(scratch
             .grouped
             .iter()
-            .all(|p| p.key == u128::from(p.index) << 64));
+            .all(|p| p.key >> 64 == u128::from(p.index) && p.samples.0 == p.index));
     }
     scratch.pending.clear();
     scratch.group_by_shard(shards as usize);
     assert!(scratch.grouped.is_empty());
+    // Two to a cache line.
+    assert_eq!(std::mem::size_of::<Pending>(), 32);
 }
 
 #[test]
