@@ -346,40 +346,6 @@ impl Head {
         }
         scratch.group_by_shard(self.shards.len());
         let grouped = &mut scratch.grouped;
-        // Find every series and ask for the end of its open buffer, all shards before any
-        // append. The lookups are independent, so the CPU overlaps their cache misses (the
-        // entry, then the buffer it points to); in the append loop each miss would wait
-        // behind a whole append. With 100 k series these misses were most of
-        // `Head::append`'s time (perf). The buffer's line is prefetched rather than loaded, so
-        // that the loop does not wait for it, and over a whole batch (not shard by shard) it
-        // has arrived by the time its series is appended. A series the writer sent with a
-        // valid reference skips the hash table (two more dependent misses: its control bytes
-        // and its position). Positions found here are checked again under the lock of the
-        // append: a head cut may remove series in between.
-        let mut start = 0;
-        while start < grouped.len() {
-            let shard_no = grouped[start].shard(self.shards.len());
-            let end = start
-                + grouped[start..]
-                    .iter()
-                    .take_while(|p| p.shard(self.shards.len()) == shard_no)
-                    .count();
-            let shard = self.shards[shard_no].lock();
-            for p in &mut grouped[start..end] {
-                let pos = if p.pos != NO_POS && shard.series.holds_at(p.pos as usize, p.key) {
-                    Some(p.pos as usize)
-                } else {
-                    shard.series.position(p.key)
-                };
-                p.pos = NO_POS;
-                if let Some((pos, e)) = pos.and_then(|pos| Some((pos, shard.series.at(pos)?))) {
-                    e.series.prefetch();
-                    p.pos = pos as u32;
-                }
-            }
-            drop(shard);
-            start = end;
-        }
         let mut min_t = i64::MAX;
         let mut max_t = i64::MIN;
         let mut stored = 0u64;
@@ -398,16 +364,37 @@ impl Head {
             // reads each shard, so a sample for the window being cut is either in the block or
             // rejected as too old, never accepted and then truncated away.
             limits.min_valid_t = self.min_valid_t();
+            // Find and touch every series of this shard first. The lookups are independent,
+            // so the CPU overlaps their cache misses (the entry, then the end of its open
+            // buffer); in the append loop below each miss would wait behind a whole append.
+            // With 100 k series these misses were most of `Head::append`'s time (perf). A
+            // series the writer sent with a still valid reference skips the hash table (two
+            // more dependent misses: its control bytes and its position).
+            let mut touched = 0u64;
+            for p in &mut grouped[start..end] {
+                let pos = if p.pos != NO_POS && shard.series.holds_at(p.pos as usize, p.key) {
+                    Some(p.pos as usize)
+                } else {
+                    shard.series.position(p.key)
+                };
+                p.pos = NO_POS;
+                if let Some((pos, e)) = pos.and_then(|pos| Some((pos, shard.series.at(pos)?))) {
+                    touched = touched.wrapping_add(e.series.touch() ^ u64::from(e.wal_logged));
+                    p.pos = pos as u32;
+                }
+            }
+            std::hint::black_box(touched);
             for p in &grouped[start..end] {
                 let i = p.index as usize;
                 let (a, b) = (p.samples.0 as usize, p.samples.1 as usize);
                 if a == b {
                     continue;
                 }
-                let found = if p.pos != NO_POS && shard.series.holds_at(p.pos as usize, p.key) {
-                    Some(p.pos as usize)
-                } else {
-                    shard.series.position(p.key)
+                // Positions found above stay valid: nothing is removed under this lock, and
+                // a series created by this batch goes to the end.
+                let found = match p.pos {
+                    NO_POS => shard.series.position(p.key),
+                    pos => Some(pos as usize),
                 };
                 let pos = match found {
                     Some(pos) => pos,

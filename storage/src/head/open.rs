@@ -83,13 +83,11 @@ fn get_varint_at(b: &[u8], pos: &mut usize) -> Option<u64> {
 }
 
 impl OpenBuffer {
-    /// Asks the CPU to fetch the line the next sample is written after, so that a caller can
-    /// bring it in ahead of the append (see `Head::append`). A hint only: nothing is read.
+    /// Reads the byte the next sample is written after, so a caller can bring its cache line
+    /// in ahead of the append (see `Head::append`).
     #[inline]
-    pub(crate) fn prefetch(&self) {
-        if let Some(last) = self.bytes.last() {
-            prefetch_read(last);
-        }
+    pub(crate) fn touch(&self) -> u8 {
+        self.bytes.last().copied().unwrap_or(0)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -369,20 +367,4 @@ mod tests {
         b.push(5, 1.0);
         assert_eq!(contents(&b), vec![(5, 1f64.to_bits())]);
     }
-}
-
-/// A hint to load the cache line of `value`; it never faults and changes nothing observable.
-#[inline]
-fn prefetch_read<T>(value: &T) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let ptr: *const T = value;
-        // SAFETY: `_mm_prefetch` only hints the cache; it does not dereference the pointer
-        // (and this one points to a live value anyway). SSE is part of every x86_64 target.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(ptr.cast());
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = value;
 }

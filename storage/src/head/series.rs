@@ -132,10 +132,10 @@ pub(crate) struct MemSeries {
 }
 
 impl MemSeries {
-    /// Asks the CPU for the line the next sample is written to (see `Head::append`).
+    /// Reads the series' header and the end of its open buffer (see `Head::append`).
     #[inline]
-    pub(crate) fn prefetch(&self) {
-        self.open.prefetch();
+    pub(crate) fn touch(&self) -> u64 {
+        self.max_t as u64 ^ u64::from(self.open.touch())
     }
 
     pub(crate) fn new() -> Self {
