@@ -68,9 +68,10 @@ pub struct BatchSeries {
     pub samples: (u32, u32),
     /// The series' key when the writer knows it (see [`WriteBatch::start_keyed_series`]).
     pub key: Option<SeriesKey>,
-    /// With a key: where the head held the series the last time (see [`SeriesRef`]). The
-    /// append replaces it with where the head holds the series now, for every keyed series
-    /// it found or created (and leaves it alone for the others), so a writer can keep it.
+    /// With a key: where the head held the series the last time (see [`SeriesRef`]; ignored
+    /// without a key). The append replaces it with where the head holds the series now for
+    /// every series it found or created, so that a writer can keep it; it stays as it was
+    /// for series without samples, unresolved ones and refused ones.
     pub series_ref: Option<SeriesRef>,
 }
 
