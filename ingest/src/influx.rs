@@ -356,6 +356,7 @@ fn decode<'a>(
             }
         }
         Some((known, lines)) => {
+            lines.refs.start(known);
             // First every line is scanned (fields and timestamp) and keyed, then the keys are
             // looked up a few lines ahead of their use: the lookups miss the CPU caches when
             // many series are live, and this way their misses overlap (perf: the lookup

@@ -9,10 +9,17 @@
 //! entry never goes wrong; it only goes unused when its series leaves the head, which the
 //! append reports as unresolved and the caller answers by appending the labels after all.
 //! Entries are 128-bit hashes on both sides, as trusted as the head's own series keys.
+//!
+//! Beside each key the map keeps the head's last [`SeriesRef`] for the series (where the head
+//! held it), which lets the append skip its own hash lookup. The head checks a reference
+//! against the key before it uses it, so a stale one (after a head cut, a removed series) costs
+//! only that lookup; appends hand back the current references, and [`SeriesKeyCache::
+//! remember_refs`] stores those that changed.
 
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU32, Ordering};
 
-use eddy_storage::SeriesKey;
+use eddy_storage::{SeriesKey, SeriesRef, WriteBatch};
 use parking_lot::{RwLock, RwLockReadGuard};
 
 /// Entries kept beyond the number of series the caller says are live before the cache starts
@@ -34,12 +41,45 @@ pub struct SeriesKeyCache {
 /// of the hash: label runs come from clients and their xxh3 hashes are unseeded, so without
 /// the secret a client could choose label sets whose hashes share their low bits and pile
 /// them into one probe run.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RunKeyMap {
     /// A power of two in length, or empty.
     slots: Vec<Slot>,
+    /// Per slot, its series' [`SeriesRef`] as a number (0: none). Apart from the slots, so that
+    /// a slot stays 32 bytes; updated through a shared borrow by the threads that read the map.
+    refs: Vec<AtomicU32>,
     len: usize,
     secret: u64,
+    /// Changes whenever entries move to other slots (growth, clearing), so that slot numbers
+    /// taken before are known to be stale.
+    generation: u64,
+}
+
+/// What the map holds for a label run.
+#[derive(Debug, Clone, Copy)]
+pub struct Found {
+    /// The run's series key.
+    pub key: SeriesKey,
+    /// Where the head held the series when the map last heard of it.
+    pub series_ref: Option<SeriesRef>,
+    /// The run's slot (see [`HitRefs`]).
+    slot: u32,
+}
+
+impl Clone for RunKeyMap {
+    fn clone(&self) -> Self {
+        RunKeyMap {
+            slots: self.slots.clone(),
+            refs: self
+                .refs
+                .iter()
+                .map(|r| AtomicU32::new(r.load(Ordering::Relaxed)))
+                .collect(),
+            len: self.len,
+            secret: self.secret,
+            generation: self.generation,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -54,8 +94,10 @@ impl Default for RunKeyMap {
     fn default() -> Self {
         RunKeyMap {
             slots: Vec::new(),
+            refs: Vec::new(),
             len: 0,
             secret: std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64),
+            generation: 0,
         }
     }
 }
@@ -85,6 +127,26 @@ impl RunKeyMap {
     /// The key of label run `run`, if known.
     #[inline]
     pub fn get(&self, run: &u128) -> Option<&SeriesKey> {
+        let i = self.slot_of(run)?;
+        self.slots[i].key.as_ref()
+    }
+
+    /// The key and series reference of label run `run`, if known.
+    #[inline]
+    pub fn find(&self, run: &u128) -> Option<Found> {
+        let i = self.slot_of(run)?;
+        Some(Found {
+            key: self.slots[i].key?,
+            series_ref: self
+                .refs
+                .get(i)
+                .and_then(|r| SeriesRef::from_raw(r.load(Ordering::Relaxed))),
+            slot: i as u32,
+        })
+    }
+
+    #[inline]
+    fn slot_of(&self, run: &u128) -> Option<usize> {
         if self.slots.is_empty() {
             return None;
         }
@@ -94,23 +156,41 @@ impl RunKeyMap {
             let slot = &self.slots[i];
             match &slot.key {
                 None => return None,
-                Some(key) if slot.run == *run => return Some(key),
+                Some(_) if slot.run == *run => return Some(i),
                 Some(_) => i = (i + 1) & mask,
             }
         }
     }
 
-    /// Asks the CPU to fetch the cache line where the lookup of `run` starts, so that a loop
-    /// of lookups can overlap their misses.
+    /// Asks the CPU to fetch the cache lines where the lookup of `run` starts (its slot and
+    /// its series reference), so that a loop of lookups can overlap their misses.
     #[inline]
     pub fn prefetch(&self, run: u128) {
-        if let Some(slot) = self.slots.get(self.home(run)) {
+        let home = self.home(run);
+        if let Some(slot) = self.slots.get(home) {
             prefetch_read(slot);
+        }
+        if let Some(r) = self.refs.get(home) {
+            prefetch_read(r);
+        }
+    }
+
+    /// Stores `series_ref` for the run in `slot` (a slot from [`find`](Self::find) in this
+    /// generation of the map).
+    fn store_ref(&self, slot: u32, series_ref: Option<SeriesRef>) {
+        if let Some(r) = self.refs.get(slot as usize) {
+            r.store(series_ref.map_or(0, SeriesRef::get), Ordering::Relaxed);
         }
     }
 
     /// Adds or replaces the key of `run`.
     pub fn insert(&mut self, run: u128, key: SeriesKey) {
+        self.insert_with_ref(run, key, 0);
+    }
+
+    /// Adds or replaces the key of `run`; a new entry gets series reference `raw_ref`, a
+    /// replaced one keeps its own when the key is the same.
+    fn insert_with_ref(&mut self, run: u128, key: SeriesKey, raw_ref: u32) {
         // At most 70 % full: linear probing stays short.
         if (self.len + 1) * 10 > self.slots.len() * 7 {
             self.grow();
@@ -125,11 +205,15 @@ impl RunKeyMap {
                         run,
                         key: Some(key),
                     };
+                    *self.refs[i].get_mut() = raw_ref;
                     self.len += 1;
                     return;
                 }
-                Some(_) if slot.run == run => {
+                Some(old) if slot.run == run => {
                     slot.key = Some(key);
+                    if old != key {
+                        *self.refs[i].get_mut() = 0;
+                    }
                     return;
                 }
                 Some(_) => i = (i + 1) & mask,
@@ -140,10 +224,15 @@ impl RunKeyMap {
     fn grow(&mut self) {
         let capacity = (self.slots.len() * 2).max(64);
         let old = std::mem::replace(&mut self.slots, vec![Slot::default(); capacity]);
+        let old_refs = std::mem::replace(
+            &mut self.refs,
+            (0..capacity).map(|_| AtomicU32::new(0)).collect(),
+        );
         self.len = 0;
-        for slot in old {
+        self.generation += 1;
+        for (slot, r) in old.into_iter().zip(old_refs) {
             if let Some(key) = slot.key {
-                self.insert(slot.run, key);
+                self.insert_with_ref(slot.run, key, r.into_inner());
             }
         }
     }
@@ -151,12 +240,15 @@ impl RunKeyMap {
     /// Forgets every entry and frees the table.
     pub fn clear(&mut self) {
         self.slots = Vec::new();
+        self.refs = Vec::new();
         self.len = 0;
+        self.generation += 1;
     }
 
     /// Heap bytes held.
     pub fn allocated_bytes(&self) -> usize {
         self.slots.capacity() * std::mem::size_of::<Slot>()
+            + self.refs.capacity() * std::mem::size_of::<AtomicU32>()
     }
 }
 
@@ -178,6 +270,45 @@ fn prefetch_read<T>(value: &T) {
 
 /// A read view of the cache for one request.
 pub type KnownSeries<'c> = RwLockReadGuard<'c, RunKeyMap>;
+
+/// The series a decoder sent keyed, with the map slots their keys came from and the references
+/// they were sent with: after the append, [`SeriesKeyCache::remember_refs`] stores the
+/// references that changed straight into those slots, without looking the runs up again.
+#[derive(Debug, Default)]
+pub struct HitRefs {
+    /// The map's generation when the slots were taken.
+    generation: u64,
+    /// Batch index, map slot, the reference sent (as a number, 0 for none).
+    hits: Vec<(u32, u32, u32)>,
+}
+
+impl HitRefs {
+    /// Forgets the previous request; slots taken from now on are of `known`'s generation.
+    pub fn start(&mut self, known: &RunKeyMap) {
+        self.generation = known.generation;
+        self.hits.clear();
+    }
+
+    /// Forgets the previous request.
+    pub fn clear(&mut self) {
+        self.hits.clear();
+    }
+
+    /// Notes that batch series `index` went in keyed with what `found` held.
+    #[inline]
+    pub fn push(&mut self, index: u32, found: &Found) {
+        self.hits.push((
+            index,
+            found.slot,
+            found.series_ref.map_or(0, SeriesRef::get),
+        ));
+    }
+
+    /// Heap bytes held.
+    pub fn retained_bytes(&self) -> usize {
+        self.hits.capacity() * std::mem::size_of::<(u32, u32, u32)>()
+    }
+}
 
 impl SeriesKeyCache {
     /// An empty cache.
@@ -204,6 +335,29 @@ impl SeriesKeyCache {
         }
         for &(run, key) in entries {
             map.insert(run, key);
+        }
+    }
+
+    /// Stores the series references an append left in `batch` (see
+    /// [`eddy_storage::api::BatchSeries::series_ref`]): for the keyed `hits` whose reference
+    /// changed, and for the `misses` (batch index, label-run hash) just inserted. References
+    /// are hints, so a request whose hit slots went stale (the map grew or was cleared since
+    /// its decode) leaves its hits' references to the next request.
+    pub fn remember_refs(&self, batch: &WriteBatch<'_>, hits: &HitRefs, misses: &[(u32, u128)]) {
+        let now = |i: u32| batch.series.get(i as usize).and_then(|s| s.series_ref);
+        let map = self.map.read();
+        if map.generation == hits.generation {
+            for &(i, slot, sent) in &hits.hits {
+                let r = now(i);
+                if r.map_or(0, SeriesRef::get) != sent {
+                    map.store_ref(slot, r);
+                }
+            }
+        }
+        for &(i, run) in misses {
+            if let (Some(r), Some(found)) = (now(i), map.find(&run)) {
+                map.store_ref(found.slot, Some(r));
+            }
         }
     }
 
@@ -276,6 +430,108 @@ mod tests {
         assert_eq!(std::mem::size_of::<Slot>(), 32);
         map.clear();
         assert!(map.is_empty() && map.get(&runs[0]).is_none());
+    }
+
+    #[test]
+    fn series_refs_follow_their_runs_through_growth_and_are_dropped_with_them() {
+        let mut map = RunKeyMap::default();
+        map.insert(1, key("a"));
+        let found = map.find(&1).unwrap();
+        assert_eq!((found.key, found.series_ref), (key("a"), None));
+        let r = SeriesRef::from_raw(7);
+        map.store_ref(found.slot, r);
+        assert_eq!(map.find(&1).unwrap().series_ref, r);
+        // Growing moves the entries; each keeps its reference.
+        let before = map.generation;
+        for i in 2..500u128 {
+            map.insert(i << 64 | i, key(&i.to_string()));
+        }
+        assert_ne!(map.generation, before);
+        assert_eq!(map.find(&1).unwrap().series_ref, r);
+        assert!(map.find(&(2 << 64 | 2)).unwrap().series_ref.is_none());
+        // The same key again keeps the reference; another key for the run drops it.
+        map.insert(1, key("a"));
+        assert_eq!(map.find(&1).unwrap().series_ref, r);
+        map.insert(1, key("b"));
+        assert!(map.find(&1).unwrap().series_ref.is_none());
+        assert_eq!(map.clone().find(&1).map(|f| f.key), Some(key("b")));
+        map.clear();
+        assert!(map.find(&1).is_none());
+    }
+
+    #[test]
+    fn references_from_an_append_are_kept_and_stale_ones_repaired() {
+        use eddy_storage::head::{AppendLog, Head, HeadOptions};
+        use eddy_storage::labels::Matcher;
+        let head = Head::new(HeadOptions {
+            shards: 1,
+            ..Default::default()
+        });
+        let cache = SeriesKeyCache::new();
+        let names = ["a", "b", "c"];
+        let run = |n: &str| label_run_hash(n.as_bytes());
+        // First request: every series with its labels (all misses).
+        let mut batch = WriteBatch::new();
+        let mut misses = Vec::new();
+        for (i, n) in names.iter().enumerate() {
+            batch.start_keyed_series(key(n));
+            batch.push_label("__name__", *n);
+            batch.push_sample(if *n == "a" { 10 } else { 1000 }, 1.0);
+            misses.push((i as u32, run(n)));
+        }
+        let entries: Vec<(u128, SeriesKey)> = names.iter().map(|n| (run(n), key(n))).collect();
+        cache.insert_all(&entries, 3);
+        head.append(&mut batch, &mut AppendLog::default()).unwrap();
+        cache.remember_refs(&batch, &HitRefs::default(), &misses);
+        let refs: Vec<Option<SeriesRef>> = names
+            .iter()
+            .map(|n| cache.read().find(&run(n)).unwrap().series_ref)
+            .collect();
+        assert!(refs.iter().all(Option::is_some));
+        // Removing a moves c into its place: c's reference is stale now.
+        head.truncate_before(500).unwrap();
+        // Next requests: b and c keyed, without labels, as a decoder sends them.
+        let send = |t: i64| {
+            let known = cache.read();
+            let mut hits = HitRefs::default();
+            hits.start(&known);
+            let mut batch = WriteBatch::new();
+            for (i, n) in ["b", "c"].iter().enumerate() {
+                let found = known.find(&run(n)).unwrap();
+                batch.start_keyed_series_at(found.key, found.series_ref);
+                batch.push_sample(t, t as f64);
+                hits.push(i as u32, &found);
+            }
+            drop(known);
+            let o = head.append(&mut batch, &mut AppendLog::default()).unwrap();
+            assert_eq!((o.accepted, o.unresolved.len()), (2, 0));
+            cache.remember_refs(&batch, &hits, &[]);
+        };
+        send(2000);
+        assert_eq!(cache.read().find(&run("c")).unwrap().series_ref, refs[0]);
+        assert_eq!(cache.read().find(&run("b")).unwrap().series_ref, refs[1]);
+        // Slots taken before the map grew are not written to.
+        let known = cache.read();
+        let mut stale = HitRefs::default();
+        stale.start(&known);
+        stale.push(0, &known.find(&run("b")).unwrap());
+        drop(known);
+        let more: Vec<(u128, SeriesKey)> = (0..100u32)
+            .map(|i| (u128::from(i) << 70, key("x")))
+            .collect();
+        cache.insert_all(&more, 1000);
+        let mut other = WriteBatch::new();
+        other.start_keyed_series_at(key("b"), SeriesRef::from_raw(99));
+        cache.remember_refs(&other, &stale, &[]);
+        assert_eq!(cache.read().find(&run("b")).unwrap().series_ref, refs[1]);
+        send(3000);
+        for (n, want) in [("b", vec![1000, 2000, 3000]), ("c", vec![1000, 2000, 3000])] {
+            let got = head
+                .select(&[Matcher::equal("__name__", n)], 0, i64::MAX)
+                .unwrap();
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0].timestamps, want, "{n}");
+        }
     }
 
     #[test]

@@ -233,6 +233,8 @@ fn decode_and_store_remote_write<'a>(
     drop_configured_labels(st, batch);
     keyed.fresh.key_and_remember(st, batch, &keyed.seen.misses);
     let mut outcome = st.db.append(batch).map_err(ApiError::storage)?;
+    st.series_keys
+        .remember_refs(batch, &keyed.seen.refs, &keyed.seen.misses);
     if !outcome.unresolved.is_empty() {
         let mut again = WriteBatch::new();
         for &i in &outcome.unresolved {
@@ -283,6 +285,8 @@ fn decode_and_store_influx<'a>(
     drop_configured_labels(st, batch);
     keyed.fresh.key_and_remember(st, batch, &keyed.lines.misses);
     let mut outcome = st.db.append(batch).map_err(ApiError::storage)?;
+    st.series_keys
+        .remember_refs(batch, &keyed.lines.refs, &keyed.lines.misses);
     if !outcome.unresolved.is_empty() {
         let mut again_scratch = InfluxScratch::new();
         let mut again = WriteBatch::new();

@@ -10,6 +10,40 @@ use crate::error::Result;
 use crate::labels::{Labels, Matcher};
 use crate::series_key::SeriesKey;
 
+/// Where the head last held a series: a hint that lets an append of a keyed series skip the
+/// head's hash lookup (Prometheus's `SeriesRef` plays the same part). Only a hint: the head
+/// checks that the entry at this place has the series' key before using it, so a reference
+/// made stale by a head cut, by a removed series or by a restart only costs the lookup it
+/// would have saved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SeriesRef(std::num::NonZeroU32);
+
+impl SeriesRef {
+    /// The reference to position `pos` of a head shard's entries (`None` past `u32::MAX - 1`).
+    pub(crate) fn at(pos: usize) -> Option<SeriesRef> {
+        u32::try_from(pos)
+            .ok()
+            .and_then(|p| p.checked_add(1))
+            .and_then(std::num::NonZeroU32::new)
+            .map(SeriesRef)
+    }
+
+    /// The position it refers to.
+    pub(crate) fn pos(self) -> usize {
+        self.0.get() as usize - 1
+    }
+
+    /// The reference as a non-zero number, for callers that store it (in an atomic, say).
+    pub fn get(self) -> u32 {
+        self.0.get()
+    }
+
+    /// A reference stored by [`get`](Self::get) (`None` for zero).
+    pub fn from_raw(raw: u32) -> Option<SeriesRef> {
+        std::num::NonZeroU32::new(raw).map(SeriesRef)
+    }
+}
+
 /// The Prometheus stale marker: a NaN with this exact bit pattern ends a series.
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
 
@@ -34,6 +68,11 @@ pub struct BatchSeries {
     pub samples: (u32, u32),
     /// The series' key when the writer knows it (see [`WriteBatch::start_keyed_series`]).
     pub key: Option<SeriesKey>,
+    /// With a key: where the head held the series the last time (see [`SeriesRef`]; ignored
+    /// without a key). The append replaces it with where the head holds the series now for
+    /// every series it found or created, so that a writer can keep it; it stays as it was
+    /// for series without samples, unresolved ones and refused ones.
+    pub series_ref: Option<SeriesRef>,
 }
 
 /// Samples grouped by series, in flat arrays so that decoding allocates per batch, not per
@@ -101,6 +140,7 @@ impl<'a> WriteBatch<'a> {
             labels: (l, l),
             samples: (s, s),
             key: None,
+            series_ref: None,
         });
     }
 
@@ -110,9 +150,17 @@ impl<'a> WriteBatch<'a> {
     /// it in [`AppendOutcome::unresolved`] and stores none of its samples, and the writer
     /// appends it again with its labels.
     pub fn start_keyed_series(&mut self, key: SeriesKey) {
+        self.start_keyed_series_at(key, None);
+    }
+
+    /// [`start_keyed_series`](Self::start_keyed_series) with the reference an earlier append
+    /// left in [`BatchSeries::series_ref`] for the same key.
+    #[inline]
+    pub fn start_keyed_series_at(&mut self, key: SeriesKey, series_ref: Option<SeriesRef>) {
         self.start_series();
         if let Some(s) = self.series.last_mut() {
             s.key = Some(key);
+            s.series_ref = series_ref;
         }
     }
 

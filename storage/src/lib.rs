@@ -27,7 +27,8 @@ pub mod series_key;
 pub mod wal;
 
 pub use api::{
-    is_stale_nan, stale_nan, AppendOutcome, Querier, RejectReason, Series, SeriesSet, WriteBatch,
+    is_stale_nan, stale_nan, AppendOutcome, Querier, RejectReason, Series, SeriesRef, SeriesSet,
+    WriteBatch,
 };
 pub use db::{Db, DbOptions};
 pub use error::{Error, Result};

@@ -10,13 +10,13 @@
 //! naming, sanitizing). The `n`-th series of the line is entry `n` of that key. Only a line that once
 //! decoded without error gets entries, so a hit is always a line that decodes the same way.
 
-use eddy_storage::{SeriesKey, WriteBatch};
+use eddy_storage::WriteBatch;
 use xxhash_rust::xxh3::{xxh3_128, xxh3_64_with_seed};
 
 use super::scan::{FieldValue, Scanner};
 use super::{FlinkNames, InfluxOptions};
 use crate::arena::{Arena, Str};
-use crate::key_cache::RunKeyMap;
+use crate::key_cache::{Found, HitRefs, RunKeyMap};
 
 /// Spreads the entries of one line over the map: entry `n` is the line key plus `n` times
 /// this odd constant, so the entries differ in their high half too (the map buckets by it).
@@ -32,14 +32,18 @@ pub struct KeyedLines {
     /// Series decoded with labels from a line that could be keyed but was not known: batch
     /// index and the entry to remember once the series is keyed.
     pub misses: Vec<(u32, u128)>,
+    /// The hits' map slots and series references, for
+    /// [`crate::key_cache::SeriesKeyCache::remember_refs`].
+    pub refs: HitRefs,
     /// The points of the request, in body order, as the first pass scanned them.
     pending: Vec<Pending>,
     /// The field values of the pending points: `None` for a string field that is not stored.
     numbers: Vec<Option<f64>>,
     /// The bytes a line key hashes.
     key_bytes: Vec<u8>,
-    /// Keys and values of the line being looked up, until all of its series are found.
-    found: Vec<(SeriesKey, f64)>,
+    /// What the map holds for each series of the line being looked up, and its value, until
+    /// all of its series are found.
+    found: Vec<(Found, f64)>,
 }
 
 /// One point of a request after the first pass.
@@ -62,6 +66,7 @@ impl KeyedLines {
     pub fn clear(&mut self) {
         self.hits.clear();
         self.misses.clear();
+        self.refs.clear();
         self.pending.clear();
         self.numbers.clear();
         self.found.clear();
@@ -74,7 +79,8 @@ impl KeyedLines {
             + self.pending.capacity() * std::mem::size_of::<Pending>()
             + self.numbers.capacity() * std::mem::size_of::<Option<f64>>()
             + self.key_bytes.capacity()
-            + self.found.capacity() * std::mem::size_of::<(SeriesKey, f64)>()
+            + self.found.capacity() * std::mem::size_of::<(Found, f64)>()
+            + self.refs.retained_bytes()
     }
 
     /// Where keyed series `index` came from: its line's offset and its place in the line.
@@ -192,8 +198,8 @@ impl KeyedLines {
         };
         let mut n = 0u32;
         for v in self.numbers[a as usize..b as usize].iter().flatten() {
-            match known.get(&entry_key(line_key, n)) {
-                Some(&key) => self.found.push((key, *v)),
+            match known.find(&entry_key(line_key, n)) {
+                Some(found) => self.found.push((found, *v)),
                 None => return false,
             }
             n += 1;
@@ -209,11 +215,12 @@ impl KeyedLines {
         ts: i64,
         line_start: usize,
     ) -> usize {
-        for (nth, &(key, value)) in self.found.iter().enumerate() {
+        for (nth, &(found, value)) in self.found.iter().enumerate() {
             let index = batch.series.len() as u32;
-            batch.start_keyed_series(key);
+            batch.start_keyed_series_at(found.key, found.series_ref);
             batch.push_sample(ts, value);
             self.hits.push((index, line_start as u32, nth as u32));
+            self.refs.push(index, &found);
         }
         self.found.len()
     }

@@ -216,6 +216,7 @@ fn remove_series(batch: &mut WriteBatch<'_>, first: usize, drop: &[bool]) {
             labels: (lw as u32, (lw + ln) as u32),
             samples: (sw as u32, (sw + sn) as u32),
             key: None,
+            series_ref: None,
         };
         lw += ln;
         sw += sn;

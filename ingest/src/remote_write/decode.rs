@@ -5,12 +5,12 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use eddy_storage::labels::METRIC_NAME;
-use eddy_storage::{SeriesKey, WriteBatch};
+use eddy_storage::WriteBatch;
 
 use super::wire::{Reader, WIRE_FIXED64, WIRE_LEN, WIRE_VARINT};
 use super::{DecodeStats, MetricMetadata, MetricType, MAX_INVALID_MESSAGES};
 use crate::error::Result;
-use crate::key_cache::{label_run_hash, RunKeyMap};
+use crate::key_cache::{label_run_hash, Found, HitRefs, RunKeyMap};
 
 /// Series with more labels than this are checked for duplicate names by sorting instead of
 /// comparing every pair.
@@ -75,6 +75,9 @@ pub struct KeyedSeries {
     /// Series decoded with their labels whose run was not known: batch index and the run's
     /// hash, to key (after any label drops) and remember.
     pub misses: Vec<(u32, u128)>,
+    /// The hits' map slots and series references, for
+    /// [`super::SeriesKeyCache::remember_refs`].
+    pub refs: HitRefs,
     /// Per `TimeSeries` of the request: its common-layout label run, if it has one.
     runs: Vec<Option<LabelRun>>,
 }
@@ -86,8 +89,8 @@ struct LabelRun {
     len: usize,
     /// [`label_run_hash`] of those bytes.
     hash: u128,
-    /// The key the cache holds for them.
-    key: Option<SeriesKey>,
+    /// What the cache holds for them.
+    found: Option<Found>,
 }
 
 impl KeyedSeries {
@@ -95,6 +98,7 @@ impl KeyedSeries {
     pub fn clear(&mut self) {
         self.hits.clear();
         self.misses.clear();
+        self.refs.clear();
         self.runs.clear();
     }
 
@@ -103,6 +107,7 @@ impl KeyedSeries {
         self.hits.capacity() * std::mem::size_of::<(u32, (u32, u32))>()
             + self.misses.capacity() * std::mem::size_of::<(u32, u128)>()
             + self.runs.capacity() * std::mem::size_of::<Option<LabelRun>>()
+            + self.refs.retained_bytes()
     }
 
     /// The label-run range of hit series `index` (hits are in batch order).
@@ -134,6 +139,7 @@ pub fn decode_write_request_keyed<'a>(
     let start = Mark::of(batch);
     let meta_len = meta.len();
     let mut stats = DecodeStats::default();
+    seen.refs.start(known);
     look_up_label_runs(Reader::new(body), known, &mut seen.runs);
     let mut path = Path::Keyed(seen);
     let res = walk_request(Reader::new(body), batch, meta, &mut stats, &mut path);
@@ -161,7 +167,7 @@ fn look_up_label_runs(mut r: Reader<'_>, known: &RunKeyMap, runs: &mut Vec<Optio
             runs.push(label_run_len(s).map(|len| LabelRun {
                 len,
                 hash: label_run_hash(&s[..len]),
-                key: None,
+                found: None,
             }));
         } else if r.skip(f).is_err() {
             break;
@@ -177,7 +183,7 @@ fn look_up_label_runs(mut r: Reader<'_>, known: &RunKeyMap, runs: &mut Vec<Optio
             known.prefetch(ahead.hash);
         }
         if let Some(run) = &mut runs[i] {
-            run.key = known.get(&run.hash).copied();
+            run.found = known.find(&run.hash);
         }
     }
 }
@@ -378,15 +384,16 @@ fn decode_keyed_series<'a>(
         return false;
     };
     let index = batch.series.len() as u32;
-    if let Some(key) = run.key {
+    if let Some(found) = run.found {
         // The same bytes passed every check when the entry was made.
         let mark = Mark::of(batch);
-        batch.start_keyed_series(key);
+        batch.start_keyed_series_at(found.key, found.series_ref);
         if !push_common_samples(&s[run.len..], batch, mark, stats) {
             mark.rollback(batch);
             return false;
         }
         seen.hits.push((index, (at as u32, (at + run.len) as u32)));
+        seen.refs.push(index, &found);
         return true;
     }
     if !decode_common_series_after(s, run.len, batch, stats) {
@@ -697,6 +704,7 @@ fn describe(index: usize, labels: &[(Cow<'_, str>, Cow<'_, str>)], p: Problem) -
 mod tests {
     use super::*;
     use crate::remote_write::encode_write_request;
+    use eddy_storage::SeriesKey;
     use proptest::prelude::*;
 
     /// A decoded request as comparable data: labels, samples (value bits), and the series

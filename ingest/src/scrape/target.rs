@@ -482,6 +482,7 @@ fn transform<'a>(
                     labels: (start as u32, out.labels.len() as u32),
                     samples: (out.timestamps.len() as u32, out.timestamps.len() as u32 + 1),
                     key: None,
+                    series_ref: None,
                 });
                 out.timestamps.push(t);
                 out.values.push(v);

@@ -84,10 +84,34 @@ impl SeriesTable {
             .map(|&s| s as usize)
     }
 
+    /// The position of the entry with `key`.
+    pub(super) fn position(&self, key: u128) -> Option<usize> {
+        self.slot_of_key(key)
+    }
+
+    /// True when the entry at `pos` has `key`: a position kept from an earlier lookup is
+    /// checked this way, since removals move entries (see [`remove`](Self::remove)).
+    #[inline]
+    pub(super) fn holds_at(&self, pos: usize, key: u128) -> bool {
+        self.entries.get(pos).is_some_and(|e| e.key() == key)
+    }
+
+    /// The entry at `pos` (a position from [`position`](Self::position),
+    /// [`holds_at`](Self::holds_at) or [`insert`](Self::insert) with no removal since).
+    pub(super) fn at(&self, pos: usize) -> Option<&Entry> {
+        self.entries.get(pos)
+    }
+
+    /// See [`at`](Self::at).
+    pub(super) fn at_mut(&mut self, pos: usize) -> Option<&mut Entry> {
+        self.entries.get_mut(pos)
+    }
+
     pub(super) fn get(&self, key: u128) -> Option<&Entry> {
         self.slot_of_key(key).map(|s| &self.entries[s])
     }
 
+    #[cfg(test)]
     pub(super) fn get_mut(&mut self, key: u128) -> Option<&mut Entry> {
         self.slot_of_key(key).map(|s| &mut self.entries[s])
     }
@@ -100,8 +124,9 @@ impl SeriesTable {
         self.slot_of_id(id).map(|s| &mut self.entries[s])
     }
 
-    /// Adds an entry whose key and id are not in the table (the caller looked both up).
-    pub(super) fn insert(&mut self, entry: Entry) -> &mut Entry {
+    /// Adds an entry whose key and id are not in the table (the caller looked both up) and
+    /// returns its position.
+    pub(super) fn insert(&mut self, entry: Entry) -> usize {
         debug_assert!(
             self.slot_of_key(entry.key()).is_none() && self.slot_of_id(entry.id).is_none()
         );
@@ -119,8 +144,7 @@ impl SeriesTable {
         self.by_id
             .insert_unique(ih, slot, |&s| id_hash(entries[s as usize].id));
         self.entries.push(entry);
-        let last = self.entries.len() - 1;
-        &mut self.entries[last]
+        slot as usize
     }
 
     /// Removes the entry with `key`. The last entry moves into its place.
@@ -200,12 +224,13 @@ mod tests {
         let mut t = SeriesTable::default();
         let key = |i: u32| (u128::from(mix64(u64::from(i))) << 64) | 5;
         for i in 0..1000u32 {
-            let e = t.insert(Entry::new(
+            let pos = t.insert(Entry::new(
                 key(i),
                 i * 128 + 5,
                 PackedLabels::new([(i, i + 1)]),
             ));
-            assert_eq!(e.id, i * 128 + 5);
+            assert_eq!(t.at(pos).map(|e| e.id), Some(i * 128 + 5));
+            assert!(t.holds_at(pos, key(i)) && !t.holds_at(pos, key(i + 1)));
         }
         assert_eq!(t.len(), 1000);
         // Remove every third entry (the first and the last among them) and one more.
@@ -226,6 +251,14 @@ mod tests {
             let labels: Vec<(u32, u32)> = t.by_id(i * 128 + 5).unwrap().labels.iter().collect();
             assert_eq!(labels, vec![(i, i + 1)]);
         }
+        for &i in &left {
+            // A position found by key is where the entry is; positions past the end hold
+            // nothing.
+            let pos = t.position(key(i)).unwrap();
+            assert!(t.holds_at(pos, key(i)));
+            assert_eq!(t.at_mut(pos).map(|e| e.id), Some(i * 128 + 5));
+        }
+        assert!(!t.holds_at(t.len(), key(1)) && t.at(t.len()).is_none());
         for i in (0..1000u32).step_by(3) {
             assert!(t.get(key(i)).is_none());
             assert!(t.by_id(i * 128 + 5).is_none());

@@ -460,20 +460,40 @@ fn idle_series_move_their_last_chunk_to_the_chunk_files() {
 #[test]
 fn group_by_shard_orders_shards_and_keeps_arrival_order_inside_each() {
     let shards = 8;
-    let keyed: Vec<(usize, u128, u32)> = (0..200u32)
-        .map(|i| {
-            (
-                ((i * 7 + i / 3) % 5) as usize * 2 % shards,
-                u128::from(i) << 64,
-                i,
-            )
-        })
-        .collect();
-    let grouped = super::group_by_shard(keyed.clone(), shards);
-    let mut want = keyed;
-    want.sort_by_key(|k| (k.0, k.2));
-    assert_eq!(grouped, want);
-    assert!(super::group_by_shard(Vec::new(), shards).is_empty());
+    let mut scratch = AppendScratch::default();
+    let fill = |scratch: &mut AppendScratch, n: u32| {
+        scratch.pending = (0..n)
+            .map(|i| Pending {
+                key: u128::from(i) << 64 | u128::from((i * 7 + i / 3) % 5 * 2 % shards),
+                index: i,
+                pos: i + 1,
+                samples: (i, i + 1),
+            })
+            .collect();
+    };
+    let order = |v: &[Pending]| {
+        v.iter()
+            .map(|p| (p.shard(shards as usize), p.index))
+            .collect::<Vec<_>>()
+    };
+    // Twice with the same scratch: what the first batch left behind must not leak into the
+    // second.
+    for n in [200, 70] {
+        fill(&mut scratch, n);
+        scratch.group_by_shard(shards as usize);
+        let mut want = scratch.pending.clone();
+        want.sort_by_key(|p| (p.shard(shards as usize), p.index));
+        assert_eq!(order(&scratch.grouped), order(&want));
+        assert!(scratch
+            .grouped
+            .iter()
+            .all(|p| p.key >> 64 == u128::from(p.index) && p.samples.0 == p.index));
+    }
+    scratch.pending.clear();
+    scratch.group_by_shard(shards as usize);
+    assert!(scratch.grouped.is_empty());
+    // Two to a cache line.
+    assert_eq!(std::mem::size_of::<Pending>(), 32);
 }
 
 #[test]
@@ -748,4 +768,131 @@ fn series_whose_values_change_shape_read_back_exactly() {
     let want: Vec<u64> = samples.iter().map(|s| s.1.to_bits()).collect();
     let have: Vec<u64> = got[0].values.iter().map(|v| v.to_bits()).collect();
     assert_eq!(have, want);
+}
+
+fn key_of(labels: &[(&str, &str)]) -> SeriesKey {
+    let owned: Vec<(Cow<'_, str>, Cow<'_, str>)> = labels
+        .iter()
+        .map(|&(n, v)| (Cow::Borrowed(n), Cow::Borrowed(v)))
+        .collect();
+    SeriesKey::of(&owned, &mut KeyScratch::default()).unwrap()
+}
+
+/// One keyed series without labels, sent with `series_ref`; returns the outcome and the
+/// reference the append left in the batch.
+fn append_keyed(
+    h: &Head,
+    key: SeriesKey,
+    series_ref: Option<SeriesRef>,
+    sample: (i64, f64),
+) -> (AppendOutcome, Option<SeriesRef>) {
+    let mut b = WriteBatch::new();
+    b.start_keyed_series_at(key, series_ref);
+    b.push_sample(sample.0, sample.1);
+    let o = h.append(&mut b, &mut AppendLog::default()).unwrap();
+    (o, b.series[0].series_ref)
+}
+
+#[test]
+fn series_refs_lead_to_their_series_and_stale_ones_fall_back_to_the_key() {
+    // One shard, so that removals move entries that other references point to.
+    let h = Head::new(HeadOptions {
+        ooo_window_ms: 60_000,
+        shards: 1,
+        ..Default::default()
+    });
+    let names = ["a", "b", "c", "d"];
+    let keys: Vec<SeriesKey> = names.iter().map(|n| key_of(&[("__name__", n)])).collect();
+    // Created with labels: each append hands back where its series is.
+    let mut b = WriteBatch::new();
+    for (n, &key) in names.iter().zip(&keys) {
+        b.start_keyed_series(key);
+        b.push_label("__name__", *n);
+        // a's only sample is old: a is removed at the truncation below.
+        b.push_sample(if *n == "a" { 10 } else { 1000 }, 1.0);
+    }
+    let o = h.append(&mut b, &mut AppendLog::default()).unwrap();
+    assert_eq!((o.accepted, o.new_series), (4, 4));
+    let refs: Vec<Option<SeriesRef>> = b.series.iter().map(|s| s.series_ref).collect();
+    assert!(refs.iter().all(Option::is_some));
+    let distinct: std::collections::HashSet<_> = refs.iter().collect();
+    assert_eq!(distinct.len(), 4);
+    // A fresh reference: the sample lands in its series and the reference stays.
+    let (o, back) = append_keyed(&h, keys[1], refs[1], (2000, 2.0));
+    assert_eq!((o.accepted, back), (1, refs[1]));
+    // A reference to another series' place is not trusted: the key decides.
+    let (o, back) = append_keyed(&h, keys[2], refs[3], (2000, 3.0));
+    assert_eq!((o.accepted, back), (1, refs[2]));
+    // Truncation removes a (whose only sample is old); the last entry moves into its place.
+    let removed = h.truncate_before(500).unwrap();
+    assert_eq!(removed.cardinality(), 1);
+    // d's old reference now points past the end, and a's place holds d: both go stale.
+    let (o, back_d) = append_keyed(&h, keys[3], refs[3], (2000, 4.0));
+    assert_eq!(o.accepted, 1);
+    assert_eq!(back_d, refs[0], "d moved into a's place");
+    // a's reference now points at d's entry: a is not held any more, so it is unresolved
+    // and nothing goes into d.
+    let (o, back_a) = append_keyed(&h, keys[0], refs[0], (3000, 9.0));
+    assert_eq!((o.accepted, o.unresolved.clone()), (0, vec![0]));
+    assert_eq!(back_a, refs[0], "left as it was");
+    // A reference past every entry.
+    let (o, _) = append_keyed(&h, keys[1], SeriesRef::at(1 << 20), (3000, 5.0));
+    assert_eq!(o.accepted, 1);
+    let read = |name: &str| {
+        h.select(&[Matcher::equal("__name__", name)], 0, i64::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.timestamps, s.values))
+            .collect::<Vec<_>>()
+    };
+    assert!(read("a").is_empty());
+    assert_eq!(
+        read("b"),
+        vec![(vec![1000, 2000, 3000], vec![1.0, 2.0, 5.0])]
+    );
+    assert_eq!(read("c"), vec![(vec![1000, 2000], vec![1.0, 3.0])]);
+    assert_eq!(read("d"), vec![(vec![1000, 2000], vec![1.0, 4.0])]);
+}
+
+#[test]
+fn series_refs_of_another_head_are_checked_like_stale_ones() {
+    // After a restart the head's entries are in another order; a reference kept from the
+    // earlier head must not put samples into whatever series sits at its place now.
+    let keys: Vec<SeriesKey> = (0..50)
+        .map(|i| key_of(&[("__name__", "m"), ("i", &i.to_string())]))
+        .collect();
+    let first = head();
+    let mut refs = Vec::new();
+    for (i, &key) in keys.iter().enumerate() {
+        let mut b = WriteBatch::new();
+        b.start_keyed_series(key);
+        b.push_label("__name__", "m");
+        b.push_label("i", i.to_string());
+        b.push_sample(1000, i as f64);
+        first.append(&mut b, &mut AppendLog::default()).unwrap();
+        refs.push(b.series[0].series_ref);
+    }
+    let second = head();
+    for (i, &key) in keys.iter().enumerate().rev() {
+        let mut b = WriteBatch::new();
+        b.start_keyed_series(key);
+        b.push_label("__name__", "m");
+        b.push_label("i", i.to_string());
+        b.push_sample(1000, i as f64);
+        second.append(&mut b, &mut AppendLog::default()).unwrap();
+    }
+    let mut b = WriteBatch::new();
+    for (i, (&key, &r)) in keys.iter().zip(&refs).enumerate() {
+        b.start_keyed_series_at(key, r);
+        b.push_sample(2000, i as f64 + 0.5);
+    }
+    let o = second.append(&mut b, &mut AppendLog::default()).unwrap();
+    assert_eq!((o.accepted, o.unresolved.len()), (50, 0));
+    for s in second
+        .select(&[Matcher::equal("__name__", "m")], 0, i64::MAX)
+        .unwrap()
+    {
+        let i: f64 = s.labels.get("i").unwrap().parse().unwrap();
+        assert_eq!(s.values, vec![i, i + 0.5], "{}", s.labels);
+    }
 }
