@@ -49,8 +49,12 @@ pub struct IndexReader {
     base_t: i64,
     /// Format version: 2 adds the shared-timestamps flag to chunk metas, 3 the label tails.
     version: u8,
-    /// Version 3: where each shared label tail starts in the series section.
-    tails: Vec<u32>,
+    /// Version 3: each shared label tail as `(start in tail_pairs, its first name ordinal)`,
+    /// plus an end sentinel. Tails are decoded once at open (8 bytes per label of a tail, a
+    /// few bytes per series): a series read then resolves its tail without decoding varints.
+    tails: Vec<(u32, u32)>,
+    /// `(name symbol, value symbol)` of every tail's labels, tail after tail.
+    tail_pairs: Vec<(u32, u32)>,
     /// Where the first series entry starts in the series section (after the tails table).
     series_start: usize,
 }
@@ -69,6 +73,7 @@ impl IndexReader {
             base_t: 0,
             version: VERSION,
             tails: Vec::new(),
+            tail_pairs: Vec::new(),
             series_start: 0,
         };
         r.read_header_and_toc()?;
@@ -435,13 +440,25 @@ impl IndexReader {
         let (buf, base) = self.section(Section::Series);
         let mut d = Decoder::new(buf, base);
         let n = d.uvarint()?;
-        let mut tails = Vec::with_capacity(n.min(buf.len() as u64) as usize);
+        let mut tails = Vec::with_capacity(n.min(buf.len() as u64) as usize + 1);
+        let mut pairs = Vec::new();
         for _ in 0..n {
-            tails.push(d.pos() as u32);
-            self.decode_label_list(&mut d, &mut None, |_, _| {})?;
+            let start = u32::try_from(pairs.len()).map_err(|_| d.err("too many tail labels"))?;
+            // The first name ordinal, for the order check against a series' own labels (an
+            // empty tail gets `u32::MAX`: nothing to order).
+            let mut peek = d.clone();
+            let first = match peek.uvarint()? {
+                0 => u32::MAX,
+                _ => peek.uvarint32()?,
+            };
+            self.decode_label_list(&mut d, &mut None, |name, value| pairs.push((name, value)))?;
+            tails.push((start, first));
         }
+        let end = u32::try_from(pairs.len()).map_err(|_| d.err("too many tail labels"))?;
+        tails.push((end, u32::MAX));
         self.series_start = d.pos();
         self.tails = tails;
+        self.tail_pairs = pairs;
         Ok(())
     }
 
@@ -462,15 +479,21 @@ impl IndexReader {
         if tail == 0 {
             return Ok(());
         }
-        let Some(&at) = usize::try_from(tail - 1)
+        // `tails` ends with a sentinel, so a valid number `t` has `t + 1` in range too.
+        let found = usize::try_from(tail)
             .ok()
-            .and_then(|i| self.tails.get(i))
-        else {
+            .filter(|&t| t < self.tails.len())
+            .map(|t| (self.tails[t - 1], self.tails[t].0));
+        let Some(((start, first), end)) = found else {
             return Err(d.err("bad label tail reference"));
         };
-        let (buf, base) = self.section(Section::Series);
-        let mut td = Decoder::new(&buf[at as usize..], base + u64::from(at));
-        self.decode_label_list(&mut td, &mut prev, each)
+        if prev.is_some_and(|p| first != u32::MAX && p >= first) {
+            return Err(d.err("bad label name reference"));
+        }
+        for &(name, value) in &self.tail_pairs[start as usize..end as usize] {
+            each(name, value);
+        }
+        Ok(())
     }
 
     /// Decodes one label list (a count, then name and value ordinals), checking references and
