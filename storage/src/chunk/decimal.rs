@@ -2,12 +2,14 @@
 //! with one common divisor `d` (`v = m / d`), then go through an int stream as raw values,
 //! deltas or deltas of deltas. The divisor is either `b·10^k`, `b ∈ {1, 3, 9}` (short
 //! decimals), or any integer up to 2^24 (a *ratio*: a buffer pool's `used / total`, a meter's
-//! `count / 60`). Values that do not survive the round trip bit for bit (NaN, the stale
-//! marker, ±Inf, -0.0) are stored verbatim as patches, if there are few of them.
+//! `count / 60`), divided in f64 or, for Java floats widened to double, in f32. Values that
+//! do not survive the round trip bit for bit (NaN, the stale marker, ±Inf, -0.0) are stored
+//! verbatim as patches, if there are few of them.
 //!
-//! A value is accepted only if the decoder's exact formula, `m as f64 / d`, gives back the
-//! same bits. Both the conversion and the division are correctly rounded IEEE operations,
-//! so the check is deterministic on every platform.
+//! A value is accepted only if the decoder's exact formula, `m as f64 / d` (or
+//! `(m as f32 / d as f32) as f64`), gives back the same bits. The conversions and the
+//! division are correctly rounded IEEE operations, so the check is deterministic on every
+//! platform.
 
 use super::ints::{self, Plan, Stream};
 use super::varint::{put_uvarint, put_varint, uvarint_len, zigzag, Reader};
@@ -53,7 +55,7 @@ pub(crate) const DOD: u8 = 2;
 pub(crate) const HAS_PATCHES: u8 = 0x08;
 
 /// The common divisor. A decimal one is stored as one byte `base << 5 | k`; a ratio one as
-/// [`RATIO_SCALE_BYTE`] and a uvarint. Every divisor is an integer below 2^63 that f64
+/// [`RATIO_SCALE_BYTE`] (or [`RATIO32_SCALE_BYTE`], divided in f32) and a uvarint. Every divisor is an integer below 2^63 that f64
 /// represents exactly.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Scale {
