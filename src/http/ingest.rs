@@ -142,8 +142,9 @@ where
         return Err(e);
     }
     let Some(mut lent) = pool.checkout().await else {
+        // Only while the server shuts down: another instance may take the retry.
         return Err(ApiError::new(
-            ErrorType::Internal,
+            ErrorType::Unavailable,
             "ingest workers are shut down",
         ));
     };
