@@ -284,9 +284,9 @@ pub(crate) fn plan(src: &[f64], scratch: &mut Scratch) -> Option<DecimalPlan> {
     }
     // Single precision only for values a float holds (Java `Float` gauges, widened).
     let ratio = plan_ratio(src, false, scratch).or_else(|| {
-        let floats = src.iter().filter(|v| v.is_finite()).take(4);
-        floats
-            .clone()
+        src.iter()
+            .filter(|v| v.is_finite())
+            .take(4)
             .all(|&v| f64::from(v as f32) == v)
             .then(|| plan_ratio(src, true, scratch))
             .flatten()
