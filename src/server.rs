@@ -139,8 +139,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         db.clone(),
         args.maintenance_interval,
         move || {
-            idle.upgrade()
-                .is_some_and(|st| st.ingest_scratch.release_unused())
+            idle.upgrade().is_some_and(|st| {
+                let sets = st.ingest_scratch.release_unused();
+                let keys = st.series_keys.sweep_if_due(st.db.head().max_t());
+                sets || keys
+            })
         },
     );
     if st.config_file.is_some() {

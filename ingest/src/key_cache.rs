@@ -15,9 +15,16 @@
 //! against the key before it uses it, so a stale one (after a head cut, a removed series) costs
 //! only that lookup; appends hand back the current references, and [`SeriesKeyCache::
 //! remember_refs`] stores those that changed.
+//!
+//! Entries of series that churned away (a restarted Flink job's tasks and operators) would
+//! stay until the table is cleared. So every lookup marks its entry as seen, and a sweep
+//! ([`SeriesKeyCache::sweep_if_due`]) drops the entries nobody asked for during an epoch that
+//! covered at least [`SWEEP_EPOCH_MS`] of sample time and as many lookups as there are
+//! entries. A live series dropped by mistake (one pushed less often than the epoch) only costs
+//! one request with its labels decoded again.
 
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 use eddy_storage::{SeriesKey, SeriesRef, WriteBatch};
 use parking_lot::{RwLock, RwLockReadGuard};
@@ -26,11 +33,39 @@ use parking_lot::{RwLock, RwLockReadGuard};
 /// again from empty (series that churned away leave entries behind).
 const SLACK_ENTRIES: usize = 1 << 16;
 
+/// Shortest epoch, in sample time (the head's newest timestamp), after which entries not
+/// looked up are dropped: two of the longest push intervals Flink reporters are set to (60 s).
+/// Sample time rather than the wall clock, so that a replay of hours of samples in minutes
+/// sweeps as a live fleet would.
+pub const SWEEP_EPOCH_MS: i64 = 120_000;
+
+/// A sweep rebuilds the table only when at least this share (1/n) of its entries went unseen;
+/// otherwise it only starts a new epoch.
+const SWEEP_MIN_SHARE: usize = 8;
+
+/// The bit of a slot's reference word that marks the entry as looked up in this epoch
+/// (series references are positions in a head shard, far below 2^31).
+const SEEN: u32 = 1 << 31;
+
 /// Hash of a series' label bytes → its series key, shared by every ingest thread. Readers hold
 /// the read lock for one request's decode; new entries are added once per request.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SeriesKeyCache {
     map: RwLock<RunKeyMap>,
+    /// Lookups that hit since the epoch began (counted per request).
+    epoch_hits: AtomicU64,
+    /// Sample time the epoch began at (`i64::MIN`: not yet).
+    epoch_start: AtomicI64,
+}
+
+impl Default for SeriesKeyCache {
+    fn default() -> Self {
+        SeriesKeyCache {
+            map: RwLock::default(),
+            epoch_hits: AtomicU64::new(0),
+            epoch_start: AtomicI64::new(i64::MIN),
+        }
+    }
 }
 
 /// Label-run hashes to series keys: open addressing with linear probing over 32-byte slots
@@ -43,10 +78,11 @@ pub struct SeriesKeyCache {
 /// them into one probe run.
 #[derive(Debug)]
 pub struct RunKeyMap {
-    /// A power of two in length, or empty.
+    /// A multiple of 64 slots, or empty.
     slots: Vec<Slot>,
-    /// Per slot, its series' [`SeriesRef`] as a number (0: none). Apart from the slots, so that
-    /// a slot stays 32 bytes; updated through a shared borrow by the threads that read the map.
+    /// Per slot, its series' [`SeriesRef`] as a number (0: none) and the [`SEEN`] bit. Apart
+    /// from the slots, so that a slot stays 32 bytes; updated through a shared borrow by the
+    /// threads that read the map.
     refs: Vec<AtomicU32>,
     len: usize,
     secret: u64,
@@ -118,10 +154,22 @@ impl RunKeyMap {
         self.len == 0
     }
 
+    /// The run's first slot: its mixed hash scaled onto the table (multiply and shift, so
+    /// the table can have any size and grow by less than doubling).
     #[inline]
     fn home(&self, run: u128) -> usize {
-        let mask = self.slots.len().wrapping_sub(1);
-        eddy_storage::head::mix64((run >> 64) as u64 ^ self.secret) as usize & mask
+        let mixed = eddy_storage::head::mix64((run >> 64) as u64 ^ self.secret);
+        ((u128::from(mixed) * self.slots.len() as u128) >> 64) as usize
+    }
+
+    /// The slot after `i`, wrapping at the end of the table.
+    #[inline]
+    fn next(&self, i: usize) -> usize {
+        if i + 1 == self.slots.len() {
+            0
+        } else {
+            i + 1
+        }
     }
 
     /// The key of label run `run`, if known.
@@ -131,16 +179,22 @@ impl RunKeyMap {
         self.slots[i].key.as_ref()
     }
 
-    /// The key and series reference of label run `run`, if known.
+    /// The key and series reference of label run `run`, if known; marks the entry as seen.
     #[inline]
     pub fn find(&self, run: &u128) -> Option<Found> {
         let i = self.slot_of(run)?;
+        let mut raw = 0;
+        if let Some(r) = self.refs.get(i) {
+            raw = r.load(Ordering::Relaxed);
+            if raw & SEEN == 0 {
+                // Once per entry and epoch: the line is in cache already, and the other
+                // lookups of the epoch only read it.
+                r.fetch_or(SEEN, Ordering::Relaxed);
+            }
+        }
         Some(Found {
             key: self.slots[i].key?,
-            series_ref: self
-                .refs
-                .get(i)
-                .and_then(|r| SeriesRef::from_raw(r.load(Ordering::Relaxed))),
+            series_ref: SeriesRef::from_raw(raw & !SEEN),
             slot: i as u32,
         })
     }
@@ -150,14 +204,13 @@ impl RunKeyMap {
         if self.slots.is_empty() {
             return None;
         }
-        let mask = self.slots.len() - 1;
         let mut i = self.home(*run);
         loop {
             let slot = &self.slots[i];
             match &slot.key {
                 None => return None,
                 Some(_) if slot.run == *run => return Some(i),
-                Some(_) => i = (i + 1) & mask,
+                Some(_) => i = self.next(i),
             }
         }
     }
@@ -179,13 +232,14 @@ impl RunKeyMap {
     /// generation of the map).
     fn store_ref(&self, slot: u32, series_ref: Option<SeriesRef>) {
         if let Some(r) = self.refs.get(slot as usize) {
-            r.store(series_ref.map_or(0, SeriesRef::get), Ordering::Relaxed);
+            r.store(raw_ref(series_ref) | SEEN, Ordering::Relaxed);
         }
     }
 
     /// Adds or replaces the key of `run`.
     pub fn insert(&mut self, run: u128, key: SeriesKey) {
-        self.insert_with_ref(run, key, 0);
+        // A new entry counts as seen in the epoch it arrives in.
+        self.insert_with_ref(run, key, SEEN);
     }
 
     /// Adds or replaces the key of `run`; a new entry gets series reference `raw_ref`, a
@@ -195,7 +249,6 @@ impl RunKeyMap {
         if (self.len + 1) * 10 > self.slots.len() * 7 {
             self.grow();
         }
-        let mask = self.slots.len() - 1;
         let mut i = self.home(run);
         loop {
             let slot = &mut self.slots[i];
@@ -216,13 +269,18 @@ impl RunKeyMap {
                     }
                     return;
                 }
-                Some(_) => i = (i + 1) & mask,
+                Some(_) => i = self.next(i),
             }
         }
     }
 
     fn grow(&mut self) {
-        let capacity = (self.slots.len() * 2).max(64);
+        self.rebuild(capacity_for(self.len + self.len / 2 + 1), |_| true);
+    }
+
+    /// Moves the entries that `keep` accepts (given their reference word) into a table of
+    /// `capacity` slots.
+    fn rebuild(&mut self, capacity: usize, keep: impl Fn(u32) -> bool) {
         let old = std::mem::replace(&mut self.slots, vec![Slot::default(); capacity]);
         let old_refs = std::mem::replace(
             &mut self.refs,
@@ -231,10 +289,35 @@ impl RunKeyMap {
         self.len = 0;
         self.generation += 1;
         for (slot, r) in old.into_iter().zip(old_refs) {
-            if let Some(key) = slot.key {
-                self.insert_with_ref(slot.run, key, r.into_inner());
+            let raw = r.into_inner();
+            if let Some(key) = slot.key.filter(|_| keep(raw)) {
+                self.insert_with_ref(slot.run, key, raw);
             }
         }
+    }
+
+    /// Ends an epoch: drops the entries not looked up since the last sweep when they are at
+    /// least 1/[`SWEEP_MIN_SHARE`] of all (into a table sized for those kept), and clears
+    /// every entry's seen mark. Returns true if it freed memory.
+    fn sweep(&mut self) -> bool {
+        let unseen = self
+            .refs
+            .iter()
+            .zip(&self.slots)
+            .filter(|(r, s)| s.key.is_some() && r.load(Ordering::Relaxed) & SEEN == 0)
+            .count();
+        let mut freed = false;
+        if unseen > 0 && unseen * SWEEP_MIN_SHARE >= self.len {
+            let kept = self.len - unseen;
+            // Room for a quarter more before the next growth.
+            let capacity = capacity_for(kept + kept / 4);
+            freed = capacity < self.slots.len();
+            self.rebuild(capacity, |raw| raw & SEEN != 0);
+        }
+        for r in &mut self.refs {
+            *r.get_mut() &= !SEEN;
+        }
+        freed
     }
 
     /// Forgets every entry and frees the table.
@@ -250,6 +333,19 @@ impl RunKeyMap {
         self.slots.capacity() * std::mem::size_of::<Slot>()
             + self.refs.capacity() * std::mem::size_of::<AtomicU32>()
     }
+}
+
+/// A table (a multiple of 64 slots) that holds `entries` at most 70 % full.
+fn capacity_for(entries: usize) -> usize {
+    entries
+        .saturating_mul(10)
+        .div_ceil(7)
+        .next_multiple_of(64)
+        .max(64)
+}
+
+fn raw_ref(series_ref: Option<SeriesRef>) -> u32 {
+    series_ref.map_or(0, SeriesRef::get) & !SEEN
 }
 
 /// A hint to load the cache line of `value`; it never faults and changes nothing observable.
@@ -297,11 +393,8 @@ impl HitRefs {
     /// Notes that batch series `index` went in keyed with what `found` held.
     #[inline]
     pub fn push(&mut self, index: u32, found: &Found) {
-        self.hits.push((
-            index,
-            found.slot,
-            found.series_ref.map_or(0, SeriesRef::get),
-        ));
+        self.hits
+            .push((index, found.slot, raw_ref(found.series_ref)));
     }
 
     /// Heap bytes held.
@@ -321,14 +414,18 @@ impl SeriesKeyCache {
         self.map.read()
     }
 
-    /// Adds entries. When the cache would hold more than twice `live_series` (plus some
-    /// slack), it is emptied first: entries of series that churned away are dropped, and the
-    /// live ones come back on their next request.
-    pub fn insert_all(&self, entries: &[(u128, SeriesKey)], live_series: usize) {
+    /// Adds entries; `now` is the newest sample time the caller knows (the head's), for the
+    /// sweep. When the cache would hold more than twice `live_series` (plus some slack), it is
+    /// emptied first: entries of series that churned away are dropped, and the live ones come
+    /// back on their next request.
+    pub fn insert_all(&self, entries: &[(u128, SeriesKey)], live_series: usize, now: i64) {
         if entries.is_empty() {
             return;
         }
         let mut map = self.map.write();
+        if self.epoch_due(&map, now) {
+            self.end_epoch(&mut map, now);
+        }
         let limit = live_series.saturating_mul(2).saturating_add(SLACK_ENTRIES);
         if map.len() + entries.len() > limit {
             map.clear();
@@ -345,11 +442,13 @@ impl SeriesKeyCache {
     /// its decode) leaves its hits' references to the next request.
     pub fn remember_refs(&self, batch: &WriteBatch<'_>, hits: &HitRefs, misses: &[(u32, u128)]) {
         let now = |i: u32| batch.series.get(i as usize).and_then(|s| s.series_ref);
+        self.epoch_hits
+            .fetch_add(hits.hits.len() as u64, Ordering::Relaxed);
         let map = self.map.read();
         if map.generation == hits.generation {
             for &(i, slot, sent) in &hits.hits {
                 let r = now(i);
-                if r.map_or(0, SeriesRef::get) != sent {
+                if raw_ref(r) != sent {
                     map.store_ref(slot, r);
                 }
             }
@@ -359,6 +458,43 @@ impl SeriesKeyCache {
                 map.store_ref(found.slot, Some(r));
             }
         }
+    }
+
+    /// Drops the entries nobody looked up during the epoch, if the epoch is over: it began at
+    /// least [`SWEEP_EPOCH_MS`] before `now` (sample time) and saw at least as many hits as
+    /// there are entries. Returns true if memory was freed. Holds the write lock for one pass
+    /// over the table (about a millisecond per 100 k entries).
+    pub fn sweep_if_due(&self, now: i64) -> bool {
+        if !self.epoch_due(&self.map.read(), now) {
+            return false;
+        }
+        let mut map = self.map.write();
+        self.epoch_due(&map, now) && self.end_epoch(&mut map, now)
+    }
+
+    fn epoch_due(&self, map: &RunKeyMap, now: i64) -> bool {
+        let start = self.epoch_start.load(Ordering::Relaxed);
+        if start == i64::MIN {
+            // The first epoch begins with the first sample time anyone tells.
+            if now != i64::MIN {
+                let _ = self.epoch_start.compare_exchange(
+                    i64::MIN,
+                    now,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
+            }
+            return false;
+        }
+        now.saturating_sub(start) >= SWEEP_EPOCH_MS
+            && self.epoch_hits.load(Ordering::Relaxed) >= map.len() as u64
+            && !map.is_empty()
+    }
+
+    fn end_epoch(&self, map: &mut RunKeyMap, now: i64) -> bool {
+        self.epoch_hits.store(0, Ordering::Relaxed);
+        self.epoch_start.store(now, Ordering::Relaxed);
+        map.sweep()
     }
 
     /// Entries held.
@@ -396,13 +532,14 @@ mod tests {
         for i in 0..700u128 {
             map.insert(i, key("x"));
         }
-        assert_eq!(map.slots.len(), 1024);
+        let slots = map.slots.len();
+        assert!((1000..=1600).contains(&slots), "{slots} slots");
         let buckets: std::collections::HashSet<usize> = (0u128..1024)
             .map(|i| map.home((i << 84) | (0xabcde_u128 << 64)))
             .collect();
         assert!(
             buckets.len() > 500,
-            "only {} of 1024 buckets",
+            "only {} of {slots} buckets",
             buckets.len()
         );
     }
@@ -480,7 +617,7 @@ mod tests {
             misses.push((i as u32, run(n)));
         }
         let entries: Vec<(u128, SeriesKey)> = names.iter().map(|n| (run(n), key(n))).collect();
-        cache.insert_all(&entries, 3);
+        cache.insert_all(&entries, 3, 0);
         head.append(&mut batch, &mut AppendLog::default()).unwrap();
         cache.remember_refs(&batch, &HitRefs::default(), &misses);
         let refs: Vec<Option<SeriesRef>> = names
@@ -519,7 +656,7 @@ mod tests {
         let more: Vec<(u128, SeriesKey)> = (0..100u32)
             .map(|i| (u128::from(i) << 70, key("x")))
             .collect();
-        cache.insert_all(&more, 1000);
+        cache.insert_all(&more, 1000, 0);
         let mut other = WriteBatch::new();
         other.start_keyed_series_at(key("b"), SeriesRef::from_raw(99));
         cache.remember_refs(&other, &stale, &[]);
@@ -540,7 +677,7 @@ mod tests {
         let run = |i: u64| label_run_hash(&i.to_le_bytes());
         let first: Vec<(u128, SeriesKey)> =
             (0..10).map(|i| (run(i), key(&i.to_string()))).collect();
-        cache.insert_all(&first, 10);
+        cache.insert_all(&first, 10, 0);
         assert_eq!(cache.len(), 10);
         assert_eq!(cache.read().get(&run(3)), Some(&key("3")));
         // Far more entries than twice the live series plus slack: the old ones are dropped.
@@ -548,9 +685,70 @@ mod tests {
         let many: Vec<(u128, SeriesKey)> = (100..100 + SLACK_ENTRIES as u64 + 30)
             .map(|i| (run(i), x))
             .collect();
-        cache.insert_all(&many, 10);
+        cache.insert_all(&many, 10, 0);
         assert_eq!(cache.len(), many.len());
         assert!(cache.read().get(&run(3)).is_none());
         assert_eq!(cache.read().get(&run(100)), Some(&x));
+    }
+
+    #[test]
+    fn entries_nobody_looks_up_for_an_epoch_are_swept() {
+        let cache = SeriesKeyCache::new();
+        let run = |i: u64| label_run_hash(&i.to_le_bytes());
+        let all: Vec<(u128, SeriesKey)> =
+            (0..4000).map(|i| (run(i), key(&i.to_string()))).collect();
+        let t0 = 1_000_000;
+        cache.insert_all(&all, 4000, t0);
+        let full_bytes = cache.read().allocated_bytes();
+        // Requests that name only the first 1,000 series (a restart replaced the others).
+        let look_up_first_thousand = || {
+            let known = cache.read();
+            let mut hits = HitRefs::default();
+            hits.start(&known);
+            for i in 0..1000u64 {
+                let found = known.find(&run(i)).unwrap();
+                hits.push(i as u32, &found);
+            }
+            drop(known);
+            cache.remember_refs(&WriteBatch::new(), &hits, &[]);
+        };
+        // The first epoch: every entry is new in it, so none goes.
+        for _ in 0..4 {
+            look_up_first_thousand();
+        }
+        assert!(!cache.sweep_if_due(t0 + SWEEP_EPOCH_MS));
+        assert_eq!(cache.len(), 4000);
+        let t1 = t0 + SWEEP_EPOCH_MS;
+        look_up_first_thousand();
+        // Long enough in sample time, but fewer hits than entries: not yet.
+        assert!(!cache.sweep_if_due(t1 + SWEEP_EPOCH_MS));
+        for _ in 0..4 {
+            look_up_first_thousand();
+        }
+        // Enough hits, but too short an epoch: not yet.
+        assert!(!cache.sweep_if_due(t1 + SWEEP_EPOCH_MS - 1));
+        // Series that arrive during the epoch count as seen.
+        let late: Vec<(u128, SeriesKey)> = (9000..9010).map(|i| (run(i), key("late"))).collect();
+        cache.insert_all(&late, 4000, t1 + 1);
+        assert_eq!(cache.len(), 4010);
+        assert!(cache.sweep_if_due(t1 + SWEEP_EPOCH_MS));
+        assert_eq!(cache.len(), 1010);
+        assert!(cache.read().allocated_bytes() * 3 < full_bytes);
+        for i in 0..1000u64 {
+            assert_eq!(cache.read().get(&run(i)), Some(&key(&i.to_string())), "{i}");
+        }
+        assert!((1000..4000u64).all(|i| cache.read().get(&run(i)).is_none()));
+        assert!((9000..9010u64).all(|i| cache.read().get(&run(i)).is_some()));
+        // A new epoch began: nothing is due until it is over, and then only the unseen go.
+        let t2 = t1 + SWEEP_EPOCH_MS;
+        assert!(!cache.sweep_if_due(t2 + 1));
+        for _ in 0..2 {
+            look_up_first_thousand();
+        }
+        assert!(!cache.sweep_if_due(t2 + SWEEP_EPOCH_MS - 1));
+        // The ten late ones went unseen, too few (under an eighth) to rebuild for: they stay
+        // until a later sweep finds enough.
+        assert!(!cache.sweep_if_due(t2 + SWEEP_EPOCH_MS));
+        assert_eq!(cache.len(), 1010);
     }
 }

@@ -71,8 +71,11 @@ impl NewKeys {
                 self.entries.push((hash, key));
             }
         }
-        st.series_keys
-            .insert_all(&self.entries, st.db.head_stats().series as usize);
+        st.series_keys.insert_all(
+            &self.entries,
+            st.db.head_stats().series as usize,
+            st.db.head().max_t(),
+        );
     }
 
     fn retained_bytes(&self) -> usize {
