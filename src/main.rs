@@ -44,7 +44,7 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     ignore_file_size_signal();
-    eddy::allocator::limit_malloc_arenas();
+    eddy::allocator::configure_malloc();
     let cli = Cli::parse();
     let result = match cli.command {
         None => server::run(cli.serve),

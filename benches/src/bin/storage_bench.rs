@@ -15,7 +15,7 @@ use eddy_benches::args::{self, Args};
 use eddy_benches::storage_bench::{run, Options};
 
 fn main() -> anyhow::Result<()> {
-    eddy::allocator::limit_malloc_arenas();
+    eddy::allocator::configure_malloc();
     let a = Args::from_env()?;
     let (tms, hours) = if a.flag("full") {
         (460, 6.25)

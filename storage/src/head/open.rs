@@ -26,10 +26,19 @@ const MAX_SAMPLE_BYTES: usize = 19;
 const EXACT_INT: f64 = 9_007_199_254_740_992.0;
 
 /// Packed samples in time order.
-#[derive(Debug, Default)]
+///
+/// Every head series holds one inline, so its fields are kept small: the bytes are a boxed
+/// slice (16 bytes, its length is the capacity) with the bytes used in a `u16`, and `last_t`
+/// stays when the buffer is emptied, so it is the series' newest in-order timestamp and the
+/// series needs no field of its own for that.
+#[derive(Debug)]
 pub(crate) struct OpenBuffer {
-    bytes: Vec<u8>,
+    bytes: Box<[u8]>,
+    /// Bytes of `bytes` in use (at most `MAX_BYTES` + `MAX_SAMPLE_BYTES`).
+    used: u16,
     len: u16,
+    /// Time of the newest sample ever pushed, also after `clear` and `release`
+    /// (`i64::MIN` before the first).
     last_t: i64,
     last_delta: i64,
     last_v: f64,
@@ -82,12 +91,39 @@ fn get_varint_at(b: &[u8], pos: &mut usize) -> Option<u64> {
     None
 }
 
+impl Default for OpenBuffer {
+    fn default() -> Self {
+        OpenBuffer {
+            bytes: Box::default(),
+            used: 0,
+            len: 0,
+            last_t: i64::MIN,
+            last_delta: 0,
+            last_v: 0.0,
+        }
+    }
+}
+
 impl OpenBuffer {
     /// Reads the byte the next sample is written after, so a caller can bring its cache line
     /// in ahead of the append (see `Head::append`).
     #[inline]
     pub(crate) fn touch(&self) -> u8 {
-        self.bytes.last().copied().unwrap_or(0)
+        self.bytes
+            .get(usize::from(self.used).wrapping_sub(1))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The newest timestamp ever pushed (`i64::MIN` if none), whether or not the buffer still
+    /// holds it.
+    #[inline]
+    pub(crate) fn newest_t(&self) -> i64 {
+        self.last_t
+    }
+
+    fn filled(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.used)]
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -101,7 +137,7 @@ impl OpenBuffer {
 
     /// Bytes reserved on the heap.
     pub(crate) fn capacity(&self) -> usize {
-        self.bytes.capacity()
+        self.bytes.len()
     }
 
     /// The newest sample (`None` when empty).
@@ -111,7 +147,7 @@ impl OpenBuffer {
 
     /// True once the buffer should be compressed into a chunk.
     pub(crate) fn is_full(&self) -> bool {
-        self.len >= MAX_SAMPLES || self.bytes.len() + MAX_SAMPLE_BYTES > MAX_BYTES
+        self.len >= MAX_SAMPLES || usize::from(self.used) + MAX_SAMPLE_BYTES > MAX_BYTES
     }
 
     /// Appends a sample newer than every sample held.
@@ -141,13 +177,18 @@ impl OpenBuffer {
                 n += 9;
             }
         }
-        let need = self.bytes.len() + n;
-        if need > self.bytes.capacity() {
+        let used = usize::from(self.used);
+        let need = used + n;
+        if need > self.bytes.len() {
             // Power-of-two steps up to MAX_BYTES, which `is_full` keeps the bytes under.
             let cap = need.next_power_of_two().clamp(32, MAX_BYTES.max(need));
-            self.bytes.reserve_exact(cap - self.bytes.len());
+            let mut grown = vec![0u8; cap].into_boxed_slice();
+            grown[..used].copy_from_slice(self.filled());
+            self.bytes = grown;
         }
-        self.bytes.extend_from_slice(&tmp[..n]);
+        self.bytes[used..need].copy_from_slice(&tmp[..n]);
+        // `need` is at most MAX_BYTES + MAX_SAMPLE_BYTES (`is_full` seals before more).
+        self.used = need as u16;
         self.last_t = t;
         self.last_v = v;
         self.len += 1;
@@ -155,7 +196,7 @@ impl OpenBuffer {
 
     /// Visits every sample in time order.
     pub(crate) fn for_each(&self, mut f: impl FnMut(i64, f64)) {
-        let b = &self.bytes[..];
+        let b = self.filled();
         let mut pos = 0;
         let (mut t, mut delta, mut v) = (0i64, 0i64, 0f64);
         for i in 0..self.len {
@@ -192,7 +233,7 @@ impl OpenBuffer {
     /// Oldest timestamp (`None` when empty).
     pub(crate) fn first_t(&self) -> Option<i64> {
         (self.len > 0)
-            .then(|| get_varint_at(&self.bytes, &mut 0).map(unzigzag))
+            .then(|| get_varint_at(self.filled(), &mut 0).map(unzigzag))
             .flatten()
     }
 
@@ -223,15 +264,20 @@ impl OpenBuffer {
         self.clear();
     }
 
+    /// Empties the buffer, keeping its capacity and the newest timestamp.
     pub(crate) fn clear(&mut self) {
-        self.bytes.clear();
+        self.used = 0;
         self.len = 0;
     }
 
-    /// Frees the heap bytes (the buffer must be empty to keep its samples).
+    /// Frees the heap bytes (the buffer must be empty to keep its samples); keeps the newest
+    /// timestamp.
     pub(crate) fn release(&mut self) {
         debug_assert!(self.is_empty());
-        *self = OpenBuffer::default();
+        *self = OpenBuffer {
+            last_t: self.last_t,
+            ..OpenBuffer::default()
+        };
     }
 
     /// Rebuilds the buffer from `ts`/`vals` (sorted), e.g. after an insertion or truncation.

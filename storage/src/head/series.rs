@@ -95,6 +95,42 @@ impl SealedChunk {
     }
 }
 
+/// A series' out-of-order samples, sorted by time: rare, so a single null pointer in the
+/// series until there are some (a boxed slice would take 16 bytes in every series).
+#[derive(Debug, Default)]
+struct OutOfOrder(Option<Box<Vec<(i64, f64)>>>);
+
+impl OutOfOrder {
+    /// Inserts a sample at its place (the caller checked that `t` is not held).
+    fn insert(&mut self, t: i64, v: f64) {
+        let samples = self.0.get_or_insert_with(Box::default);
+        let i = samples.partition_point(|&(x, _)| x < t);
+        samples.reserve_exact(1);
+        samples.insert(i, (t, v));
+    }
+
+    /// Drops the samples older than `t`.
+    fn drop_before(&mut self, t: i64) {
+        if let Some(samples) = &mut self.0 {
+            let keep = samples.partition_point(|&(x, _)| x < t);
+            samples.drain(..keep);
+            if samples.is_empty() {
+                self.0 = None;
+            } else if keep > 0 {
+                samples.shrink_to_fit();
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for OutOfOrder {
+    type Target = [(i64, f64)];
+
+    fn deref(&self) -> &[(i64, f64)] {
+        self.0.as_deref().map_or(&[], |v| v.as_slice())
+    }
+}
+
 /// What the head accepts at the moment of an append.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct AppendLimits {
@@ -122,9 +158,7 @@ pub(crate) struct MemSeries {
     /// a doubling Vec's slack would cost more than the metadata itself).
     sealed: Box<[SealedChunk]>,
     /// Out-of-order samples older than the newest sealed chunk's end, sorted by time.
-    ooo: Box<[(i64, f64)]>,
-    /// Newest in-order timestamp (`i64::MIN` when empty).
-    max_t: i64,
+    ooo: OutOfOrder,
     /// The layouts of the series' last fully planned full chunk and that chunk's size: later
     /// chunks start from these layouts, and the whole layout search runs again only when a
     /// full chunk comes out much larger than that.
@@ -135,22 +169,21 @@ impl MemSeries {
     /// Reads the series' header and the end of its open buffer (see `Head::append`).
     #[inline]
     pub(crate) fn touch(&self) -> u64 {
-        self.max_t as u64 ^ u64::from(self.open.touch())
+        self.open.newest_t() as u64 ^ u64::from(self.open.touch())
     }
 
     pub(crate) fn new() -> Self {
         MemSeries {
             open: OpenBuffer::default(),
             sealed: Box::default(),
-            ooo: Box::default(),
-            max_t: i64::MIN,
+            ooo: OutOfOrder::default(),
             layout: None,
         }
     }
 
     /// Newest timestamp, or `i64::MIN` if the series holds no samples.
     pub(crate) fn max_t(&self) -> i64 {
-        self.max_t
+        self.open.newest_t()
     }
 
     /// Oldest timestamp held, or `i64::MAX` if empty.
@@ -184,15 +217,15 @@ impl MemSeries {
         if t < limits.min_valid_t {
             return Ok(Appended::Rejected(RejectReason::TooOld));
         }
-        if t > self.max_t {
+        let max_t = self.open.newest_t();
+        if t > max_t {
             self.open.push(t, v);
-            self.max_t = t;
             if self.open.is_full() {
                 self.seal(scratch, store, false)?;
             }
             return Ok(Appended::Stored);
         }
-        if t == self.max_t {
+        if t == max_t {
             return Ok(match self.open.last() {
                 Some((_, last)) if last.to_bits() == v.to_bits() => Appended::Duplicate,
                 Some(_) => Appended::Rejected(RejectReason::DuplicateTimestamp),
@@ -202,7 +235,7 @@ impl MemSeries {
                     .unwrap_or(Appended::Rejected(RejectReason::OutOfOrder)),
             });
         }
-        if t < self.max_t.saturating_sub(limits.ooo_window) {
+        if t < max_t.saturating_sub(limits.ooo_window) {
             return Ok(Appended::Rejected(RejectReason::OutOfOrder));
         }
         self.insert_out_of_order(t, v, scratch, store)
@@ -227,8 +260,7 @@ impl MemSeries {
                 self.seal(scratch, store, false)?;
             }
         } else {
-            let i = self.ooo.partition_point(|&(x, _)| x < t);
-            self.ooo = with_inserted(std::mem::take(&mut self.ooo), i, (t, v));
+            self.ooo.insert(t, v);
         }
         Ok(Appended::Stored)
     }
@@ -409,10 +441,7 @@ impl MemSeries {
         }
         self.open
             .truncate_before(t, &mut scratch.ts, &mut scratch.vals);
-        let keep = self.ooo.partition_point(|&(x, _)| x < t);
-        if keep > 0 {
-            self.ooo = self.ooo[keep..].into();
-        }
+        self.ooo.drop_before(t);
         Ok(self.is_empty())
     }
 
@@ -456,9 +485,9 @@ impl MemSeries {
     }
 }
 
-/// `items` with `x` inserted at `at`, sized exactly: series hold their chunk lists and
-/// out-of-order samples as boxed slices (16 bytes each instead of a `Vec`'s 24, and no
-/// doubling slack); both change every ~64 samples at most.
+/// `items` with `x` inserted at `at`, sized exactly: series hold their chunk lists as boxed
+/// slices (16 bytes instead of a `Vec`'s 24, and no doubling slack); a list changes every
+/// ~128 samples at most.
 fn with_inserted<T>(items: Box<[T]>, at: usize, x: T) -> Box<[T]> {
     let mut v = items.into_vec();
     v.reserve_exact(1);

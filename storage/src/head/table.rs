@@ -209,7 +209,7 @@ mod tests {
     fn per_series_structures_stay_within_their_budget() {
         // Every byte here is paid once per head series (entry) or per chunk of 128 samples;
         // see docs/benchmarks.md, "Memory per series, sixth session".
-        assert_eq!(std::mem::size_of::<Entry>(), 152);
+        assert_eq!(std::mem::size_of::<Entry>(), 128);
         assert_eq!(std::mem::size_of::<super::super::series::SealedChunk>(), 40);
     }
 

@@ -408,6 +408,15 @@ fn idle_series_give_back_their_buffers_and_keep_their_samples() {
         got[0].timestamps,
         samples.iter().map(|s| s.0).collect::<Vec<_>>()
     );
+    // The series still knows its newest sample with its buffer gone: the same sample again
+    // is a duplicate, another value at that time a conflict, and the out-of-order window
+    // still counts back from it (60 s here).
+    let o = append(&h, "m", ("s", "idle"), &[(440_000, 44.0)]);
+    assert_eq!((o.accepted, o.rejected_total()), (1, 0));
+    let o = append(&h, "m", ("s", "idle"), &[(440_000, 1.0)]);
+    assert_eq!(o.rejected, vec![(RejectReason::DuplicateTimestamp, 1)]);
+    let o = append(&h, "m", ("s", "idle"), &[(370_000, 1.0)]);
+    assert_eq!(o.rejected, vec![(RejectReason::OutOfOrder, 1)]);
     // The series takes samples again, in order and out of order.
     append(&h, "m", ("s", "idle"), &[(700_000, 7.0), (650_000, 6.5)]);
     let got = h
