@@ -25,16 +25,25 @@ pub(crate) struct Scratch {
     pub(crate) encoder: ChunkEncoder,
 }
 
+/// A series keeps a few of these per 128 samples it holds, so the fields are packed to 32
+/// bytes: the newest time as an offset from the oldest, and 16-bit counts.
 #[derive(Debug)]
 pub(crate) struct SealedChunk {
     pub(crate) min_t: i64,
-    pub(crate) max_t: i64,
-    pub(crate) count: u32,
+    /// `max_t - min_t`, or [`SPAN_UNKNOWN`] when that does not fit (a chunk over 49 days,
+    /// possible only in a head that is never cut): [`max_t`](Self::max_t) then answers
+    /// `i64::MAX`, which every reader treats as "may hold anything after `min_t`".
+    span: u32,
+    /// Samples held (a sealed chunk stops growing at [`SEALED_TARGET`] + one open buffer).
+    count: u16,
     /// Length of a mapped chunk's bytes (kept here rather than in `data`, so that `data` is
-    /// 16 bytes and a chunk 40, not 48; a heap chunk's slice knows its own length).
+    /// 16 bytes; a heap chunk's slice knows its own length).
     mapped_len: u16,
     pub(crate) data: ChunkBytes,
 }
+
+/// [`SealedChunk::span`] of a chunk whose span does not fit in 32 bits.
+const SPAN_UNKNOWN: u32 = u32::MAX;
 
 /// Where a sealed chunk's bytes are: on the heap while it still grows (or when the chunk
 /// files cannot be written), in a chunk file once it is full.
@@ -57,8 +66,12 @@ impl SealedChunk {
     /// when those take them.
     fn new(ts: &[i64], bytes: &[u8], store: &MappedChunks, to_file: bool) -> SealedChunk {
         let (min_t, max_t) = (ts[0], ts[ts.len() - 1]);
-        let count = ts.len() as u32;
-        let (data, mapped_len) = match (to_file || count >= SEALED_TARGET)
+        let count = u16::try_from(ts.len()).unwrap_or(u16::MAX);
+        let span = u32::try_from(max_t.wrapping_sub(min_t))
+            .ok()
+            .filter(|&s| s != SPAN_UNKNOWN)
+            .unwrap_or(SPAN_UNKNOWN);
+        let (data, mapped_len) = match (to_file || u32::from(count) >= SEALED_TARGET)
             .then(|| write_mapped(store, bytes, max_t))
             .flatten()
         {
@@ -67,10 +80,20 @@ impl SealedChunk {
         };
         SealedChunk {
             min_t,
-            max_t,
+            span,
             count,
             mapped_len,
             data,
+        }
+    }
+
+    /// Newest sample time, or `i64::MAX` when the span did not fit (see `span`).
+    #[inline]
+    pub(crate) fn max_t(&self) -> i64 {
+        if self.span == SPAN_UNKNOWN {
+            i64::MAX
+        } else {
+            self.min_t + i64::from(self.span)
         }
     }
 
@@ -253,7 +276,7 @@ impl MemSeries {
         if let Some(found) = self.check_existing(t, v, scratch, store)? {
             return Ok(found);
         }
-        let sealed_end = self.sealed.last().map_or(i64::MIN, |c| c.max_t);
+        let sealed_end = self.sealed.last().map_or(i64::MIN, SealedChunk::max_t);
         if t > sealed_end {
             self.open.insert(t, v, &mut scratch.ts, &mut scratch.vals);
             if self.open.is_full() {
@@ -286,7 +309,11 @@ impl MemSeries {
         if let Ok(i) = self.ooo.binary_search_by(|&(x, _)| x.cmp(&t)) {
             return Ok(same(self.ooo[i].1));
         }
-        for c in self.sealed.iter().filter(|c| c.min_t <= t && t <= c.max_t) {
+        for c in self
+            .sealed
+            .iter()
+            .filter(|c| c.min_t <= t && t <= c.max_t())
+        {
             scratch.ts.clear();
             scratch.vals.clear();
             c.decode(store, &mut scratch.ts, &mut scratch.vals)?;
@@ -307,7 +334,10 @@ impl MemSeries {
         }
         scratch.ts.clear();
         scratch.vals.clear();
-        let merge = self.sealed.last().is_some_and(|c| c.count < SEALED_TARGET);
+        let merge = self
+            .sealed
+            .last()
+            .is_some_and(|c| u32::from(c.count) < SEALED_TARGET);
         if merge {
             if let Some(last) = self.sealed.last() {
                 last.decode(store, &mut scratch.ts, &mut scratch.vals)?;
@@ -392,9 +422,9 @@ impl MemSeries {
         for c in self
             .sealed
             .iter()
-            .filter(|c| c.max_t >= mint && c.min_t <= maxt)
+            .filter(|c| c.max_t() >= mint && c.min_t <= maxt)
         {
-            if c.min_t >= mint && c.max_t <= maxt {
+            if c.min_t >= mint && c.max_t() <= maxt {
                 c.decode(store, ts, vals)?;
             } else {
                 scratch.ts.clear();
@@ -418,17 +448,22 @@ impl MemSeries {
         scratch: &mut Scratch,
         store: &MappedChunks,
     ) -> Result<bool> {
-        if self.sealed.iter().any(|c| c.max_t < t) {
+        if self.sealed.iter().any(|c| c.max_t() < t) {
             let mut kept = std::mem::take(&mut self.sealed).into_vec();
-            kept.retain(|c| c.max_t >= t);
+            kept.retain(|c| c.max_t() >= t);
             self.sealed = kept.into_boxed_slice();
         }
-        if let Some(first) = self.sealed.first_mut() {
-            if first.min_t < t {
-                scratch.ts.clear();
-                scratch.vals.clear();
-                first.decode(store, &mut scratch.ts, &mut scratch.vals)?;
-                let keep = scratch.ts.partition_point(|&x| x < t);
+        // A chunk of unknown span may still be here although it ends before `t`: such chunks
+        // are dropped once decoded, and the next one is looked at.
+        while let Some(first) = self.sealed.first_mut() {
+            if first.min_t >= t {
+                break;
+            }
+            scratch.ts.clear();
+            scratch.vals.clear();
+            first.decode(store, &mut scratch.ts, &mut scratch.vals)?;
+            let keep = scratch.ts.partition_point(|&x| x < t);
+            if keep < scratch.ts.len() {
                 scratch.bytes.clear();
                 scratch.encoder.encode_chunk(
                     &mut scratch.bytes,
@@ -437,7 +472,11 @@ impl MemSeries {
                 );
                 let on_heap = matches!(first.data, ChunkBytes::Heap(_));
                 *first = SealedChunk::new(&scratch.ts[keep..], &scratch.bytes, store, !on_heap);
+                break;
             }
+            let mut rest = std::mem::take(&mut self.sealed).into_vec();
+            rest.remove(0);
+            self.sealed = rest.into_boxed_slice();
         }
         self.open
             .truncate_before(t, &mut scratch.ts, &mut scratch.vals);
@@ -470,7 +509,7 @@ impl MemSeries {
             freed = true;
         } else if let Some(last) = self.sealed.last_mut() {
             if let ChunkBytes::Heap(b) = &last.data {
-                if let Some((data, len)) = write_mapped(store, b, last.max_t) {
+                if let Some((data, len)) = write_mapped(store, b, last.max_t()) {
                     last.data = data;
                     last.mapped_len = len;
                     freed = true;

@@ -210,7 +210,7 @@ mod tests {
         // Every byte here is paid once per head series (entry) or per chunk of 128 samples;
         // see docs/benchmarks.md, "Memory per series, sixth session".
         assert_eq!(std::mem::size_of::<Entry>(), 128);
-        assert_eq!(std::mem::size_of::<super::super::series::SealedChunk>(), 40);
+        assert_eq!(std::mem::size_of::<super::super::series::SealedChunk>(), 32);
     }
 
     fn ids(t: &SeriesTable) -> Vec<u32> {

@@ -905,3 +905,44 @@ fn series_refs_of_another_head_are_checked_like_stale_ones() {
         assert_eq!(s.values, vec![i, i + 0.5], "{}", s.labels);
     }
 }
+
+#[test]
+fn chunks_spanning_more_than_49_days_read_and_truncate_exactly() {
+    // A sealed chunk keeps its span in 32 bits of milliseconds; one sample a month makes
+    // chunks whose span does not fit (a head that is never cut), read conservatively.
+    let h = head();
+    let month = 30 * 24 * 3_600_000i64;
+    let samples: Vec<(i64, f64)> = (0..300).map(|i| (i * month, i as f64)).collect();
+    append(&h, "m", ("s", "sparse"), &samples);
+    let sel = [Matcher::equal("s", "sparse")];
+    let ts = |mint: i64, maxt: i64| -> Vec<i64> {
+        h.select(&sel, mint, maxt)
+            .unwrap()
+            .first()
+            .map_or(Vec::new(), |s| s.timestamps.clone())
+    };
+    assert_eq!(
+        ts(0, i64::MAX),
+        samples.iter().map(|s| s.0).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        ts(10 * month, 12 * month),
+        vec![10 * month, 11 * month, 12 * month]
+    );
+    assert_eq!(ts(10 * month + 1, 11 * month - 1), Vec::<i64>::new());
+    // Duplicates and conflicts are still found inside such chunks.
+    let o = append(&h, "m", ("s", "sparse"), &[(299 * month, 299.0)]);
+    assert_eq!((o.accepted, o.rejected_total()), (1, 0));
+    // Truncation drops whole chunks that end before the point, though their end is unknown.
+    h.truncate_before(250 * month).unwrap();
+    assert_eq!(
+        ts(0, i64::MAX),
+        (250..300).map(|i| i * month).collect::<Vec<_>>()
+    );
+    h.truncate_before(299 * month + 1).unwrap();
+    assert!(h
+        .select(&sel, 0, i64::MAX)
+        .unwrap()
+        .iter()
+        .all(|s| s.timestamps.is_empty()));
+}
