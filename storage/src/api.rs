@@ -7,7 +7,7 @@
 use std::borrow::Cow;
 
 use crate::error::Result;
-use crate::labels::{Labels, Matcher};
+use crate::labels::{Labels, Matcher, Projection};
 use crate::series_key::SeriesKey;
 
 /// Where the head last held a series: a hint that lets an append of a keyed series skip the
@@ -364,6 +364,47 @@ impl SeriesSet for Vec<Series> {
     }
 }
 
+/// A selection whose labels were projected after it was made: the default of
+/// [`Querier::select_lazy_projected`]. Samples are read from the wrapped set.
+struct ProjectedSet<'a> {
+    inner: Box<dyn SeriesSet + 'a>,
+    labels: Vec<Labels>,
+}
+
+impl<'a> ProjectedSet<'a> {
+    fn new(inner: Box<dyn SeriesSet + 'a>, keep: &Projection) -> Self {
+        let labels = (0..inner.len())
+            .map(|i| {
+                let l = inner.labels(i);
+                keep.build(l.iter().map(|l| (l.name.as_str(), l.value.as_str())))
+            })
+            .collect();
+        ProjectedSet { inner, labels }
+    }
+}
+
+impl SeriesSet for ProjectedSet<'_> {
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    fn labels(&self, i: usize) -> &Labels {
+        &self.labels[i]
+    }
+
+    fn sample_hint(&self) -> usize {
+        self.inner.sample_hint()
+    }
+
+    fn read(&self, i: usize, ts: &mut Vec<i64>, vals: &mut Vec<f64>) -> Result<()> {
+        self.inner.read(i, ts, vals)
+    }
+
+    fn into_labels(self: Box<Self>) -> Vec<Labels> {
+        self.labels
+    }
+}
+
 /// Read access to stored series. Implementations: the head, a block, and the merged view.
 /// Methods are safe to call concurrently; results are a consistent snapshot at call time.
 pub trait Querier: Send + Sync {
@@ -382,6 +423,25 @@ pub trait Querier: Send + Sync {
         maxt: i64,
     ) -> Result<Box<dyn SeriesSet + '_>> {
         Ok(Box::new(self.select(matchers, mint, maxt)?))
+    }
+
+    /// Like [`select_lazy`](Self::select_lazy), but the set's [`labels`](SeriesSet::labels)
+    /// hold only the names `keep` lists: for a query that needs a few labels of each series
+    /// (an aggregation `by (job)`), building the others cost about a third of its
+    /// instructions. Everything else is as `select_lazy` gives it: the same series in the
+    /// same order (sorted by their full labels), the same samples. Series stay distinct by
+    /// their full labels, so two series of the set may carry equal projected labels; callers
+    /// must tell series apart by position. The default selects through `select_lazy` and
+    /// projects after; the merged view builds only the kept labels.
+    fn select_lazy_projected(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        keep: &Projection,
+    ) -> Result<Box<dyn SeriesSet + '_>> {
+        let set = self.select_lazy(matchers, mint, maxt)?;
+        Ok(Box::new(ProjectedSet::new(set, keep)))
     }
 
     /// Label sets (no samples) of series matching `matchers` with data in `[mint, maxt]`.
@@ -403,6 +463,48 @@ pub trait Querier: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A querier that implements only the required methods, over fixed series.
+    struct Fixed(Vec<Series>);
+
+    impl Querier for Fixed {
+        fn select(&self, _: &[Matcher], _: i64, _: i64) -> Result<Vec<Series>> {
+            Ok(self.0.clone())
+        }
+        fn series(&self, _: &[Matcher], _: i64, _: i64) -> Result<Vec<Labels>> {
+            Ok(Vec::new())
+        }
+        fn label_names(&self, _: &[Matcher], _: i64, _: i64) -> Result<Vec<String>> {
+            Ok(Vec::new())
+        }
+        fn label_values(&self, _: &str, _: &[Matcher], _: i64, _: i64) -> Result<Vec<String>> {
+            Ok(Vec::new())
+        }
+    }
+
+    /// The default projected selection keeps the series, their order and samples, and only
+    /// the kept labels; equal projected label sets stay two series.
+    #[test]
+    fn default_projected_selection_projects_after_selecting() {
+        let series = |task: &str, v: f64| Series {
+            labels: Labels::from_pairs([("__name__", "m"), ("job", "j"), ("task", task)]),
+            timestamps: vec![1, 2],
+            values: vec![v, stale_nan()],
+        };
+        let q = Fixed(vec![series("1", 1.0), series("2", 2.0)]);
+        let keep = Projection::new(["job"]);
+        let set = q.select_lazy_projected(&[], 0, 10, &keep).unwrap();
+        assert_eq!(set.len(), 2);
+        assert_eq!(set.sample_hint(), 4);
+        let (mut ts, mut vals) = (Vec::new(), Vec::new());
+        set.read(1, &mut ts, &mut vals).unwrap();
+        assert_eq!(ts, [1, 2]);
+        assert_eq!(vals[0], 2.0);
+        assert!(is_stale_nan(vals[1]));
+        let want = Labels::from_pairs([("job", "j")]);
+        assert_eq!(set.labels(0), &want);
+        assert_eq!(set.into_labels(), [want.clone(), want]);
+    }
 
     #[test]
     fn recycled_batch_is_empty_and_keeps_its_allocations() {

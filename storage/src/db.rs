@@ -25,7 +25,7 @@ use crate::block::{self, Block, BlockId, BlockWriter, ChunkMeta};
 use crate::chunk::encode_chunk;
 use crate::error::{Error, Result};
 use crate::head::{AppendLog, Head, HeadOptions, HeadStats};
-use crate::labels::{Labels, Matcher};
+use crate::labels::{Labels, Matcher, Projection};
 use crate::querier::{for_each_series_of_blocks, merge_sorted, LazySelection};
 use crate::wal::{self, SamplesRecord, Wal, WalOptions};
 
@@ -786,8 +786,15 @@ fn write_head_block(head: &Head, parent: &Path, start: i64, end: i64) -> Result<
 
 impl Db {
     /// The merged lazy selection: the head is read now, blocks when a series is read.
-    fn lazy_select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<LazySelection> {
-        LazySelection::new(&self.head, || self.blocks(), matchers, mint, maxt)
+    /// With `keep`, series' label sets hold only the kept names.
+    fn lazy_select(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        keep: Option<&Projection>,
+    ) -> Result<LazySelection> {
+        LazySelection::new(&self.head, || self.blocks(), matchers, mint, maxt, keep)
     }
 }
 
@@ -803,7 +810,7 @@ fn overlapping(blocks: &[Arc<Block>], mint: i64, maxt: i64) -> impl Iterator<Ite
 // merge. Taking the list first would let a reader miss a window entirely.
 impl Querier for Db {
     fn select(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Series>> {
-        let set = self.lazy_select(matchers, mint, maxt)?;
+        let set = self.lazy_select(matchers, mint, maxt, None)?;
         let mut columns = Vec::with_capacity(set.len());
         for i in 0..set.len() {
             let (mut ts, mut vals) = (Vec::new(), Vec::new());
@@ -829,7 +836,22 @@ impl Querier for Db {
         mint: i64,
         maxt: i64,
     ) -> Result<Box<dyn SeriesSet + '_>> {
-        Ok(Box::new(self.lazy_select(matchers, mint, maxt)?))
+        Ok(Box::new(self.lazy_select(matchers, mint, maxt, None)?))
+    }
+
+    fn select_lazy_projected(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        keep: &Projection,
+    ) -> Result<Box<dyn SeriesSet + '_>> {
+        Ok(Box::new(self.lazy_select(
+            matchers,
+            mint,
+            maxt,
+            Some(keep),
+        )?))
     }
 
     fn series(&self, matchers: &[Matcher], mint: i64, maxt: i64) -> Result<Vec<Labels>> {

@@ -146,6 +146,70 @@ impl Labels {
     }
 }
 
+/// The label names a projected selection builds ([`Querier::select_lazy_projected`]): a query
+/// that only groups by a few labels asks for those, and storage builds no [`Label`] for the
+/// others. Names are kept sorted and unique, so projecting a canonical label set is one merge
+/// walk and its result is canonical too.
+///
+/// [`Querier::select_lazy_projected`]: crate::api::Querier::select_lazy_projected
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Projection {
+    names: Vec<String>,
+}
+
+impl Projection {
+    /// A projection keeping `names` (any order; repeats ignored).
+    pub fn new<N: Into<String>>(names: impl IntoIterator<Item = N>) -> Self {
+        let mut names: Vec<String> = names.into_iter().map(Into::into).collect();
+        names.sort_unstable();
+        names.dedup();
+        Projection { names }
+    }
+
+    /// The kept names, sorted.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// True when label `name` is kept.
+    pub fn keeps(&self, name: &str) -> bool {
+        self.names
+            .binary_search_by(|n| n.as_str().cmp(name))
+            .is_ok()
+    }
+
+    /// Builds the kept labels of canonical `(name, value)` pairs; only those are allocated.
+    /// One walk over both sorted lists: a series of 25 labels costs ~25 string comparisons.
+    pub fn build<'a>(&self, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Labels {
+        let mut k = 0;
+        Labels::from_sorted_pairs_unchecked(
+            pairs
+                .into_iter()
+                .filter(|&(name, _)| self.kept_from(&mut k, name)),
+        )
+    }
+
+    /// True when `name` is kept, for names given in increasing order: `k` is the position in
+    /// the kept names reached so far.
+    fn kept_from(&self, k: &mut usize, name: &str) -> bool {
+        while let Some(kept) = self.names.get(*k) {
+            match kept.as_str().cmp(name) {
+                std::cmp::Ordering::Less => *k += 1,
+                std::cmp::Ordering::Equal => return true,
+                std::cmp::Ordering::Greater => return false,
+            }
+        }
+        false
+    }
+
+    /// Drops the labels not kept from an owned label set, reusing its vector.
+    pub fn apply(&self, labels: Labels) -> Labels {
+        let mut v = labels.into_vec();
+        v.retain(|l| self.keeps(&l.name));
+        Labels::from_sorted_unchecked(v)
+    }
+}
+
 /// Hashes label pairs that are already in canonical order. Used for series lookup, so the
 /// borrowed pairs of an ingest batch and an owned [`Labels`] hash the same.
 pub fn hash_label_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {
@@ -376,6 +440,39 @@ mod tests {
         let l = Labels::from_pairs([("b", "2"), ("a", "1"), ("c", ""), ("__name__", "m")]);
         assert_eq!(l.to_string(), r#"m{a="1", b="2"}"#);
         assert_eq!(l.len(), 3);
+    }
+
+    #[test]
+    fn projection_keeps_listed_names_in_canonical_order() {
+        let l = Labels::from_pairs([
+            ("__name__", "m"),
+            ("a", "1"),
+            ("job", "j"),
+            ("task", "t"),
+            ("z", "9"),
+        ]);
+        let pairs: Vec<(&str, &str)> = l
+            .iter()
+            .map(|l| (l.name.as_str(), l.value.as_str()))
+            .collect();
+        for names in [
+            vec!["task", "job", "job"],
+            vec![],
+            vec!["zz", "0"],
+            vec!["__name__", "z"],
+            vec!["a", "b", "job", "task", "z", "__name__"],
+        ] {
+            let p = Projection::new(names.iter().copied());
+            let want = Labels::from_pairs(
+                l.iter()
+                    .filter(|x| names.contains(&x.name.as_str()))
+                    .map(|x| (x.name.clone(), x.value.clone())),
+            );
+            assert_eq!(p.build(pairs.iter().copied()), want, "{names:?}");
+            assert_eq!(p.apply(l.clone()), want, "{names:?}");
+        }
+        assert!(Projection::new(["b", "a"]).keeps("a"));
+        assert_eq!(Projection::new(["b", "a", "b"]).names(), ["a", "b"]);
     }
 
     #[test]

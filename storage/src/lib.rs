@@ -32,5 +32,5 @@ pub use api::{
 };
 pub use db::{Db, DbOptions};
 pub use error::{Error, Result};
-pub use labels::{Label, Labels, MatchOp, Matcher};
+pub use labels::{Label, Labels, MatchOp, Matcher, Projection};
 pub use series_key::{KeyScratch, SeriesKey};

@@ -18,7 +18,7 @@ use crate::block::Block;
 use crate::chunk::decode_split_values_from;
 use crate::error::Result;
 use crate::head::{Head, HeadColumns, SeriesVisitor};
-use crate::labels::{Label, Labels, Matcher};
+use crate::labels::{Label, Labels, Matcher, Projection};
 
 use super::shared_ts::{SharedColumns, SharedColumnsBuilder};
 
@@ -83,13 +83,21 @@ impl Keys<'_> {
         }
     }
 
-    /// Series `i`'s label set; each series is taken at most once.
-    fn take(&mut self, i: usize) -> Labels {
-        match self {
-            Keys::Block { pairs, spans } => {
+    /// Series `i`'s label set, only the names `keep` lists if given; each series is taken
+    /// at most once. Comparing ([`cmp`](Self::cmp)) always uses every label, so a projection
+    /// changes which labels are built, never which series are one.
+    fn take(&mut self, i: usize, keep: Option<&Projection>) -> Labels {
+        match (self, keep) {
+            (Keys::Block { pairs, spans }, None) => {
                 Labels::from_sorted_pairs_unchecked(pairs[spans[i].clone()].iter().copied())
             }
-            Keys::Head(v) => std::mem::take(&mut v[i]),
+            (Keys::Block { pairs, spans }, Some(p)) => {
+                p.build(pairs[spans[i].clone()].iter().copied())
+            }
+            // The head built the whole set already (it needs every label to merge with the
+            // blocks); the labels not kept are dropped here.
+            (Keys::Head(v), None) => std::mem::take(&mut v[i]),
+            (Keys::Head(v), Some(p)) => p.apply(std::mem::take(&mut v[i])),
         }
     }
 }
@@ -169,13 +177,16 @@ impl LazySelection {
     /// on equal timestamps the head wins over blocks and a later block over an earlier one
     /// (see [`merge_runs`]). The list is taken after the
     /// head is read: a head cut adds its block to the list before it truncates the head, so
-    /// samples a cut removes from the head are always found in the list.
+    /// samples a cut removes from the head are always found in the list. With `keep`, the
+    /// series' label sets hold only the names it lists (see
+    /// [`Querier::select_lazy_projected`](crate::api::Querier::select_lazy_projected)).
     pub(crate) fn new(
         head: &Head,
         block_list: impl FnOnce() -> Arc<Vec<Arc<Block>>>,
         matchers: &[Matcher],
         mint: i64,
         maxt: i64,
+        keep: Option<&Projection>,
     ) -> Result<LazySelection> {
         let (head, head_series) = head.select_columns(matchers, mint, maxt)?;
         let blocks: Vec<Arc<Block>> = block_list()
@@ -204,7 +215,7 @@ impl LazySelection {
                 keys: Keys::Head(labels),
             });
         }
-        let m = merge(inputs);
+        let m = merge(inputs, keep);
         let shared = shared.build();
         Ok(LazySelection {
             mint,
@@ -347,8 +358,9 @@ fn smallest(
 }
 
 /// Merges the inputs' sorted series by labels; equal label sets become one series with the
-/// sources in input order.
-fn merge(mut inputs: Vec<Input<'_>>) -> Merged {
+/// sources in input order. Series are compared by all their labels; with `keep`, only the
+/// kept ones are built.
+fn merge(mut inputs: Vec<Input<'_>>, keep: Option<&Projection>) -> Merged {
     let total: usize = inputs.iter().map(|i| i.series.len()).sum();
     let mut out = Merged {
         labels: Vec::with_capacity(total),
@@ -359,7 +371,7 @@ fn merge(mut inputs: Vec<Input<'_>>) -> Merged {
     if inputs.len() == 1 {
         if let Some(mut input) = inputs.pop() {
             for (i, src) in input.series.into_iter().enumerate() {
-                out.push(input.keys.take(i), [src]);
+                out.push(input.keys.take(i, keep), [src]);
             }
         }
         return out;
@@ -382,7 +394,7 @@ fn merge(mut inputs: Vec<Input<'_>>) -> Merged {
             out.hint += n;
             pos[i] += 1;
         }
-        out.labels.push(inputs[m].keys.take(pm));
+        out.labels.push(inputs[m].keys.take(pm, keep));
         out.spans.push(start..out.sources.len());
     }
     out
@@ -577,7 +589,7 @@ impl SeriesSet for LazySelection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{Series, WriteBatch};
+    use crate::api::{stale_nan, Series, WriteBatch};
     use crate::block::{BlockId, BlockWriter, ChunkMeta};
     use crate::chunk::encode_chunk;
     use crate::head::{AppendLog, HeadOptions};
@@ -594,11 +606,23 @@ mod tests {
         per_chunk: usize,
         series: &[(&str, Vec<(i64, f64)>)],
     ) -> Arc<Block> {
+        let labelled: Vec<(Labels, Vec<(i64, f64)>)> =
+            series.iter().map(|(n, p)| (labels(n), p.clone())).collect();
+        block_of(dir, range, per_chunk, &labelled)
+    }
+
+    /// [`block`] with whole label sets.
+    fn block_of(
+        dir: &std::path::Path,
+        range: (i64, i64),
+        per_chunk: usize,
+        series: &[(Labels, Vec<(i64, f64)>)],
+    ) -> Arc<Block> {
         let mut w =
             BlockWriter::new(dir, BlockId::generate(), range.0, range.1, 1, Vec::new()).unwrap();
-        let mut sorted: Vec<(Labels, &Vec<(i64, f64)>)> =
-            series.iter().map(|(n, p)| (labels(n), p)).collect();
-        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut sorted: Vec<(&Labels, &Vec<(i64, f64)>)> =
+            series.iter().map(|(l, p)| (l, p)).collect();
+        sorted.sort_by(|a, b| a.0.cmp(b.0));
         for (l, pts) in sorted {
             let mut bytes = Vec::new();
             let mut metas = Vec::new();
@@ -616,7 +640,7 @@ mod tests {
             }
             let chunks: Vec<(ChunkMeta, &[u8])> =
                 metas.into_iter().map(|(m, r)| (m, &bytes[r])).collect();
-            w.add_series(&l, &chunks).unwrap();
+            w.add_series(l, &chunks).unwrap();
         }
         Arc::new(Block::open(&w.finish().unwrap()).unwrap())
     }
@@ -629,6 +653,19 @@ mod tests {
         let mut b = WriteBatch::new();
         for (n, pts) in series {
             b.add_series([("__name__", *n), ("job", "j")], pts);
+        }
+        h.append(&mut b, &mut AppendLog::default()).unwrap();
+        h
+    }
+
+    fn head_of(series: &[(Labels, Vec<(i64, f64)>)]) -> Head {
+        let h = Head::new(HeadOptions {
+            shards: 4,
+            ..Default::default()
+        });
+        let mut b = WriteBatch::new();
+        for (l, pts) in series {
+            b.add_series(l.iter().map(|l| (l.name.as_str(), l.value.as_str())), pts);
         }
         h.append(&mut b, &mut AppendLog::default()).unwrap();
         h
@@ -679,7 +716,7 @@ mod tests {
             ("c", pts([150], |_| 1.5)),
         ]);
         let list = Arc::new(vec![b1, b2]);
-        let sel = LazySelection::new(&head, || list.clone(), &[], 0, 1000).unwrap();
+        let sel = LazySelection::new(&head, || list.clone(), &[], 0, 1000, None).unwrap();
         let got = read_all(&sel);
         let names: Vec<_> = got
             .iter()
@@ -731,7 +768,7 @@ mod tests {
         let list = Arc::new(blocks.clone());
         let empty = head_with(&[]);
         let want = read_all(
-            &LazySelection::new(&empty, || list.clone(), &[], i64::MIN, i64::MAX).unwrap(),
+            &LazySelection::new(&empty, || list.clone(), &[], i64::MIN, i64::MAX, None).unwrap(),
         );
         let mut got = Vec::new();
         for_each_series_of_blocks(&blocks, &mut |l, ts, vs| {
@@ -771,7 +808,7 @@ mod tests {
         let head = head_with(&[]);
         let list = Arc::new(vec![b]);
         let m = [Matcher::equal("job", "j")];
-        let sel = LazySelection::new(&head, || list.clone(), &m, 25, 64).unwrap();
+        let sel = LazySelection::new(&head, || list.clone(), &m, 25, 64, None).unwrap();
         let got = read_all(&sel);
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].timestamps, vec![30, 40, 50, 60]);
@@ -779,7 +816,7 @@ mod tests {
         // Listed (its chunk overlaps) but without samples: `Db::select` drops it.
         assert!(got[1].timestamps.is_empty());
         // Outside every block and the head: nothing.
-        let none = LazySelection::new(&head, || list.clone(), &m, 5000, 6000).unwrap();
+        let none = LazySelection::new(&head, || list.clone(), &m, 5000, 6000, None).unwrap();
         assert_eq!(none.len(), 0);
     }
 
@@ -807,7 +844,7 @@ mod tests {
         // both columns, both, the first only, the second only.
         let ranges = [(i64::MIN, i64::MAX), (55, 301), (0, 0), (300, 5000)];
         for ((mint, maxt), columns) in ranges.into_iter().zip([2, 2, 1, 1]) {
-            let sel = LazySelection::new(&head, || list.clone(), &[], mint, maxt).unwrap();
+            let sel = LazySelection::new(&head, || list.clone(), &[], mint, maxt, None).unwrap();
             assert_eq!(sel.shared.len(), columns, "[{mint}, {maxt}]");
             let got = read_all(&sel);
             for (k, s) in got.iter().enumerate() {
@@ -843,7 +880,7 @@ mod tests {
             .collect();
         let head = head_with(&series);
         let want = head.select(&[], 10, 40).unwrap();
-        let sel = LazySelection::new(&head, || Arc::new(Vec::new()), &[], 10, 40).unwrap();
+        let sel = LazySelection::new(&head, || Arc::new(Vec::new()), &[], 10, 40, None).unwrap();
         assert_eq!(read_all(&sel), want);
         assert!(want.len() > 4000);
         assert_eq!(
@@ -881,7 +918,7 @@ mod tests {
                 assert_eq!(head.cmp(i, &block, j), a.cmp(b), "head {a} vs {b}");
             }
         }
-        assert_eq!(block.take(1), sets[1]);
+        assert_eq!(block.take(1, None), sets[1]);
     }
 
     /// Three inputs, series in some, all or one of them: one merged series per label set in
@@ -912,11 +949,14 @@ mod tests {
             };
             Input { series, keys }
         }
-        let m = merge(vec![
-            input(0, &["b", "d"], true),
-            input(1, &["a", "b", "c"], true),
-            input(2, &["b", "c", "e"], false),
-        ]);
+        let m = merge(
+            vec![
+                input(0, &["b", "d"], true),
+                input(1, &["a", "b", "c"], true),
+                input(2, &["b", "c", "e"], false),
+            ],
+            None,
+        );
         assert_eq!(m.labels, ["a", "b", "c", "d", "e"].map(l));
         let origin: Vec<Vec<(usize, usize)>> = m
             .spans
@@ -942,6 +982,89 @@ mod tests {
             ]
         );
         assert_eq!(m.hint, 8);
+    }
+
+    /// A projected selection lists the same series in the same order as the full one, merged
+    /// across two blocks and the head by their full labels, with the same samples (stale
+    /// markers included, compared by bits), and only the kept labels: series that differ only
+    /// in dropped labels stay apart with equal projected labels.
+    #[test]
+    fn projected_selection_merges_by_full_labels_and_builds_kept_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = |name: &str, job: &str, task: &str| {
+            Labels::from_pairs([("__name__", name), ("job", job), ("task", task), ("x", "y")])
+        };
+        let (a, b, c, d) = (
+            l("m", "a", "1"),
+            l("m", "a", "2"),
+            l("n", "b", "1"),
+            l("m", "a", "3"),
+        );
+        let b1 = block_of(
+            dir.path(),
+            (0, 99),
+            4,
+            &[
+                (a.clone(), pts((0..100).step_by(10), |t| t as f64)),
+                (b.clone(), pts([5, 15], |_| 7.0)),
+            ],
+        );
+        let b2 = block_of(
+            dir.path(),
+            (100, 199),
+            3,
+            &[
+                (a.clone(), pts((100..200).step_by(10), |t| t as f64)),
+                (c.clone(), pts([150], |_| stale_nan())),
+            ],
+        );
+        let mut a_head = pts((180..230).step_by(10), |t| -(t as f64));
+        a_head[3].1 = stale_nan();
+        let head = head_of(&[
+            (a.clone(), a_head),
+            (b.clone(), pts([300], |_| 3.0)),
+            (d.clone(), pts([5], |_| stale_nan())),
+        ]);
+        let list = Arc::new(vec![b1, b2]);
+        let full =
+            read_all(&LazySelection::new(&head, || list.clone(), &[], 0, 1000, None).unwrap());
+        assert_eq!(
+            full.iter().map(|s| &s.labels).collect::<Vec<_>>(),
+            [&a, &b, &d, &c]
+        );
+        // "a" from both blocks and the head, the head winning 180 and 190.
+        assert_eq!(full[0].timestamps.len(), 23);
+        assert!(crate::api::is_stale_nan(full[0].values[21]));
+        let names: [&[&str]; 5] = [
+            &["job"],
+            &[],
+            &["__name__", "job"],
+            &["task", "zzz"],
+            &["__name__", "job", "task", "x"],
+        ];
+        for kept in names {
+            let p = Projection::new(kept.iter().copied());
+            let sel = LazySelection::new(&head, || list.clone(), &[], 0, 1000, Some(&p)).unwrap();
+            let got = read_all(&sel);
+            assert_eq!(got.len(), full.len(), "{kept:?}");
+            assert_eq!(sel.sample_hint(), {
+                let s = LazySelection::new(&head, || list.clone(), &[], 0, 1000, None).unwrap();
+                s.sample_hint()
+            });
+            for (g, f) in got.iter().zip(&full) {
+                assert_eq!(g.labels, p.apply(f.labels.clone()), "{kept:?}");
+                assert_eq!(g.timestamps, f.timestamps);
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&g.values), bits(&f.values));
+            }
+        }
+        // Projected to `job`, a, b and d collide (three series, one label set).
+        let p = Projection::new(["job"]);
+        let sel = LazySelection::new(&head, || list.clone(), &[], 0, 1000, Some(&p)).unwrap();
+        let kept: Vec<Labels> = Box::new(sel).into_labels();
+        assert_eq!(kept[0], kept[1]);
+        assert_eq!(kept[1], kept[2]);
+        assert_eq!(kept[3], Labels::from_pairs([("job", "b")]));
     }
 
     #[test]
