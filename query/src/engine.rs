@@ -9,11 +9,13 @@
 //! is stripped when the final result is assembled.
 //!
 //! Submodules: [`selector`] (vector/matrix selectors, subqueries), [`binary`] (operators and
-//! vector matching), [`aggregate`] (aggregation operators).
+//! vector matching), [`aggregate`] (aggregation operators), [`projection`] (which selectors
+//! read only the labels an aggregation keeps).
 
 mod aggregate;
 mod binary;
 mod parallel;
+mod projection;
 mod selector;
 
 use std::collections::{HashMap, HashSet};
@@ -309,6 +311,9 @@ pub(crate) struct Evaluator<'a> {
     ticks: u32,
     pub(crate) warnings: Vec<String>,
     pub(crate) infos: Vec<String>,
+    /// Selectors to read projected, planned by the aggregations being evaluated (innermost
+    /// last; see [`projection`]).
+    projected: Vec<projection::Planned>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -339,6 +344,7 @@ impl<'a> Evaluator<'a> {
             ticks: 0,
             warnings: Vec::new(),
             infos: Vec::new(),
+            projected: Vec::new(),
         }
     }
 

@@ -18,6 +18,18 @@ use crate::value::QueryError;
 
 pub(crate) use histogram::almost_equal;
 pub(crate) use range::is_range_function;
+pub(crate) use range::{
+    keeps_labels as range_function_keeps_labels, matrix_arg as range_function_matrix_arg,
+    reads_name as range_function_reads_name,
+};
+
+/// True for instant-vector functions that change values only, in place, per series (their
+/// first argument the vector, the rest scalars), and read no label: the math functions,
+/// `clamp*` and `round`. They only mark the name for removal. The engine may read their
+/// input projected (`engine::projection`); a function added here must stay that way.
+pub(crate) fn keeps_labels(name: &str) -> bool {
+    math_function(name).is_some() || matches!(name, "clamp" | "clamp_min" | "clamp_max" | "round")
+}
 
 /// The return type of a known function (`None` for unknown names).
 pub fn return_type(name: &str) -> Option<ValueType> {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use eddy_storage::labels::METRIC_NAME;
 use eddy_storage::{Label, Labels};
 
-use super::{format_g, EvalResult, Evaluator, OutBuilder, Series, StepCursor, Val};
+use super::{format_g, projection, EvalResult, Evaluator, OutBuilder, Series, StepCursor, Val};
 use crate::ast::{AggregateExpr, AggregateOp};
 use crate::functions::{kahan_inc, StrArg};
 use crate::value::QueryError;
@@ -67,7 +67,7 @@ impl Evaluator<'_> {
             (Some(p), true) => Some(self.eval_scalar(p)?),
             _ => None,
         };
-        let input = self.eval_vector(&a.expr)?;
+        let input = self.eval_aggregated(a)?;
         let mut group_of = Vec::with_capacity(input.len());
         // Group label sets are built once per group, not once per input series.
         let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
@@ -96,6 +96,18 @@ impl Evaluator<'_> {
             }
             _ => self.aggregate_simple(a, param, input, &group_of, group_label_sets),
         }
+    }
+
+    /// Evaluates the aggregated expression, its selector read projected when
+    /// [`projection::plan`] finds that safe.
+    fn eval_aggregated(&mut self, a: &AggregateExpr) -> EvalResult<Vec<Series>> {
+        let Some(planned) = projection::plan(a) else {
+            return self.eval_vector(&a.expr);
+        };
+        self.projected.push(planned);
+        let res = self.eval_vector(&a.expr);
+        self.projected.pop();
+        res
     }
 
     fn aggregate_simple(

@@ -230,6 +230,23 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// Selects `vs`'s series in `[mint, maxt]`: projected when an aggregation planned that
+    /// for this selector ([`super::projection`]), in full otherwise.
+    fn select(
+        &self,
+        vs: &VectorSelector,
+        mint: i64,
+        maxt: i64,
+    ) -> EvalResult<Box<dyn SeriesSet + 'a>> {
+        let set = match self.projected.iter().rev().find(|p| p.is_for(vs)) {
+            Some(p) => self
+                .q
+                .select_lazy_projected(&vs.matchers, mint, maxt, &p.keep)?,
+            None => self.q.select_lazy(&vs.matchers, mint, maxt)?,
+        };
+        Ok(set)
+    }
+
     /// Evaluates an instant vector selector. With `timestamps`, values are the sample
     /// timestamps in seconds (for `timestamp()`), and the name is marked for removal.
     pub(crate) fn eval_vector_selector(
@@ -241,8 +258,8 @@ impl<'a> Evaluator<'a> {
         let lookback = self.opts.lookback_delta_ms;
         let ref_min = at.unwrap_or(self.start).saturating_sub(vs.offset);
         let ref_max = at.unwrap_or(self.aligned_end()).saturating_sub(vs.offset);
-        let set = self.q.select_lazy(
-            &vs.matchers,
+        let set = self.select(
+            vs,
             ref_min.saturating_sub(lookback).saturating_add(1),
             ref_max,
         )?;
@@ -311,8 +328,8 @@ impl<'a> Evaluator<'a> {
                 let at = self.at_time(vs.at);
                 let ref_min = at.unwrap_or(self.start).saturating_sub(vs.offset);
                 let ref_max = at.unwrap_or(self.aligned_end()).saturating_sub(vs.offset);
-                let set = self.q.select_lazy(
-                    &vs.matchers,
+                let set = self.select(
+                    vs,
                     ref_min.saturating_sub(ms.range).saturating_add(1),
                     ref_max,
                 )?;

@@ -45,6 +45,32 @@ pub(crate) fn is_range_function(name: &str) -> bool {
     )
 }
 
+/// The index of a range function's range-vector argument (the others are scalars).
+pub(crate) fn matrix_arg(name: &str) -> usize {
+    if name == "quantile_over_time" {
+        1
+    } else {
+        0
+    }
+}
+
+/// True for range functions that read nothing of a series' labels except maybe the metric
+/// name ([`reads_name`]) and keep each series' labels (all but `absent_over_time`, whose
+/// output labels come from the selector's matchers): the engine may read their input
+/// projected (`engine::projection`).
+pub(crate) fn keeps_labels(name: &str) -> bool {
+    RangeFn::parse(name).is_some()
+}
+
+/// True for range functions whose annotations read the metric name: `rate` and `increase`
+/// note "metric might not be a counter".
+pub(crate) fn reads_name(name: &str) -> bool {
+    matches!(
+        RangeFn::parse(name),
+        Some(RangeFn::Rate | RangeFn::Increase)
+    )
+}
+
 /// A range-vector function, resolved from its name once per call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RangeFn {
@@ -162,7 +188,7 @@ fn is_reset(prev: f64, cur: f64) -> bool {
 
 pub(crate) fn eval(ev: &mut Evaluator<'_>, c: &Call) -> EvalResult<Val> {
     let name = c.func.as_str();
-    let matrix_idx = if name == "quantile_over_time" { 1 } else { 0 };
+    let matrix_idx = matrix_arg(name);
     let mut params: Vec<Vec<f64>> = Vec::new();
     for (i, a) in c.args.iter().enumerate() {
         if i != matrix_idx {
@@ -229,7 +255,8 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, c: &Call) -> EvalResult<Val> {
     )?;
     let from_storage = input.is_stored();
     let keep_name = matches!(f, RangeFn::Last | RangeFn::First);
-    let counter_check = matches!(f, RangeFn::Rate | RangeFn::Increase);
+    // Keep `reads_name` in step with this: projected reads keep the name only for those.
+    let counter_check = reads_name(name);
     let bad_q = |q: f64| q.is_nan() || !(0.0..=1.0).contains(&q);
     let warn_quantile =
         f == RangeFn::Quantile && params.first().is_some_and(|p| p.iter().any(|&q| bad_q(q)));
