@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use eddy_storage::labels::MatchOp;
 use eddy_storage::Matcher;
 
 /// The type an expression evaluates to.
@@ -102,6 +103,17 @@ pub struct VectorSelector {
     pub offset: i64,
     /// `@` modifier.
     pub at: Option<AtModifier>,
+}
+
+impl VectorSelector {
+    /// The metric name every selected series has: the value of a `__name__="…"` matcher (the
+    /// first, if a selector has two; series must match both anyway).
+    pub fn fixed_metric_name(&self) -> Option<&str> {
+        self.matchers
+            .iter()
+            .find(|m| m.name == eddy_storage::labels::METRIC_NAME && m.op == MatchOp::Equal)
+            .map(|m| m.value.as_str())
+    }
 }
 
 /// A range vector selector.

@@ -23,8 +23,9 @@
 //! Anything else (vector/vector operators, `label_replace`, `absent`, `sort`, subqueries,
 //! `timestamp`, date functions…) reads in full. `__name__` is kept when the aggregation
 //! groups by it, or when a range function on the way reads it: `rate` and `increase` note
-//! "metric might not be a counter" by metric name. Other nodes never read it (they only set
-//! the flag that drops it at the end).
+//! "metric might not be a counter" by metric name, unless the selector fixes the name with
+//! `__name__="…"` (as `metric{…}` does), which the note then takes instead. Other nodes never
+//! read it (they only set the flag that drops it at the end).
 //!
 //! The selector is found by its address in the syntax tree, which the evaluation borrows
 //! throughout; the evaluator holds the plan only while the aggregation's argument is
@@ -123,7 +124,9 @@ fn selector_on_path<'e>(e: &'e Expr, needs_name: &mut bool) -> Option<&'e Vector
             }
             match (ty, arg.unparen()) {
                 (ValueType::Matrix, Expr::MatrixSelector(ms)) => {
-                    *needs_name |= functions::range_function_reads_name(name);
+                    // The note names the metric; a selector that fixes the name tells it.
+                    *needs_name |= functions::range_function_reads_name(name)
+                        && ms.selector.fixed_metric_name().is_none();
                     Some(&ms.selector)
                 }
                 (ValueType::Vector, inner) => selector_on_path(inner, needs_name),

@@ -257,6 +257,11 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, c: &Call) -> EvalResult<Val> {
     let keep_name = matches!(f, RangeFn::Last | RangeFn::First);
     // Keep `reads_name` in step with this: projected reads keep the name only for those.
     let counter_check = reads_name(name);
+    // A read projected without `__name__` (the selector fixes the name) still notes it.
+    let fixed_name = match matrix_arg.unparen() {
+        Expr::MatrixSelector(ms) => ms.selector.fixed_metric_name(),
+        _ => None,
+    };
     let bad_q = |q: f64| q.is_nan() || !(0.0..=1.0).contains(&q);
     let warn_quantile =
         f == RangeFn::Quantile && params.first().is_some_and(|p| p.iter().any(|&q| bad_q(q)));
@@ -283,7 +288,11 @@ pub(crate) fn eval(ev: &mut Evaluator<'_>, c: &Call) -> EvalResult<Val> {
             }
         }
         if counter_check {
-            if let Some(n) = labels.metric_name().filter(|n| *n != checked_name) {
+            if let Some(n) = labels
+                .metric_name()
+                .or(fixed_name)
+                .filter(|n| *n != checked_name)
+            {
                 if !["_total", "_sum", "_count", "_bucket"]
                     .iter()
                     .any(|suf| n.ends_with(suf))

@@ -291,6 +291,19 @@ fn collisions_and_annotations_survive_projection() {
         .unwrap();
     assert_eq!(rate.infos.len(), 1, "{:?}", rate.infos);
     assert!(rate.infos[0].contains("\"m\""));
+    // The selector fixes the name, so the note takes it from there: no `__name__` read.
+    assert_eq!(q.asked(), [Some(vec!["job".to_string()])]);
+    // A name chosen by regex is read with the series.
+    let rate = engine
+        .instant(
+            &q,
+            &parse("sum by (job) (rate({__name__=~\"m\"}[5m]))").unwrap(),
+            H + MIN,
+            &stop,
+        )
+        .unwrap();
+    assert_eq!(rate.infos.len(), 1, "{:?}", rate.infos);
+    assert!(rate.infos[0].contains("\"m\""));
     assert_eq!(
         q.asked(),
         [Some(vec!["__name__".to_string(), "job".to_string()])]
@@ -353,12 +366,14 @@ fn safe_shapes_are_projected_to_the_grouping() {
         "sum by (job) (quantile_over_time(0.5, x[5m]))",
         "sum by (job) (resets((x[15m])))",
         "sum by (job) (predict_linear(x[5m] offset 1m, 60))",
+        "sum by (job) (rate(x[5m]))",
+        "sum by (job) (increase({__name__=\"x\", a=~\"b\"}[5m]) > 0)",
     ] {
         assert_eq!(kept(q), job, "{q}");
     }
     for q in [
-        "sum by (job) (rate(x[5m]))",
-        "sum by (job) (increase(x[5m]) > 0)",
+        "sum by (job) (rate({__name__=~\"x|y\"}[5m]))",
+        "sum by (job) (increase({job=\"a\"}[5m]) > 0)",
         "sum by (job, __name__) (x)",
     ] {
         assert_eq!(kept(q), with_name, "{q}");
@@ -399,7 +414,7 @@ fn unsafe_shapes_are_not_projected() {
 /// none; `topk` over a `sum by` leaves the sum's plan alone.
 #[test]
 fn nested_aggregations_plan_their_own_reads() {
-    let e = parse("topk(5, sum by (task) (rate(x[1m])))").unwrap();
+    let e = parse("topk(5, sum by (task) (rate({__name__=~\"x\"}[1m])))").unwrap();
     let Expr::Aggregate(top) = e.unparen() else {
         panic!("not an aggregation")
     };
