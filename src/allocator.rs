@@ -16,7 +16,7 @@ use eddy_storage::Db;
 
 /// Blocks at least this large get their own mapping, returned to the kernel when freed.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-const MMAP_THRESHOLD: libc::c_int = 128 << 10;
+const MMAP_THRESHOLD: libc::c_int = 1 << 20;
 
 /// Sets up glibc malloc for a server with a large, slowly changing heap. Call before any
 /// thread starts; an operator's `MALLOC_ARENA_MAX` or `MALLOC_MMAP_THRESHOLD_` wins.
@@ -25,13 +25,15 @@ const MMAP_THRESHOLD: libc::c_int = 128 << 10;
 ///   to eight per core; memory freed in one arena is not reused by another. One arena per
 ///   core keeps contention low and measured 22 % less resident memory for 173 k head series.
 /// - **Large blocks.** glibc starts by mapping blocks of 128 KiB and more, but raises that
-///   threshold (up to 32 MiB) each time such a block is freed, after which the head's growing
-///   series tables and other big buffers come from the arena, and the holes they leave when
-///   they move are filled by small long-lived allocations and never given back. Fixing the
-///   threshold at 128 KiB measured 113.6 MB resident after `compare.sh --medium`'s ingest
-///   instead of 124.7 MB (free bytes inside the arena 9 MB instead of 28 MB), for ~1,900
-///   more `mmap` calls over the 19,200 requests (`docs/benchmarks.md`, "Server memory, eighth
-///   session").
+///   threshold (up to 32 MiB) each time such a block is freed, after which big buffers (the
+///   label-run table, WAL and snappy buffers, batch vectors) come from the arena, and the holes
+///   they leave when they grow are filled by small long-lived allocations and never given
+///   back. The threshold is fixed at 1 MiB: above hyper's ~408 KiB read buffers, which a line
+///   protocol request of ~1 MB allocates anew for each chunk (at 128 KiB each of those was an
+///   `mmap` plus a hundred page faults: 3–4 s of extra system time per 5.25 M line protocol
+///   samples), and below the buffers that grow to megabytes. With the head's series tables in
+///   fixed segments (`storage/src/head/table.rs`) the medium replay ends at 107.0 MB resident
+///   instead of 124.7 MB (`docs/benchmarks.md`, "Server memory, eighth session").
 pub fn configure_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {

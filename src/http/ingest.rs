@@ -103,7 +103,8 @@ async fn read_body(
         if len > max {
             return Err(too_large(len));
         }
-        dst.reserve(len);
+        // Exactly: a reused buffer a little short for this body would otherwise double.
+        dst.reserve_exact(len);
     }
     let mut body = body;
     while let Some(frame) =
