@@ -34,7 +34,7 @@ const EXACT_INT: f64 = 9_007_199_254_740_992.0;
 #[derive(Debug)]
 pub(crate) struct OpenBuffer {
     bytes: Box<[u8]>,
-    /// Bytes of `bytes` in use (at most `MAX_BYTES` + `MAX_SAMPLE_BYTES`).
+    /// Bytes of `bytes` in use (a few hundred at most, see `push`).
     used: u16,
     len: u16,
     /// Time of the newest sample ever pushed, also after `clear` and `release`
@@ -187,7 +187,8 @@ impl OpenBuffer {
             self.bytes = grown;
         }
         self.bytes[used..need].copy_from_slice(&tmp[..n]);
-        // `need` is at most MAX_BYTES + MAX_SAMPLE_BYTES (`is_full` seals before more).
+        // A buffer holds at most MAX_SAMPLES (+1 while an insertion is rebuilt) samples of at
+        // most MAX_SAMPLE_BYTES each: far below u16::MAX.
         self.used = need as u16;
         self.last_t = t;
         self.last_v = v;
