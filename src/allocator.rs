@@ -31,9 +31,10 @@ const MMAP_THRESHOLD: libc::c_int = 1 << 20;
 ///   back. The threshold is fixed at 1 MiB: above hyper's ~408 KiB read buffers, which a line
 ///   protocol request of ~1 MB allocates anew for each chunk (at 128 KiB each of those was an
 ///   `mmap` plus a hundred page faults: 3–4 s of extra system time per 5.25 M line protocol
-///   samples), and below the buffers that grow to megabytes. With the head's series tables in
-///   fixed segments (`storage/src/head/table.rs`) the medium replay ends at 107.0 MB resident
-///   instead of 124.7 MB (`docs/benchmarks.md`, "Server memory, eighth session").
+///   samples), and below the buffers that grow to megabytes. At 1 MiB the medium replay ends
+///   at 114.9 MB resident; with the head's series tables in fixed segments, which no longer
+///   grow by reallocation (`storage/src/head/table.rs`), at 107.0 MB (`docs/benchmarks.md`,
+///   "Server memory, eighth session").
 pub fn configure_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
