@@ -12,6 +12,8 @@
 //! value was not an integer); `x == 1` means eight raw little-endian bytes of the `f64` follow.
 //! Values round-trip bit for bit (NaN payloads, -0.0 and infinities take the raw form).
 
+use std::ptr::NonNull;
+
 use crate::chunk::varint::{unzigzag, zigzag};
 
 /// Seal when the buffer holds this many samples.
@@ -27,21 +29,81 @@ const EXACT_INT: f64 = 9_007_199_254_740_992.0;
 
 /// Packed samples in time order.
 ///
-/// Every head series holds one inline, so its fields are kept small: the bytes are a boxed
-/// slice (16 bytes, its length is the capacity) with the bytes used in a `u16`, and `last_t`
-/// stays when the buffer is emptied, so it is the series' newest in-order timestamp and the
-/// series needs no field of its own for that.
+/// Every head series holds one inline, in the first cache line of its head entry together
+/// with the series key (see `Entry`), so an append touches two lines: that one and the end of
+/// the bytes. The fields are kept small for that: the bytes are a thin pointer whose capacity
+/// is a `u16` here (a boxed slice would take 16 bytes), and `last_t` stays when the buffer is
+/// emptied, so it is the series' newest in-order timestamp and the series needs no field of
+/// its own for that.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct OpenBuffer {
-    bytes: Box<[u8]>,
-    /// Bytes of `bytes` in use (a few hundred at most, see `push`).
-    used: u16,
-    len: u16,
+    bytes: ThinBytes,
     /// Time of the newest sample ever pushed, also after `clear` and `release`
     /// (`i64::MIN` before the first).
     last_t: i64,
     last_delta: i64,
     last_v: f64,
+    /// Bytes allocated at `bytes` (at most `MAX_BYTES` plus one sample, see `push`).
+    cap: u16,
+    /// Bytes of `bytes` in use.
+    used: u16,
+    len: u16,
+}
+
+/// A heap byte array that does not know its length: the owner keeps it (`OpenBuffer::cap`)
+/// and passes it to every call. All of the buffer's `unsafe` is in this type.
+struct ThinBytes(NonNull<u8>);
+
+// SAFETY: `ThinBytes` owns its allocation exclusively (like a `Box<[u8]>`), and shared
+// references only read it.
+unsafe impl Send for ThinBytes {}
+// SAFETY: as above; `&ThinBytes` gives no way to write.
+unsafe impl Sync for ThinBytes {}
+
+impl std::fmt::Debug for ThinBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ThinBytes({:p})", self.0)
+    }
+}
+
+impl ThinBytes {
+    /// No allocation (capacity 0).
+    const EMPTY: ThinBytes = ThinBytes(NonNull::dangling());
+
+    /// `cap` zeroed bytes (`cap > 0`).
+    fn zeroed(cap: usize) -> ThinBytes {
+        let boxed: Box<[u8]> = vec![0u8; cap].into_boxed_slice();
+        let raw = Box::into_raw(boxed) as *mut u8;
+        // A boxed slice's pointer is never null (it is dangling only for length 0).
+        ThinBytes(NonNull::new(raw).unwrap_or(NonNull::dangling()))
+    }
+
+    /// SAFETY (for callers): `cap` is the capacity this was created with (0 for `EMPTY`).
+    unsafe fn as_slice(&self, cap: usize) -> &[u8] {
+        // SAFETY: `cap` bytes at the pointer are allocated and initialised (zeroed at
+        // creation); a dangling pointer with length 0 is a valid empty slice.
+        unsafe { std::slice::from_raw_parts(self.0.as_ptr(), cap) }
+    }
+
+    /// SAFETY: as for [`as_slice`](Self::as_slice).
+    unsafe fn as_mut_slice(&mut self, cap: usize) -> &mut [u8] {
+        // SAFETY: as above, and `&mut self` makes the access exclusive.
+        unsafe { std::slice::from_raw_parts_mut(self.0.as_ptr(), cap) }
+    }
+
+    /// Frees the bytes and leaves `EMPTY` behind.
+    /// SAFETY: `cap` is the capacity this was created with.
+    unsafe fn free(&mut self, cap: usize) {
+        let ptr = std::mem::replace(self, ThinBytes::EMPTY).0;
+        if cap > 0 {
+            // SAFETY: the pointer came from `Box::<[u8]>::into_raw` of a slice of `cap` bytes
+            // and was replaced by `EMPTY`, so it is freed once.
+            drop(unsafe {
+                Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr.as_ptr(), cap))
+            });
+        }
+    }
 }
 
 fn as_int(v: f64) -> Option<i64> {
@@ -94,25 +156,32 @@ fn get_varint_at(b: &[u8], pos: &mut usize) -> Option<u64> {
 impl Default for OpenBuffer {
     fn default() -> Self {
         OpenBuffer {
-            bytes: Box::default(),
-            used: 0,
-            len: 0,
+            bytes: ThinBytes::EMPTY,
             last_t: i64::MIN,
             last_delta: 0,
             last_v: 0.0,
+            cap: 0,
+            used: 0,
+            len: 0,
         }
     }
 }
 
+impl Drop for OpenBuffer {
+    fn drop(&mut self) {
+        // SAFETY: `cap` is always the capacity `bytes` was created with.
+        unsafe { self.bytes.free(usize::from(self.cap)) }
+    }
+}
+
 impl OpenBuffer {
-    /// Reads the byte the next sample is written after, so a caller can bring its cache line
-    /// in ahead of the append (see `Head::append`).
+    /// Starts loading the cache line the next sample is written to (see `Head::append`).
     #[inline]
-    pub(crate) fn touch(&self) -> u8 {
-        self.bytes
-            .get(usize::from(self.used).wrapping_sub(1))
-            .copied()
-            .unwrap_or(0)
+    pub(crate) fn prefetch_tail(&self) {
+        if self.cap > 0 {
+            let tail = self.bytes.0.as_ptr().wrapping_add(usize::from(self.used));
+            super::prefetch::prefetch_line(tail.cast_const());
+        }
     }
 
     /// The newest timestamp ever pushed (`i64::MIN` if none), whether or not the buffer still
@@ -122,8 +191,13 @@ impl OpenBuffer {
         self.last_t
     }
 
+    fn all_bytes(&self) -> &[u8] {
+        // SAFETY: `cap` is always the capacity `bytes` was created with.
+        unsafe { self.bytes.as_slice(usize::from(self.cap)) }
+    }
+
     fn filled(&self) -> &[u8] {
-        &self.bytes[..usize::from(self.used)]
+        &self.all_bytes()[..usize::from(self.used)]
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -137,7 +211,7 @@ impl OpenBuffer {
 
     /// Bytes reserved on the heap.
     pub(crate) fn capacity(&self) -> usize {
-        self.bytes.len()
+        usize::from(self.cap)
     }
 
     /// The newest sample (`None` when empty).
@@ -179,14 +253,23 @@ impl OpenBuffer {
         }
         let used = usize::from(self.used);
         let need = used + n;
-        if need > self.bytes.len() {
-            // Power-of-two steps up to MAX_BYTES, which `is_full` keeps the bytes under.
+        if need > usize::from(self.cap) {
+            // Power-of-two steps up to MAX_BYTES, which `is_full` keeps the bytes under
+            // (a rebuild after an insertion may exceed it by one sample).
             let cap = need.next_power_of_two().clamp(32, MAX_BYTES.max(need));
-            let mut grown = vec![0u8; cap].into_boxed_slice();
-            grown[..used].copy_from_slice(self.filled());
+            let mut grown = ThinBytes::zeroed(cap);
+            // SAFETY: `grown` was just created with `cap` bytes; `self.cap` is the capacity
+            // of `self.bytes`.
+            unsafe {
+                grown.as_mut_slice(cap)[..used].copy_from_slice(self.filled());
+                self.bytes.free(usize::from(self.cap));
+            }
             self.bytes = grown;
+            self.cap = cap as u16;
         }
-        self.bytes[used..need].copy_from_slice(&tmp[..n]);
+        // SAFETY: `cap` is the capacity of `bytes`, and `need <= cap`.
+        let bytes = unsafe { self.bytes.as_mut_slice(usize::from(self.cap)) };
+        bytes[used..need].copy_from_slice(&tmp[..n]);
         // A buffer holds at most MAX_SAMPLES (+1 while an insertion is rebuilt) samples of at
         // most MAX_SAMPLE_BYTES each: far below u16::MAX.
         self.used = need as u16;
@@ -275,10 +358,13 @@ impl OpenBuffer {
     /// timestamp.
     pub(crate) fn release(&mut self) {
         debug_assert!(self.is_empty());
-        *self = OpenBuffer {
-            last_t: self.last_t,
-            ..OpenBuffer::default()
-        };
+        // SAFETY: `cap` is the capacity of `bytes`.
+        unsafe { self.bytes.free(usize::from(self.cap)) };
+        self.cap = 0;
+        self.used = 0;
+        self.len = 0;
+        self.last_delta = 0;
+        self.last_v = 0.0;
     }
 
     /// Rebuilds the buffer from `ts`/`vals` (sorted), e.g. after an insertion or truncation.

@@ -177,7 +177,9 @@ pub(crate) enum Appended {
 }
 
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct MemSeries {
+    /// First, so that it shares the head entry's first cache line with the key (see `Entry`).
     open: OpenBuffer,
     /// Sized exactly (a chunk is added every ~128 samples, so the reallocation is cheap and
     /// a doubling Vec's slack would cost more than the metadata itself).
@@ -191,10 +193,15 @@ pub(crate) struct MemSeries {
 }
 
 impl MemSeries {
-    /// Reads the series' header and the end of its open buffer (see `Head::append`).
+    /// Bytes at the start of the series that an append reads (the open buffer).
+    #[cfg(test)]
+    pub(crate) const HOT_BYTES: usize = std::mem::size_of::<OpenBuffer>();
+
+    /// Starts loading the end of the open buffer, where the next sample goes (see
+    /// `Head::append`).
     #[inline]
-    pub(crate) fn touch(&self) -> u64 {
-        self.open.newest_t() as u64 ^ u64::from(self.open.touch())
+    pub(crate) fn prefetch_open_tail(&self) {
+        self.open.prefetch_tail();
     }
 
     pub(crate) fn new() -> Self {

@@ -15,6 +15,13 @@ use super::packed_labels::PackedLabels;
 use super::series::MemSeries;
 
 /// A head series.
+///
+/// Two cache lines, aligned: the first holds everything an append reads (the key it is
+/// checked against, the id it is logged with, the WAL flag and the series' open buffer,
+/// which `MemSeries` keeps first), the second what only sealing, out-of-order inserts and
+/// queries read. Unaligned in a 16-byte-aligned segment, an entry spanned three lines and an
+/// append touched up to all three (docs/benchmarks.md, "The ingest path, ninth session").
+#[repr(C, align(64))]
 pub(super) struct Entry {
     /// High and low halves of the series key (two `u64`s rather than a `u128`, whose 16-byte
     /// alignment would pad every entry).
@@ -23,8 +30,8 @@ pub(super) struct Entry {
     /// False after the WAL write that carried this series' record failed: the next append
     /// that touches the series logs the record again, so its samples replay.
     pub(super) wal_logged: bool,
-    pub(super) labels: PackedLabels,
     pub(super) series: MemSeries,
+    pub(super) labels: PackedLabels,
 }
 
 impl Entry {
@@ -188,6 +195,15 @@ impl SeriesTable {
         self.entries.get(pos).is_some_and(|e| e.key() == key)
     }
 
+    /// Starts loading the first cache line of the entry at `pos`, if there is one (see
+    /// `Head::append`).
+    #[inline]
+    pub(super) fn prefetch_at(&self, pos: usize) {
+        if let Some(e) = self.entries.get(pos) {
+            super::prefetch::prefetch_line((e as *const Entry).cast::<u8>());
+        }
+    }
+
     /// The entry at `pos` (a position from [`position`](Self::position),
     /// [`holds_at`](Self::holds_at) or [`insert`](Self::insert) with no removal since).
     pub(super) fn at(&self, pos: usize) -> Option<&Entry> {
@@ -333,6 +349,12 @@ mod tests {
         // Every byte here is paid once per head series (entry) or per chunk of 128 samples;
         // see docs/benchmarks.md, "Memory per series, sixth session".
         assert_eq!(std::mem::size_of::<Entry>(), 128);
+        assert_eq!(std::mem::align_of::<Entry>(), 64);
+        // What an append reads fits the entry's first cache line.
+        assert!(
+            std::mem::offset_of!(Entry, series) + MemSeries::HOT_BYTES <= 64,
+            "the append path's fields straddle a cache line"
+        );
         assert_eq!(std::mem::size_of::<super::super::series::SealedChunk>(), 32);
     }
 
