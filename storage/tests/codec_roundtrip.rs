@@ -4,7 +4,7 @@
 
 use eddy_storage::chunk::{
     chunk_header, decode_chunk, decode_timestamps, decode_values, encode_chunk, encode_timestamps,
-    encode_values, ChunkEncoder,
+    encode_values, ChunkEncoder, LayoutHint,
 };
 use proptest::prelude::*;
 use rand::rngs::SmallRng;
@@ -322,8 +322,24 @@ proptest! {
         ChunkEncoder::new().encode_chunk_after(&mut after, &ts, &vals, &previous);
         let (mut t2, mut v2) = (Vec::new(), Vec::new());
         prop_assert_eq!(decode_chunk(&after, &mut t2, &mut v2).unwrap(), ts.len());
-        prop_assert_eq!(t2, ts);
+        prop_assert_eq!(&t2, &ts);
         prop_assert_eq!(bits(&v2), bits(&vals));
+
+        // An interim chunk (no outlier search), with that hint or none, reads back the same;
+        // and the encoder is back to full planning afterwards.
+        let mut enc = ChunkEncoder::new();
+        for hint in [Some(LayoutHint::of(&previous)), None] {
+            let mut interim = Vec::new();
+            enc.encode_interim_hinted(&mut interim, &ts, &vals, hint);
+            let (mut t3, mut v3) = (Vec::new(), Vec::new());
+            prop_assert_eq!(decode_chunk(&interim, &mut t3, &mut v3).unwrap(), ts.len());
+            prop_assert_eq!(&t3, &ts);
+            prop_assert_eq!(bits(&v3), bits(&vals));
+        }
+        let (mut planned, mut reference) = (Vec::new(), Vec::new());
+        enc.encode_chunk(&mut planned, &ts, &vals);
+        encode_chunk(&mut reference, &ts, &vals);
+        prop_assert_eq!(planned, reference);
     }
 
     /// Ratios `m / d` with any divisor up to 2^24 (and beyond, where they must fall back),
@@ -379,6 +395,30 @@ proptest! {
 /// A chunk encoded after an earlier one of the same series reads back bit for bit whatever
 /// the earlier layout was (decimal at a scale the new values fit or outgrow, XOR, constant,
 /// unreadable bytes), and stays close to the fully planned size.
+#[test]
+fn interim_chunks_skip_the_outlier_search() {
+    // A counter with one reset: the full plan patches the reset as an exception and packs
+    // the rest narrowly; the interim chunk packs every value across the whole range.
+    let ts: Vec<i64> = (0..64).map(|i| 1_795_000_000_000 + i * 10_000).collect();
+    let vals: Vec<f64> = (0..64)
+        .map(|i| f64::from(if i < 40 { 5_000_000 + i * 997 } else { (i - 40) * 997 }))
+        .collect();
+    let mut enc = ChunkEncoder::new();
+    let mut planned = Vec::new();
+    enc.encode_chunk(&mut planned, &ts, &vals);
+    let mut interim = Vec::new();
+    enc.encode_interim_hinted(&mut interim, &ts, &vals, Some(LayoutHint::of(&planned)));
+    let (mut t2, mut v2) = (Vec::new(), Vec::new());
+    assert_eq!(decode_chunk(&interim, &mut t2, &mut v2).expect("decode"), 64);
+    assert_eq!((t2, bits(&v2)), (ts, bits(&vals)));
+    assert!(
+        interim.len() > planned.len(),
+        "interim {} bytes, planned {}",
+        interim.len(),
+        planned.len()
+    );
+}
+
 #[test]
 fn chunks_encoded_after_a_previous_layout_round_trip() {
     let ts: Vec<i64> = (0..100)

@@ -594,11 +594,12 @@ fn plan_transform(scratch: &mut Scratch, only: Option<u8>) -> (u8, Plan) {
         return (FOR, ints::plan(ms));
     }
     let wanted = |t: u8| only.is_none_or(|o| o == t);
-    let for_plan = ints::plan_if(wanted(FOR), ms);
+    let frame_only = scratch.frame_only;
+    let for_plan = ints::plan_if(wanted(FOR), frame_only, ms);
     let deltas = &mut scratch.b;
     deltas.clear();
     deltas.extend(ms.windows(2).map(|w| w[1].wrapping_sub(w[0])));
-    let delta_plan = ints::plan_if(wanted(DELTA), deltas);
+    let delta_plan = ints::plan_if(wanted(DELTA), frame_only, deltas);
     let delta_bits = delta_plan
         .bits
         .saturating_add(8 * uvarint_len(zigzag(ms[0])) as u64);
@@ -607,7 +608,7 @@ fn plan_transform(scratch: &mut Scratch, only: Option<u8>) -> (u8, Plan) {
     if wanted(DOD) {
         dods.extend(deltas.windows(2).map(|w| w[1].wrapping_sub(w[0])));
     }
-    let dod_plan = ints::plan_if(wanted(DOD), dods);
+    let dod_plan = ints::plan_if(wanted(DOD), frame_only, dods);
     let dod_bits = dod_plan
         .bits
         .saturating_add(8 * (uvarint_len(zigzag(ms[0])) + uvarint_len(zigzag(deltas[0]))) as u64);

@@ -123,12 +123,22 @@ pub(crate) fn plan(xs: &[i64]) -> Plan {
 }
 
 /// [`plan`] when `wanted`, else a plan that no comparison of sizes picks (for codecs that
-/// plan only the layout a hint names).
-pub(crate) fn plan_if(wanted: bool, xs: &[i64]) -> Plan {
-    if wanted {
-        plan(xs)
-    } else {
+/// plan only the layout a hint names). With `frame_only` the plan is the values' whole range,
+/// without the search for outliers (one pass instead of three, for interim chunks).
+pub(crate) fn plan_if(wanted: bool, frame_only: bool, xs: &[i64]) -> Plan {
+    if !wanted {
         plan_frame(0, 0, 0, 0, 0).with_bits(u64::MAX)
+    } else if frame_only {
+        let (lo, hi) = xs
+            .iter()
+            .fold((i64::MAX, i64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        if xs.is_empty() {
+            plan_frame(0, 0, 0, 0, 0)
+        } else {
+            plan_frame(xs.len(), lo, hi, 0, 0)
+        }
+    } else {
+        plan(xs)
     }
 }
 

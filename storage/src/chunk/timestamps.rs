@@ -117,14 +117,15 @@ fn encode_planned(dst: &mut Vec<u8>, src: &[i64], scratch: &mut Scratch, only: O
         return;
     }
     let wanted = |mode: u8| only.is_none_or(|m| m == mode);
-    let delta_plan = ints::plan_if(wanted(DELTA), deltas);
+    let frame_only = scratch.frame_only;
+    let delta_plan = ints::plan_if(wanted(DELTA), frame_only, deltas);
 
     let dods = &mut scratch.b;
     dods.clear();
     if wanted(DOD) {
         dods.extend(deltas.windows(2).map(|w| w[1].wrapping_sub(w[0])));
     }
-    let dod_plan = ints::plan_if(wanted(DOD), dods);
+    let dod_plan = ints::plan_if(wanted(DOD), frame_only, dods);
 
     let grid = &mut scratch.c;
     grid.clear();
@@ -137,7 +138,7 @@ fn encode_planned(dst: &mut Vec<u8>, src: &[i64], scratch: &mut Scratch, only: O
                 .map(|(i, &t)| t.wrapping_sub(grid_point(first, step, i + 1))),
         );
     }
-    let grid_plan = ints::plan_if(wanted(GRID), grid);
+    let grid_plan = ints::plan_if(wanted(GRID), frame_only, grid);
 
     let dod_bits = dod_plan
         .bits

@@ -379,7 +379,16 @@ impl MemSeries {
         } else {
             self.layout.map(|(h, _)| h)
         };
+        // A chunk short of the target is re-encoded when the next samples are sealed into
+        // it (or when it goes into a block), so it skips the outlier search: that was a third
+        // of the integer planning at sealing (the 64-sample half of each 128-sample chunk).
         match hint {
+            _ if !full => scratch.encoder.encode_interim_hinted(
+                &mut scratch.bytes,
+                &scratch.ts,
+                &scratch.vals,
+                hint,
+            ),
             Some(h) => scratch.encoder.encode_chunk_hinted(
                 &mut scratch.bytes,
                 &scratch.ts,
