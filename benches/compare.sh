@@ -64,6 +64,18 @@ SAMPLES=$(meta samples); ACTIVE=$(meta active_series); END_MS=$(meta end_ms)
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 status_kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
+wait_idle() { # pid: until the process uses under 2 % of a core over a second (30 s at most),
+  # so background work after ingest and flush (compaction, merges, memory release) does not
+  # land in the query latencies of one system and not another
+  local prev cur
+  prev=$(cpu_ticks "$1")
+  for _ in $(seq 1 30); do
+    sleep 1
+    cur=$(cpu_ticks "$1")
+    [ $((cur - prev)) -le $((TCK / 50)) ] && return 0
+    prev=$cur
+  done
+}
 wait_http() { # url tries
   for _ in $(seq 1 "${2:-300}"); do
     curl -sf -o /dev/null "$1" && return 0
@@ -145,6 +157,7 @@ run_system() {
   record $sys disk_method "$flush_note"
   record $sys peak_rss_mb "$(( $(status_kb $pid VmHWM) / 1024 ))"
 
+  wait_idle $pid
   log "$sys: queries"
   taskset -c $CLIENT_CPU "$BIN/queries" --url "$url" --file "$ROOT/benches/flink-dashboard.queries" \
     --end "$END_MS" --range $RANGE --step 60s --repeat $REPEAT --dump "$WORK/results-$sys" \

@@ -401,7 +401,13 @@ fn interim_chunks_skip_the_outlier_search() {
     // the rest narrowly; the interim chunk packs every value across the whole range.
     let ts: Vec<i64> = (0..64).map(|i| 1_795_000_000_000 + i * 10_000).collect();
     let vals: Vec<f64> = (0..64)
-        .map(|i| f64::from(if i < 40 { 5_000_000 + i * 997 } else { (i - 40) * 997 }))
+        .map(|i| {
+            f64::from(if i < 40 {
+                5_000_000 + i * 997
+            } else {
+                (i - 40) * 997
+            })
+        })
         .collect();
     let mut enc = ChunkEncoder::new();
     let mut planned = Vec::new();
@@ -409,7 +415,10 @@ fn interim_chunks_skip_the_outlier_search() {
     let mut interim = Vec::new();
     enc.encode_interim_hinted(&mut interim, &ts, &vals, Some(LayoutHint::of(&planned)));
     let (mut t2, mut v2) = (Vec::new(), Vec::new());
-    assert_eq!(decode_chunk(&interim, &mut t2, &mut v2).expect("decode"), 64);
+    assert_eq!(
+        decode_chunk(&interim, &mut t2, &mut v2).expect("decode"),
+        64
+    );
     assert_eq!((t2, bits(&v2)), (ts, bits(&vals)));
     assert!(
         interim.len() > planned.len(),

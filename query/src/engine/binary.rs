@@ -134,14 +134,15 @@ impl Evaluator<'_> {
     }
 
     /// Assigns every series of both sides an ordinal of its matching signature.
-    fn signatures(
+    fn signatures<'a>(
         matching: &VectorMatching,
-        l: &[Series],
-        r: &[Series],
+        l: &'a [Series],
+        r: &'a [Series],
     ) -> (Vec<u32>, Vec<u32>, usize) {
-        let mut ids: HashMap<Vec<(String, String)>, u32> = HashMap::new();
-        let mut sig = |labels: &Labels| -> u32 {
-            let key: Vec<(String, String)> = labels
+        // Keys borrow the series' label strings (cloning them was most of this function).
+        let mut ids: HashMap<Vec<(&str, &str)>, u32> = HashMap::new();
+        let mut sig = |labels: &'a Labels| -> u32 {
+            let key: Vec<(&str, &str)> = labels
                 .iter()
                 .filter(|lb| {
                     if matching.on {
@@ -150,7 +151,7 @@ impl Evaluator<'_> {
                         lb.name != METRIC_NAME && !matching.labels.contains(&lb.name)
                     }
                 })
-                .map(|lb| (lb.name.clone(), lb.value.clone()))
+                .map(|lb| (lb.name.as_str(), lb.value.as_str()))
                 .collect();
             let n = ids.len() as u32;
             *ids.entry(key).or_insert(n)
@@ -238,6 +239,11 @@ impl Evaluator<'_> {
         let swapped = m.card == Cardinality::OneToMany;
         let (l, r) = if swapped { (r, l) } else { (l, r) };
         let (lsig, rsig, nsig) = Self::signatures(m, &l, &r);
+        if m.card == Cardinality::OneToOne {
+            if let Some(right_of) = one_series_per_signature(&lsig, &rsig, nsig) {
+                return self.vector_vector_pairs(b, m, &l, &r, &lsig, &right_of);
+            }
+        }
         let (mut lc, mut rc) = (StepCursor::new(l.len()), StepCursor::new(r.len()));
         let (mut lv, mut rv) = (Vec::new(), Vec::new());
         let mut right_by_sig: Vec<Option<(usize, f64)>> = vec![None; nsig];
@@ -317,6 +323,77 @@ impl Evaluator<'_> {
         }
         Ok(out.finish())
     }
+}
+
+impl Evaluator<'_> {
+    /// One-to-one [`vector_vector`](Self::vector_vector) when every match group holds at most
+    /// one series on each side (`right_of[sig]`: the right series of each group): the pairs
+    /// are the same at every step, so each pair's points are joined once, by time, and none
+    /// of the per-step checks for duplicate matches can fail. Same result as the step walk.
+    fn vector_vector_pairs(
+        &mut self,
+        b: &BinaryExpr,
+        m: &VectorMatching,
+        l: &[Series],
+        r: &[Series],
+        lsig: &[u32],
+        right_of: &[Option<u32>],
+    ) -> EvalResult<Vec<Series>> {
+        let mut out = OutBuilder::default();
+        for (li, left) in l.iter().enumerate() {
+            let Some(ri) = right_of[lsig[li] as usize] else {
+                continue;
+            };
+            self.check()?;
+            let right = &r[ri as usize];
+            let mut slot = None;
+            let (mut i, mut j) = (0, 0);
+            while let (Some(&(lt, x)), Some(&(rt, y))) = (left.points.get(i), right.points.get(j)) {
+                if lt < rt {
+                    i += 1;
+                    continue;
+                }
+                if rt < lt {
+                    j += 1;
+                    continue;
+                }
+                i += 1;
+                j += 1;
+                let (mut val, keep) = apply_op(b.op, x, y);
+                if b.return_bool {
+                    val = f64::from(u8::from(keep));
+                } else if !keep {
+                    continue;
+                }
+                let s = *slot.get_or_insert_with(|| {
+                    out.slot(
+                        &result_labels(&left.labels, &right.labels, b.op, m),
+                        b.return_bool,
+                    )
+                });
+                out.push(s, lt, val)?;
+            }
+        }
+        Ok(out.finish())
+    }
+}
+
+/// For each match group, its right-hand series, when no group holds two series on either
+/// side (`None` otherwise).
+fn one_series_per_signature(lsig: &[u32], rsig: &[u32], nsig: usize) -> Option<Vec<Option<u32>>> {
+    let mut left_seen = vec![false; nsig];
+    for &s in lsig {
+        if std::mem::replace(&mut left_seen[s as usize], true) {
+            return None;
+        }
+    }
+    let mut right_of = vec![None; nsig];
+    for (i, &s) in rsig.iter().enumerate() {
+        if right_of[s as usize].replace(i as u32).is_some() {
+            return None;
+        }
+    }
+    Some(right_of)
 }
 
 /// The labels of a vector/vector result (Prometheus `resultMetric`).

@@ -466,3 +466,68 @@ fn point_bound_counts_the_steps_that_can_see_a_sample() {
     // Past the last step.
     assert_eq!(point_bound(&steps, &[200], None, 0, 20), 0);
 }
+
+/// One-to-one matching where every group has one series a side takes the pair path
+/// (`vector_vector_pairs`); `ignoring() group_left` over the same data takes the step walk
+/// and, with unique groups, has the same result labels. Gaps on either side, comparisons that
+/// filter, `bool`, and a group with no partner must come out the same both ways.
+#[test]
+fn one_to_one_pairs_match_the_step_walk() {
+    let mut db = MemStorage::new();
+    for host in 0..6 {
+        let used: Vec<Option<f64>> = (0..30)
+            .map(|i| ((i + host) % 7 != 0).then_some(f64::from((i * 13 + host * 5) % 40)))
+            .collect();
+        let max: Vec<Option<f64>> = (0..30)
+            .map(|i| ((i * host) % 5 != 1).then_some(f64::from(20 + host)))
+            .collect();
+        let h = host.to_string();
+        load(
+            &mut db,
+            labels(&[("__name__", "used"), ("host", &h)]),
+            MIN,
+            &used,
+        );
+        if host != 4 {
+            load(
+                &mut db,
+                labels(&[("__name__", "max"), ("host", &h)]),
+                MIN,
+                &max,
+            );
+        }
+    }
+    let walk = VectorMatching {
+        card: Cardinality::ManyToOne,
+        on: false,
+        labels: vec![],
+        include: vec![],
+    };
+    let engine = Engine::default();
+    for op in [BinaryOp::Div, BinaryOp::Sub, BinaryOp::Gt, BinaryOp::Le] {
+        for return_bool in [false, true] {
+            if return_bool && !matches!(op, BinaryOp::Gt | BinaryOp::Le) {
+                continue;
+            }
+            let run = |matching: Option<VectorMatching>| {
+                let e = Expr::Binary(BinaryExpr {
+                    op,
+                    lhs: Box::new(vs("used")),
+                    rhs: Box::new(vs("max")),
+                    return_bool,
+                    matching,
+                });
+                let r = engine
+                    .range(&db, &e, 0, 29 * MIN, MIN, &AtomicBool::new(false))
+                    .unwrap();
+                let Value::Matrix(m) = r.value else { panic!() };
+                m.into_iter()
+                    .map(|s| (s.labels.to_string(), s.points))
+                    .collect::<Vec<_>>()
+            };
+            let pairs = run(None);
+            assert_eq!(pairs.len(), 5, "{op:?} bool={return_bool}");
+            assert_eq!(pairs, run(Some(walk.clone())), "{op:?} bool={return_bool}");
+        }
+    }
+}

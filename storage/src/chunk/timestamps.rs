@@ -223,15 +223,22 @@ pub(crate) fn decode(src: &[u8], dst: &mut Vec<i64>) -> Result<usize> {
             prefix_sum(d0, &mut out[2..]);
             prefix_sum(h.first, &mut out[1..]);
         }
+        // The grid points as a running sum (`first + i·step` wrapping, the same values as
+        // `grid_point`): one add per timestamp instead of a 64-bit multiply, which was most of
+        // decoding a shared column (a sixth of a small dashboard query's instructions).
         (GRID, Some(s)) => {
             s.decoder().next(&mut out[1..]);
-            for (i, t) in out[1..].iter_mut().enumerate() {
-                *t = grid_point(h.first, step, i + 1).wrapping_add(*t);
+            let mut point = h.first;
+            for t in &mut out[1..] {
+                point = point.wrapping_add(step as i64);
+                *t = point.wrapping_add(*t);
             }
         }
         _ => {
-            for (i, t) in out.iter_mut().enumerate() {
-                *t = grid_point(h.first, step, i);
+            let mut point = h.first;
+            for t in out.iter_mut() {
+                *t = point;
+                point = point.wrapping_add(step as i64);
             }
         }
     }

@@ -99,9 +99,7 @@ impl ThinBytes {
         if cap > 0 {
             // SAFETY: the pointer came from `Box::<[u8]>::into_raw` of a slice of `cap` bytes
             // and was replaced by `EMPTY`, so it is freed once.
-            drop(unsafe {
-                Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr.as_ptr(), cap))
-            });
+            drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr.as_ptr(), cap)) });
         }
     }
 }
