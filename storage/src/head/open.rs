@@ -21,6 +21,10 @@ pub(crate) const MAX_SAMPLES: u16 = 64;
 /// Seal before the bytes could outgrow this capacity (so a float-heavy series keeps a
 /// 256-byte buffer instead of doubling to 512).
 const MAX_BYTES: usize = 256;
+/// The first allocation: three steps to `MAX_BYTES` per sealing cycle instead of four from 32
+/// bytes, for ~4 more bytes per series on average (a buffer passes 32 bytes after ~8 of its
+/// 64 samples).
+const MIN_BYTES: usize = 64;
 /// Longest encoding of one sample: a 10-byte timestamp varint and a 9-byte raw value.
 const MAX_SAMPLE_BYTES: usize = 19;
 
@@ -252,9 +256,11 @@ impl OpenBuffer {
         let used = usize::from(self.used);
         let need = used + n;
         if need > usize::from(self.cap) {
-            // Power-of-two steps up to MAX_BYTES, which `is_full` keeps the bytes under
-            // (a rebuild after an insertion may exceed it by one sample).
-            let cap = need.next_power_of_two().clamp(32, MAX_BYTES.max(need));
+            // Power-of-two steps from MIN_BYTES up to MAX_BYTES, which `is_full` keeps the
+            // bytes under (a rebuild after an insertion may exceed it by one sample).
+            let cap = need
+                .next_power_of_two()
+                .clamp(MIN_BYTES, MAX_BYTES.max(need));
             let mut grown = ThinBytes::zeroed(cap);
             // SAFETY: `grown` was just created with `cap` bytes; `self.cap` is the capacity
             // of `self.bytes`.

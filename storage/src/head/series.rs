@@ -353,10 +353,10 @@ impl MemSeries {
             }
         }
         self.open.drain_into(&mut scratch.ts, &mut scratch.vals);
-        // The buffer grows again from 32 bytes (four steps to its 256-byte cap) instead of
+        // The buffer grows again from 64 bytes (three steps to its 256-byte cap) instead of
         // keeping the full size: series are spread over all points of their sealing cycle, so
         // the average buffer holds ~170 bytes instead of 256 (measured: 22.9 MB of open
-        // buffers for 87,520 active series kept at full size). Costs four small allocations
+        // buffers for 87,520 active series kept at full size). Costs three small allocations
         // per 64 samples.
         self.open.release();
         scratch.bytes.clear();
