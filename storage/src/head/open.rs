@@ -48,7 +48,8 @@ pub(crate) struct OpenBuffer {
     last_t: i64,
     last_delta: i64,
     last_v: f64,
-    /// Bytes allocated at `bytes` (at most `MAX_BYTES` plus one sample, see `push`).
+    /// Bytes allocated at `bytes`: `MAX_BYTES` at most, more only while a rebuild re-packs
+    /// an inserted sample (65 samples of 19 bytes at the very most, far below `u16::MAX`).
     cap: u16,
     /// Bytes of `bytes` in use.
     used: u16,
@@ -56,7 +57,8 @@ pub(crate) struct OpenBuffer {
 }
 
 /// A heap byte array that does not know its length: the owner keeps it (`OpenBuffer::cap`)
-/// and passes it to every call. All of the buffer's `unsafe` is in this type.
+/// and passes it to every call. The buffer's `unsafe` is this type and the few `OpenBuffer`
+/// methods that hand it `cap`.
 struct ThinBytes(NonNull<u8>);
 
 // SAFETY: `ThinBytes` owns its allocation exclusively (like a `Box<[u8]>`), and shared

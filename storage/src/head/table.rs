@@ -19,8 +19,9 @@ use super::series::MemSeries;
 /// Two cache lines, aligned: the first holds everything an append reads (the key it is
 /// checked against, the id it is logged with, the WAL flag and the series' open buffer,
 /// which `MemSeries` keeps first), the second what only sealing, out-of-order inserts and
-/// queries read. Unaligned in a 16-byte-aligned segment, an entry spanned three lines and an
-/// append touched up to all three (docs/benchmarks.md, "The ingest path, ninth session").
+/// queries read. Unaligned in a 16-byte-aligned segment, an entry could span three lines; the
+/// append's prefetch (see `Head::append`) now covers its fields with one line
+/// (docs/benchmarks.md, "The ingest path, ninth session").
 #[repr(C, align(64))]
 pub(super) struct Entry {
     /// High and low halves of the series key (two `u64`s rather than a `u128`, whose 16-byte
