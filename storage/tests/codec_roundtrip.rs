@@ -392,13 +392,11 @@ proptest! {
     }
 }
 
-/// A chunk encoded after an earlier one of the same series reads back bit for bit whatever
-/// the earlier layout was (decimal at a scale the new values fit or outgrow, XOR, constant,
-/// unreadable bytes), and stays close to the fully planned size.
+/// An interim chunk (`encode_interim_hinted`) packs a counter with a reset over its whole
+/// range: it reads back exactly and comes out larger than the fully planned chunk.
 #[test]
 fn interim_chunks_skip_the_outlier_search() {
-    // A counter with one reset: the full plan patches the reset as an exception and packs
-    // the rest narrowly; the interim chunk packs every value across the whole range.
+    // The full plan patches the reset as an exception and packs the rest narrowly.
     let ts: Vec<i64> = (0..64).map(|i| 1_795_000_000_000 + i * 10_000).collect();
     let vals: Vec<f64> = (0..64)
         .map(|i| {
@@ -428,6 +426,9 @@ fn interim_chunks_skip_the_outlier_search() {
     );
 }
 
+/// A chunk encoded after an earlier one of the same series reads back bit for bit whatever
+/// the earlier layout was (decimal at a scale the new values fit or outgrow, XOR, constant,
+/// unreadable bytes), and stays close to the fully planned size.
 #[test]
 fn chunks_encoded_after_a_previous_layout_round_trip() {
     let ts: Vec<i64> = (0..100)

@@ -51,16 +51,9 @@ fn width_of(lo: i64, hi: i64) -> u32 {
 /// leaves at most [`max_exceptions`] outside is compared with plain frame of reference.
 pub(crate) fn plan(xs: &[i64]) -> Plan {
     let n = xs.len();
-    let (lo, hi) = xs
-        .iter()
-        .fold((i64::MAX, i64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
-    let full = plan_frame(n, lo, hi, 0, 0);
+    let full = plan_whole_range(xs);
     if n < 8 || full.width <= 1 {
-        return if n == 0 {
-            plan_frame(0, 0, 0, 0, 0)
-        } else {
-            full
-        };
+        return full;
     }
     let c = sample_median(xs);
     let dist = |x: i64| {
@@ -129,17 +122,21 @@ pub(crate) fn plan_if(wanted: bool, frame_only: bool, xs: &[i64]) -> Plan {
     if !wanted {
         plan_frame(0, 0, 0, 0, 0).with_bits(u64::MAX)
     } else if frame_only {
-        let (lo, hi) = xs
-            .iter()
-            .fold((i64::MAX, i64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
-        if xs.is_empty() {
-            plan_frame(0, 0, 0, 0, 0)
-        } else {
-            plan_frame(xs.len(), lo, hi, 0, 0)
-        }
+        plan_whole_range(xs)
     } else {
         plan(xs)
     }
+}
+
+/// Plain frame of reference over all of `xs` (no exceptions).
+fn plan_whole_range(xs: &[i64]) -> Plan {
+    if xs.is_empty() {
+        return plan_frame(0, 0, 0, 0, 0);
+    }
+    let (lo, hi) = xs
+        .iter()
+        .fold((i64::MAX, i64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    plan_frame(xs.len(), lo, hi, 0, 0)
 }
 
 /// The cost of storing `n` values in the frame `[lo, hi]` with `exc` exceptions.
