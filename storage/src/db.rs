@@ -281,9 +281,10 @@ impl Db {
                 // these series would replay without its series.
                 self.head.mark_unlogged(
                     log.new_series
+                        .ids()
                         .iter()
-                        .chain(&log.relogged_series)
-                        .map(|s| s.id),
+                        .chain(log.relogged_series.ids())
+                        .copied(),
                 );
             }
             // Large one-off batches should not pin their buffers in every thread forever
@@ -292,9 +293,6 @@ impl Db {
                 if v.capacity() > MAX_RETAINED_WAL_SCRATCH {
                     *v = Vec::new();
                 }
-            }
-            if log.new_series.capacity() > 1024 {
-                log.new_series = Vec::new();
             }
             res.map(|()| outcome)
         })?;
@@ -341,13 +339,10 @@ impl Db {
         let mut records: Vec<Vec<u8>> = Vec::new();
         series_rec.clear();
         if !log.new_series.is_empty() || !log.relogged_series.is_empty() {
-            let pairs: Vec<(u32, &Labels)> = log
-                .new_series
-                .iter()
-                .chain(&log.relogged_series)
-                .map(|s| (s.id, &s.labels))
-                .collect();
-            wal::encode_series(series_rec, &pairs);
+            wal::begin_series(series_rec);
+            for (id, pairs) in log.new_series.iter().chain(log.relogged_series.iter()) {
+                wal::push_series(series_rec, id, pairs);
+            }
         }
         let mut parts: Vec<&[u8]> = Vec::new();
         if !series_rec.is_empty() {

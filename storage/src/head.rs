@@ -14,6 +14,7 @@ mod open;
 mod packed_labels;
 mod prefetch;
 mod series;
+mod series_log;
 mod table;
 
 use std::borrow::Cow;
@@ -36,6 +37,7 @@ pub use mapped::MappedChunkStats;
 use mapped::MappedChunks;
 use packed_labels::PackedLabels;
 use series::{AppendLimits, Appended, MemSeries, Scratch};
+pub use series_log::{SeriesLog, SeriesPairs};
 use table::{Entry, SeriesTable};
 
 /// Head configuration.
@@ -144,22 +146,13 @@ pub type HeadSelection = (
     Vec<(Labels, usize, std::ops::Range<usize>)>,
 );
 
-/// A new series created by an append, reported so the caller can log it to the WAL.
-#[derive(Debug, Clone)]
-pub struct NewSeries {
-    /// Series id.
-    pub id: u32,
-    /// Canonical labels.
-    pub labels: Labels,
-}
-
 /// What one append did, in the form the WAL needs: the new series and the stored samples.
 #[derive(Debug, Default)]
 pub struct AppendLog {
     /// Series created by this batch.
-    pub new_series: Vec<NewSeries>,
+    pub new_series: SeriesLog,
     /// Existing series whose earlier WAL record was lost to a failed write: logged again.
-    pub relogged_series: Vec<NewSeries>,
+    pub relogged_series: SeriesLog,
     /// Series id of each stored sample.
     pub refs: Vec<u32>,
     /// Timestamps of stored samples.
@@ -450,10 +443,7 @@ impl Head {
                             "a series' key does not match its labels"
                         );
                         let labels = self.intern(&pairs);
-                        log.new_series.push(NewSeries {
-                            id,
-                            labels: owned_labels(&pairs),
-                        });
+                        log.new_series.push(id, canonical(&pairs));
                         self.num_series.fetch_add(1, Ordering::Relaxed);
                         shard.series.insert(Entry::new(p.key, id, labels))
                     }
@@ -465,10 +455,10 @@ impl Head {
                 let (ts, vals) = (&batch.timestamps[a..b], &batch.values[a..b]);
                 if !entry.wal_logged {
                     if let Some(labels) = entry.labels.resolve(&self.symbols.read()) {
-                        log.relogged_series.push(NewSeries {
-                            id: entry.id,
-                            labels,
-                        });
+                        log.relogged_series.push(
+                            entry.id,
+                            labels.iter().map(|l| (l.name.as_str(), l.value.as_str())),
+                        );
                     }
                     entry.wal_logged = true;
                 }
@@ -512,7 +502,7 @@ impl Head {
             // Published before the shard lock is released: a head cut that raises the minimum
             // valid time and then reads this shard either waited for this batch (and sees its
             // series in the postings) or made it reject the samples it would have dropped.
-            self.publish_new_series(&log.new_series[new_before..]);
+            self.publish_new_series(log.new_series.iter_from(new_before));
         }
         // A one-off huge batch should not pin its lists in every ingest thread.
         if scratch.pending.capacity() <= MAX_RETAINED_PENDING {
@@ -539,23 +529,21 @@ impl Head {
 
     fn intern(&self, sorted: &[(&str, &str)]) -> PackedLabels {
         let mut symbols = self.symbols.write();
-        PackedLabels::new(
-            sorted
-                .iter()
-                .filter(|(_, v)| !v.is_empty())
-                .map(|(n, v)| (symbols.intern(n), symbols.intern(v))),
-        )
+        PackedLabels::new(canonical(sorted).map(|(n, v)| (symbols.intern(n), symbols.intern(v))))
     }
 
-    fn publish_new_series(&self, new: &[NewSeries]) {
-        if new.is_empty() {
+    fn publish_new_series<'a, P>(&self, new: impl ExactSizeIterator<Item = (u32, P)>)
+    where
+        P: IntoIterator<Item = (&'a str, &'a str)>,
+    {
+        if new.len() == 0 {
             return;
         }
         self.series_created
             .fetch_add(new.len() as u64, Ordering::Relaxed);
         let mut postings = self.postings.write();
-        for s in new {
-            postings.add(s.id, &s.labels);
+        for (id, pairs) in new {
+            postings.add_pairs(id, pairs);
         }
     }
 
@@ -589,10 +577,10 @@ impl Head {
         shard.series.insert(Entry::new(key, id, interned));
         self.num_series.fetch_add(1, Ordering::Relaxed);
         drop(shard);
-        self.publish_new_series(&[NewSeries {
+        self.publish_new_series(std::iter::once((
             id,
-            labels: labels.clone(),
-        }]);
+            labels.iter().map(|l| (l.name.as_str(), l.value.as_str())),
+        )));
         id
     }
 
@@ -1139,8 +1127,11 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn owned_labels(sorted: &[(&str, &str)]) -> Labels {
-    Labels::from_sorted_pairs_unchecked(sorted.iter().copied().filter(|(_, v)| !v.is_empty()))
+/// A sorted label set without its empty values (which Prometheus treats as absent).
+fn canonical<'s, 'p>(
+    sorted: &'s [(&'p str, &'p str)],
+) -> impl Iterator<Item = (&'p str, &'p str)> + 's {
+    sorted.iter().copied().filter(|(_, v)| !v.is_empty())
 }
 
 /// The label sets of a head cut's series, as symbol ids in one vector. A cut sorts every
