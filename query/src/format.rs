@@ -3,11 +3,12 @@
 //! that reads back as the same float, in plain digits (`1000000000000000000000`,
 //! `0.0000001`), never with an exponent.
 //!
-//! The digits come from Ryū (the `ryu` crate), as in Go: when two shortest spellings are
-//! equally close, both pick the even last digit (`1658206780088562.25` is written
-//! `1658206780088562.2`, which is what Prometheus answers), where Rust's `Display` picks the
-//! other one. It is also several times cheaper than `Display`, which matters for results of
-//! thousands of points.
+//! The digits come from zmij (Schubfach), which writes the same shortest digits as Ryū and
+//! as Go: when two shortest spellings are equally close, all pick the even last digit
+//! (`1658206780088562.25` is written `1658206780088562.2`, which is what Prometheus
+//! answers), where Rust's `Display` picks the other one. Spelling the floats was a quarter of
+//! a small range query's server instructions with Ryū (`docs/benchmarks.md`, "Small queries,
+//! tenth session"); a test checks zmij's spelling against Ryū's on a million values.
 
 /// Where spelled numbers go: a `String`, or the byte buffer of a response body (which needs
 /// no UTF-8 check when digits are copied in).
@@ -49,13 +50,14 @@ pub fn write_float<O: AsciiOut + ?Sized>(out: &mut O, v: f64) {
     } else if v == v.trunc() && v.abs() < MAX_EXACT_INT && v != 0.0 {
         write_int(out, v as i64);
     } else {
-        write_finite_ryu(out, v);
+        write_finite_shortest(out, v);
     }
 }
 
 /// 2^53: below it every integer is a float, so the float nearest to an integer-valued `v`
 /// other than `v` is at least 1 away, and the shortest decimal that reads back as `v` is
-/// `v`'s integer digits (what Ryū plus [`push_plain`] spell too, only slower).
+/// `v`'s integer digits (what the shortest-digits path plus [`push_plain`] spell too, only
+/// slower).
 const MAX_EXACT_INT: f64 = 9_007_199_254_740_992.0;
 
 /// `v` spelled as Prometheus spells it, as a new string.
@@ -102,11 +104,17 @@ fn write_int<O: AsciiOut + ?Sized>(out: &mut O, n: i64) {
     write_u64(out, n.unsigned_abs());
 }
 
-/// Appends finite `v` from Ryū's shortest digits.
-fn write_finite_ryu<O: AsciiOut + ?Sized>(out: &mut O, v: f64) {
-    let mut buf = ryu::Buffer::new();
+/// Appends finite `v` from its shortest digits.
+fn write_finite_shortest<O: AsciiOut + ?Sized>(out: &mut O, v: f64) {
+    let mut buf = zmij::Buffer::new();
     let s = buf.format_finite(v);
-    // Ryū writes the exponent last and it has at most three digits and a sign (`e-324`), so
+    push_shortest(out, s);
+}
+
+/// Appends a shortest spelling as zmij or Ryū write it (`[-]d[.ddd]`, possibly `.0`-ended,
+/// or `[-]d[.ddd]e[±]x`) in plain digits.
+fn push_shortest<O: AsciiOut + ?Sized>(out: &mut O, s: &str) {
+    // The exponent comes last and has at most three digits and a sign (`e-324`, `e+308`), so
     // only the last five bytes can hold the `e`.
     let tail = s.len().saturating_sub(5);
     match s.as_bytes()[tail..].iter().rposition(|&b| b == b'e') {
@@ -115,13 +123,14 @@ fn write_finite_ryu<O: AsciiOut + ?Sized>(out: &mut O, v: f64) {
     }
 }
 
-/// Writes ryu's `[-]d[.ddd]` × 10^`exp` in plain digits.
+/// Writes `[-]d[.ddd]` × 10^`exp` in plain digits (`exp` as written after the `e`: `-7`,
+/// `+33` or `33`).
 fn push_plain<O: AsciiOut + ?Sized>(out: &mut O, mantissa: &str, exp: &str) {
     let (negative, mantissa) = match mantissa.strip_prefix('-') {
         Some(m) => (true, m),
         None => (false, mantissa),
     };
-    // ryu writes exponents of at most three digits, so this cannot fail on its output.
+    // Exponents have at most three digits, so this cannot fail on zmij's or Ryū's output.
     let exp: i32 = exp.parse().unwrap_or(0);
     let (int_digit, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
     if negative {
@@ -193,7 +202,8 @@ mod tests {
         assert!(tiny.starts_with("0.000") && tiny.ends_with("0005"));
     }
 
-    /// The integer shortcut spells every integer-valued float as Ryū's path does.
+    /// The integer shortcut spells every integer-valued float as the shortest-digits path
+    /// does.
     #[test]
     fn integers_take_the_shortcut_with_the_same_spelling() {
         let mut cases: Vec<f64> = vec![
@@ -225,7 +235,7 @@ mod tests {
         for v in cases {
             let (mut fast, mut slow) = (String::new(), String::new());
             write_float(&mut fast, v);
-            write_finite_ryu(&mut slow, v);
+            write_finite_shortest(&mut slow, v);
             assert_eq!(fast, slow, "{v:e}");
             let mut bytes = b"x".to_vec();
             write_float(&mut bytes, v);
@@ -258,6 +268,33 @@ mod tests {
             assert_eq!(s.parse::<f64>().map(f64::to_bits), Ok(v.to_bits()), "{s}");
             let display = format!("{v}");
             assert_eq!(s.len(), display.len(), "{s} vs {display}");
+        }
+    }
+
+    /// zmij's digits, made plain, equal Ryū's made plain (Ryū's tie-breaking is the one
+    /// checked against Prometheus above), on random bit patterns and on the kinds of values
+    /// queries return (ratios, rates, small and huge magnitudes).
+    #[test]
+    fn zmij_spells_as_ryu_does() {
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut ryu_buf = ryu::Buffer::new();
+        for i in 0..1_000_000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = match i % 4 {
+                0 => f64::from_bits(x),
+                1 => (x % 1_000_000_007) as f64 / f64::from(1 + i % 997),
+                2 => (x >> 11) as f64 * 1e-300 * f64::from(i % 613),
+                _ => f64::from_bits(x) * 1e10,
+            };
+            if !v.is_finite() {
+                continue;
+            }
+            let (mut ours, mut reference) = (String::new(), String::new());
+            write_finite_shortest(&mut ours, v);
+            push_shortest(&mut reference, ryu_buf.format_finite(v));
+            assert_eq!(ours, reference, "{v:e}");
         }
     }
 }
