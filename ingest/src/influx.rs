@@ -213,6 +213,10 @@ pub fn parse_body_keyed<'a>(
 }
 
 fn body_text(body: &[u8]) -> Result<&str> {
+    if let Ok(text) = simdutf8::basic::from_utf8(body) {
+        return Ok(text);
+    }
+    // The fast check says only whether the body is valid; std's says where it is not.
     std::str::from_utf8(body).map_err(|e| {
         let bad = e.valid_up_to();
         let line = body[..bad].iter().filter(|&&c| c == b'\n').count() as u32 + 1;
