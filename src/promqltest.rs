@@ -66,10 +66,7 @@ impl DbTestStorage {
         for (labels, points) in loaded {
             samples.clear();
             samples.extend(points.iter().map(|(t, v)| (*t, *v)));
-            batch.add_series(
-                labels.iter().map(|l| (l.name.as_str(), l.value.as_str())),
-                &samples,
-            );
+            batch.add_series(labels.pairs(), &samples);
         }
         let o = db.append(&mut batch)?;
         if o.rejected_total() > 0 {

@@ -376,7 +376,7 @@ impl<'a> ProjectedSet<'a> {
         let labels = (0..inner.len())
             .map(|i| {
                 let l = inner.labels(i);
-                keep.build(l.iter().map(|l| (l.name.as_str(), l.value.as_str())))
+                keep.build(l.pairs())
             })
             .collect();
         ProjectedSet { inner, labels }

@@ -455,10 +455,7 @@ impl Head {
                 let (ts, vals) = (&batch.timestamps[a..b], &batch.values[a..b]);
                 if !entry.wal_logged {
                     if let Some(labels) = entry.labels.resolve(&self.symbols.read()) {
-                        log.relogged_series.push(
-                            entry.id,
-                            labels.iter().map(|l| (l.name.as_str(), l.value.as_str())),
-                        );
+                        log.relogged_series.push(entry.id, labels.pairs());
                     }
                     entry.wal_logged = true;
                 }
@@ -551,10 +548,7 @@ impl Head {
     /// it is free and fits this head's shard layout, else an existing or fresh id (the caller
     /// maps the WAL's id onto it).
     pub fn restore_series(&self, wal_id: u32, labels: &Labels) -> u32 {
-        let key = SeriesKey::from_hash(hash_label_pairs128(
-            labels.iter().map(|l| (l.name.as_str(), l.value.as_str())),
-        ))
-        .get();
+        let key = SeriesKey::from_hash(hash_label_pairs128(labels.pairs())).get();
         let shard_no = self.shard_of_key(key);
         let mut shard = self.shards[shard_no].lock();
         if let Some(e) = shard.series.get(key) {
@@ -577,10 +571,7 @@ impl Head {
         shard.series.insert(Entry::new(key, id, interned));
         self.num_series.fetch_add(1, Ordering::Relaxed);
         drop(shard);
-        self.publish_new_series(std::iter::once((
-            id,
-            labels.iter().map(|l| (l.name.as_str(), l.value.as_str())),
-        )));
+        self.publish_new_series(std::iter::once((id, labels.pairs())));
         id
     }
 

@@ -95,6 +95,11 @@ impl Labels {
         self.0.iter()
     }
 
+    /// The labels as borrowed `(name, value)` pairs, in name order.
+    pub fn pairs(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + Clone + '_ {
+        self.0.iter().map(|l| (l.name.as_str(), l.value.as_str()))
+    }
+
     /// Number of labels.
     pub fn len(&self) -> usize {
         self.0.len()
@@ -142,7 +147,7 @@ impl Labels {
 
     /// A stable 64-bit hash of the canonical form (xxh3 over names and values with separators).
     pub fn hash64(&self) -> u64 {
-        hash_label_pairs(self.0.iter().map(|l| (l.name.as_str(), l.value.as_str())))
+        hash_label_pairs(self.pairs())
     }
 }
 
@@ -451,10 +456,7 @@ mod tests {
             ("task", "t"),
             ("z", "9"),
         ]);
-        let pairs: Vec<(&str, &str)> = l
-            .iter()
-            .map(|l| (l.name.as_str(), l.value.as_str()))
-            .collect();
+        let pairs: Vec<(&str, &str)> = l.pairs().collect();
         for names in [
             vec!["task", "job", "job"],
             vec![],

@@ -112,10 +112,7 @@ fn round_trip_thousands_of_series() {
     for (ord, (labels, _)) in series.iter().enumerate() {
         strs.truncate(1);
         b.index().series_label_strs(ord as u32, &mut strs).unwrap();
-        let want: Vec<(&str, &str)> = labels
-            .iter()
-            .map(|l| (l.name.as_str(), l.value.as_str()))
-            .collect();
+        let want: Vec<(&str, &str)> = labels.pairs().collect();
         assert_eq!(strs[0], ("keep", "me"));
         assert_eq!(&strs[1..], &want[..], "label strings of series {ord}");
     }

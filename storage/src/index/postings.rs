@@ -31,10 +31,7 @@ impl MemPostings {
     /// Adds series `id` with `labels`. Adding ids in increasing order is fastest (roaring
     /// appends); any order is correct.
     pub fn add(&mut self, id: u32, labels: &Labels) {
-        self.add_pairs(
-            id,
-            labels.iter().map(|l| (l.name.as_str(), l.value.as_str())),
-        );
+        self.add_pairs(id, labels.pairs());
     }
 
     /// Adds series `id` with borrowed `(name, value)` pairs (canonical: no empty values).

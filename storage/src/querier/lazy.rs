@@ -665,7 +665,7 @@ mod tests {
         });
         let mut b = WriteBatch::new();
         for (l, pts) in series {
-            b.add_series(l.iter().map(|l| (l.name.as_str(), l.value.as_str())), pts);
+            b.add_series(l.pairs(), pts);
         }
         h.append(&mut b, &mut AppendLog::default()).unwrap();
         h
@@ -906,7 +906,7 @@ mod tests {
         let mut spans = Vec::new();
         for l in &sets {
             let from = pairs.len();
-            pairs.extend(l.iter().map(|l| (l.name.as_str(), l.value.as_str())));
+            pairs.extend(l.pairs());
             spans.push(from..pairs.len());
         }
         let mut block = Keys::Block { pairs, spans };

@@ -81,11 +81,7 @@ pub fn record_type(src: &[u8]) -> Result<RecordType, DecodeError> {
 pub fn encode_series(dst: &mut Vec<u8>, series: &[(u32, &Labels)]) {
     begin_series(dst);
     for (series_ref, labels) in series {
-        push_series(
-            dst,
-            *series_ref,
-            labels.iter().map(|l| (l.name.as_str(), l.value.as_str())),
-        );
+        push_series(dst, *series_ref, labels.pairs());
     }
 }
 
