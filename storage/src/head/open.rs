@@ -275,13 +275,7 @@ impl OpenBuffer {
         }
         // SAFETY: `cap` is the capacity of `bytes`, and `need <= cap`.
         let bytes = unsafe { self.bytes.as_mut_slice(usize::from(self.cap)) };
-        match bytes.get_mut(used..used + MAX_SAMPLE_BYTES) {
-            // A copy of fixed length is a few moves; one of `n` bytes was a call to memmove
-            // (1.3 % of the server's time on `compare.sh --medium`'s replay). The bytes
-            // past `need` are unused space.
-            Some(room) => room.copy_from_slice(&tmp),
-            None => bytes[used..need].copy_from_slice(&tmp[..n]),
-        }
+        bytes[used..need].copy_from_slice(&tmp[..n]);
         // A buffer holds at most MAX_SAMPLES (+1 while an insertion is rebuilt) samples of at
         // most MAX_SAMPLE_BYTES each: far below u16::MAX.
         self.used = need as u16;
