@@ -1,6 +1,7 @@
 //! The ingest handlers' reused request memory and their concurrency: a pool of scratch sets
 //! (decompression buffer, batch, decoder state), one lent to each request being decoded, at
-//! most one per ingest worker; and spare body buffers for requests still arriving. Each buffer
+//! most one per ingest worker; and spare body buffers for requests still arriving, as many as
+//! were being read at once lately (one per sending connection). Each buffer
 //! gives back what its recent requests did not need, and an idle server gives back all.
 //!
 //! Why a bounded pool and not one set per blocking thread: tokio starts a blocking thread
@@ -10,7 +11,7 @@
 //! adds sets (and contention), not throughput; the workers bound both. Bodies are read before
 //! a request waits for a worker, so a slow sender holds a body buffer, not a worker.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use eddy_ingest::influx::InfluxScratch;
@@ -32,6 +33,10 @@ const TRIM_SLACK_BYTES: usize = 64 << 10;
 /// A set holding more than this after a request is dropped at once rather than kept until its
 /// next trim, so that one huge request does not pin memory in an idle set.
 const MAX_SET_BYTES: usize = 64 << 20;
+
+/// At most this many spare body buffers (or the worker count, if larger), however many
+/// connections send at once.
+const MAX_SPARE_WIRES: usize = 32;
 
 /// Everything one ingest request decodes into. Fields not used by a request's format stay
 /// empty (a set serves every format).
@@ -177,6 +182,8 @@ pub(super) struct WireBuf {
     peak: usize,
     /// Lent since the last [`ScratchPool::release_unused`].
     lent_since_look: bool,
+    /// The pool's count of body buffers: held while this one exists, however it ends.
+    counted: Option<Arc<()>>,
 }
 
 impl WireBuf {
@@ -207,6 +214,10 @@ pub struct ScratchPool {
     worker_count: usize,
     idle: Mutex<Vec<ScratchSet>>,
     spare_wire: Mutex<Vec<WireBuf>>,
+    /// One reference per body buffer in existence (spare or reading), plus the pool's own.
+    wires: Arc<()>,
+    /// The most body buffers lent at once since the last [`ScratchPool::release_unused`].
+    wires_lent_peak: AtomicUsize,
     created: AtomicU64,
 }
 
@@ -220,6 +231,8 @@ impl ScratchPool {
             worker_count: workers,
             idle: Mutex::new(Vec::new()),
             spare_wire: Mutex::new(Vec::new()),
+            wires: Arc::new(()),
+            wires_lent_peak: AtomicUsize::new(0),
             created: AtomicU64::new(0),
         }
     }
@@ -245,9 +258,19 @@ impl ScratchPool {
 
     /// A buffer to read a request body into: a spare one, or a new empty one.
     pub(super) fn wire(&self) -> WireBuf {
-        let mut wire = self.spare_wire.lock().pop().unwrap_or_default();
+        let mut spare = self.spare_wire.lock();
+        let mut wire = spare.pop().unwrap_or_default();
+        wire.counted.get_or_insert_with(|| self.wires.clone());
+        let lent = self.wires_lent(spare.len());
+        drop(spare);
+        self.wires_lent_peak.fetch_max(lent, Ordering::Relaxed);
         wire.lent_since_look = true;
         wire
+    }
+
+    /// Body buffers lent now, given the spare ones (`spare`, under the lock).
+    fn wires_lent(&self, spare: usize) -> usize {
+        (Arc::strong_count(&self.wires) - 1).saturating_sub(spare)
     }
 
     /// Takes back a body buffer whose request ended before it got a worker.
@@ -256,14 +279,25 @@ impl ScratchPool {
         self.keep_wire(wire);
     }
 
+    /// Keeps a body buffer for the next request if fewer are spare than were lately read at
+    /// once: with one per worker only, each further connection's body went into a new buffer,
+    /// whose pages were faulted in by the copy (page faults took ~8 % of line protocol
+    /// ingest's server time at four connections and one worker; `docs/benchmarks.md`).
     fn keep_wire(&self, wire: WireBuf) {
         if wire.bytes.capacity() > MAX_SET_BYTES {
             return;
         }
+        let limit = self
+            .wires_lent_peak
+            .load(Ordering::Relaxed)
+            .clamp(self.worker_count, self.worker_count.max(MAX_SPARE_WIRES));
         let mut spare = self.spare_wire.lock();
-        if spare.len() < self.worker_count {
-            spare.push(wire);
-        }
+        // Over the limit, the least recently used spare makes way (spares are lent from the
+        // end), so that the buffers kept are the ones in use.
+        let evicted = (spare.len() >= limit).then(|| spare.remove(0));
+        spare.push(wire);
+        drop(spare);
+        drop(evicted);
     }
 
     /// Waits for a worker and lends it a set: the most recently returned one (its memory is
@@ -311,11 +345,16 @@ impl ScratchPool {
             dropped |= !keep;
             keep
         });
-        self.spare_wire.lock().retain_mut(|wire| {
+        let mut spare = self.spare_wire.lock();
+        spare.retain_mut(|wire| {
             let keep = std::mem::take(&mut wire.lent_since_look);
             dropped |= !keep;
             keep
         });
+        // The next window's peak starts from the bodies being read now.
+        let lent = self.wires_lent(spare.len());
+        drop(spare);
+        self.wires_lent_peak.store(lent, Ordering::Relaxed);
         dropped
     }
 
@@ -403,24 +442,47 @@ mod tests {
         assert_eq!(pool.idle_sets(), 2);
     }
 
-    #[tokio::test]
-    async fn spare_body_buffers_are_capped_at_the_worker_count() {
-        let pool = ScratchPool::new(2);
-        let wires: Vec<WireBuf> = (0..5)
+    /// Lends `n` body buffers at once, each filled with `bytes` bytes, and returns them.
+    fn read_bodies_at_once(pool: &ScratchPool, n: usize, bytes: usize) {
+        let wires: Vec<WireBuf> = (0..n)
             .map(|_| {
                 let mut w = pool.wire();
-                w.bytes.resize(1000, 1);
+                w.bytes.resize(bytes, 1);
                 w
             })
             .collect();
         for w in wires {
             pool.return_wire(w);
         }
-        assert_eq!(pool.idle_bytes(), 2 * 1000);
-        assert!(
-            pool.wire().bytes.is_empty(),
-            "a spare buffer comes back empty"
-        );
+    }
+
+    #[tokio::test]
+    async fn spare_body_buffers_follow_the_bodies_read_at_once() {
+        let pool = ScratchPool::new(2);
+        // Five connections sending at once: five buffers kept, though there are two workers.
+        read_bodies_at_once(&pool, 5, 1000);
+        assert_eq!(pool.idle_bytes(), 5 * 1000);
+        let wire = pool.wire();
+        assert!(wire.bytes.is_empty(), "a spare buffer comes back empty");
+        pool.return_wire(wire);
+        assert!(!pool.release_unused(), "all five were used since the start");
+        // Then one connection: its buffer stays, and the four it no longer needs go (one at
+        // its return, since the limit is now the worker count; the rest at the next look).
+        read_bodies_at_once(&pool, 1, 1000);
+        assert_eq!(pool.idle_bytes(), 4 * 1000);
+        assert!(pool.release_unused());
+        assert_eq!(pool.idle_bytes(), 1000);
+        // Many at once: kept up to the cap (the first returned, the old 1000-byte one, made
+        // way for the last).
+        read_bodies_at_once(&pool, MAX_SPARE_WIRES + 8, 10);
+        assert_eq!(pool.idle_bytes(), MAX_SPARE_WIRES * 10);
+        // A buffer that ends without being returned (a client gone mid-body) is not counted.
+        drop(pool.wire());
+        assert_eq!(pool.wires_lent(pool.spare_wire.lock().len()), 0);
+        assert!(!pool.release_unused(), "all were used since the last look");
+        read_bodies_at_once(&pool, 1, 10);
+        assert!(pool.release_unused());
+        assert_eq!(pool.idle_bytes(), 10);
     }
 
     #[tokio::test]
