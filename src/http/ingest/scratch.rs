@@ -1,8 +1,8 @@
 //! The ingest handlers' reused request memory and their concurrency: a pool of scratch sets
 //! (decompression buffer, batch, decoder state), one lent to each request being decoded, at
 //! most one per ingest worker; and spare body buffers for requests still arriving, as many as
-//! were being read at once lately (one per sending connection). Each buffer
-//! gives back what its recent requests did not need, and an idle server gives back all.
+//! were being read at once lately (one per sending connection). Each buffer gives back what
+//! its recent requests did not need, and an idle server gives back all.
 //!
 //! Why a bounded pool and not one set per blocking thread: tokio starts a blocking thread
 //! whenever all are busy, and any of them may run the next request, so per-thread buffers end
@@ -281,7 +281,7 @@ impl ScratchPool {
 
     /// Keeps a body buffer for the next request if fewer are spare than were lately read at
     /// once: with one per worker only, each further connection's body went into a new buffer,
-    /// whose pages were faulted in by the copy (page faults took ~8 % of line protocol
+    /// whose pages were faulted in by the copy (page faults took ~10 % of line protocol
     /// ingest's server time at four connections and one worker; `docs/benchmarks.md`).
     fn keep_wire(&self, wire: WireBuf) {
         if wire.bytes.capacity() > MAX_SET_BYTES {
