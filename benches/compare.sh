@@ -3,11 +3,19 @@
 # remote_write workload and the same dashboard queries. See docs/benchmarks.md.
 #
 #   benches/compare.sh [--quick | --medium | --full] [--systems "eddy vm prom"] [--work DIR]
+#                      [--stream] [--drop-data]
 #
 # --quick   4 TMs x 15 min  (~8.8 k series, 0.5 M samples; seconds; CI smoke test)
 # --medium  40 TMs x 2 h    (~88 k series, 42 M samples)
-# --full    460 TMs x 6 h   (~1.0 M active series, 1.45 G samples; hours, and ~62 GB of
-#           pre-encoded requests at 42.7 B/sample: check free disk first)
+# --full    460 TMs x 6 h   (~1.0 M active series, 1.45 G samples; two to three hours;
+#           implies --stream and --drop-data)
+# --stream  do not keep a request file (it would be ~62 GB at full size): for each server,
+#           gen writes the same requests (same seed, same end time) into a FIFO that send
+#           reads, both on the client core. The server's CPU, RSS and bytes are unaffected;
+#           its wall-clock ingest rate is capped by gen's (~1.7 M samples/s on one core),
+#           so compare CPU-s per million samples, not samples/s.
+# --drop-data  delete each server's data dir once it is measured (keeps the disk peak to
+#           one server's data).
 #
 # Each server runs alone, on a fresh data dir, on loopback, pinned to core 0 (taskset -c 0);
 # the sender and query runner are pinned to core 1. The workload ends "now", because
@@ -17,11 +25,14 @@ set -euo pipefail
 SIZE=quick
 SYSTEMS="eddy vm prom"
 WORK=""
+STREAM=0 DROP_DATA=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) SIZE=quick ;;
     --medium) SIZE=medium ;;
-    --full) SIZE=full ;;
+    --full) SIZE=full; STREAM=1; DROP_DATA=1 ;;
+    --stream) STREAM=1 ;;
+    --drop-data) DROP_DATA=1 ;;
     --systems) SYSTEMS="$2"; shift ;;
     --work) WORK="$2"; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
@@ -37,7 +48,7 @@ esac
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 WORK="${WORK:-$(mktemp -d /tmp/eddy-compare.XXXXXX)}"
 mkdir -p "$WORK"
-EDDY_PORT=19201 VM_PORT=18428 PROM_PORT=19090
+EDDY_PORT=${EDDY_PORT:-19201} VM_PORT=${VM_PORT:-18428} PROM_PORT=${PROM_PORT:-19090}
 SERVER_CPU=0 CLIENT_CPU=1
 if [ "$(nproc)" -lt 2 ]; then CLIENT_CPU=0; fi
 TCK=$(getconf CLK_TCK)
@@ -56,11 +67,18 @@ log "building release binaries"
 BIN="$ROOT/target/release"
 
 # --- workload ----------------------------------------------------------------------------
+# One end time for every server, so the queries see the same data in the same windows.
+END_ARG=$(date +%s%3N)
+GEN_ARGS=(--tms $TMS --hours $HOURS --end "$END_ARG")
 REQ="$WORK/requests.bin"
-log "generating workload: $TMS TMs x $HOURS h -> $REQ"
-taskset -c $CLIENT_CPU "$BIN/gen" --out "$REQ" --tms $TMS --hours $HOURS --end now >&2
 meta() { sed -n "s/^$1=//p" "$REQ.meta"; }
-SAMPLES=$(meta samples); ACTIVE=$(meta active_series); END_MS=$(meta end_ms)
+if [ $STREAM = 0 ]; then
+  log "generating workload: $TMS TMs x $HOURS h -> $REQ"
+  taskset -c $CLIENT_CPU "$BIN/gen" --out "$REQ" "${GEN_ARGS[@]}" >&2
+else
+  rm -f "$REQ"; mkfifo "$REQ"
+  log "streaming workload: $TMS TMs x $HOURS h, generated afresh for each server"
+fi
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 status_kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
@@ -114,11 +132,23 @@ run_system() {
       pid=$!; wait_http "http://127.0.0.1:$port/-/ready" ;;
   esac
   url="http://127.0.0.1:$port"
-  log "$sys: pid $pid, sending $SAMPLES samples"
-  local c0 c1 out
-  c0=$(cpu_ticks $pid)
+  local c0 c1 out gen_pid="" t0 t1
+  if [ $STREAM = 1 ]; then
+    taskset -c $CLIENT_CPU /usr/bin/time -f '%e %U %S' -o "$WORK/gen-$sys.time" \
+      "$BIN/gen" --out "$REQ" "${GEN_ARGS[@]}" 2> "$WORK/gen-$sys.log" &
+    gen_pid=$!
+  fi
+  log "$sys: pid $pid, sending"
+  c0=$(cpu_ticks $pid); t0=$(date +%s.%N)
   out=$(taskset -c $CLIENT_CPU "$BIN/send" --url "$url/api/v1/write" --file "$REQ" --connections 4)
-  c1=$(cpu_ticks $pid)
+  c1=$(cpu_ticks $pid); t1=$(date +%s.%N)
+  if [ -n "$gen_pid" ]; then
+    wait "$gen_pid"
+    # gen's CPU over the ingest's wall time: near 1.0 means gen, not the server, set the pace.
+    record $sys gen_busy "$(awk -v w="$(awk -v a=$t0 -v b=$t1 'BEGIN{print b-a}')" \
+      '{printf "%.2f", ($2 + $3) / w}' "$WORK/gen-$sys.time")"
+  fi
+  SAMPLES=$(meta samples); ACTIVE=$(meta active_series); END_MS=$(meta end_ms)
   local acked errors rate
   acked=$(sed -n 's/.*acked=\([0-9]*\).*/\1/p' <<<"$out")
   errors=$(sed -n 's/.*failed_samples=\([0-9]*\).*/\1/p' <<<"$out")
@@ -163,38 +193,51 @@ run_system() {
     --end "$END_MS" --range $RANGE --step 60s --repeat $REPEAT --dump "$WORK/results-$sys" \
     > "$WORK/queries-$sys.tsv"
   kill "$pid"; wait "$pid" 2>/dev/null || true
+  if [ $DROP_DATA = 1 ]; then rm -rf "$data"; fi
   log "$sys: done"
 }
 
-for s in $SYSTEMS; do run_system "$s"; done
-
 # --- table -------------------------------------------------------------------------------
 val() { awk -F'\t' -v s="$1" -v k="$2" '$1 == s && $2 == k {print $3}' "$RESULTS"; }
-{
-  echo "## $SIZE: $TMS TMs x $HOURS h, $ACTIVE active series, $SAMPLES samples ($(date -u +%FT%TZ))"
-  echo
-  printf '| metric |'; for s in $SYSTEMS; do printf ' %s |' "$s"; done; echo
-  printf '|---|'; for _ in $SYSTEMS; do printf -- '---|'; done; echo
-  for k in ingest_rate rejected cpu_s_per_m rss_after_ingest_mb peak_rss_mb rss_b_per_series disk_bytes b_per_sample data_dir_bytes; do
-    printf '| %s |' "$k"; for s in $SYSTEMS; do printf ' %s |' "$(val $s $k)"; done; echo
-  done
-  echo
-  echo "Query median latency (ms) over $REPEAT runs, range $RANGE step 60s; '=' result hash equals Prometheus's."
-  echo
-  printf '| query |'; for s in $SYSTEMS; do printf ' %s |' "$s"; done; echo
-  printf '|---|'; for _ in $SYSTEMS; do printf -- '---|'; done; echo
-  for q in $(awk -F'\t' 'NR > 1 {print $1}' "$WORK/queries-$(set -- $SYSTEMS; echo $1).tsv"); do
-    ref=""
-    [ -f "$WORK/queries-prom.tsv" ] && ref=$(awk -F'\t' -v q=$q '$1 == q {print $5}' "$WORK/queries-prom.tsv")
-    printf '| %s |' "$q"
-    for s in $SYSTEMS; do
-      awk -F'\t' -v q=$q -v ref="$ref" '$1 == q {
-        mark = ($5 == "-") ? " ERR" : (ref == "" ? "" : ($5 == ref ? " =" : " ≠"));
-        printf " %s%s (%s series) |", $2, mark, $3 }' "$WORK/queries-$s.tsv"
+print_table() { # the systems run so far
+  local SYSTEMS="$*"
+  {
+    echo "## $SIZE: $TMS TMs x $HOURS h, $ACTIVE active series, $SAMPLES samples ($(date -u +%FT%TZ))"
+    echo
+    printf '| metric |'; for s in $SYSTEMS; do printf ' %s |' "$s"; done; echo
+    printf '|---|'; for _ in $SYSTEMS; do printf -- '---|'; done; echo
+    local keys="ingest_rate rejected cpu_s_per_m rss_after_ingest_mb peak_rss_mb rss_b_per_series disk_bytes b_per_sample data_dir_bytes"
+    [ $STREAM = 1 ] && keys="ingest_rate gen_busy ${keys#ingest_rate }"
+    for k in $keys; do
+      printf '| %s |' "$k"; for s in $SYSTEMS; do printf ' %s |' "$(val $s $k)"; done; echo
     done
     echo
-  done
-  echo
-  echo "Disk: $(for s in $SYSTEMS; do printf '%s: %s; ' $s "$(val $s disk_method)"; done)"
-} | tee "$WORK/results.md"
+    echo "Query median latency (ms) over $REPEAT runs, range $RANGE step 60s; '=' result hash equals Prometheus's."
+    echo
+    printf '| query |'; for s in $SYSTEMS; do printf ' %s |' "$s"; done; echo
+    printf '|---|'; for _ in $SYSTEMS; do printf -- '---|'; done; echo
+    for q in $(awk -F'\t' 'NR > 1 {print $1}' "$WORK/queries-$(set -- $SYSTEMS; echo $1).tsv"); do
+      ref=""
+      [ -f "$WORK/queries-prom.tsv" ] && ref=$(awk -F'\t' -v q=$q '$1 == q {print $5}' "$WORK/queries-prom.tsv")
+      printf '| %s |' "$q"
+      for s in $SYSTEMS; do
+        awk -F'\t' -v q=$q -v ref="$ref" '$1 == q {
+          mark = ($5 == "-") ? " ERR" : (ref == "" ? "" : ($5 == ref ? " =" : " ≠"));
+          printf " %s%s (%s series) |", $2, mark, $3 }' "$WORK/queries-$s.tsv"
+      done
+      echo
+    done
+    echo
+    echo "Disk: $(for s in $SYSTEMS; do printf '%s: %s; ' $s "$(val $s disk_method)"; done)"
+  } > "$WORK/results.md"
+}
+
+# After each server, so a long run that is stopped still leaves the table so far.
+done_systems=""
+for s in $SYSTEMS; do
+  run_system "$s"
+  done_systems="$done_systems $s"
+  print_table $done_systems
+done
+cat "$WORK/results.md"
 log "work dir: $WORK (requests, data dirs, logs, per-query results)"
