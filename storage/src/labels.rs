@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 pub const METRIC_NAME: &str = "__name__";
 
 /// One `name="value"` pair.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Label {
     /// Label name, e.g. `job`.
     pub name: String,
@@ -22,9 +22,37 @@ pub struct Label {
     pub value: String,
 }
 
+// By hand for `clone_from`: refilling a label set kept from the previous series (block
+// writers do, per series) reuses its strings' buffers instead of allocating 2 per label.
+impl Clone for Label {
+    fn clone(&self) -> Self {
+        Label {
+            name: self.name.clone(),
+            value: self.value.clone(),
+        }
+    }
+
+    fn clone_from(&mut self, source: &Self) {
+        self.name.clone_from(&source.name);
+        self.value.clone_from(&source.value);
+    }
+}
+
 /// A canonical label set: sorted by name, unique names, no empty values.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Labels(Vec<Label>);
+
+impl Clone for Labels {
+    fn clone(&self) -> Self {
+        Labels(self.0.clone())
+    }
+
+    /// Reuses this set's vector and strings (`Vec::clone_from` clones element-wise into the
+    /// labels both sets have).
+    fn clone_from(&mut self, source: &Self) {
+        self.0.clone_from(&source.0);
+    }
+}
 
 impl Labels {
     /// Builds a canonical label set from pairs in any order; empty values are dropped.

@@ -121,7 +121,10 @@ impl IndexBuilder {
             chunks_end: self.chunks.len() as u32,
             chunks_off,
         });
-        self.last = Some(labels.clone());
+        match &mut self.last {
+            Some(last) => last.clone_from(labels),
+            None => self.last = Some(labels.clone()),
+        }
         Ok(ord)
     }
 
