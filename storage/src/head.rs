@@ -915,6 +915,8 @@ impl Head {
         }
         // Every shard has dropped its chunks older than `t`: files holding only those go.
         self.chunks.remove_before(t);
+        // The cut that precedes a truncation read every chunk of its window through the maps.
+        self.chunks.release_pages();
         Ok(removed)
     }
 

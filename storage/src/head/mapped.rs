@@ -4,7 +4,10 @@
 //! Why: a series' sealed chunks are most of the head's memory once it holds hours of samples
 //! (about 1.5 KB per series at 2 h, 15 s scrapes). Written with `pwrite` and mapped read-only,
 //! those bytes live in the page cache, which the kernel may drop and re-read at will, and count
-//! towards the process's resident memory only while a query has touched them.
+//! towards the process's resident memory only once something read them through the map: a
+//! query, or the head cut, which reads every chunk of the window it writes to a block. The head
+//! unmaps the pages again after each cut ([`MappedChunks::release_pages`]); measured at 1 M
+//! series × 6 h, the cuts had left 1.4 GB of these pages in the server's 3.3 GB RSS.
 //!
 //! The files are not a source of truth: the WAL is. They are not fsynced, and a start-up deletes
 //! them before the WAL replay rebuilds the head (which writes its full chunks here again). When a
@@ -259,6 +262,19 @@ impl MappedChunks {
         }
     }
 
+    /// Drops every file's pages from this process's page tables. They stay in the page cache
+    /// (written, not yet evicted), and the next read through the map finds them there.
+    pub(crate) fn release_pages(&self) {
+        for f in self.files.read().values() {
+            // SAFETY: MADV_DONTNEED on a read-only shared file mapping only unmaps pages; a
+            // later read maps the file's bytes again. Chunks are written once with `pwrite` to
+            // offsets no chunk used before, and a file is never truncated or rewritten while
+            // mapped, so a reader sees the same bytes before and after. Failure only means
+            // the pages stay resident.
+            let _ = unsafe { f.map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+        }
+    }
+
     pub(crate) fn stats(&self) -> MappedChunkStats {
         *self.stats.lock()
     }
@@ -333,6 +349,52 @@ mod tests {
         );
         drop(store);
         assert!(!dir.exists(), "dropping the store deletes its files");
+    }
+
+    /// Resident kilobytes of this process's mappings of `path` (`/proc/self/smaps`).
+    fn mapped_rss_kb(path: &std::path::Path) -> u64 {
+        let smaps = fs::read_to_string("/proc/self/smaps").unwrap();
+        let mut in_file = false;
+        let mut kb = 0;
+        for line in smaps.lines() {
+            let first = line.split_whitespace().next().unwrap_or("");
+            if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+                in_file = line.trim_end().ends_with(path.to_str().unwrap());
+            } else if in_file && first == "Rss:" {
+                kb += line
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap();
+            }
+        }
+        kb
+    }
+
+    #[test]
+    fn released_pages_leave_the_process_and_read_back_the_same() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("chunks_head");
+        let store = MappedChunks::with_file_bytes(Some(dir.clone()), 4 << 20);
+        let refs: Vec<ChunkRef> = (0..64u8)
+            .map(|i| store.write(&chunk(i, 40_000), 1).unwrap())
+            .collect();
+        let file = dir.join(file_name(refs[0].file));
+        assert_eq!(mapped_rss_kb(&file), 0, "written with pwrite, not yet read");
+        let read = |store: &MappedChunks| {
+            for (i, r) in refs.iter().enumerate() {
+                let got = store.with_bytes(*r, <[u8]>::to_vec).unwrap();
+                assert_eq!(got, chunk(i as u8, 40_000), "chunk {i}");
+            }
+        };
+        read(&store);
+        let touched = mapped_rss_kb(&file);
+        assert!(touched >= 2_000, "reading 2.5 MB mapped {touched} kB");
+        store.release_pages();
+        assert_eq!(mapped_rss_kb(&file), 0);
+        read(&store);
+        assert!(mapped_rss_kb(&file) >= 2_000);
     }
 
     #[test]
