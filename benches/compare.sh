@@ -3,12 +3,14 @@
 # remote_write workload and the same dashboard queries. See docs/benchmarks.md.
 #
 #   benches/compare.sh [--quick | --medium | --full] [--systems "eddy vm prom"] [--work DIR]
-#                      [--stream] [--drop-data]
+#                      [--stream] [--drop-data] [--prom-ref ingest|remote_read]
+#                      [--end MS] [--bin-dir DIR]
 #
 # --quick   4 TMs x 15 min  (~8.8 k series, 0.5 M samples; seconds; CI smoke test)
 # --medium  40 TMs x 2 h    (~88 k series, 42 M samples)
-# --full    460 TMs x 6 h   (~1.0 M active series, 1.45 G samples; two to three hours;
-#           implies --stream and --drop-data)
+# --full    460 TMs x 6 h   (~1.0 M active series, 1.45 G samples; about 75 minutes;
+#           implies --stream, --drop-data, --prom-ref remote_read and, unless --systems
+#           says otherwise, --systems "eddy vm")
 # --stream  do not keep a request file (it would be ~62 GB at full size): for each server,
 #           gen writes the same requests (same seed, same end time) into a FIFO that send
 #           reads, both on the client core. The server's CPU, RSS and bytes are unaffected;
@@ -16,6 +18,16 @@
 #           so compare CPU-s per million samples, not samples/s.
 # --drop-data  delete each server's data dir once it is measured (keeps the disk peak to
 #           one server's data).
+# --prom-ref remote_read  the reference results come from Prometheus evaluating the queries
+#           over eddy's data through remote_read (Prometheus started empty while eddy still
+#           runs), instead of from Prometheus ingesting the workload itself, which at full size
+#           would take ~2.7 h of one core (6.8 CPU-s per million samples at --quick). That
+#           checks eddy's PromQL against Prometheus's engine on the same samples; the storage
+#           side is checked by the sizes that ingest Prometheus (--quick, --medium).
+# --end MS  the workload's end time (default: now), to regenerate a run's exact data.
+# --bin-dir DIR  take eddy, gen, send and queries from DIR instead of building them in release
+#           (tests/compare_quick.rs runs --quick on the debug build as CI's smoke test).
+# Ports: EDDY_PORT, VM_PORT, PROM_PORT (default 19201, 18428, 19090), all on 127.0.0.1.
 #
 # Each server runs alone, on a fresh data dir, on loopback, pinned to core 0 (taskset -c 0);
 # the sender and query runner are pinned to core 1. The workload ends "now", because
@@ -25,20 +37,31 @@ set -euo pipefail
 SIZE=quick
 SYSTEMS="eddy vm prom"
 WORK=""
-STREAM=0 DROP_DATA=0
+STREAM=0 DROP_DATA=0 BIN="" PROM_REF=ingest END_ARG="" SYSTEMS_GIVEN=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) SIZE=quick ;;
     --medium) SIZE=medium ;;
-    --full) SIZE=full; STREAM=1; DROP_DATA=1 ;;
+    --full) SIZE=full; STREAM=1; DROP_DATA=1; PROM_REF=remote_read ;;
+    --prom-ref) PROM_REF="$2"; shift ;;
+    --end) END_ARG="$2"; shift ;;
     --stream) STREAM=1 ;;
     --drop-data) DROP_DATA=1 ;;
-    --systems) SYSTEMS="$2"; shift ;;
+    --bin-dir) BIN="$(cd "$2" && pwd)"; shift ;;
+    --systems) SYSTEMS="$2"; SYSTEMS_GIVEN=1; shift ;;
     --work) WORK="$2"; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
 done
+if [ $SIZE = full ] && [ $SYSTEMS_GIVEN = 0 ]; then SYSTEMS="eddy vm"; fi
+case "$PROM_REF" in
+  ingest | remote_read) ;;
+  *) echo "--prom-ref must be ingest or remote_read, not $PROM_REF" >&2; exit 2 ;;
+esac
+if [ $PROM_REF = remote_read ] && [[ " $SYSTEMS " != *" eddy "* ]]; then
+  echo "--prom-ref remote_read reads eddy's data: --systems must include eddy" >&2; exit 2
+fi
 case "$SIZE" in
   quick) TMS=4; HOURS=0.25; RANGE=10m; REPEAT=3 ;;
   medium) TMS=40; HOURS=2; RANGE=1h; REPEAT=5 ;;
@@ -57,18 +80,22 @@ log() { echo "[compare $(date -u +%H:%M:%S)] $*" >&2; }
 # --- tools -------------------------------------------------------------------------------
 need_pkgs=()
 command -v victoria-metrics >/dev/null || need_pkgs+=(victoria-metrics)
-command -v prometheus >/dev/null || need_pkgs+=(prometheus)
+if [[ " $SYSTEMS " == *" prom "* ]] || [ $PROM_REF = remote_read ]; then
+  command -v prometheus >/dev/null || need_pkgs+=(prometheus)
+fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing ${need_pkgs[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need_pkgs[@]}" >&2
 fi
-log "building release binaries"
-(cd "$ROOT" && cargo build --release -q -p eddy -p eddy-benches --bins) >&2
-BIN="$ROOT/target/release"
+if [ -z "$BIN" ]; then
+  log "building release binaries"
+  (cd "$ROOT" && cargo build --release -q -p eddy -p eddy-benches --bins) >&2
+  BIN="$ROOT/target/release"
+fi
 
 # --- workload ----------------------------------------------------------------------------
 # One end time for every server, so the queries see the same data in the same windows.
-END_ARG=$(date +%s%3N)
+END_ARG=${END_ARG:-$(date +%s%3N)}
 GEN_ARGS=(--tms $TMS --hours $HOURS --end "$END_ARG")
 REQ="$WORK/requests.bin"
 meta() { sed -n "s/^$1=//p" "$REQ.meta"; }
@@ -102,6 +129,9 @@ wait_http() { # url tries
   echo "timeout waiting for $1" >&2; return 1
 }
 dir_bytes() { du -sb "$1" | awk '{print $1}'; }
+files_bytes() { # dir path-glob: bytes of the regular files under dir whose path matches
+  find "$1" -type f -path "$2" -printf '%s\n' | awk '{s += $1} END {print s + 0}'
+}
 
 RESULTS="$WORK/results.tsv"
 : > "$RESULTS"
@@ -161,12 +191,14 @@ run_system() {
   record $sys rss_b_per_series "$(awk -v r=$rss_kb -v n=$ACTIVE 'BEGIN{printf "%.0f", r*1024/n}')"
 
   # Put everything in its compressed on-disk form, then measure.
-  local disk
+  # The samples' share: each system's sample files; the rest (index, metadata) is its index.
+  local disk samples
   case $sys in
     eddy)
       curl -sf -XPOST "$url/api/v1/admin/flush" > /dev/null
       disk=$(dir_bytes "$data/blocks")
-      flush_note="flush API, size of blocks/" ;;
+      samples=$(files_bytes "$data/blocks" '*/chunks')
+      flush_note="flush API, size of blocks/ (samples: chunks files, index: index and meta.json)" ;;
     vm)
       curl -sf "$url/internal/force_flush" > /dev/null || true
       curl -sf "$url/internal/force_merge?partition_prefix=$(date -u +%Y_%m)" > /dev/null || true
@@ -174,16 +206,20 @@ run_system() {
       local prev=-1 cur; cur=$(dir_bytes "$data")
       while [ "$cur" != "$prev" ]; do sleep 3; prev=$cur; cur=$(dir_bytes "$data"); done
       disk=$cur
-      flush_note="force_flush + force_merge, whole data dir" ;;
+      samples=$(dir_bytes "$data/data")
+      flush_note="force_flush + force_merge, whole data dir (samples: data/, index: indexdb/ and the rest)" ;;
     prom)
       local snap
       snap=$(curl -sf -XPOST "$url/api/v1/admin/tsdb/snapshot" | sed -n 's/.*"name":"\([^"]*\)".*/\1/p')
       disk=$(dir_bytes "$data/snapshots/$snap")
+      samples=$(files_bytes "$data/snapshots/$snap" '*/chunks/*')
       flush_note="TSDB snapshot incl. head (persisted blocks only, no WAL)" ;;
   esac
   record $sys disk_bytes "$disk"
   record $sys data_dir_bytes "$(dir_bytes "$data")"
   record $sys b_per_sample "$(awk -v d=$disk -v n="$acked" 'BEGIN{printf "%.3f", d/n}')"
+  record $sys samples_b_per_sample "$(awk -v d=$samples -v n="$acked" 'BEGIN{printf "%.3f", d/n}')"
+  record $sys index_b_per_sample "$(awk -v d=$((disk - samples)) -v n="$acked" 'BEGIN{printf "%.3f", d/n}')"
   record $sys disk_method "$flush_note"
   record $sys peak_rss_mb "$(( $(status_kb $pid VmHWM) / 1024 ))"
 
@@ -192,9 +228,28 @@ run_system() {
   taskset -c $CLIENT_CPU "$BIN/queries" --url "$url" --file "$ROOT/benches/flink-dashboard.queries" \
     --end "$END_MS" --range $RANGE --step 60s --repeat $REPEAT --dump "$WORK/results-$sys" \
     > "$WORK/queries-$sys.tsv"
+  if [ $sys = eddy ] && [ $PROM_REF = remote_read ]; then prom_reference_over "$url"; fi
   kill "$pid"; wait "$pid" 2>/dev/null || true
   if [ $DROP_DATA = 1 ]; then rm -rf "$data"; fi
   log "$sys: done"
+}
+
+prom_reference_over() { # eddy's url: Prometheus, empty, reads eddy through remote_read
+  local dir="$WORK/data-prom-ref" pid
+  rm -rf "$dir"; mkdir -p "$dir"
+  printf 'global:\n  scrape_interval: 15s\nremote_read:\n  - url: %s/api/v1/read\n    read_recent: true\n' \
+    "$1" > "$WORK/prometheus-ref.yml"
+  taskset -c $SERVER_CPU prometheus --config.file "$WORK/prometheus-ref.yml" \
+    --storage.tsdb.path "$dir" --web.listen-address 127.0.0.1:$PROM_PORT \
+    > "$WORK/prom-ref.log" 2>&1 &
+  pid=$!
+  wait_http "http://127.0.0.1:$PROM_PORT/-/ready"
+  log "prom (reference over eddy's data through remote_read): queries"
+  taskset -c $CLIENT_CPU "$BIN/queries" --url "http://127.0.0.1:$PROM_PORT" \
+    --file "$ROOT/benches/flink-dashboard.queries" --end "$END_MS" --range $RANGE --step 60s \
+    --repeat 1 --dump "$WORK/results-prom" > "$WORK/queries-prom.tsv"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  rm -rf "$dir"
 }
 
 # --- table -------------------------------------------------------------------------------
@@ -206,13 +261,16 @@ print_table() { # the systems run so far
     echo
     printf '| metric |'; for s in $SYSTEMS; do printf ' %s |' "$s"; done; echo
     printf '|---|'; for _ in $SYSTEMS; do printf -- '---|'; done; echo
-    local keys="ingest_rate rejected cpu_s_per_m rss_after_ingest_mb peak_rss_mb rss_b_per_series disk_bytes b_per_sample data_dir_bytes"
+    local keys="ingest_rate rejected cpu_s_per_m rss_after_ingest_mb peak_rss_mb rss_b_per_series disk_bytes b_per_sample samples_b_per_sample index_b_per_sample data_dir_bytes"
     [ $STREAM = 1 ] && keys="ingest_rate gen_busy ${keys#ingest_rate }"
     for k in $keys; do
       printf '| %s |' "$k"; for s in $SYSTEMS; do printf ' %s |' "$(val $s $k)"; done; echo
     done
     echo
     echo "Query median latency (ms) over $REPEAT runs, range $RANGE step 60s; '=' result hash equals Prometheus's."
+    if [ $PROM_REF = remote_read ]; then
+      echo "Prometheus's results: Prometheus $(prometheus --version 2>&1 | sed -n '1s/^prometheus, version \([^ ]*\).*/\1/p') evaluating each query over eddy's data through remote_read."
+    fi
     echo
     printf '| query |'; for s in $SYSTEMS; do printf ' %s |' "$s"; done; echo
     printf '|---|'; for _ in $SYSTEMS; do printf -- '---|'; done; echo
