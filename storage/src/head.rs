@@ -171,6 +171,12 @@ const MAX_RETAINED_PENDING: usize = 1 << 16;
 /// `Pending::pos` of a series without a known position.
 const NO_POS: u32 = u32::MAX;
 
+/// Series a block write visits between unmapping the head chunk files' pages, so the pages its
+/// reads map in stay bounded by what this many series' chunks touch (a series' chunks lie in
+/// different pages, apart from the series next to it in label order: at most a few 4 KiB
+/// pages per series).
+const RELEASE_CHUNK_PAGES_EVERY: usize = 4096;
+
 /// One batch series on its way into the head (32 bytes: its shard is the key's low bits).
 #[derive(Debug, Clone, Copy, Default)]
 struct Pending {
@@ -812,7 +818,8 @@ impl Head {
     }
 
     /// Visits every series in label order with its samples in `[mint, maxt)` (half-open: the
-    /// block range). Used to write blocks; `f` gets labels and the sample columns.
+    /// block range), unmapping the head chunk files' pages every [`RELEASE_CHUNK_PAGES_EVERY`]
+    /// series. Used to write blocks; `f` gets labels and the sample columns.
     pub fn for_each_sorted(
         &self,
         mint: i64,
@@ -836,7 +843,12 @@ impl Head {
         table.rank_symbols(&self.symbols.read());
         let order = table.sorted();
         let (mut ts, mut vals) = (Vec::new(), Vec::new());
-        for &k in &order {
+        for (n, &k) in order.iter().enumerate() {
+            // Reading maps the chunk files' pages in; without this a cut at a million series
+            // held up to 1.2 GB of them in the server's RSS until it ended.
+            if n > 0 && n % RELEASE_CHUNK_PAGES_EVERY == 0 {
+                self.chunks.release_pages();
+            }
             let id = table.id(k);
             ts.clear();
             vals.clear();
