@@ -172,9 +172,8 @@ const MAX_RETAINED_PENDING: usize = 1 << 16;
 const NO_POS: u32 = u32::MAX;
 
 /// Series a block write visits between unmapping the head chunk files' pages, so the pages its
-/// reads map in stay bounded by what this many series' chunks touch (a series' chunks lie in
-/// different pages, apart from the series next to it in label order: at most a few 4 KiB
-/// pages per series).
+/// reads map in stay bounded by what this many series' chunks touch: a series' few chunks lie
+/// on a few 4 KiB pages, usually not those of its neighbours in label order.
 const RELEASE_CHUNK_PAGES_EVERY: usize = 4096;
 
 /// One batch series on its way into the head (32 bytes: its shard is the key's low bits).
