@@ -8,7 +8,7 @@
 #
 # --quick   4 TMs x 15 min  (~8.8 k series, 0.5 M samples; seconds; CI smoke test)
 # --medium  40 TMs x 2 h    (~88 k series, 42 M samples)
-# --full    460 TMs x 6 h   (~1.0 M active series, 1.45 G samples; about 75 minutes;
+# --full    460 TMs x 6 h   (~1.0 M active series, 1.45 G samples; ~85 minutes on 2 cores;
 #           implies --stream, --drop-data, --prom-ref remote_read and, unless --systems
 #           says otherwise, --systems "eddy vm")
 # --stream  do not keep a request file (it would be ~62 GB at full size): for each server,
