@@ -844,7 +844,7 @@ impl Head {
         let (mut ts, mut vals) = (Vec::new(), Vec::new());
         for (n, &k) in order.iter().enumerate() {
             // Reading maps the chunk files' pages in; without this a cut at a million series
-            // held up to 1.2 GB of them in the server's RSS until it ended.
+            // held up to 1.2 GiB of them in the server's RSS until it ended.
             if n > 0 && n % RELEASE_CHUNK_PAGES_EVERY == 0 {
                 self.chunks.release_pages();
             }

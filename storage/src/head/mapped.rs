@@ -7,8 +7,8 @@
 //! towards the process's resident memory only once something read them through the map: a
 //! query, or the head cut, which reads every chunk of the window it writes to a block. The head
 //! unmaps the pages again while a cut writes its block and after it truncates
-//! ([`MappedChunks::release_pages`]); measured at 1 M series × 6 h, the cuts had left 1.4 GB of
-//! these pages in the server's 3.3 GB RSS.
+//! ([`MappedChunks::release_pages`]); measured at 1 M series × 6 h, the cuts had left 1.4 GiB of
+//! these pages in the server's 3.2 GiB RSS.
 //!
 //! The files are not a source of truth: the WAL is. They are not fsynced, and a start-up deletes
 //! them before the WAL replay rebuilds the head (which writes its full chunks here again). When a
