@@ -83,6 +83,7 @@ command -v victoria-metrics >/dev/null || need_pkgs+=(victoria-metrics)
 if [[ " $SYSTEMS " == *" prom "* ]] || [ $PROM_REF = remote_read ]; then
   command -v prometheus >/dev/null || need_pkgs+=(prometheus)
 fi
+if [ $STREAM = 1 ] && [ ! -x /usr/bin/time ]; then need_pkgs+=(time); fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing ${need_pkgs[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need_pkgs[@]}" >&2
@@ -225,13 +226,17 @@ run_system() {
 
   wait_idle $pid
   log "$sys: queries"
-  taskset -c $CLIENT_CPU "$BIN/queries" --url "$url" --file "$ROOT/benches/flink-dashboard.queries" \
-    --end "$END_MS" --range $RANGE --step 60s --repeat $REPEAT --dump "$WORK/results-$sys" \
-    > "$WORK/queries-$sys.tsv"
+  run_queries "$url" $sys $REPEAT
   if [ $sys = eddy ] && [ $PROM_REF = remote_read ]; then prom_reference_over "$url"; fi
   kill "$pid"; wait "$pid" 2>/dev/null || true
   if [ $DROP_DATA = 1 ]; then rm -rf "$data"; fi
   log "$sys: done"
+}
+
+run_queries() { # url name repeat: the dashboard queries -> queries-<name>.tsv, results-<name>/
+  taskset -c $CLIENT_CPU "$BIN/queries" --url "$1" --file "$ROOT/benches/flink-dashboard.queries" \
+    --end "$END_MS" --range $RANGE --step 60s --repeat "$3" --dump "$WORK/results-$2" \
+    > "$WORK/queries-$2.tsv"
 }
 
 prom_reference_over() { # eddy's url: Prometheus, empty, reads eddy through remote_read
@@ -245,9 +250,7 @@ prom_reference_over() { # eddy's url: Prometheus, empty, reads eddy through remo
   pid=$!
   wait_http "http://127.0.0.1:$PROM_PORT/-/ready"
   log "prom (reference over eddy's data through remote_read): queries"
-  taskset -c $CLIENT_CPU "$BIN/queries" --url "http://127.0.0.1:$PROM_PORT" \
-    --file "$ROOT/benches/flink-dashboard.queries" --end "$END_MS" --range $RANGE --step 60s \
-    --repeat 1 --dump "$WORK/results-prom" > "$WORK/queries-prom.tsv"
+  run_queries "http://127.0.0.1:$PROM_PORT" prom 1
   kill "$pid"; wait "$pid" 2>/dev/null || true
   rm -rf "$dir"
 }

@@ -81,8 +81,18 @@ fn read_queries(work: &Path, system: &str) -> BTreeMap<String, (u64, String, Str
         .collect()
 }
 
-#[test]
-fn compare_quick_runs_all_three_servers_and_eddy_matches_prometheus() {
+fn dashboard_queries(root: &Path) -> usize {
+    let listed = std::fs::read_to_string(root.join("benches/flink-dashboard.queries"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .count();
+    assert!(listed >= 10, "{listed} dashboard queries");
+    listed
+}
+
+/// Runs `compare.sh --quick <args>` on free ports; returns its work dir and stdout.
+fn run_compare_quick(args: &[&str]) -> (tempfile::TempDir, String) {
     require_on_path("victoria-metrics", "victoria-metrics");
     require_on_path("prometheus", "prometheus");
     let bins = bench_bin_dir();
@@ -90,6 +100,7 @@ fn compare_quick_runs_all_three_servers_and_eddy_matches_prometheus() {
     let work = tempfile::tempdir().unwrap();
     let out = Command::new(root.join("benches/compare.sh"))
         .arg("--quick")
+        .args(args)
         .arg("--bin-dir")
         .arg(&bins)
         .arg("--work")
@@ -99,13 +110,20 @@ fn compare_quick_runs_all_three_servers_and_eddy_matches_prometheus() {
         .env("PROM_PORT", free_port().to_string())
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
         "compare.sh failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
         out.status
     );
+    (work, stdout)
+}
+
+#[test]
+fn compare_quick_runs_all_three_servers_and_eddy_matches_prometheus() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (work, stdout) = run_compare_quick(&[]);
     assert!(stdout.contains("| metric | eddy | vm | prom |"), "{stdout}");
 
     let results = read_results(work.path());
@@ -141,12 +159,7 @@ fn compare_quick_runs_all_three_servers_and_eddy_matches_prometheus() {
     let prom = read_queries(work.path(), "prom");
     let eddy = read_queries(work.path(), "eddy");
     let vm = read_queries(work.path(), "vm");
-    let listed = std::fs::read_to_string(root.join("benches/flink-dashboard.queries"))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .count();
-    assert!(listed >= 10, "{listed} dashboard queries");
+    let listed = dashboard_queries(root);
     assert_eq!(prom.len(), listed, "dashboard queries run: {prom:?}");
     for (name, (series, hash, error)) in &prom {
         assert!(
@@ -163,6 +176,36 @@ fn compare_quick_runs_all_three_servers_and_eddy_matches_prometheus() {
         assert!(
             vm_error.is_empty() && vm_hash != "-",
             "VictoriaMetrics failed {name}: {vm_error}"
+        );
+    }
+}
+
+/// The mechanisms `--full` uses, at the quick size: requests streamed from `gen` through a
+/// FIFO, and the reference results from Prometheus reading eddy through `remote_read`.
+#[test]
+fn compare_quick_streamed_with_prometheus_reading_eddy() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (work, stdout) =
+        run_compare_quick(&["--stream", "--systems", "eddy", "--prom-ref", "remote_read"]);
+    assert!(stdout.contains("| metric | eddy |"), "{stdout}");
+    assert!(stdout.contains("through remote_read"), "{stdout}");
+    let results = read_results(work.path());
+    let eddy_results = &results["eddy"];
+    assert_eq!(eddy_results["rejected"], "0", "{eddy_results:?}");
+    let gen_busy: f64 = eddy_results["gen_busy"].parse().unwrap();
+    assert!(gen_busy > 0.0, "{eddy_results:?}");
+
+    let reference = read_queries(work.path(), "prom");
+    let eddy = read_queries(work.path(), "eddy");
+    assert_eq!(reference.len(), dashboard_queries(root), "{reference:?}");
+    for (name, (series, hash, error)) in &reference {
+        assert!(
+            error.is_empty() && hash != "-" && *series > 0,
+            "Prometheus over remote_read answered {name} with {series} series, error {error:?}"
+        );
+        assert_eq!(
+            &eddy[name].1, hash,
+            "{name}: eddy differs from the reference"
         );
     }
 }
