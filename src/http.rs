@@ -102,6 +102,7 @@ pub fn app(state: SharedState) -> Router {
         .route("/metrics", get(crate::metrics::render))
         .route("/api/v1/read", post(remote_read::read))
         .route("/api/v1/admin/flush", post(admin::flush))
+        .route("/api/v1/admin/compact", post(admin::compact))
         .route(
             "/api/v1/admin/tsdb/snapshot",
             post(admin::snapshot).put(admin::snapshot),

@@ -229,7 +229,10 @@ async fn ready_metrics_flush_and_snapshot() {
     assert_eq!(s, StatusCode::OK);
     let (s, _) = remote_write(
         &st,
-        &[(vec![("__name__", "m")], vec![(1_000, 1.0), (2_000, 2.0)])],
+        &[(
+            vec![("__name__", "m")],
+            vec![(1_000, 1.0), (2_000, 2.0), (7_300_000, 3.0)],
+        )],
     )
     .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
@@ -238,7 +241,24 @@ async fn ready_metrics_flush_and_snapshot() {
     assert!(b.contains(r#""blocks":[""#), "{b}");
     let (_, b) = get(&st, "/api/v1/query?query=m&time=2").await;
     assert!(b.contains(r#""2"]"#), "{b}");
-    assert!(!st.db.blocks().is_empty(), "flush wrote a block");
+    assert_eq!(st.db.blocks().len(), 2, "one block per 2 h partition");
+    let compact = || {
+        Request::post("/api/v1/admin/compact")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let (s, _, b) = send(&st, compact()).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let v: serde_json::Value = serde_json::from_str(&b).unwrap();
+    let merged = st.db.blocks();
+    assert_eq!(merged.len(), 1, "both merged into one: {b}");
+    assert_eq!(v["data"]["blocks"][0], merged[0].meta().id.to_string());
+    let (_, _, b) = send(&st, compact()).await;
+    assert!(b.contains(r#""blocks":[]"#), "nothing left to merge: {b}");
+    for (t, want) in [(2, r#""2"]"#), (7_300, r#""3"]"#)] {
+        let (_, b) = get(&st, &format!("/api/v1/query?query=m&time={t}")).await;
+        assert!(b.contains(want), "{b}");
+    }
     let (s, _, b) = send(
         &st,
         Request::post("/api/v1/admin/tsdb/snapshot")
@@ -253,7 +273,7 @@ async fn ready_metrics_flush_and_snapshot() {
     let (s, b) = get(&st, "/metrics").await;
     assert_eq!(s, StatusCode::OK);
     assert!(
-        b.contains("eddy_ingest_samples_total{format=\"remote_write\"} 2"),
+        b.contains("eddy_ingest_samples_total{format=\"remote_write\"} 3"),
         "{b}"
     );
 }

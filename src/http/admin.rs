@@ -16,10 +16,26 @@ pub async fn flush(State(st): State<SharedState>) -> Result<Json<serde_json::Val
     .await
     .map_err(|e| ApiError::new(ErrorType::Internal, format!("flush task failed: {e}")))?
     .map_err(ApiError::storage)?;
+    Ok(blocks_answer(&ids))
+}
+
+/// `POST /api/v1/admin/compact`: merges each largest compaction window's blocks into one now,
+/// finished window or not (see `Db::compact_all`); answers with the new block ids when done.
+pub async fn compact(State(st): State<SharedState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let ids = tokio::task::spawn_blocking(move || {
+        let ids = st.db.compact_all();
+        crate::allocator::release_freed_memory();
+        ids
+    })
+    .await
+    .map_err(|e| ApiError::new(ErrorType::Internal, format!("compaction task failed: {e}")))?
+    .map_err(ApiError::storage)?;
+    Ok(blocks_answer(&ids))
+}
+
+fn blocks_answer(ids: &[eddy_storage::block::BlockId]) -> Json<serde_json::Value> {
     let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
-    Ok(Json(
-        serde_json::json!({"status": "success", "data": {"blocks": ids}}),
-    ))
+    Json(serde_json::json!({"status": "success", "data": {"blocks": ids}}))
 }
 
 /// Parameters of the snapshot route (as Prometheus).

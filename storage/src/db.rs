@@ -537,31 +537,43 @@ impl Db {
         Ok(())
     }
 
-    /// Merges blocks that share a finished compaction window, smallest windows first.
-    fn compact(&self) -> Result<()> {
-        let mut window = self.opts.block_range_ms;
+    /// The compaction windows (ms), smallest first: the block range times 3, 9, … up to
+    /// `max_block_range_ms` and a tenth of the retention.
+    fn compaction_windows(&self) -> Vec<i64> {
         let max = self
             .opts
             .max_block_range_ms
             .min((self.opts.retention_ms / 10).max(self.opts.block_range_ms));
-        let mut level_range = vec![];
+        let mut windows = vec![];
+        let mut window = self.opts.block_range_ms;
         while window <= max {
-            level_range.push(window);
+            windows.push(window);
             window *= 3;
         }
-        for &w in &level_range {
+        windows
+    }
+
+    /// The current blocks grouped by the window of width `w` they lie in (a block that
+    /// crosses a window boundary belongs to none), by window start.
+    fn blocks_by_window(&self, w: i64) -> HashMap<i64, Vec<Arc<Block>>> {
+        let mut groups: HashMap<i64, Vec<Arc<Block>>> = HashMap::new();
+        for b in self.blocks().iter() {
+            let m = b.meta();
+            let start = m.min_t.div_euclid(w) * w;
+            if m.max_t < start + w {
+                groups.entry(start).or_default().push(b.clone());
+            }
+        }
+        groups
+    }
+
+    /// Merges blocks that share a finished compaction window, smallest windows first.
+    fn compact(&self) -> Result<()> {
+        for w in self.compaction_windows() {
             loop {
-                let blocks = self.blocks();
                 let done_before = self.head.min_valid_t();
-                let mut groups: HashMap<i64, Vec<Arc<Block>>> = HashMap::new();
-                for b in blocks.iter() {
-                    let m = b.meta();
-                    let start = m.min_t.div_euclid(w) * w;
-                    if m.max_t < start + w {
-                        groups.entry(start).or_default().push(b.clone());
-                    }
-                }
-                let Some((start, group)) = groups
+                let Some((start, group)) = self
+                    .blocks_by_window(w)
                     .into_iter()
                     .filter(|(start, g)| g.len() > 1 && start + w <= done_before)
                     .min_by_key(|(start, _)| *start)
@@ -574,7 +586,35 @@ impl Db {
         Ok(())
     }
 
-    fn merge_blocks(&self, group: &[Arc<Block>], min_t: i64, max_t: i64) -> Result<()> {
+    /// Merges the blocks of each window of the largest compaction level into one block now,
+    /// finished or not (as VictoriaMetrics' `force_merge` merges a monthly partition), so that
+    /// data already written takes its most compact form: each series' labels, index entry and
+    /// chunk framing once per window instead of once per 2 h block. Returns the new blocks.
+    ///
+    /// A window merged early may still receive data (newer head cuts); those land in new
+    /// blocks, which the regular compaction merges with this one once the window is finished.
+    /// The merged block's time range is that of its sources, not the whole window.
+    pub fn compact_all(&self) -> Result<Vec<BlockId>> {
+        let _one = self.maintenance.lock();
+        let Some(&w) = self.compaction_windows().last() else {
+            return Ok(Vec::new());
+        };
+        let mut groups: Vec<(i64, Vec<Arc<Block>>)> = self
+            .blocks_by_window(w)
+            .into_iter()
+            .filter(|(_, g)| g.len() > 1)
+            .collect();
+        groups.sort_unstable_by_key(|(start, _)| *start);
+        let mut ids = Vec::with_capacity(groups.len());
+        for (_, group) in groups {
+            let min_t = group.iter().map(|b| b.meta().min_t).min().unwrap_or(0);
+            let max_t = group.iter().map(|b| b.meta().max_t).max().unwrap_or(0);
+            ids.push(self.merge_blocks(&group, min_t, max_t)?);
+        }
+        Ok(ids)
+    }
+
+    fn merge_blocks(&self, group: &[Arc<Block>], min_t: i64, max_t: i64) -> Result<BlockId> {
         let began = Instant::now();
         let level = group
             .iter()
@@ -599,6 +639,7 @@ impl Db {
         })?;
         let path = writer.finish()?;
         let block = Arc::new(Block::open(&path)?);
+        let id = block.meta().id;
         self.add_blocks(vec![block], &parents);
         for b in group {
             remove_block_dir(b.dir());
@@ -615,7 +656,7 @@ impl Db {
             took_ms = began.elapsed().as_millis() as u64,
             "compacted blocks"
         );
-        Ok(())
+        Ok(id)
     }
 
     fn apply_retention(&self) -> Result<()> {

@@ -52,7 +52,27 @@ impl FileBytes {
             let _ = unsafe { m.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
         }
     }
+
+    /// Like [`release_pages`](Self::release_pages) for `bytes[start..end]` only (widened to
+    /// whole pages), so that a pass over a file larger than the memory it may use can drop
+    /// what it has read while it goes on.
+    pub(crate) fn release_range(&self, start: usize, end: usize) {
+        if let FileBytes::Mapped(m) = self {
+            let end = end.min(m.len());
+            if start >= end {
+                return;
+            }
+            // SAFETY: as in `release_pages`; memmap2 widens the range to page boundaries.
+            let _ = unsafe {
+                m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+            };
+        }
+    }
 }
+
+/// How much of a file a sequential pass (checksums at open, a merge's reads) may leave mapped
+/// before releasing it: bounds the resident memory such a pass adds to a few of these.
+pub(crate) const RELEASE_EVERY_BYTES: usize = 64 << 20;
 
 impl Deref for FileBytes {
     type Target = [u8];

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use croaring::Bitmap;
 
 use crate::block::files::{CHUNKS_HEADER_LEN, CHUNKS_MAGIC, CHUNKS_VERSION};
-use crate::block::mmap::FileBytes;
+use crate::block::mmap::{FileBytes, RELEASE_EVERY_BYTES};
 use crate::block::{
     BlockMeta, ChunkMeta, BLOCK_VERSION, BLOCK_VERSION_PLAIN, CHUNKS_FILE, INDEX_FILE, META_FILE,
 };
@@ -54,6 +54,14 @@ const _: () = {
 };
 
 impl Block {
+    /// Drops the pages of this block that reads have mapped from the process's resident
+    /// memory (they stay in the page cache; see `FileBytes::release_pages`). Compaction calls
+    /// this as it goes, since a merge reads every byte of its source blocks.
+    pub(crate) fn release_pages(&self) {
+        self.index.release_pages();
+        self.chunks.release_pages();
+    }
+
     /// Opens the block in `dir`, verifying `meta.json`, every index section, every series'
     /// chunk checksum and both whole-file checksums. A failed check is `Error::Corruption`
     /// naming the file and byte offset; a missing file is `Error::Io` (not found).
@@ -100,7 +108,7 @@ impl Block {
         }
         // The fine-grained checks above locate damage; the whole-file CRCs (which copies and
         // uploads can check without parsing) must agree too.
-        verify_file_crc(&meta, INDEX_FILE, index.bytes(), &index_path)?;
+        verify_file_crc(&meta, INDEX_FILE, index.file_bytes(), &index_path)?;
         verify_file_crc(&meta, CHUNKS_FILE, &chunks, &chunks_path)?;
         index.release_pages();
         chunks.release_pages();
@@ -335,9 +343,17 @@ impl<'a> ChunkDecoder<'a> {
     }
 }
 
-fn verify_file_crc(meta: &BlockMeta, name: &str, bytes: &[u8], path: &Path) -> Result<()> {
+/// Checks a whole file's CRC32C, releasing the pages it has read as it goes (a compacted
+/// block's `chunks` file is gigabytes at a million series).
+fn verify_file_crc(meta: &BlockMeta, name: &str, bytes: &FileBytes, path: &Path) -> Result<()> {
     let want = meta.file(name).map_or(0, |f| f.crc32c);
-    if crc32c::crc32c(bytes) != want {
+    let mut crc = 0;
+    for (i, piece) in bytes.chunks(RELEASE_EVERY_BYTES).enumerate() {
+        crc = crc32c::crc32c_append(crc, piece);
+        let start = i * RELEASE_EVERY_BYTES;
+        bytes.release_range(start, start + piece.len());
+    }
+    if crc != want {
         return Err(Error::Corruption {
             path: path.to_path_buf(),
             offset: 0,
@@ -365,7 +381,7 @@ fn check_size(meta: &BlockMeta, name: &str, bytes: &[u8], path: &Path) -> Result
 /// columns, sorted by offset.
 fn check_chunks(
     index: &IndexReader,
-    chunks: &[u8],
+    file: &FileBytes,
     path: &Path,
     range: (i64, i64),
 ) -> Result<((u64, u64), Vec<SharedColumn>)> {
@@ -374,6 +390,9 @@ fn check_chunks(
         offset,
         reason,
     };
+    let chunks: &[u8] = file;
+    // Everything before this offset has been checked and released (see `RELEASE_EVERY_BYTES`).
+    let mut released_to = 0usize;
     if chunks.len() < CHUNKS_HEADER_LEN || chunks[..4] != CHUNKS_MAGIC {
         return Err(corrupt(0, "bad chunks file magic".into()));
     }
@@ -437,6 +456,11 @@ fn check_chunks(
         }
         n_chunks += metas.len() as u64;
         expect = end + 4;
+        let checked = expect as usize;
+        if checked - released_to >= RELEASE_EVERY_BYTES {
+            file.release_range(released_to, checked);
+            released_to = checked;
+        }
         Ok(())
     })?;
     if expect != chunks.len() as u64 {

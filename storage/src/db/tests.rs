@@ -114,6 +114,56 @@ fn flush_moves_head_into_blocks_and_data_survives_reopen() {
 }
 
 #[test]
+fn compact_all_merges_unfinished_windows_and_later_data_merges_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let samples = every_10s(0, 5 * H, |t| (t / 10_000 % 13) as f64);
+    let later = every_10s(5 * H, 7 * H, |t| (t / 10_000 % 13) as f64);
+    let series = |pod| [("__name__", "c"), ("pod", pod)];
+    let db = Db::open(dir.path(), opts()).unwrap();
+    for s in samples.chunks(100) {
+        write(&db, &series("p1"), s);
+        write(&db, &series("p2"), &s[..s.len() / 2]);
+    }
+    db.flush().unwrap();
+    // Default retention (15 d): windows of 2, 6 and 18 h; none is finished yet.
+    assert_eq!(db.blocks().len(), 3, "5 h of data in 2 h blocks");
+    let before = all(&db);
+    let samples_before: u64 = db.blocks().iter().map(|b| b.meta().stats.num_samples).sum();
+
+    let ids = db.compact_all().unwrap();
+    assert_eq!(ids.len(), 1);
+    let blocks = db.blocks();
+    assert_eq!(blocks.len(), 1);
+    let m = blocks[0].meta();
+    assert_eq!((m.min_t, m.id), (0, ids[0]));
+    assert!(m.max_t >= 5 * H - 10_000 && m.max_t < 6 * H, "{}", m.max_t);
+    assert_eq!(m.stats.num_samples, samples_before);
+    assert_eq!(all(&db), before);
+    assert_eq!(
+        db.compact_all().unwrap(),
+        Vec::new(),
+        "nothing left to merge"
+    );
+
+    // Data arriving later for the merged window: the regular compaction merges it in once
+    // the 6 h window is finished (and not the 18 h one, which is not).
+    for s in later.chunks(100) {
+        write(&db, &series("p1"), s);
+    }
+    db.flush().unwrap();
+    let blocks = db.blocks();
+    assert_eq!(blocks.len(), 2, "[0, 6 h) merged again, [6 h, 7 h] alone");
+    assert_eq!(blocks[0].meta().compaction.level, 3);
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(dir.path(), opts()).unwrap();
+    let got = all(&db);
+    let want: Vec<i64> = samples.iter().chain(&later).map(|s| s.0).collect();
+    assert_eq!(got[0].timestamps, want);
+    assert_eq!(got[1], before[1]);
+}
+
+#[test]
 fn maintenance_cuts_compacts_and_applies_retention() {
     let dir = tempfile::tempdir().unwrap();
     let mut o = opts();

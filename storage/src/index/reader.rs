@@ -287,8 +287,8 @@ impl IndexReader {
         self.symbols.len() as u32
     }
 
-    /// The whole index file.
-    pub(crate) fn bytes(&self) -> &[u8] {
+    /// The whole index file as mapped, for passes that release what they read.
+    pub(crate) fn file_bytes(&self) -> &FileBytes {
         &self.data
     }
 

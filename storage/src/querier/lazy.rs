@@ -284,6 +284,11 @@ impl<'b> BlockCursor<'b> {
     }
 }
 
+/// How many series [`for_each_series_of_blocks`] reads between releases of its source blocks'
+/// mapped pages: a merge reads each source once, front to back, so what it has read is not
+/// needed again, and at a million series the sources are gigabytes.
+const RELEASE_SOURCE_PAGES_EVERY: usize = 4096;
+
 /// Calls `f` with every series of `blocks` in label order, one at a time, its samples merged
 /// across the blocks (a later block wins on equal timestamps). Compaction writes through
 /// this: it holds one series and one label set per block, where building the merged list of
@@ -300,7 +305,14 @@ pub(crate) fn for_each_series_of_blocks(
         .collect::<Result<Vec<_>>>()?;
     let mut ties: Vec<usize> = Vec::with_capacity(cursors.len());
     let (mut ts, mut vals) = (Vec::new(), Vec::new());
+    let mut visited = 0usize;
     loop {
+        visited += 1;
+        if visited % RELEASE_SOURCE_PAGES_EVERY == 0 {
+            for c in &cursors {
+                c.block.release_pages();
+            }
+        }
         smallest(
             &mut ties,
             cursors.len(),
