@@ -88,6 +88,41 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing ${need_pkgs[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need_pkgs[@]}" >&2
 fi
+
+# The reference Prometheus is Debian's current stable one (trixie: 2.53). Its rate()/increase()
+# extrapolation next to a series' first sample is current Prometheus's (prometheus#13725, in
+# 2.52), which eddy follows; bookworm's 2.42 still has the older rule, and the Flink data meets
+# it at the step after every job restart (docs/promql-compatibility.md, (a3)). An older
+# installed prometheus stays as it is: trixie's package is unpacked into a cache directory (no
+# system change) and run from there. PROMETHEUS=path chooses another binary.
+prom_version() { "$1" --version 2>&1 | sed -n '1s/^prometheus, version \([0-9]*\.[0-9]*\).*/\1/p'; }
+prom_is_current() { # path: whether that Prometheus is 2.52 or newer
+  local v; v=$(prom_version "$1")
+  [ -n "$v" ] && awk -v v="$v" 'BEGIN { split(v, p, "."); exit !(p[1] > 2 || (p[1] == 2 && p[2] >= 52)) }'
+}
+fetch_current_prometheus() { # unpacks Debian trixie's prometheus package; prints the binary's path
+  local dir="${XDG_CACHE_HOME:-$HOME/.cache}/eddy-bench/prometheus-trixie"
+  if [ ! -x "$dir/root/usr/bin/prometheus" ]; then
+    log "fetching Debian trixie's prometheus package into $dir"
+    rm -rf "$dir"
+    mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial" "$dir/root"
+    echo "deb http://deb.debian.org/debian trixie main" > "$dir/sources.list"
+    local apt_opts=(-o "Dir::Etc::sourcelist=$dir/sources.list" -o Dir::Etc::sourceparts=-
+      -o "Dir::State::Lists=$dir/lists" -o "Dir::Cache=$dir/cache" -o APT::Sandbox::User=root)
+    apt-get "${apt_opts[@]}" update >&2
+    (cd "$dir" && apt-get "${apt_opts[@]}" download prometheus >&2)
+    dpkg-deb -x "$dir"/prometheus_*.deb "$dir/root"
+  fi
+  echo "$dir/root/usr/bin/prometheus"
+}
+PROMETHEUS=${PROMETHEUS:-}
+if [ -z "$PROMETHEUS" ] && { [[ " $SYSTEMS " == *" prom "* ]] || [ $PROM_REF = remote_read ]; }; then
+  PROMETHEUS=$(command -v prometheus)
+  if ! prom_is_current "$PROMETHEUS"; then PROMETHEUS=$(fetch_current_prometheus); fi
+  prom_is_current "$PROMETHEUS" || { echo "no Prometheus 2.52 or newer at $PROMETHEUS" >&2; exit 1; }
+  log "reference Prometheus: $PROMETHEUS ($("$PROMETHEUS" --version 2>&1 | head -1))"
+fi
+
 if [ -z "$BIN" ]; then
   log "building release binaries"
   (cd "$ROOT" && cargo build --release -q -p eddy -p eddy-benches --bins) >&2
@@ -156,7 +191,7 @@ run_system() {
     prom)
       port=$PROM_PORT
       printf 'global:\n  scrape_interval: 15s\n' > "$WORK/prometheus.yml"
-      taskset -c $SERVER_CPU prometheus --config.file "$WORK/prometheus.yml" \
+      taskset -c $SERVER_CPU "$PROMETHEUS" --config.file "$WORK/prometheus.yml" \
         --storage.tsdb.path "$data" --storage.tsdb.retention.time 1y \
         --web.listen-address 127.0.0.1:$port --web.enable-remote-write-receiver \
         --web.enable-admin-api > "$WORK/$sys.log" 2>&1 &
@@ -249,7 +284,7 @@ prom_reference_over() { # eddy's url: Prometheus, empty, reads eddy through remo
   rm -rf "$dir"; mkdir -p "$dir"
   printf 'global:\n  scrape_interval: 15s\nremote_read:\n  - url: %s/api/v1/read\n    read_recent: true\n' \
     "$1" > "$WORK/prometheus-ref.yml"
-  taskset -c $SERVER_CPU prometheus --config.file "$WORK/prometheus-ref.yml" \
+  taskset -c $SERVER_CPU "$PROMETHEUS" --config.file "$WORK/prometheus-ref.yml" \
     --storage.tsdb.path "$dir" --web.listen-address 127.0.0.1:$PROM_PORT \
     > "$WORK/prom-ref.log" 2>&1 &
   pid=$!
@@ -277,7 +312,7 @@ print_table() { # the systems run so far
     echo
     echo "Query median latency (ms) over $REPEAT runs, range $RANGE step 60s; '=' result hash equals Prometheus's."
     if [ $PROM_REF = remote_read ]; then
-      echo "Prometheus's results: Prometheus $(prometheus --version 2>&1 | sed -n '1s/^prometheus, version \([^ ]*\).*/\1/p') evaluating each query over eddy's data through remote_read."
+      echo "Prometheus's results: Prometheus $("$PROMETHEUS" --version 2>&1 | sed -n '1s/^prometheus, version \([^ ]*\).*/\1/p') evaluating each query over eddy's data through remote_read."
     fi
     echo
     printf '| query |'; for s in $SYSTEMS; do printf ' %s |' "$s"; done; echo

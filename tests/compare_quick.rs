@@ -5,6 +5,8 @@
 //!
 //! Needs Debian's `victoria-metrics` and `prometheus` (`.ci/run` installs them), plus `gen`,
 //! `send` and `queries` built beside the `eddy` binary, which `cargo test --workspace` does.
+//! When the installed Prometheus is older than 2.52 (bookworm's 2.42), `compare.sh` unpacks
+//! Debian trixie's 2.53 into `~/.cache/eddy-bench` and takes its results as the reference.
 //! Fails, never skips, when any of them is missing.
 #![allow(clippy::unwrap_used)] // Tests fail loudly on any unexpected error.
 
