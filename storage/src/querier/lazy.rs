@@ -308,7 +308,7 @@ pub(crate) fn for_each_series_of_blocks(
     let mut visited = 0usize;
     loop {
         visited += 1;
-        if visited % RELEASE_SOURCE_PAGES_EVERY == 0 {
+        if visited.is_multiple_of(RELEASE_SOURCE_PAGES_EVERY) {
             for c in &cursors {
                 c.block.release_pages();
             }
