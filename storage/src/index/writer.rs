@@ -51,9 +51,74 @@ pub struct IndexStats {
 
 #[derive(Debug, Clone, Copy)]
 struct SeriesRec {
-    pairs_end: u32,
+    /// End of this series' first label pair in `IndexBuilder::firsts` (none for a series
+    /// without labels).
+    firsts_end: u32,
+    /// Its label tail (the pairs after the first), or [`NO_TAIL`].
+    tail: u32,
     chunks_end: u32,
     chunks_off: u64,
+}
+
+/// [`SeriesRec::tail`] of a series with fewer than two labels.
+const NO_TAIL: u32 = u32::MAX;
+
+/// A block's distinct label tails, kept once each while series arrive: the series of one Flink
+/// task or operator share one, so a million series keep ~10 pairs per tail, not per series
+/// (80 bytes per series less in a head cut's or a merge's memory).
+#[derive(Debug, Default)]
+struct Tails {
+    /// All tails' pairs back to back; tail `t` ends at `ends[t]`.
+    pairs: Vec<(u32, u32)>,
+    ends: Vec<u32>,
+    /// Series per tail.
+    uses: Vec<u32>,
+    /// Tail numbers, found by content.
+    by_content: hashbrown::HashTable<u32>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+/// Tail `t` of `Tails::pairs` and `Tails::ends` (a free function so that the hash table's
+/// rehash can read the tails while the table itself is borrowed).
+fn tail_of<'a>(pairs: &'a [(u32, u32)], ends: &[u32], t: u32) -> &'a [(u32, u32)] {
+    let start = match t {
+        0 => 0,
+        _ => ends[t as usize - 1] as usize,
+    };
+    &pairs[start..ends[t as usize] as usize]
+}
+
+impl Tails {
+    fn get(&self, t: u32) -> &[(u32, u32)] {
+        tail_of(&self.pairs, &self.ends, t)
+    }
+
+    /// The number of `tail`, added if new; counts one more use.
+    fn intern(&mut self, tail: &[(u32, u32)]) -> u32 {
+        use std::hash::BuildHasher;
+        let hash = self.hasher.hash_one(tail);
+        let t = match self.by_content.find(hash, |&t| self.get(t) == tail) {
+            Some(&t) => t,
+            None => {
+                let t = self.ends.len() as u32;
+                self.pairs.extend_from_slice(tail);
+                self.ends.push(self.pairs.len() as u32);
+                self.uses.push(0);
+                let Tails {
+                    pairs,
+                    ends,
+                    by_content,
+                    hasher,
+                    ..
+                } = self;
+                by_content
+                    .insert_unique(hash, t, |&old| hasher.hash_one(tail_of(pairs, ends, old)));
+                t
+            }
+        };
+        self.uses[t as usize] += 1;
+        t
+    }
 }
 
 /// Collects a block's series in label order and encodes the index file.
@@ -64,7 +129,10 @@ struct SeriesRec {
 pub struct IndexBuilder {
     ids: HashMap<String, u32>,
     strings: Vec<String>,
-    /// `(name, value)` temporary ids of all series, concatenated.
+    /// Each series' first `(name, value)` pair, as temporary ids (the rest is its tail).
+    firsts: Vec<(u32, u32)>,
+    tails: Tails,
+    /// Scratch for the series being added.
     pairs: Vec<(u32, u32)>,
     series: Vec<SeriesRec>,
     chunks: Vec<IndexChunk>,
@@ -109,15 +177,28 @@ impl IndexBuilder {
         }
         let ord = u32::try_from(self.series.len())
             .map_err(|_| invalid("more than 2^32 series".into()))?;
+        self.pairs.clear();
         for l in labels {
             let n = self.intern(&l.name);
             let v = self.intern(&l.value);
             self.pairs.push((n, v));
             self.postings.entry((n, v)).or_default().add(ord);
         }
+        let tail = match self.pairs.split_first() {
+            Some((&first, tail)) => {
+                self.firsts.push(first);
+                if tail.is_empty() {
+                    NO_TAIL
+                } else {
+                    self.tails.intern(tail)
+                }
+            }
+            None => NO_TAIL,
+        };
         self.chunks.extend_from_slice(chunks);
         self.series.push(SeriesRec {
-            pairs_end: self.pairs.len() as u32,
+            firsts_end: self.firsts.len() as u32,
+            tail,
             chunks_end: self.chunks.len() as u32,
             chunks_off,
         });
@@ -174,29 +255,18 @@ impl IndexBuilder {
         // operator scope share them (only `__name__` differs), so a table holds each tail that
         // two or more series have, and a series refers to it by number (1–2 bytes instead of
         // ~20 for the pairs).
-        let mut tail_uses: HashMap<&[(u32, u32)], u32> = HashMap::new();
-        let mut p0 = 0usize;
-        for s in &self.series {
-            if let Some((_, tail)) = self.pairs[p0..s.pairs_end as usize].split_first() {
-                if !tail.is_empty() {
-                    *tail_uses.entry(tail).or_default() += 1;
-                }
-            }
-            p0 = s.pairs_end as usize;
-        }
+        // Tails were numbered in order of first use; the table keeps those used twice or more,
+        // in the same order.
         let mut tails: Vec<&[(u32, u32)]> = Vec::new();
-        let mut tail_no: HashMap<&[(u32, u32)], u32> = HashMap::new();
-        let mut p0 = 0usize;
-        for s in &self.series {
-            if let Some((_, tail)) = self.pairs[p0..s.pairs_end as usize].split_first() {
-                if tail_uses.get(tail).is_some_and(|&n| n >= 2) && !tail_no.contains_key(tail) {
-                    tail_no.insert(tail, tails.len() as u32);
-                    tails.push(tail);
+        let tail_no: Vec<u32> = (0..self.tails.uses.len() as u32)
+            .map(|t| {
+                if self.tails.uses[t as usize] < 2 {
+                    return NO_TAIL;
                 }
-            }
-            p0 = s.pairs_end as usize;
-        }
-        drop(tail_uses);
+                tails.push(self.tails.get(t));
+                tails.len() as u32 - 1
+            })
+            .collect();
 
         // Version 1 when no chunk shares a timestamp column and no tail is shared: the same
         // bytes as before either existed, so such blocks stay readable by older code.
@@ -254,32 +324,40 @@ impl IndexBuilder {
             }
         }
         let mut offsets = Vec::with_capacity(self.series.len());
-        let (mut p0, mut c0) = (0usize, 0usize);
+        let (mut f0, mut c0) = (0usize, 0usize);
+        let mut pairs: Vec<(u32, u32)> = Vec::new();
         for s in &self.series {
             let rel = u32::try_from(dst.len() - s0)
                 .map_err(|_| invalid("series section exceeds 4 GiB".into()))?;
             offsets.push(rel);
-            let pairs = &self.pairs[p0..s.pairs_end as usize];
-            if version == VERSION_TAILS {
+            let first = &self.firsts[f0..s.firsts_end as usize];
+            let shared = match s.tail {
+                NO_TAIL => None,
+                t => Some(tail_no[t as usize]).filter(|&n| n != NO_TAIL),
+            };
+            match shared {
                 // Tail reference: 0 for none (every label inline), else its number + 1.
-                match pairs.split_first() {
-                    Some((first, tail)) if tail_no.contains_key(tail) => {
-                        put_pairs(dst, std::slice::from_ref(first));
-                        put_uvarint(dst, u64::from(tail_no[tail]) + 1);
+                Some(n) if version == VERSION_TAILS => {
+                    put_pairs(dst, first);
+                    put_uvarint(dst, u64::from(n) + 1);
+                }
+                _ => {
+                    pairs.clear();
+                    pairs.extend_from_slice(first);
+                    if s.tail != NO_TAIL {
+                        pairs.extend_from_slice(self.tails.get(s.tail));
                     }
-                    _ => {
-                        put_pairs(dst, pairs);
+                    put_pairs(dst, &pairs);
+                    if version == VERSION_TAILS {
                         put_uvarint(dst, 0);
                     }
                 }
-            } else {
-                put_pairs(dst, pairs);
             }
             let chunks = &self.chunks[c0..s.chunks_end as usize];
             encode_chunks(dst, self.base_t, s.chunks_off, chunks, flagged_metas);
             stats.num_chunks += chunks.len() as u64;
             stats.num_samples += chunks.iter().map(|c| u64::from(c.meta.count)).sum::<u64>();
-            (p0, c0) = (s.pairs_end as usize, s.chunks_end as usize);
+            (f0, c0) = (s.firsts_end as usize, s.chunks_end as usize);
         }
         toc[Section::Series as usize] = section(dst, start, s0);
 
