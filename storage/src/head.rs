@@ -28,6 +28,7 @@ use crate::api::{
 };
 use crate::error::Result;
 use crate::index::{self, MemPostings, Symbols};
+use crate::label_tails::LabelTails;
 use crate::labels::{hash_label_pairs128, Labels, Matcher};
 use crate::series_key::{display_pairs, KeyScratch, SeriesKey};
 
@@ -1146,24 +1147,28 @@ fn canonical<'s, 'p>(
 /// The label sets of a head cut's series, as symbol ids in one vector. A cut sorts every
 /// series of its window by labels: the series' strings were copied for that (packed into one
 /// buffer, ~600 B per Flink series, 100 MB for the 173 k series of `compare.sh --medium`);
-/// now the symbols are ranked once in string order and series compare by ranks (8 bytes per
-/// label), and each series' strings are looked up when it is written.
+/// now the symbols are ranked once in string order and series compare by ranks, and each
+/// series' strings are looked up when it is written. A series keeps its first pair, a tail
+/// number and its id (20 bytes; the tails once each, see `label_tails`), where a vector of
+/// every series' pairs took ~110 bytes per Flink series: ~0.2 GB of a cut at a million series.
 #[derive(Default)]
 struct LabelTable {
-    /// Every series' `(name, value)` pairs: symbol ids, then (after `rank_symbols`) ranks.
-    pairs: Vec<(u32, u32)>,
-    /// Per series: first index in `pairs`, number of pairs, series id.
-    series: Vec<(usize, u32, u32)>,
+    /// Per series: its first `(name, value)` pair (`None` without labels), its tail in
+    /// `tails`, and its id. Symbol ids, then (after `rank_symbols`) ranks.
+    series: Vec<(Option<(u32, u32)>, u32, u32)>,
+    tails: LabelTails,
+    /// Scratch for the series being pushed.
+    scratch: Vec<(u32, u32)>,
     /// The symbol id of each rank.
     by_rank: Vec<u32>,
 }
 
 impl LabelTable {
     fn push(&mut self, pairs: impl IntoIterator<Item = (u32, u32)>, id: u32) {
-        let start = self.pairs.len();
-        self.pairs.extend(pairs);
-        self.series
-            .push((start, (self.pairs.len() - start) as u32, id));
+        self.scratch.clear();
+        self.scratch.extend(pairs);
+        let (first, tail) = self.tails.split(&self.scratch);
+        self.series.push((first, tail, id));
     }
 
     /// Replaces symbol ids by their rank among all symbols in string order, so that comparing
@@ -1177,15 +1182,12 @@ impl LabelTable {
             rank[sym as usize] = r as u32;
         }
         let of = |sym: u32| rank.get(sym as usize).copied().unwrap_or(u32::MAX);
-        for p in &mut self.pairs {
-            *p = (of(p.0), of(p.1));
+        let pair = |p: (u32, u32)| (of(p.0), of(p.1));
+        for s in &mut self.series {
+            s.0 = s.0.map(pair);
         }
+        self.tails.map_pairs(pair);
         self.by_rank = by_rank;
-    }
-
-    fn pairs(&self, k: usize) -> &[(u32, u32)] {
-        let (start, n, _) = self.series[k];
-        &self.pairs[start..start + n as usize]
     }
 
     fn id(&self, k: usize) -> u32 {
@@ -1200,17 +1202,30 @@ impl LabelTable {
                 .get(r as usize)
                 .and_then(|&sym| symbols.resolve(sym))
         };
-        let mut pairs = Vec::with_capacity(self.pairs(k).len());
-        for &(n, v) in self.pairs(k) {
+        let (first, tail, _) = self.series[k];
+        let tail = self.tails.get(tail);
+        let mut pairs = Vec::with_capacity(1 + tail.len());
+        for &(n, v) in first.iter().chain(tail) {
             pairs.push((string(n)?, string(v)?));
         }
         Some(Labels::from_sorted_pairs_unchecked(pairs))
     }
 
-    /// Indices of the series in label order (as `Labels` sort).
+    /// Indices of the series in label order (as `Labels` sort): the first pairs, then the
+    /// tails, which is how their concatenations compare.
     fn sorted(&self) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.series.len()).collect();
-        order.sort_unstable_by(|&a, &b| self.pairs(a).cmp(self.pairs(b)));
+        order.sort_unstable_by(|&a, &b| {
+            let (fa, ta, _) = self.series[a];
+            let (fb, tb, _) = self.series[b];
+            fa.cmp(&fb).then_with(|| {
+                if ta == tb {
+                    std::cmp::Ordering::Equal
+                } else {
+                    self.tails.get(ta).cmp(self.tails.get(tb))
+                }
+            })
+        });
         order
     }
 }

@@ -21,6 +21,7 @@ pub mod db;
 pub mod error;
 pub mod head;
 pub mod index;
+mod label_tails;
 pub mod labels;
 pub mod querier;
 pub mod series_key;

@@ -11,6 +11,7 @@ use crate::index::format::{
     put_uvarint, put_varint, Section, HEADER_LEN, MAGIC, SECTIONS, TOC_LEN, VERSION, VERSION_PLAIN,
     VERSION_TAILS,
 };
+use crate::label_tails::{LabelTails, NO_TAIL};
 use crate::labels::Labels;
 
 /// One chunk of a series as the index records it: its metadata and its length in `chunks`.
@@ -54,71 +55,10 @@ struct SeriesRec {
     /// End of this series' first label pair in `IndexBuilder::firsts` (none for a series
     /// without labels).
     firsts_end: u32,
-    /// Its label tail (the pairs after the first), or [`NO_TAIL`].
+    /// Its label tail (the pairs after the first) in `IndexBuilder::tails`, or [`NO_TAIL`].
     tail: u32,
     chunks_end: u32,
     chunks_off: u64,
-}
-
-/// [`SeriesRec::tail`] of a series with fewer than two labels.
-const NO_TAIL: u32 = u32::MAX;
-
-/// A block's distinct label tails, kept once each while series arrive: the series of one Flink
-/// task or operator share one, so a million series keep ~10 pairs per tail, not per series
-/// (80 bytes per series less in a head cut's or a merge's memory).
-#[derive(Debug, Default)]
-struct Tails {
-    /// All tails' pairs back to back; tail `t` ends at `ends[t]`.
-    pairs: Vec<(u32, u32)>,
-    ends: Vec<u32>,
-    /// Series per tail.
-    uses: Vec<u32>,
-    /// Tail numbers, found by content.
-    by_content: hashbrown::HashTable<u32>,
-    hasher: std::collections::hash_map::RandomState,
-}
-
-/// Tail `t` of `Tails::pairs` and `Tails::ends` (a free function so that the hash table's
-/// rehash can read the tails while the table itself is borrowed).
-fn tail_of<'a>(pairs: &'a [(u32, u32)], ends: &[u32], t: u32) -> &'a [(u32, u32)] {
-    let start = match t {
-        0 => 0,
-        _ => ends[t as usize - 1] as usize,
-    };
-    &pairs[start..ends[t as usize] as usize]
-}
-
-impl Tails {
-    fn get(&self, t: u32) -> &[(u32, u32)] {
-        tail_of(&self.pairs, &self.ends, t)
-    }
-
-    /// The number of `tail`, added if new; counts one more use.
-    fn intern(&mut self, tail: &[(u32, u32)]) -> u32 {
-        use std::hash::BuildHasher;
-        let hash = self.hasher.hash_one(tail);
-        let t = match self.by_content.find(hash, |&t| self.get(t) == tail) {
-            Some(&t) => t,
-            None => {
-                let t = self.ends.len() as u32;
-                self.pairs.extend_from_slice(tail);
-                self.ends.push(self.pairs.len() as u32);
-                self.uses.push(0);
-                let Tails {
-                    pairs,
-                    ends,
-                    by_content,
-                    hasher,
-                    ..
-                } = self;
-                by_content
-                    .insert_unique(hash, t, |&old| hasher.hash_one(tail_of(pairs, ends, old)));
-                t
-            }
-        };
-        self.uses[t as usize] += 1;
-        t
-    }
 }
 
 /// Collects a block's series in label order and encodes the index file.
@@ -131,7 +71,7 @@ pub struct IndexBuilder {
     strings: Vec<String>,
     /// Each series' first `(name, value)` pair, as temporary ids (the rest is its tail).
     firsts: Vec<(u32, u32)>,
-    tails: Tails,
+    tails: LabelTails,
     /// Scratch for the series being added.
     pairs: Vec<(u32, u32)>,
     series: Vec<SeriesRec>,
@@ -184,17 +124,8 @@ impl IndexBuilder {
             self.pairs.push((n, v));
             self.postings.entry((n, v)).or_default().add(ord);
         }
-        let tail = match self.pairs.split_first() {
-            Some((&first, tail)) => {
-                self.firsts.push(first);
-                if tail.is_empty() {
-                    NO_TAIL
-                } else {
-                    self.tails.intern(tail)
-                }
-            }
-            None => NO_TAIL,
-        };
+        let (first, tail) = self.tails.split(&self.pairs);
+        self.firsts.extend(first);
         self.chunks.extend_from_slice(chunks);
         self.series.push(SeriesRec {
             firsts_end: self.firsts.len() as u32,
@@ -258,9 +189,9 @@ impl IndexBuilder {
         // Tails were numbered in order of first use; the table keeps those used twice or more,
         // in the same order.
         let mut tails: Vec<&[(u32, u32)]> = Vec::new();
-        let tail_no: Vec<u32> = (0..self.tails.uses.len() as u32)
+        let tail_no: Vec<u32> = (0..self.tails.len())
             .map(|t| {
-                if self.tails.uses[t as usize] < 2 {
+                if self.tails.uses(t) < 2 {
                     return NO_TAIL;
                 }
                 tails.push(self.tails.get(t));
@@ -344,9 +275,7 @@ impl IndexBuilder {
                 _ => {
                     pairs.clear();
                     pairs.extend_from_slice(first);
-                    if s.tail != NO_TAIL {
-                        pairs.extend_from_slice(self.tails.get(s.tail));
-                    }
+                    pairs.extend_from_slice(self.tails.get(s.tail));
                     put_pairs(dst, &pairs);
                     if version == VERSION_TAILS {
                         put_uvarint(dst, 0);
