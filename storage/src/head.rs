@@ -1153,9 +1153,8 @@ fn canonical<'s, 'p>(
 /// every series' pairs took ~110 bytes per Flink series: ~0.2 GB of a cut at a million series.
 #[derive(Default)]
 struct LabelTable {
-    /// Per series: its first `(name, value)` pair (`None` without labels), its tail in
-    /// `tails`, and its id. Symbol ids, then (after `rank_symbols`) ranks.
-    series: Vec<(Option<(u32, u32)>, u32, u32)>,
+    /// Symbol ids, then (after `rank_symbols`) ranks.
+    series: Vec<CutSeries>,
     tails: LabelTails,
     /// Scratch for the series being pushed.
     scratch: Vec<(u32, u32)>,
@@ -1163,12 +1162,22 @@ struct LabelTable {
     by_rank: Vec<u32>,
 }
 
+/// One series of a head cut, for sorting (see [`LabelTable`]).
+#[derive(Clone, Copy)]
+struct CutSeries {
+    /// The first `(name, value)` pair (`None` without labels).
+    first: Option<(u32, u32)>,
+    /// The pairs after the first, in `LabelTable::tails`.
+    tail: u32,
+    id: u32,
+}
+
 impl LabelTable {
     fn push(&mut self, pairs: impl IntoIterator<Item = (u32, u32)>, id: u32) {
         self.scratch.clear();
         self.scratch.extend(pairs);
         let (first, tail) = self.tails.split(&self.scratch);
-        self.series.push((first, tail, id));
+        self.series.push(CutSeries { first, tail, id });
     }
 
     /// Replaces symbol ids by their rank among all symbols in string order, so that comparing
@@ -1184,14 +1193,14 @@ impl LabelTable {
         let of = |sym: u32| rank.get(sym as usize).copied().unwrap_or(u32::MAX);
         let pair = |p: (u32, u32)| (of(p.0), of(p.1));
         for s in &mut self.series {
-            s.0 = s.0.map(pair);
+            s.first = s.first.map(pair);
         }
         self.tails.map_pairs(pair);
         self.by_rank = by_rank;
     }
 
     fn id(&self, k: usize) -> u32 {
-        self.series[k].2
+        self.series[k].id
     }
 
     /// Series `k`'s labels, built for the one series being written (`None` if a symbol is
@@ -1202,7 +1211,7 @@ impl LabelTable {
                 .get(r as usize)
                 .and_then(|&sym| symbols.resolve(sym))
         };
-        let (first, tail, _) = self.series[k];
+        let CutSeries { first, tail, .. } = self.series[k];
         let tail = self.tails.get(tail);
         let mut pairs = Vec::with_capacity(1 + tail.len());
         for &(n, v) in first.iter().chain(tail) {
@@ -1216,13 +1225,12 @@ impl LabelTable {
     fn sorted(&self) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.series.len()).collect();
         order.sort_unstable_by(|&a, &b| {
-            let (fa, ta, _) = self.series[a];
-            let (fb, tb, _) = self.series[b];
-            fa.cmp(&fb).then_with(|| {
-                if ta == tb {
+            let (a, b) = (self.series[a], self.series[b]);
+            a.first.cmp(&b.first).then_with(|| {
+                if a.tail == b.tail {
                     std::cmp::Ordering::Equal
                 } else {
-                    self.tails.get(ta).cmp(self.tails.get(tb))
+                    self.tails.get(a.tail).cmp(self.tails.get(b.tail))
                 }
             })
         });
