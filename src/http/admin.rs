@@ -1,41 +1,43 @@
-//! Administrative routes: flush the head into blocks, take a snapshot.
+//! Administrative routes: flush the head into blocks, compact blocks, take a snapshot.
 
 use axum::extract::{Query, State};
 use axum::Json;
+use eddy_storage::block::BlockId;
+use eddy_storage::Db;
 use serde::Deserialize;
 
 use super::{ApiError, ErrorType, SharedState};
 
 /// `POST /api/v1/admin/flush`: cuts the whole head into blocks; answers when done.
 pub async fn flush(State(st): State<SharedState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let ids = tokio::task::spawn_blocking(move || {
-        let ids = st.db.flush();
-        crate::allocator::release_freed_memory();
-        ids
-    })
-    .await
-    .map_err(|e| ApiError::new(ErrorType::Internal, format!("flush task failed: {e}")))?
-    .map_err(ApiError::storage)?;
-    Ok(blocks_answer(&ids))
+    write_blocks(st, "flush", Db::flush).await
 }
 
 /// `POST /api/v1/admin/compact`: merges each largest compaction window's blocks into one now,
 /// finished window or not (see `Db::compact_all`); answers with the new block ids when done.
 pub async fn compact(State(st): State<SharedState>) -> Result<Json<serde_json::Value>, ApiError> {
+    write_blocks(st, "compaction", Db::compact_all).await
+}
+
+/// Runs `work` (which writes blocks and frees a lot) on the blocking pool, gives the freed
+/// memory back, and answers `{"data":{"blocks":[ids]}}` with the blocks it wrote.
+async fn write_blocks(
+    st: SharedState,
+    what: &'static str,
+    work: fn(&Db) -> eddy_storage::Result<Vec<BlockId>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let ids = tokio::task::spawn_blocking(move || {
-        let ids = st.db.compact_all();
+        let ids = work(&st.db);
         crate::allocator::release_freed_memory();
         ids
     })
     .await
-    .map_err(|e| ApiError::new(ErrorType::Internal, format!("compaction task failed: {e}")))?
+    .map_err(|e| ApiError::new(ErrorType::Internal, format!("{what} task failed: {e}")))?
     .map_err(ApiError::storage)?;
-    Ok(blocks_answer(&ids))
-}
-
-fn blocks_answer(ids: &[eddy_storage::block::BlockId]) -> Json<serde_json::Value> {
     let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
-    Json(serde_json::json!({"status": "success", "data": {"blocks": ids}}))
+    Ok(Json(
+        serde_json::json!({"status": "success", "data": {"blocks": ids}}),
+    ))
 }
 
 /// Parameters of the snapshot route (as Prometheus).
