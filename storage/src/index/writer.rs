@@ -52,9 +52,8 @@ pub struct IndexStats {
 
 #[derive(Debug, Clone, Copy)]
 struct SeriesRec {
-    /// End of this series' first label pair in `IndexBuilder::firsts` (none for a series
-    /// without labels).
-    firsts_end: u32,
+    /// Its first label pair as temporary ids (`None` without labels).
+    first: Option<(u32, u32)>,
     /// Its label tail (the pairs after the first) in `IndexBuilder::tails`, or [`NO_TAIL`].
     tail: u32,
     chunks_end: u32,
@@ -69,8 +68,7 @@ struct SeriesRec {
 pub struct IndexBuilder {
     ids: HashMap<String, u32>,
     strings: Vec<String>,
-    /// Each series' first `(name, value)` pair, as temporary ids (the rest is its tail).
-    firsts: Vec<(u32, u32)>,
+    /// Every series' labels after its first, each distinct tail once.
     tails: LabelTails,
     /// Scratch for the series being added.
     pairs: Vec<(u32, u32)>,
@@ -125,10 +123,9 @@ impl IndexBuilder {
             self.postings.entry((n, v)).or_default().add(ord);
         }
         let (first, tail) = self.tails.split(&self.pairs);
-        self.firsts.extend(first);
         self.chunks.extend_from_slice(chunks);
         self.series.push(SeriesRec {
-            firsts_end: self.firsts.len() as u32,
+            first,
             tail,
             chunks_end: self.chunks.len() as u32,
             chunks_off,
@@ -255,13 +252,13 @@ impl IndexBuilder {
             }
         }
         let mut offsets = Vec::with_capacity(self.series.len());
-        let (mut f0, mut c0) = (0usize, 0usize);
+        let mut c0 = 0usize;
         let mut pairs: Vec<(u32, u32)> = Vec::new();
         for s in &self.series {
             let rel = u32::try_from(dst.len() - s0)
                 .map_err(|_| invalid("series section exceeds 4 GiB".into()))?;
             offsets.push(rel);
-            let first = &self.firsts[f0..s.firsts_end as usize];
+            let first = s.first.as_slice();
             let shared = match s.tail {
                 NO_TAIL => None,
                 t => Some(tail_no[t as usize]).filter(|&n| n != NO_TAIL),
@@ -286,7 +283,7 @@ impl IndexBuilder {
             encode_chunks(dst, self.base_t, s.chunks_off, chunks, flagged_metas);
             stats.num_chunks += chunks.len() as u64;
             stats.num_samples += chunks.iter().map(|c| u64::from(c.meta.count)).sum::<u64>();
-            (f0, c0) = (s.firsts_end as usize, s.chunks_end as usize);
+            c0 = s.chunks_end as usize;
         }
         toc[Section::Series as usize] = section(dst, start, s0);
 
